@@ -1,0 +1,36 @@
+//! One newtype per identifier, so a customer id can never be passed where an order id is
+//! expected.
+
+macro_rules! id_type {
+    ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {$(
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    )+};
+}
+
+id_type!(
+    /// A customer: a person or an organisation.
+    CustomerId,
+    /// An account grouping customers (a company, a distributor, ...).
+    AccountId,
+    /// A product of the catalogue.
+    ProductId,
+    /// A product category.
+    CategoryId,
+    /// An order (a purchase).
+    OrderId,
+    /// An interaction on any channel.
+    InteractionId,
+    /// A staff member.
+    StaffUserId,
+    /// An API token.
+    TokenId,
+);

@@ -1,0 +1,18 @@
+//! Tenure's domain: identifiers, roles, the customer record's value types and their
+//! validation, and the pure rules around them.
+//!
+//! Architecture invariant: this crate does no I/O. It knows nothing of HTTP, SQL or files,
+//! so everything in it can be tested with plain values and cannot fail for outside reasons.
+
+pub mod access;
+pub mod catalog;
+pub mod customer;
+pub mod ids;
+pub mod interaction;
+mod macros;
+pub mod money;
+pub mod search;
+pub mod timeline;
+pub mod validation;
+
+pub use validation::{FieldError, Invalid};

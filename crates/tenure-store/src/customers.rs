@@ -1,0 +1,449 @@
+//! Customers: create, read, update, delete, list with filters, search; their tags, search
+//! terms and consent history, written in the same transaction as the customer row.
+
+use chrono::NaiveDate;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+use tenure_domain::customer::{
+    apply_consents, search_terms, Consent, ConsentChange, Customer, CustomerData, CustomerKind, CustomerPatch,
+    CustomerStats,
+};
+use tenure_domain::ids::{AccountId, CustomerId, StaffUserId};
+use tenure_domain::search::{prefix_upper_bound, query_prefixes};
+
+use crate::sql::{Bulk, Select};
+use crate::time::{from_micros, now_micros};
+use crate::{Store, StoreError, StoreResult};
+
+/// What a customer list is filtered by. All given filters must hold.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    /// Free text: partial names (any script), email, phone, external id.
+    pub q: Option<String>,
+    pub kind: Option<CustomerKind>,
+    pub tag: Option<String>,
+    pub account_id: Option<AccountId>,
+    pub owner_id: Option<StaffUserId>,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+}
+
+/// A page of a list and where the next one starts.
+#[derive(Debug, Clone)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+pub(crate) const CUSTOMER_SELECT: &str = "SELECT c.id, c.external_id, c.kind, c.name, c.email, c.phone, c.birthday, \
+     c.locale, c.region, c.acquisition_source, c.acquisition_channel, c.account_id, c.owner_id, c.tags, \
+     c.contact_points, c.preferences, c.custom_fields, c.consents, c.created_at, c.updated_at, c.version, \
+     s.first_purchase_at, s.last_purchase_at, s.orders_count, s.purchase_days, s.total_spend_minor, \
+     s.repeat_spend_minor, s.interactions_count, s.last_contact_at \
+     FROM customers c JOIN customer_stats s ON s.customer_id = c.id";
+
+fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &'static str) -> StoreResult<T> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::corrupt(column, e.to_string()))
+}
+
+fn parsed<T: std::str::FromStr<Err = String>>(row: &AnyRow, column: &'static str) -> StoreResult<T> {
+    let text: String = row.try_get(column)?;
+    text.parse().map_err(|e: String| StoreError::corrupt(column, e))
+}
+
+pub(crate) fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
+    let birthday: Option<String> = row.try_get("birthday")?;
+    let birthday = birthday
+        .map(|b| NaiveDate::parse_from_str(&b, "%Y-%m-%d").map_err(|e| StoreError::corrupt("birthday", e.to_string())))
+        .transpose()?;
+    let data = CustomerData {
+        kind: parsed(row, "kind")?,
+        name: row.try_get("name")?,
+        external_id: row.try_get("external_id")?,
+        email: row.try_get("email")?,
+        phone: row.try_get("phone")?,
+        birthday,
+        locale: row.try_get("locale")?,
+        region: row.try_get("region")?,
+        acquisition_source: row.try_get("acquisition_source")?,
+        acquisition_channel: row.try_get("acquisition_channel")?,
+        account_id: row.try_get::<Option<i64>, _>("account_id")?.map(AccountId),
+        owner_id: row.try_get::<Option<i64>, _>("owner_id")?.map(StaffUserId),
+        tags: json(row, "tags")?,
+        contact_points: json(row, "contact_points")?,
+        preferences: json(row, "preferences")?,
+        custom_fields: json(row, "custom_fields")?,
+    };
+    let opt_time = |col: &'static str| -> StoreResult<_> { Ok(row.try_get::<Option<i64>, _>(col)?.map(from_micros)) };
+    Ok(Customer {
+        id: CustomerId(row.try_get("id")?),
+        data,
+        consents: json::<Vec<Consent>>(row, "consents")?,
+        created_at: from_micros(row.try_get("created_at")?),
+        updated_at: from_micros(row.try_get("updated_at")?),
+        version: row.try_get("version")?,
+        stats: CustomerStats {
+            first_purchase_at: opt_time("first_purchase_at")?,
+            last_purchase_at: opt_time("last_purchase_at")?,
+            orders_count: row.try_get("orders_count")?,
+            purchase_days: row.try_get("purchase_days")?,
+            total_spend_minor: row.try_get("total_spend_minor")?,
+            repeat_spend_minor: row.try_get("repeat_spend_minor")?,
+            interactions_count: row.try_get("interactions_count")?,
+            last_contact_at: opt_time("last_contact_at")?,
+        },
+    })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    // Serialising plain data (strings, maps of JSON values) into a String cannot fail.
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+impl Store {
+    /// Creates a customer with its tags, search terms, consent history and an empty
+    /// aggregate row, in one transaction.
+    pub async fn create_customer(&self, data: &CustomerData, consents: &[ConsentChange]) -> StoreResult<Customer> {
+        let mut w = self.begin_write().await?;
+        check_references(&mut w.tx, data).await?;
+        let now = now_micros();
+        let mut current = Vec::new();
+        apply_consents(&mut current, consents);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO customers (external_id, kind, name, email, phone, birthday, locale, region, \
+             acquisition_source, acquisition_channel, account_id, owner_id, tags, contact_points, preferences, \
+             custom_fields, consents, created_at, updated_at, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, 1) \
+             RETURNING id",
+        )
+        .bind(data.external_id.clone())
+        .bind(data.kind.as_str())
+        .bind(data.name.clone())
+        .bind(data.email.clone())
+        .bind(data.phone.clone())
+        .bind(data.birthday.map(|b| b.format("%Y-%m-%d").to_string()))
+        .bind(data.locale.clone())
+        .bind(data.region.clone())
+        .bind(data.acquisition_source.clone())
+        .bind(data.acquisition_channel.clone())
+        .bind(data.account_id.map(|a| a.0))
+        .bind(data.owner_id.map(|o| o.0))
+        .bind(to_json(&data.tags))
+        .bind(to_json(&data.contact_points))
+        .bind(to_json(&data.preferences))
+        .bind(to_json(&data.custom_fields))
+        .bind(to_json(&current))
+        .bind(now)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        sqlx::query("INSERT INTO customer_stats (customer_id) VALUES ($1)").bind(id).execute(&mut *w.tx).await?;
+        write_index(&mut w.tx, id, data, None).await?;
+        record_consents(&mut w.tx, id, consents).await?;
+        let customer = fetch(&mut w.tx, CustomerId(id)).await?;
+        w.commit().await?;
+        Ok(customer)
+    }
+
+    pub async fn get_customer(&self, id: CustomerId) -> StoreResult<Customer> {
+        let row = sqlx::query(AssertSqlSafe(format!("{CUSTOMER_SELECT} WHERE c.id = $1")))
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound { what: "customer" })?;
+        customer_from_row(&row)
+    }
+
+    pub async fn find_customer_by_external_id(&self, external_id: &str) -> StoreResult<Option<Customer>> {
+        let row = sqlx::query(AssertSqlSafe(format!("{CUSTOMER_SELECT} WHERE c.external_id = $1")))
+            .bind(external_id.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(customer_from_row).transpose()
+    }
+
+    /// Applies a patch. With `expected_version` the update happens only if the customer is
+    /// still at that version; without it, the patch applies to whatever is current.
+    pub async fn update_customer(
+        &self,
+        id: CustomerId,
+        patch: &CustomerPatch,
+        expected_version: Option<i64>,
+    ) -> StoreResult<Customer> {
+        let mut w = self.begin_write().await?;
+        let before = fetch_for_update(&mut w.tx, id, self.backend()).await?;
+        if let Some(v) = expected_version
+            && v != before.version
+        {
+            return Err(StoreError::VersionMismatch { current: before.version });
+        }
+        let mut data = before.data.clone();
+        patch.apply(&mut data);
+        check_references(&mut w.tx, &data).await?;
+        let mut consents = before.consents.clone();
+        apply_consents(&mut consents, &patch.consents);
+        sqlx::query(
+            "UPDATE customers SET external_id = $2, kind = $3, name = $4, email = $5, phone = $6, birthday = $7, \
+             locale = $8, region = $9, acquisition_source = $10, acquisition_channel = $11, account_id = $12, \
+             owner_id = $13, tags = $14, contact_points = $15, preferences = $16, custom_fields = $17, \
+             consents = $18, updated_at = $19, version = version + 1 WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(data.external_id.clone())
+        .bind(data.kind.as_str())
+        .bind(data.name.clone())
+        .bind(data.email.clone())
+        .bind(data.phone.clone())
+        .bind(data.birthday.map(|b| b.format("%Y-%m-%d").to_string()))
+        .bind(data.locale.clone())
+        .bind(data.region.clone())
+        .bind(data.acquisition_source.clone())
+        .bind(data.acquisition_channel.clone())
+        .bind(data.account_id.map(|a| a.0))
+        .bind(data.owner_id.map(|o| o.0))
+        .bind(to_json(&data.tags))
+        .bind(to_json(&data.contact_points))
+        .bind(to_json(&data.preferences))
+        .bind(to_json(&data.custom_fields))
+        .bind(to_json(&consents))
+        .bind(now_micros())
+        .execute(&mut *w.tx)
+        .await?;
+        write_index(&mut w.tx, id.0, &data, Some(&before.data)).await?;
+        record_consents(&mut w.tx, id.0, &patch.consents).await?;
+        let after = fetch(&mut w.tx, id).await?;
+        w.commit().await?;
+        Ok(after)
+    }
+
+    /// Deletes a customer and everything that belongs to them.
+    pub async fn delete_customer(&self, id: CustomerId) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        let n = sqlx::query("DELETE FROM customers WHERE id = $1").bind(id.0).execute(&mut *w.tx).await?;
+        if n.rows_affected() == 0 {
+            return Err(StoreError::NotFound { what: "customer" });
+        }
+        w.commit().await
+    }
+
+    /// Lists customers in id order, after `after`, matching every given filter.
+    pub async fn list_customers(
+        &self,
+        filter: &CustomerFilter,
+        after: Option<CustomerId>,
+        limit: u32,
+    ) -> StoreResult<Page<Customer, CustomerId>> {
+        let mut s = Select::new(CUSTOMER_SELECT);
+        if let Some(a) = after {
+            s.filter("c.id > {}", a.0)?;
+        }
+        if let Some(k) = filter.kind {
+            s.filter("c.kind = {}", k.as_str().to_owned())?;
+        }
+        if let Some(t) = &filter.tag {
+            s.filter("c.id IN (SELECT customer_id FROM customer_tags WHERE tag = {})", t.clone())?;
+        }
+        if let Some(a) = filter.account_id {
+            s.filter("c.account_id = {}", a.0)?;
+        }
+        if let Some(o) = filter.owner_id {
+            s.filter("c.owner_id = {}", o.0)?;
+        }
+        if let Some(x) = &filter.external_id {
+            s.filter("c.external_id = {}", x.clone())?;
+        }
+        if let Some(e) = &filter.email {
+            s.filter("c.email = {}", e.clone())?;
+        }
+        if let Some(q) = &filter.q {
+            let prefixes = query_prefixes(q);
+            if prefixes.is_empty() {
+                return Ok(Page { items: Vec::new(), next: None });
+            }
+            for p in prefixes {
+                match prefix_upper_bound(&p) {
+                    Some(upper) => s.filter2(
+                        "c.id IN (SELECT customer_id FROM customer_search_terms WHERE term >= {1} AND term < {2})",
+                        p,
+                        upper,
+                    )?,
+                    None => s.filter("c.id IN (SELECT customer_id FROM customer_search_terms WHERE term >= {})", p)?,
+                }
+            }
+        }
+        let limit = i64::from(limit.clamp(1, 1000));
+        let (sql, args) = s.finish("ORDER BY c.id LIMIT {}", limit + 1)?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(self.pool()).await?;
+        let mut items = rows.iter().map(customer_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let next = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|c| c.id)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// Inserts many customers at once (tags, search terms and aggregate rows included),
+    /// in one transaction, with multi-row statements. For loading large data sets; ids are
+    /// returned in input order.
+    pub async fn insert_customers_bulk(&self, batch: &[CustomerData]) -> StoreResult<Vec<CustomerId>> {
+        let mut w = self.begin_write().await?;
+        let ids = self.backend().reserve_ids(&mut w.tx, "customers", batch.len()).await?;
+        let now = now_micros();
+        let mut customers = Bulk::new(
+            "INSERT INTO customers (id, external_id, kind, name, email, phone, birthday, locale, region, \
+             acquisition_source, acquisition_channel, account_id, owner_id, tags, contact_points, preferences, \
+             custom_fields, consents, created_at, updated_at)",
+            20,
+        );
+        let mut stats = Bulk::new("INSERT INTO customer_stats (customer_id)", 1);
+        let mut tags = Bulk::new("INSERT INTO customer_tags (tag, customer_id)", 2);
+        let mut terms = Bulk::new("INSERT INTO customer_search_terms (term, customer_id)", 2);
+        // Per chunk, the customers go first: the other rows refer to them.
+        for (chunk, chunk_ids) in batch.chunks(500).zip(ids.chunks(500)) {
+            for (d, &id) in chunk.iter().zip(chunk_ids) {
+                customers
+                    .row(&mut w.tx, |r| {
+                        r.add(id)?;
+                        r.add(d.external_id.clone())?;
+                        r.add(d.kind.as_str().to_owned())?;
+                        r.add(d.name.clone())?;
+                        r.add(d.email.clone())?;
+                        r.add(d.phone.clone())?;
+                        r.add(d.birthday.map(|b| b.format("%Y-%m-%d").to_string()))?;
+                        r.add(d.locale.clone())?;
+                        r.add(d.region.clone())?;
+                        r.add(d.acquisition_source.clone())?;
+                        r.add(d.acquisition_channel.clone())?;
+                        r.add(d.account_id.map(|a| a.0))?;
+                        r.add(d.owner_id.map(|o| o.0))?;
+                        r.add(to_json(&d.tags))?;
+                        r.add(to_json(&d.contact_points))?;
+                        r.add(to_json(&d.preferences))?;
+                        r.add(to_json(&d.custom_fields))?;
+                        r.add("[]".to_owned())?;
+                        r.add(now)?;
+                        r.add(now)
+                    })
+                    .await?;
+            }
+            customers.flush(&mut w.tx).await?;
+            for (d, &id) in chunk.iter().zip(chunk_ids) {
+                stats.row(&mut w.tx, |r| r.add(id)).await?;
+                for t in &d.tags {
+                    tags.row(&mut w.tx, |r| {
+                        r.add(t.clone())?;
+                        r.add(id)
+                    })
+                    .await?;
+                }
+                for t in search_terms(d) {
+                    terms.row(&mut w.tx, |r| {
+                        r.add(t)?;
+                        r.add(id)
+                    })
+                    .await?;
+                }
+            }
+        }
+        stats.flush(&mut w.tx).await?;
+        tags.flush(&mut w.tx).await?;
+        terms.flush(&mut w.tx).await?;
+        w.commit().await?;
+        Ok(ids.into_iter().map(CustomerId).collect())
+    }
+}
+
+/// Checks that the account and owner a customer points at exist, with a field-level error.
+async fn check_references(tx: &mut sqlx::Transaction<'static, sqlx::Any>, data: &CustomerData) -> StoreResult<()> {
+    if let Some(a) = data.account_id {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1").bind(a.0).fetch_optional(&mut **tx).await?;
+        if found.is_none() {
+            return Err(StoreError::BadReference { field: "account_id", message: format!("account {a} does not exist") });
+        }
+    }
+    if let Some(o) = data.owner_id {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM staff_users WHERE id = $1").bind(o.0).fetch_optional(&mut **tx).await?;
+        if found.is_none() {
+            return Err(StoreError::BadReference { field: "owner_id", message: format!("staff user {o} does not exist") });
+        }
+    }
+    Ok(())
+}
+
+async fn fetch(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: CustomerId) -> StoreResult<Customer> {
+    let row = sqlx::query(AssertSqlSafe(format!("{CUSTOMER_SELECT} WHERE c.id = $1")))
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound { what: "customer" })?;
+    customer_from_row(&row)
+}
+
+/// Reads a customer and, on PostgreSQL, locks the row until the transaction ends.
+async fn fetch_for_update(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: CustomerId,
+    backend: crate::Backend,
+) -> StoreResult<Customer> {
+    if backend == crate::Backend::Postgres {
+        sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE").bind(id.0).execute(&mut **tx).await?;
+    }
+    fetch(tx, id).await
+}
+
+/// Rewrites a customer's tags and search terms when they changed.
+async fn write_index(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: i64,
+    data: &CustomerData,
+    before: Option<&CustomerData>,
+) -> StoreResult<()> {
+    if before.is_none_or(|b| b.tags != data.tags) {
+        if before.is_some() {
+            sqlx::query("DELETE FROM customer_tags WHERE customer_id = $1").bind(id).execute(&mut **tx).await?;
+        }
+        for tag in &data.tags {
+            sqlx::query("INSERT INTO customer_tags (tag, customer_id) VALUES ($1, $2)")
+                .bind(tag.clone())
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    let terms = search_terms(data);
+    if before.is_none_or(|b| search_terms(b) != terms) {
+        if before.is_some() {
+            sqlx::query("DELETE FROM customer_search_terms WHERE customer_id = $1").bind(id).execute(&mut **tx).await?;
+        }
+        for term in terms {
+            sqlx::query("INSERT INTO customer_search_terms (term, customer_id) VALUES ($1, $2)")
+                .bind(term)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn record_consents(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: i64,
+    changes: &[ConsentChange],
+) -> StoreResult<()> {
+    for c in changes {
+        sqlx::query("INSERT INTO consent_events (customer_id, channel, status, source, at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(c.channel.as_str())
+            .bind(c.status.as_str())
+            .bind(c.source.clone())
+            .bind(c.at.timestamp_micros())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! The one place where SQLite and PostgreSQL differ at run time: URL handling and
+//! per-connection settings. (Schema differences live in the two migration folders.)
+
+use sqlx::{AnyConnection, Executor};
+
+use crate::{StoreError, StoreResult};
+
+/// Which database a store talks to, picked from the URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> StoreResult<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL {:?}: use sqlite://FILE or postgres://...",
+                crate::redact_url(url)
+            )))
+        }
+    }
+
+    /// SQLite files are created when missing, so a fresh machine needs no setup.
+    pub(crate) fn prepare_url(self, url: &str) -> StoreResult<String> {
+        match self {
+            Backend::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                Ok(format!("{url}{sep}mode=rwc"))
+            }
+            _ => Ok(url.to_owned()),
+        }
+    }
+
+    pub(crate) async fn on_connect(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        if self == Backend::Sqlite {
+            // WAL lets readers run while one writer writes; NORMAL sync is durable in WAL
+            // mode except on power loss; foreign keys are off by default in SQLite.
+            for pragma in [
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA synchronous = NORMAL",
+                "PRAGMA busy_timeout = 10000",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA cache_size = -65536",
+            ] {
+                conn.execute(pragma).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Backend {
+    /// Reserves `n` fresh ids for `table` inside a write transaction, so bulk inserts can
+    /// name their ids and need no `RETURNING` (whose row order neither database promises).
+    pub(crate) async fn reserve_ids(
+        self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        table: &'static str,
+        n: usize,
+    ) -> StoreResult<Vec<i64>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let n = i64::try_from(n).map_err(|_| StoreError::Config("batch too large".into()))?;
+        match self {
+            // The write transaction holds SQLite's only write lock, so MAX(id) is stable.
+            Backend::Sqlite => {
+                let sql = match table {
+                    "customers" => "SELECT COALESCE(MAX(id), 0) FROM customers",
+                    "orders" => "SELECT COALESCE(MAX(id), 0) FROM orders",
+                    "interactions" => "SELECT COALESCE(MAX(id), 0) FROM interactions",
+                    other => return Err(StoreError::Config(format!("no id reservation for {other}"))),
+                };
+                let max: i64 = sqlx::query_scalar(sql).fetch_one(&mut **tx).await?;
+                Ok((max + 1..=max + n).collect())
+            }
+            Backend::Postgres => {
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)",
+                )
+                .bind(table)
+                .bind(n)
+                .fetch_all(&mut **tx)
+                .await?;
+                Ok(ids)
+            }
+        }
+    }
+}

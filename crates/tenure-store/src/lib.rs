@@ -1,0 +1,191 @@
+//! Tenure's storage boundary: migrations, queries and transactions over SQLite (the
+//! embedded default) and PostgreSQL, through one code path.
+//!
+//! Architecture invariant: every query is written once, with `$n` placeholders, and runs on
+//! both databases through sqlx's `any` driver. What differs between the two lives in
+//! [`dialect`] and in the two migration folders, nowhere else.
+//!
+//! Architecture invariant: a failed query is an error, never `None` or an empty list; an
+//! outage surfaces as [`StoreError::Unavailable`].
+
+pub mod accounts;
+pub mod customers;
+pub mod dialect;
+mod error;
+pub mod interactions;
+pub mod orders;
+pub mod products;
+mod sql;
+pub mod stats;
+pub mod timeline;
+mod time;
+pub mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
+
+pub use dialect::Backend;
+pub use error::{StoreError, StoreResult};
+pub use time::{from_micros, to_micros};
+
+/// Settings for opening a store.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// `sqlite://FILE?mode=rwc` or `postgres://...`.
+    pub url: String,
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// How long a request waits for a connection before the store reports itself
+    /// unavailable.
+    pub acquire_timeout: Duration,
+    /// The currency in which per-customer spend is summed (ISO 4217).
+    pub reporting_currency: String,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("reporting_currency", &self.reporting_currency)
+            .finish()
+    }
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+            reporting_currency: "USD".into(),
+        }
+    }
+}
+
+/// A database URL with its password replaced, safe to log.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{user}:***{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The store: a connection pool and the rules for writing through it.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite admits one writer at a time; writers in this process queue here instead of
+    /// spinning on the database's busy handler.
+    writer: Arc<Mutex<()>>,
+    reporting_currency: Arc<str>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+/// A write transaction, holding the process's writer slot on SQLite.
+pub struct WriteTx<'s> {
+    pub(crate) tx: Transaction<'static, Any>,
+    _writer: Option<MutexGuard<'s, ()>>,
+}
+
+impl WriteTx<'_> {
+    pub async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens the pool. Does not migrate; call [`Store::migrate`].
+    pub async fn connect(options: &StoreOptions) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(&options.url)?;
+        let url = backend.prepare_url(&options.url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .min_connections(0)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _meta| Box::pin(async move { backend.on_connect(conn).await }))
+            .connect(&url)
+            .await?;
+        Ok(Store {
+            pool,
+            backend,
+            writer: Arc::new(Mutex::new(())),
+            reporting_currency: options.reporting_currency.clone().into(),
+        })
+    }
+
+    /// Applies every pending migration of this backend.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        migrator.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn reporting_currency(&self) -> &str {
+        &self.reporting_currency
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection; used at shutdown.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a write transaction. On SQLite it waits for this process's writer slot and
+    /// then takes the database's write lock at once (`BEGIN IMMEDIATE`), so a transaction
+    /// never fails half-way for want of the lock.
+    pub async fn begin_write(&self) -> StoreResult<WriteTx<'_>> {
+        let guard = match self.backend {
+            Backend::Sqlite => Some(self.writer.lock().await),
+            Backend::Postgres => None,
+        };
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _writer: guard })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("postgres://bob:secret@db:5432/x"), "postgres://bob:***@db:5432/x");
+        assert_eq!(redact_url("sqlite://tenure.db?mode=rwc"), "sqlite://tenure.db?mode=rwc");
+    }
+}

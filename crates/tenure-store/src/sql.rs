@@ -1,0 +1,151 @@
+//! A small builder for queries whose WHERE clause depends on which filters are given.
+//! The SQL text is always assembled from constant fragments; values are always bound.
+
+use sqlx::any::AnyArguments;
+use sqlx::{Arguments, Encode, Type};
+
+use crate::{StoreError, StoreResult};
+
+pub(crate) struct Select {
+    sql: String,
+    conditions: Vec<String>,
+    args: AnyArguments,
+    n: usize,
+}
+
+impl Select {
+    pub fn new(head: &'static str) -> Self {
+        Self { sql: head.to_owned(), conditions: Vec::new(), args: AnyArguments::default(), n: 0 }
+    }
+
+    /// Binds a value and returns its placeholder.
+    pub fn bind<T>(&mut self, value: T) -> StoreResult<String>
+    where
+        T: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
+    {
+        self.args.add(value).map_err(|e| StoreError::Other(sqlx::Error::Encode(e)))?;
+        self.n += 1;
+        Ok(format!("${}", self.n))
+    }
+
+    /// Adds a condition; `{}` in the fragment is replaced by the placeholder of `value`.
+    pub fn filter<T>(&mut self, fragment: &'static str, value: T) -> StoreResult<()>
+    where
+        T: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
+    {
+        let p = self.bind(value)?;
+        self.conditions.push(fragment.replace("{}", &p));
+        Ok(())
+    }
+
+    /// Adds a condition with two values, `{1}` and `{2}`.
+    pub fn filter2<T, U>(&mut self, fragment: &'static str, a: T, b: U) -> StoreResult<()>
+    where
+        T: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
+        U: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
+    {
+        let pa = self.bind(a)?;
+        let pb = self.bind(b)?;
+        self.conditions.push(fragment.replace("{1}", &pa).replace("{2}", &pb));
+        Ok(())
+    }
+
+    /// Adds `fragment` with `{}` replaced by a list of placeholders, one per value.
+    pub fn filter_in(&mut self, fragment: &'static str, values: &[i64]) -> StoreResult<()> {
+        let mut ps = Vec::with_capacity(values.len());
+        for v in values {
+            ps.push(self.bind(*v)?);
+        }
+        self.conditions.push(fragment.replace("{}", &ps.join(",")));
+        Ok(())
+    }
+
+    /// Finishes with the WHERE clause and a tail (ORDER BY, LIMIT with `{}` for the limit).
+    pub fn finish(mut self, tail: &'static str, limit: i64) -> StoreResult<(String, AnyArguments)> {
+        let p = self.bind(limit)?;
+        if !self.conditions.is_empty() {
+            self.sql.push_str(" WHERE ");
+            self.sql.push_str(&self.conditions.join(" AND "));
+        }
+        self.sql.push(' ');
+        self.sql.push_str(&tail.replace("{}", &p));
+        Ok((self.sql, self.args))
+    }
+}
+
+/// Collects rows for a multi-row `INSERT ... VALUES (...), (...)` and sends them in
+/// batches that stay under both databases' limits on bound values.
+pub(crate) struct Bulk {
+    head: &'static str,
+    width: usize,
+    rows: usize,
+    args: AnyArguments,
+}
+
+/// The values of one row being added to a [`Bulk`].
+pub(crate) struct RowArgs<'a> {
+    args: &'a mut AnyArguments,
+}
+
+impl RowArgs<'_> {
+    pub fn add<T>(&mut self, value: T) -> StoreResult<()>
+    where
+        T: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
+    {
+        self.args.add(value).map_err(|e| StoreError::Other(sqlx::Error::Encode(e)))
+    }
+}
+
+/// SQLite allows 32,766 bound values per statement; PostgreSQL 65,535.
+const MAX_VALUES: usize = 30_000;
+
+impl Bulk {
+    pub fn new(head: &'static str, width: usize) -> Self {
+        Self { head, width, rows: 0, args: AnyArguments::default() }
+    }
+
+    /// Adds a row (which must add exactly `width` values), sending a batch when full.
+    /// Rows of earlier batches may be sent before the caller's other statements, so a
+    /// table referred to by others must be flushed first by the caller where it matters.
+    pub async fn row(
+        &mut self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        add: impl FnOnce(&mut RowArgs<'_>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        add(&mut RowArgs { args: &mut self.args })?;
+        self.rows += 1;
+        if (self.rows + 1) * self.width > MAX_VALUES || self.rows >= 1000 {
+            self.flush(tx).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn flush(&mut self, tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> StoreResult<()> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let mut sql = String::with_capacity(self.head.len() + self.rows * self.width * 5);
+        sql.push_str(self.head);
+        sql.push_str(" VALUES ");
+        let mut n = 0;
+        for r in 0..self.rows {
+            if r > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for c in 0..self.width {
+                if c > 0 {
+                    sql.push(',');
+                }
+                n += 1;
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+            sql.push(')');
+        }
+        let args = std::mem::take(&mut self.args);
+        self.rows = 0;
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), args).execute(&mut **tx).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,108 @@
+//! Per-customer aggregates: refreshed for one customer inside every order and interaction
+//! write, and rebuilt for everyone from raw rows by a set-based query.
+//!
+//! Both paths define the same numbers: over completed orders, the first and last purchase
+//! time, the number of orders and of distinct purchase days, total spend and repeat spend
+//! (spend on days after the first purchase day) in the reporting currency; over
+//! interactions, their number and the time of the latest.
+
+use tenure_domain::catalog::OrderStatus;
+use tenure_domain::ids::CustomerId;
+
+use crate::{Store, StoreResult};
+
+/// Recomputes one customer's aggregate row from their orders and interactions.
+pub(crate) async fn refresh(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    customer: CustomerId,
+    reporting_currency: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE customer_stats SET \
+           first_purchase_at = (SELECT MIN(occurred_at) FROM orders WHERE customer_id = $1 AND status = $2), \
+           last_purchase_at = (SELECT MAX(occurred_at) FROM orders WHERE customer_id = $1 AND status = $2), \
+           orders_count = (SELECT COUNT(*) FROM orders WHERE customer_id = $1 AND status = $2), \
+           purchase_days = (SELECT COUNT(DISTINCT purchase_day) FROM orders WHERE customer_id = $1 AND status = $2), \
+           total_spend_minor = (SELECT CAST(COALESCE(SUM(total_minor), 0) AS BIGINT) FROM orders \
+                                WHERE customer_id = $1 AND status = $2 AND currency = $3), \
+           repeat_spend_minor = (SELECT CAST(COALESCE(SUM(total_minor), 0) AS BIGINT) FROM orders \
+                                 WHERE customer_id = $1 AND status = $2 AND currency = $3 AND purchase_day > \
+                                   (SELECT MIN(purchase_day) FROM orders WHERE customer_id = $1 AND status = $2)), \
+           interactions_count = (SELECT COUNT(*) FROM interactions WHERE customer_id = $1), \
+           last_contact_at = (SELECT MAX(occurred_at) FROM interactions WHERE customer_id = $1) \
+         WHERE customer_id = $1",
+    )
+    .bind(customer.0)
+    .bind(OrderStatus::Completed.as_str())
+    .bind(reporting_currency.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Rebuilds every customer's aggregates from raw orders and interactions, in one
+    /// transaction. Returns the number of customers.
+    pub async fn rebuild_customer_stats(&self) -> StoreResult<u64> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("DELETE FROM customer_stats").execute(&mut *w.tx).await?;
+        let done = sqlx::query(
+            "INSERT INTO customer_stats (customer_id, first_purchase_at, last_purchase_at, orders_count, \
+               purchase_days, total_spend_minor, repeat_spend_minor, interactions_count, last_contact_at) \
+             SELECT c.id, o.first_at, o.last_at, COALESCE(o.n, 0), COALESCE(o.days, 0), COALESCE(o.spend, 0), \
+                    COALESCE(o.repeat_spend, 0), COALESCE(i.n, 0), i.last_at \
+             FROM customers c \
+             LEFT JOIN ( \
+               SELECT od.customer_id, MIN(od.occurred_at) AS first_at, MAX(od.occurred_at) AS last_at, \
+                      COUNT(*) AS n, COUNT(DISTINCT od.purchase_day) AS days, \
+                      CAST(SUM(CASE WHEN od.currency = $2 THEN od.total_minor ELSE 0 END) AS BIGINT) AS spend, \
+                      CAST(SUM(CASE WHEN od.currency = $2 AND od.purchase_day > f.first_day \
+                                    THEN od.total_minor ELSE 0 END) AS BIGINT) AS repeat_spend \
+               FROM orders od \
+               JOIN (SELECT customer_id, MIN(purchase_day) AS first_day FROM orders WHERE status = $1 \
+                     GROUP BY customer_id) f ON f.customer_id = od.customer_id \
+               WHERE od.status = $1 \
+               GROUP BY od.customer_id \
+             ) o ON o.customer_id = c.id \
+             LEFT JOIN ( \
+               SELECT customer_id, COUNT(*) AS n, MAX(occurred_at) AS last_at FROM interactions GROUP BY customer_id \
+             ) i ON i.customer_id = c.id",
+        )
+        .bind(OrderStatus::Completed.as_str())
+        .bind(self.reporting_currency().to_owned())
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Every customer's aggregates, in id order (for checks and exports).
+    pub async fn all_customer_stats(&self) -> StoreResult<Vec<(CustomerId, tenure_domain::customer::CustomerStats)>> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT customer_id, first_purchase_at, last_purchase_at, orders_count, purchase_days, \
+             total_spend_minor, repeat_spend_minor, interactions_count, last_contact_at \
+             FROM customer_stats ORDER BY customer_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let t = |c: &str| -> StoreResult<_> { Ok(row.try_get::<Option<i64>, _>(c)?.map(crate::from_micros)) };
+                Ok((
+                    CustomerId(row.try_get("customer_id")?),
+                    tenure_domain::customer::CustomerStats {
+                        first_purchase_at: t("first_purchase_at")?,
+                        last_purchase_at: t("last_purchase_at")?,
+                        orders_count: row.try_get("orders_count")?,
+                        purchase_days: row.try_get("purchase_days")?,
+                        total_spend_minor: row.try_get("total_spend_minor")?,
+                        repeat_spend_minor: row.try_get("repeat_spend_minor")?,
+                        interactions_count: row.try_get("interactions_count")?,
+                        last_contact_at: t("last_contact_at")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,110 @@
+//! A customer's timeline: every source read newest first from its own index and merged,
+//! so paging stays cheap however long the history.
+
+use sqlx::{AssertSqlSafe, Row};
+use tenure_domain::catalog::Order;
+use tenure_domain::ids::CustomerId;
+use tenure_domain::interaction::Interaction;
+use tenure_domain::timeline::{TimelineKind, TimelinePosition};
+
+use crate::customers::Page;
+use crate::{Store, StoreError, StoreResult};
+
+/// One entry of a timeline.
+#[derive(Debug, Clone)]
+pub enum TimelineEntry {
+    Order(Order),
+    Interaction(Interaction),
+}
+
+impl TimelineEntry {
+    pub fn position(&self) -> TimelinePosition {
+        match self {
+            TimelineEntry::Order(o) => TimelinePosition {
+                at_micros: o.data.occurred_at.timestamp_micros(),
+                kind: TimelineKind::Order,
+                id: o.id.0,
+            },
+            TimelineEntry::Interaction(i) => TimelinePosition {
+                at_micros: i.data.occurred_at.timestamp_micros(),
+                kind: TimelineKind::Interaction,
+                id: i.id.0,
+            },
+        }
+    }
+}
+
+/// The bound on `(occurred_at, id)` for a source of kind `kind` strictly after `before`
+/// in newest-first order: rows with `occurred_at < at OR (occurred_at = at AND id < id)`.
+fn bound(kind: TimelineKind, before: Option<TimelinePosition>) -> (i64, i64) {
+    match before {
+        None => (i64::MAX, i64::MAX),
+        Some(p) if kind < p.kind => (p.at_micros, i64::MAX),
+        Some(p) if kind == p.kind => (p.at_micros, p.id),
+        Some(p) => (p.at_micros, i64::MIN),
+    }
+}
+
+impl Store {
+    /// Everything about a customer, newest first, `limit` entries after `before`.
+    pub async fn timeline(
+        &self,
+        customer: CustomerId,
+        before: Option<TimelinePosition>,
+        limit: u32,
+    ) -> StoreResult<Page<TimelineEntry, TimelinePosition>> {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
+            .bind(customer.0)
+            .fetch_optional(self.pool())
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound { what: "customer" });
+        }
+        let limit = i64::from(limit.clamp(1, 500));
+        let mut entries = Vec::new();
+
+        let (at, id) = bound(TimelineKind::Order, before);
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{} WHERE customer_id = $1 AND (occurred_at < $2 OR (occurred_at = $2 AND id < $3)) \
+             ORDER BY occurred_at DESC, id DESC LIMIT $4",
+            crate::orders::ORDER_SELECT
+        )))
+        .bind(customer.0)
+        .bind(at)
+        .bind(id)
+        .bind(limit + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+        let mut lines = crate::orders::lines_of(self.pool(), &ids).await?;
+        for (r, oid) in rows.iter().zip(ids) {
+            let order = crate::orders::order_from_row(r, lines.remove(&oid).unwrap_or_default())?;
+            entries.push(TimelineEntry::Order(order));
+        }
+
+        let (at, id) = bound(TimelineKind::Interaction, before);
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{} WHERE customer_id = $1 AND (occurred_at < $2 OR (occurred_at = $2 AND id < $3)) \
+             ORDER BY occurred_at DESC, id DESC LIMIT $4",
+            crate::interactions::INTERACTION_SELECT
+        )))
+        .bind(customer.0)
+        .bind(at)
+        .bind(id)
+        .bind(limit + 1)
+        .fetch_all(self.pool())
+        .await?;
+        for r in &rows {
+            entries.push(TimelineEntry::Interaction(crate::interactions::interaction_from_row(r)?));
+        }
+
+        entries.sort_by_key(|e| std::cmp::Reverse(e.position()));
+        let next = if entries.len() as i64 > limit {
+            entries.truncate(limit as usize);
+            entries.last().map(TimelineEntry::position)
+        } else {
+            None
+        };
+        Ok(Page { items: entries, next })
+    }
+}

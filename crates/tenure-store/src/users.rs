@@ -1,0 +1,118 @@
+//! Staff users and API tokens. Only a SHA-256 hash of each token is stored; tokens are
+//! 256-bit random values, so a fast hash is safe for them (passwords get argon2id).
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tenure_domain::access::{Principal, Role, StaffUser};
+use tenure_domain::ids::{StaffUserId, TokenId};
+
+use crate::time::{from_micros, now_micros};
+use crate::{Store, StoreError, StoreResult};
+
+fn user_from_row(row: &AnyRow) -> StoreResult<StaffUser> {
+    let role: String = row.try_get("role")?;
+    Ok(StaffUser {
+        id: StaffUserId(row.try_get("id")?),
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        role: role.parse().map_err(|e: String| StoreError::corrupt("role", e))?,
+        created_at: from_micros(row.try_get("created_at")?),
+    })
+}
+
+/// The stored form of an API token.
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// Creates a staff user; `password_hash` is an argon2id PHC string or `None` for a user
+    /// who signs in only through tokens.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        name: &str,
+        role: Role,
+        password_hash: Option<&str>,
+    ) -> StoreResult<StaffUser> {
+        let mut w = self.begin_write().await?;
+        let row = sqlx::query(
+            "INSERT INTO staff_users (email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id, email, name, role, created_at",
+        )
+        .bind(email.to_owned())
+        .bind(name.to_owned())
+        .bind(role.as_str())
+        .bind(password_hash.map(str::to_owned))
+        .bind(now_micros())
+        .fetch_one(&mut *w.tx)
+        .await?;
+        let user = user_from_row(&row)?;
+        w.commit().await?;
+        Ok(user)
+    }
+
+    pub async fn list_users(&self) -> StoreResult<Vec<StaffUser>> {
+        let rows = sqlx::query("SELECT id, email, name, role, created_at FROM staff_users ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// The user with this email and their password hash, for signing in.
+    pub async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<(StaffUser, Option<String>)>> {
+        let row = sqlx::query("SELECT id, email, name, role, created_at, password_hash FROM staff_users WHERE email = $1")
+            .bind(email.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?))).transpose()
+    }
+
+    /// Stores a new API token by its hash.
+    pub async fn create_token(&self, name: &str, role: Role, token: &str) -> StoreResult<TokenId> {
+        let mut w = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(name.to_owned())
+        .bind(role.as_str())
+        .bind(token_hash(token))
+        .bind(now_micros())
+        .fetch_one(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(TokenId(id))
+    }
+
+    /// Who a token belongs to; `None` when it is unknown or revoked.
+    pub async fn authenticate_token(&self, token: &str) -> StoreResult<Option<Principal>> {
+        let row = sqlx::query("SELECT id, name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(token_hash(token))
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            let role: String = r.try_get("role")?;
+            Ok(Principal {
+                token_id: Some(TokenId(r.try_get("id")?)),
+                name: r.try_get("name")?,
+                role: role.parse().map_err(|e: String| StoreError::corrupt("role", e))?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn revoke_token(&self, id: TokenId) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        let n = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id.0)
+            .bind(now_micros())
+            .execute(&mut *w.tx)
+            .await?;
+        if n.rows_affected() == 0 {
+            return Err(StoreError::NotFound { what: "token" });
+        }
+        w.commit().await
+    }
+}
