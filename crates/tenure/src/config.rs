@@ -1,0 +1,45 @@
+//! Typed configuration: defaults that work with no setup, overridden by `TENURE_`-prefixed
+//! environment variables (and `DATABASE_URL`), overridden by flags.
+
+use std::time::Duration;
+
+use clap::Args;
+use tenure_store::StoreOptions;
+
+/// Where the data lives.
+#[derive(Args, Clone)]
+pub struct DbArgs {
+    /// sqlite://FILE or postgres://USER@HOST/DB. The default is a SQLite file in the
+    /// working directory, created on first use.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://tenure.db?mode=rwc", hide_env_values = true)]
+    pub database_url: String,
+    /// Most database connections the server opens.
+    #[arg(long, env = "TENURE_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// The currency per-customer spend is summed in (ISO 4217).
+    #[arg(long, env = "TENURE_CURRENCY", default_value = "USD")]
+    pub currency: String,
+}
+
+impl DbArgs {
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            url: self.database_url.clone(),
+            max_connections: self.db_max_connections.max(1),
+            acquire_timeout: Duration::from_secs(3),
+            reporting_currency: self.currency.trim().to_ascii_uppercase(),
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` filters, `TENURE_LOG_FORMAT=json` gives one JSON object a line.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("TENURE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
