@@ -1,1 +1,167 @@
-//! placeholder
+//! Test helpers: every test gets its own database — a temporary SQLite file, and a fresh
+//! PostgreSQL database when `TENURE_TEST_POSTGRES_URL` names a server — and, for API
+//! tests, its own server on a free port.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use sqlx::Connection;
+use tenure_domain::access::Role;
+use tenure_store::{Backend, Store, StoreOptions};
+
+/// The environment variable naming a PostgreSQL server for tests, e.g.
+/// `postgres://postgres@127.0.0.1:5432/postgres`.
+pub const POSTGRES_ENV: &str = "TENURE_TEST_POSTGRES_URL";
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("tenure.db").display());
+        TestDb { backend: Backend::Sqlite, url, _dir: Some(dir), pg: None }
+    }
+
+    /// A fresh PostgreSQL database, or `None` (with a note on stderr) when no server is
+    /// configured.
+    pub async fn postgres() -> Option<TestDb> {
+        let Ok(admin) = std::env::var(POSTGRES_ENV) else {
+            eprintln!("note: {POSTGRES_ENV} is not set; skipping the PostgreSQL run of this test");
+            return None;
+        };
+        let name = format!("tenure_test_{:016x}", rand::random::<u64>());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the PostgreSQL test server");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create database");
+        let _ = conn.close().await;
+        let url = replace_db_name(&admin, &name);
+        Some(TestDb { backend: Backend::Postgres, url, _dir: None, pg: Some((admin, name)) })
+    }
+
+    /// SQLite always, PostgreSQL too when configured: run a test body on each.
+    pub async fn all() -> Vec<TestDb> {
+        let mut dbs = vec![TestDb::sqlite()];
+        dbs.extend(TestDb::postgres().await);
+        dbs
+    }
+
+    pub fn options(&self) -> StoreOptions {
+        StoreOptions::new(self.url.clone())
+    }
+
+    /// A migrated store on this database.
+    pub async fn store(&self) -> Store {
+        let store = Store::connect(&self.options()).await.expect("connect to the test database");
+        store.migrate().await.expect("migrate the test database");
+        store
+    }
+
+    /// For PostgreSQL: the admin URL and the database name.
+    pub fn postgres_admin(&self) -> Option<(&str, &str)> {
+        self.pg.as_ref().map(|(a, n)| (a.as_str(), n.as_str()))
+    }
+}
+
+fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let cut = base.rfind('/').filter(|&i| i > base.find("://").map_or(0, |s| s + 2)).unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..cut], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg.take() {
+            // Dropped from a plain thread with its own runtime: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async move {
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                        let _ = conn.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A running server on its own database, with a token for every role.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub tokens: HashMap<Role, String>,
+    pub store: Store,
+    pub db: TestDb,
+}
+
+/// Starts the application on `db` on a free port.
+pub async fn spawn_app(db: TestDb) -> TestApp {
+    let store = db.store().await;
+    let mut tokens = HashMap::new();
+    for role in Role::ALL {
+        let token = format!("tnr_test_{}_{:016x}", role, rand::random::<u64>());
+        store.create_token(&format!("test {role}"), *role, &token).await.expect("create token");
+        tokens.insert(*role, token);
+    }
+    let app = tenure_http::router(tenure_http::AppState::new(store.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    TestApp { addr, client: reqwest::Client::new(), tokens, store, db }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A request with the token of `role`.
+    pub fn as_role(&self, role: Role, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(&self.tokens[&role])
+    }
+
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.as_role(Role::Admin, method, path)
+    }
+
+    /// POSTs JSON as admin and returns the status and body.
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let res = self.admin(reqwest::Method::POST, path).json(&body).send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// GETs as admin and returns the status and body.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let res = self.admin(reqwest::Method::GET, path).send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_replaced() {
+        assert_eq!(replace_db_name("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+        assert_eq!(replace_db_name("postgres://u@h/postgres?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(replace_db_name("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
+    }
+}
