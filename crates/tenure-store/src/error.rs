@@ -50,9 +50,10 @@ impl From<sqlx::Error> for StoreError {
                     return StoreError::Conflict { constraint };
                 }
                 // PostgreSQL: the server is shutting down or refuses connections
-                // (class 57: operator intervention; 08: connection exception; 53: resources).
+                // (class 57: operator intervention; 08: connection exception; 53: resources;
+                // 55000: the database does not accept connections now; 3D000: it is gone).
                 let code = db.code().unwrap_or_default();
-                if code.starts_with("57") || code.starts_with("08") || code.starts_with("53") || code == "3D000" {
+                if code.starts_with("57") || code.starts_with("08") || code.starts_with("53") || code == "55000" || code == "3D000" {
                     return StoreError::Unavailable(e);
                 }
                 // SQLite: the database is locked or busy past the timeout.

@@ -1,1 +1,10 @@
+//! Black-box tests of the HTTP API through a spawned server, on SQLite and (when
+//! configured) PostgreSQL. One test binary for all API tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
+mod cli;
+mod customers;
+mod errors;
+mod faults;
+mod orders;
