@@ -41,11 +41,18 @@ mod tests {
 
     #[test]
     fn purchase_day_is_the_utc_day() {
-        let t = |s: &str| DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap_or_default();
+        let t = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|d| d.with_timezone(&Utc))
+                .unwrap_or_default()
+        };
         assert_eq!(purchase_day(t("1970-01-01T23:59:59Z")), 0);
         assert_eq!(purchase_day(t("1970-01-02T00:00:00Z")), 1);
         assert_eq!(purchase_day(t("1969-12-31T12:00:00Z")), -1);
-        assert_eq!(purchase_day(t("1997-01-01T08:00:00+08:00")), purchase_day(t("1997-01-01T00:00:00Z")));
+        assert_eq!(
+            purchase_day(t("1997-01-01T08:00:00+08:00")),
+            purchase_day(t("1997-01-01T00:00:00Z"))
+        );
     }
 }
 
@@ -109,5 +116,7 @@ pub struct Order {
 
 /// The total of a set of lines; `None` on overflow.
 pub fn lines_total(lines: &[OrderLine]) -> Option<i64> {
-    lines.iter().try_fold(0_i64, |acc, l| acc.checked_add(l.total_minor))
+    lines
+        .iter()
+        .try_fold(0_i64, |acc, l| acc.checked_add(l.total_minor))
 }

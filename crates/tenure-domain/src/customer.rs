@@ -135,9 +135,13 @@ pub fn parse_email(s: &str) -> Result<String, String> {
     if !email_address::EmailAddress::is_valid(t) || !t.contains('@') {
         return Err(format!("{t:?} is not a valid email address"));
     }
-    let (local, domain) = t.rsplit_once('@').ok_or_else(|| format!("{t:?} is not a valid email address"))?;
+    let (local, domain) = t
+        .rsplit_once('@')
+        .ok_or_else(|| format!("{t:?} is not a valid email address"))?;
     if !domain.contains('.') {
-        return Err(format!("{t:?} is not a valid email address (the domain has no dot)"));
+        return Err(format!(
+            "{t:?} is not a valid email address (the domain has no dot)"
+        ));
     }
     Ok(format!("{local}@{}", domain.to_lowercase()))
 }
@@ -152,11 +156,15 @@ pub fn parse_phone(s: &str) -> Result<String, String> {
     let allowed = |c: char| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')');
     let body = t.strip_prefix('+').unwrap_or(t);
     if !body.chars().all(allowed) {
-        return Err(format!("{t:?} is not a phone number: only digits, spaces, '-', '.', '(', ')' and a leading '+' are allowed"));
+        return Err(format!(
+            "{t:?} is not a phone number: only digits, spaces, '-', '.', '(', ')' and a leading '+' are allowed"
+        ));
     }
     let digits = body.chars().filter(char::is_ascii_digit).count();
     if !(6..=15).contains(&digits) {
-        return Err(format!("{t:?} is not a phone number: it must have 6 to 15 digits (has {digits})"));
+        return Err(format!(
+            "{t:?} is not a phone number: it must have 6 to 15 digits (has {digits})"
+        ));
     }
     Ok(t.to_owned())
 }
@@ -183,9 +191,12 @@ pub fn parse_locale(s: &str) -> Result<String, String> {
     let lang_ok = parts
         .next()
         .is_some_and(|l| (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic()));
-    let rest_ok = parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    let rest_ok =
+        parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
     if !lang_ok || !rest_ok || t.len() > 35 {
-        return Err(format!("{t:?} is not a language tag such as en, zh-CN or zh-TW"));
+        return Err(format!(
+            "{t:?} is not a language tag such as en, zh-CN or zh-TW"
+        ));
     }
     Ok(t.to_owned())
 }
@@ -228,7 +239,11 @@ pub fn parse_contact_points(points: Vec<ContactPoint>) -> Result<Vec<ContactPoin
                 .map(|l| crate::validation::text(&l, 64, false))
                 .transpose()
                 .map_err(|m| format!("[{i}].label: {m}"))?;
-            Ok(ContactPoint { kind: p.kind, value, label })
+            Ok(ContactPoint {
+                kind: p.kind,
+                value,
+                label,
+            })
         })
         .collect()
 }
@@ -239,7 +254,10 @@ mod tests {
 
     #[test]
     fn emails_are_checked_and_domains_lowercased() {
-        assert_eq!(parse_email(" Jane.Doe@Example.COM ").as_deref(), Ok("Jane.Doe@example.com"));
+        assert_eq!(
+            parse_email(" Jane.Doe@Example.COM ").as_deref(),
+            Ok("Jane.Doe@example.com")
+        );
         assert!(parse_email("not-an-email").is_err());
         assert!(parse_email("a@b").is_err());
         assert!(parse_email("张三@例子.中国").is_ok());
@@ -341,7 +359,12 @@ pub struct ConsentChange {
 /// latest change winning.
 pub fn apply_consents(current: &mut Vec<Consent>, changes: &[ConsentChange]) {
     for ch in changes {
-        let entry = Consent { channel: ch.channel, status: ch.status, at: ch.at, source: ch.source.clone() };
+        let entry = Consent {
+            channel: ch.channel,
+            status: ch.status,
+            at: ch.at,
+            source: ch.source.clone(),
+        };
         match current.iter_mut().find(|c| c.channel == ch.channel) {
             Some(c) if c.at <= ch.at => *c = entry,
             Some(_) => {}

@@ -29,21 +29,36 @@ pub fn parse_amount(s: &str, currency: &str) -> Result<i64, String> {
     };
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
     let bad = || format!("{s:?} is not an amount such as 12.50");
-    if int.is_empty() && frac.is_empty() || !int.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
+    if int.is_empty() && frac.is_empty()
+        || !int.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
         return Err(bad());
     }
     let frac_trimmed = frac.trim_end_matches('0');
     if frac_trimmed.len() > exp as usize {
-        return Err(format!("{s:?} has more decimals than {currency} allows ({exp})"));
+        return Err(format!(
+            "{s:?} has more decimals than {currency} allows ({exp})"
+        ));
     }
-    let int_val = if int.is_empty() { 0 } else { i64::from_str(int).map_err(|_| bad())? };
+    let int_val = if int.is_empty() {
+        0
+    } else {
+        i64::from_str(int).map_err(|_| bad())?
+    };
     let mut frac_val: i64 = 0;
     for i in 0..exp as usize {
-        let d = frac_trimmed.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
+        let d = frac_trimmed
+            .as_bytes()
+            .get(i)
+            .map_or(0, |b| i64::from(b - b'0'));
         frac_val = frac_val * 10 + d;
     }
     let scale = 10_i64.pow(exp);
-    let v = int_val.checked_mul(scale).and_then(|v| v.checked_add(frac_val)).ok_or_else(|| format!("{s:?} is too large"))?;
+    let v = int_val
+        .checked_mul(scale)
+        .and_then(|v| v.checked_add(frac_val))
+        .ok_or_else(|| format!("{s:?} is too large"))?;
     Ok(if neg { -v } else { v })
 }
 
@@ -56,7 +71,12 @@ pub fn format_minor(minor: i64, currency: &str) -> String {
     let scale = 10_i64.pow(exp);
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:0width$}", abs / scale as u64, abs % scale as u64, width = exp as usize)
+    format!(
+        "{sign}{}.{:0width$}",
+        abs / scale as u64,
+        abs % scale as u64,
+        width = exp as usize
+    )
 }
 
 #[cfg(test)]

@@ -37,10 +37,8 @@ fn pieces(text: &str) -> Vec<(bool, String)> {
     for c in text.chars() {
         let cjk = is_cjk(c);
         let word = cjk || c.is_alphanumeric();
-        if !word || (cjk != cur_cjk && !cur.is_empty()) {
-            if !cur.is_empty() {
-                out.push((cur_cjk, std::mem::take(&mut cur)));
-            }
+        if (!word || cjk != cur_cjk) && !cur.is_empty() {
+            out.push((cur_cjk, std::mem::take(&mut cur)));
         }
         if word {
             cur_cjk = cjk;
@@ -107,7 +105,8 @@ pub fn query_prefixes(q: &str) -> Vec<String> {
     let mut parts: Vec<String> = if q.contains('@') {
         vec![truncate(&q.to_lowercase(), TERM_MAX)]
     } else if q.chars().filter(char::is_ascii_digit).count() >= 4
-        && q.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c))
+        && q.chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c))
     {
         vec![crate::customer::phone_digits(q)]
     } else {
@@ -149,24 +148,36 @@ mod tests {
     fn matches(input: &Indexed<'_>, q: &str) -> bool {
         let ts = terms(input);
         let qs = query_prefixes(q);
-        !qs.is_empty() && qs.iter().all(|p| ts.iter().any(|t| t.starts_with(p.as_str())))
+        !qs.is_empty()
+            && qs
+                .iter()
+                .all(|p| ts.iter().any(|t| t.starts_with(p.as_str())))
     }
 
     #[test]
     fn partial_chinese_names_match_anywhere_in_the_name() {
-        let c = Indexed { names: vec!["王小明"], ..Default::default() };
+        let c = Indexed {
+            names: vec!["王小明"],
+            ..Default::default()
+        };
         for q in ["王", "小明", "明", "王小明", "小"] {
             assert!(matches(&c, q), "{q}");
         }
         assert!(!matches(&c, "李"));
         assert!(!matches(&c, "明王"));
-        let t = Indexed { names: vec!["陳大文"], ..Default::default() };
+        let t = Indexed {
+            names: vec!["陳大文"],
+            ..Default::default()
+        };
         assert!(matches(&t, "大文"));
     }
 
     #[test]
     fn latin_names_match_word_prefixes_in_any_order() {
-        let c = Indexed { names: vec!["John Smith-Jones"], ..Default::default() };
+        let c = Indexed {
+            names: vec!["John Smith-Jones"],
+            ..Default::default()
+        };
         for q in ["joh", "SMI", "jones", "smith john", "j s"] {
             assert!(matches(&c, q), "{q}");
         }
@@ -176,7 +187,10 @@ mod tests {
 
     #[test]
     fn mixed_scripts_split_into_words_and_runs() {
-        let c = Indexed { names: vec!["Alex王"], ..Default::default() };
+        let c = Indexed {
+            names: vec!["Alex王"],
+            ..Default::default()
+        };
         assert!(matches(&c, "alex"));
         assert!(matches(&c, "王"));
     }
@@ -210,6 +224,7 @@ mod tests {
         assert_eq!(prefix_upper_bound("小").as_deref(), Some("尐"));
         assert_eq!(prefix_upper_bound(""), None);
         let ub = prefix_upper_bound("王小").unwrap_or_default();
-        assert!("王小明".to_owned() < ub && "王小".to_owned() < ub && "王尐" >= ub.as_str());
+        assert!("王小明" < ub.as_str());
+        assert!("王尐" >= ub.as_str());
     }
 }

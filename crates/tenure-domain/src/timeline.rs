@@ -30,7 +30,11 @@ impl TimelinePosition {
         let at_micros = it.next()?.parse().ok()?;
         let kind = it.next()?.parse().ok()?;
         let id = it.next()?.parse().ok()?;
-        Some(Self { at_micros, kind, id })
+        Some(Self {
+            at_micros,
+            kind,
+            id,
+        })
     }
 }
 
@@ -40,7 +44,11 @@ mod tests {
 
     #[test]
     fn positions_round_trip_and_reject_garbage() {
-        let p = TimelinePosition { at_micros: -5, kind: TimelineKind::Interaction, id: 42 };
+        let p = TimelinePosition {
+            at_micros: -5,
+            kind: TimelineKind::Interaction,
+            id: 42,
+        };
         assert_eq!(TimelinePosition::decode(&p.encode()), Some(p));
         assert_eq!(TimelinePosition::decode("x.order.1"), None);
         assert_eq!(TimelinePosition::decode("1.nope.1"), None);

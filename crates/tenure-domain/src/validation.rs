@@ -11,7 +11,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -27,8 +30,11 @@ impl Invalid {
 
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> =
-            self.0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
         f.write_str(&parts.join("; "))
     }
 }
@@ -73,7 +79,11 @@ impl Collector {
     }
 
     pub fn finish(self) -> Result<(), Invalid> {
-        if self.errors.is_empty() { Ok(()) } else { Err(Invalid(self.errors)) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid(self.errors))
+        }
     }
 }
 
@@ -85,7 +95,9 @@ pub fn text(value: &str, max: usize, multiline: bool) -> Result<String, String> 
     if count > max {
         return Err(format!("must be at most {max} characters (got {count})"));
     }
-    let bad = trimmed.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')));
+    let bad = trimmed
+        .chars()
+        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')));
     if bad {
         return Err("must not contain control characters".into());
     }
@@ -124,7 +136,9 @@ pub fn json_object(
     if let Some(k) = map.keys().find(|k| k.is_empty() || k.chars().count() > 64) {
         return Err(format!("key {k:?} must be 1–64 characters"));
     }
-    let size = serde_json::to_string(&map).map(|s| s.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_string(&map)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
     if size > 16 * 1024 {
         return Err("must be at most 16 KiB when encoded".into());
     }

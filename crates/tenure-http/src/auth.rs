@@ -87,26 +87,42 @@ pub struct Authorized<P: Needs> {
 impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized("send an API token as Authorization: Bearer <token>"))?;
+            .ok_or(ApiError::Unauthorized(
+                "send an API token as Authorization: Bearer <token>",
+            ))?;
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 256)
-            .ok_or(ApiError::Unauthorized("the Authorization header must be Bearer <token>"))?;
+            .ok_or(ApiError::Unauthorized(
+                "the Authorization header must be Bearer <token>",
+            ))?;
         let principal = state
             .tokens
             .resolve(state, token)
             .await?
             .ok_or(ApiError::Unauthorized("the token is unknown or revoked"))?;
         if !principal.role.allows(P::PERMISSION) {
-            return Err(ApiError::Forbidden(format!("the {} role may not do this", principal.role)));
+            return Err(ApiError::Forbidden(format!(
+                "the {} role may not do this",
+                principal.role
+            )));
         }
-        Ok(Authorized { principal, _p: PhantomData })
+        Ok(Authorized {
+            principal,
+            _p: PhantomData,
+        })
     }
 }

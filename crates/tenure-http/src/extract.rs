@@ -22,8 +22,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| {
-                let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-                ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"))
+                let ct = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                ct == "application/json"
+                    || (ct.starts_with("application/") && ct.ends_with("+json"))
             });
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
@@ -32,7 +38,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
             } else {
-                ApiError::BadRequest { detail: "the request body could not be read".into(), errors: Vec::new() }
+                ApiError::BadRequest {
+                    detail: "the request body could not be read".into(),
+                    errors: Vec::new(),
+                }
             }
         })?;
         parse_json(&bytes).map(Json)
@@ -47,13 +56,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         let message = clean_serde_message(&inner.to_string());
         match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError::BadRequest {
-                detail: format!("the body is not valid JSON: {message}"),
-                errors: Vec::new(),
-            },
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                ApiError::BadRequest {
+                    detail: format!("the body is not valid JSON: {message}"),
+                    errors: Vec::new(),
+                }
+            }
             _ => {
                 // The path already ends with an unknown field's name.
-                let field = if path == "." { unknown_field(&message).unwrap_or_default().to_owned() } else { path };
+                let field = if path == "." {
+                    unknown_field(&message).unwrap_or_default().to_owned()
+                } else {
+                    path
+                };
                 ApiError::BadRequest {
                     detail: "the body does not match the expected shape".into(),
                     errors: vec![FieldError::new(field, message)],
@@ -86,15 +101,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(q));
-        serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
-            let path = e.path().to_string();
-            let message = e.into_inner().to_string();
-            let field = unknown_field(&message).map(str::to_owned).unwrap_or(path);
-            ApiError::BadRequest {
-                detail: "the query string has an invalid parameter".into(),
-                errors: vec![FieldError::new(field, message)],
-            }
-        })
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let field = unknown_field(&message).map(str::to_owned).unwrap_or(path);
+                ApiError::BadRequest {
+                    detail: "the query string has an invalid parameter".into(),
+                    errors: vec![FieldError::new(field, message)],
+                }
+            })
     }
 }
 
@@ -115,7 +132,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
                 .map_err(|_| ApiError::field("id", "missing id in the path"))?;
         match raw.parse::<i64>() {
             Ok(n) if n > 0 => Ok(Id(n)),
-            _ => Err(ApiError::field("id", format!("{raw:?} is not an id: ids are positive integers"))),
+            _ => Err(ApiError::field(
+                "id",
+                format!("{raw:?} is not an id: ids are positive integers"),
+            )),
         }
     }
 }

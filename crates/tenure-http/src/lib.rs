@@ -32,7 +32,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store) -> Self {
-        Self { store, tokens: Arc::new(auth::TokenCache::default()), metrics: Arc::new(metrics::Metrics::new()) }
+        Self {
+            store,
+            tokens: Arc::new(auth::TokenCache::default()),
+            metrics: Arc::new(metrics::Metrics::new()),
+        }
     }
 }
 
@@ -84,8 +88,13 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(problem::from_panic))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            problem::from_panic,
+        ))
         .with_state(state)
 }

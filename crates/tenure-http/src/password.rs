@@ -4,12 +4,19 @@ use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 
 /// Hashes a password with argon2id and a fresh random salt.
 pub fn hash(password: &str) -> Result<String, String> {
-    Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| e.to_string())
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Whether `password` matches the stored `phc` hash.
 pub fn verify(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// Minimum length of a staff password.
@@ -21,8 +28,12 @@ mod tests {
 
     #[test]
     fn hashes_verify_and_differ_per_salt() {
-        let Ok(a) = hash("correct horse battery") else { panic!("hash failed") };
-        let Ok(b) = hash("correct horse battery") else { panic!("hash failed") };
+        let Ok(a) = hash("correct horse battery") else {
+            panic!("hash failed")
+        };
+        let Ok(b) = hash("correct horse battery") else {
+            panic!("hash failed")
+        };
         assert_ne!(a, b);
         assert!(a.starts_with("$argon2id$"));
         assert!(verify("correct horse battery", &a));

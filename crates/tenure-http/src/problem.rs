@@ -1,7 +1,7 @@
 //! One error type for the API, rendered as RFC 9457 `application/problem+json` with a
 //! field-level `errors` list where a field is at fault.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tenure_domain::{FieldError, Invalid};
@@ -11,7 +11,10 @@ use tenure_store::StoreError;
 #[derive(Debug)]
 pub enum ApiError {
     /// The request could not be read: malformed JSON, wrong types, unknown fields.
-    BadRequest { detail: String, errors: Vec<FieldError> },
+    BadRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     /// The request was read but its values break a rule.
     Invalid(Vec<FieldError>),
     Unauthorized(&'static str),
@@ -56,14 +59,24 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
         use ApiError::*;
         match self {
-            BadRequest { detail, .. } => (StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail.clone()),
+            BadRequest { detail, .. } => (
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Bad request",
+                detail.clone(),
+            ),
             Invalid(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",
                 "Invalid input",
                 "one or more fields are invalid".into(),
             ),
-            Unauthorized(d) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", (*d).into()),
+            Unauthorized(d) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                (*d).into(),
+            ),
             Forbidden(d) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden", d.clone()),
             NotFound(d) => (StatusCode::NOT_FOUND, "not-found", "Not found", d.clone()),
             MethodNotAllowed => (
@@ -73,21 +86,36 @@ impl ApiError {
                 "this resource does not support that method".into(),
             ),
             Conflict(d) => (StatusCode::CONFLICT, "conflict", "Conflict", d.clone()),
-            PreconditionFailed(d) => (StatusCode::PRECONDITION_FAILED, "precondition-failed", "Precondition failed", d.clone()),
+            PreconditionFailed(d) => (
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Precondition failed",
+                d.clone(),
+            ),
             UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported media type",
                 "send the body as application/json".into(),
             ),
-            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large", "the body is larger than 1 MiB".into()),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                "the body is larger than 1 MiB".into(),
+            ),
             Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
                 "the database cannot be reached; try again shortly".into(),
             ),
-            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "an unexpected error occurred; it has been logged".into()),
+            Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "an unexpected error occurred; it has been logged".into(),
+            ),
         }
     }
 }
@@ -104,17 +132,28 @@ impl IntoResponse for ApiError {
             title: title.into(),
             status: status.as_u16(),
             detail,
-            errors: errors.into_iter().map(|e| ProblemField { field: e.field, message: e.message }).collect(),
+            errors: errors
+                .into_iter()
+                .map(|e| ProblemField {
+                    field: e.field,
+                    message: e.message,
+                })
+                .collect(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut res = (status, json).into_response();
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         match status {
             StatusCode::UNAUTHORIZED => {
-                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             StatusCode::SERVICE_UNAVAILABLE => {
-                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             _ => {}
         }
@@ -132,12 +171,16 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { what } => ApiError::NotFound(format!("{what} not found")),
-            StoreError::Conflict { constraint } => ApiError::Conflict(conflict_message(&constraint)),
-            StoreError::BadReference { field, message } => ApiError::Invalid(vec![FieldError::new(field, message)]),
-            StoreError::Invalid(invalid) => ApiError::Invalid(invalid.0),
-            StoreError::VersionMismatch { current } => {
-                ApiError::PreconditionFailed(format!("the record was changed since you read it; it is now at version {current}"))
+            StoreError::Conflict { constraint } => {
+                ApiError::Conflict(conflict_message(&constraint))
             }
+            StoreError::BadReference { field, message } => {
+                ApiError::Invalid(vec![FieldError::new(field, message)])
+            }
+            StoreError::Invalid(invalid) => ApiError::Invalid(invalid.0),
+            StoreError::VersionMismatch { current } => ApiError::PreconditionFailed(format!(
+                "the record was changed since you read it; it is now at version {current}"
+            )),
             StoreError::Unavailable(err) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::Unavailable

@@ -10,7 +10,8 @@ use crate::sql::Select;
 use crate::time::{from_micros, now_micros};
 use crate::{Store, StoreError, StoreResult};
 
-const ACCOUNT_SELECT: &str = "SELECT id, external_id, name, account_type, owner_id, created_at, updated_at FROM accounts";
+const ACCOUNT_SELECT: &str =
+    "SELECT id, external_id, name, account_type, owner_id, created_at, updated_at FROM accounts";
 
 fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
     let t: String = row.try_get("account_type")?;
@@ -19,7 +20,9 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         data: AccountData {
             external_id: row.try_get("external_id")?,
             name: row.try_get("name")?,
-            account_type: t.parse().map_err(|e: String| StoreError::corrupt("account_type", e))?,
+            account_type: t
+                .parse()
+                .map_err(|e: String| StoreError::corrupt("account_type", e))?,
             owner_id: row.try_get::<Option<i64>, _>("owner_id")?.map(StaffUserId),
         },
         created_at: from_micros(row.try_get("created_at")?),
@@ -27,12 +30,20 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
     })
 }
 
-async fn check_owner(tx: &mut sqlx::Transaction<'static, sqlx::Any>, data: &AccountData) -> StoreResult<()> {
+async fn check_owner(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    data: &AccountData,
+) -> StoreResult<()> {
     if let Some(o) = data.owner_id {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM staff_users WHERE id = $1").bind(o.0).fetch_optional(&mut **tx).await?;
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM staff_users WHERE id = $1")
+            .bind(o.0)
+            .fetch_optional(&mut **tx)
+            .await?;
         if found.is_none() {
-            return Err(StoreError::BadReference { field: "owner_id", message: format!("staff user {o} does not exist") });
+            return Err(StoreError::BadReference {
+                field: "owner_id",
+                message: format!("staff user {o} does not exist"),
+            });
         }
     }
     Ok(())
@@ -103,22 +114,34 @@ impl Store {
     /// Deletes an account; its customers stay, without an account.
     pub async fn delete_account(&self, id: AccountId) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id.0).execute(&mut *w.tx).await?;
+        let n = sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *w.tx)
+            .await?;
         if n.rows_affected() == 0 {
             return Err(StoreError::NotFound { what: "account" });
         }
         w.commit().await
     }
 
-    pub async fn list_accounts(&self, after: Option<AccountId>, limit: u32) -> StoreResult<Page<Account, AccountId>> {
+    pub async fn list_accounts(
+        &self,
+        after: Option<AccountId>,
+        limit: u32,
+    ) -> StoreResult<Page<Account, AccountId>> {
         let mut s = Select::new(ACCOUNT_SELECT);
         if let Some(a) = after {
             s.filter("id > {}", a.0)?;
         }
         let limit = i64::from(limit.clamp(1, 1000));
         let (sql, args) = s.finish("ORDER BY id LIMIT {}", limit + 1)?;
-        let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(self.pool()).await?;
-        let mut items = rows.iter().map(account_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql), args)
+            .fetch_all(self.pool())
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(account_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         let next = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|a| a.id)

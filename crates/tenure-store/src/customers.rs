@@ -5,8 +5,8 @@ use chrono::NaiveDate;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 use tenure_domain::customer::{
-    apply_consents, search_terms, Consent, ConsentChange, Customer, CustomerData, CustomerKind, CustomerPatch,
-    CustomerStats,
+    Consent, ConsentChange, Customer, CustomerData, CustomerKind, CustomerPatch, CustomerStats,
+    apply_consents, search_terms,
 };
 use tenure_domain::ids::{AccountId, CustomerId, StaffUserId};
 use tenure_domain::search::{prefix_upper_bound, query_prefixes};
@@ -47,15 +47,22 @@ fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &'static str) -> S
     serde_json::from_str(&text).map_err(|e| StoreError::corrupt(column, e.to_string()))
 }
 
-fn parsed<T: std::str::FromStr<Err = String>>(row: &AnyRow, column: &'static str) -> StoreResult<T> {
+fn parsed<T: std::str::FromStr<Err = String>>(
+    row: &AnyRow,
+    column: &'static str,
+) -> StoreResult<T> {
     let text: String = row.try_get(column)?;
-    text.parse().map_err(|e: String| StoreError::corrupt(column, e))
+    text.parse()
+        .map_err(|e: String| StoreError::corrupt(column, e))
 }
 
 pub(crate) fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
     let birthday: Option<String> = row.try_get("birthday")?;
     let birthday = birthday
-        .map(|b| NaiveDate::parse_from_str(&b, "%Y-%m-%d").map_err(|e| StoreError::corrupt("birthday", e.to_string())))
+        .map(|b| {
+            NaiveDate::parse_from_str(&b, "%Y-%m-%d")
+                .map_err(|e| StoreError::corrupt("birthday", e.to_string()))
+        })
         .transpose()?;
     let data = CustomerData {
         kind: parsed(row, "kind")?,
@@ -75,7 +82,9 @@ pub(crate) fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
         preferences: json(row, "preferences")?,
         custom_fields: json(row, "custom_fields")?,
     };
-    let opt_time = |col: &'static str| -> StoreResult<_> { Ok(row.try_get::<Option<i64>, _>(col)?.map(from_micros)) };
+    let opt_time = |col: &'static str| -> StoreResult<_> {
+        Ok(row.try_get::<Option<i64>, _>(col)?.map(from_micros))
+    };
     Ok(Customer {
         id: CustomerId(row.try_get("id")?),
         data,
@@ -104,7 +113,11 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 impl Store {
     /// Creates a customer with its tags, search terms, consent history and an empty
     /// aggregate row, in one transaction.
-    pub async fn create_customer(&self, data: &CustomerData, consents: &[ConsentChange]) -> StoreResult<Customer> {
+    pub async fn create_customer(
+        &self,
+        data: &CustomerData,
+        consents: &[ConsentChange],
+    ) -> StoreResult<Customer> {
         let mut w = self.begin_write().await?;
         check_references(&mut w.tx, data).await?;
         let now = now_micros();
@@ -137,7 +150,10 @@ impl Store {
         .bind(now)
         .fetch_one(&mut *w.tx)
         .await?;
-        sqlx::query("INSERT INTO customer_stats (customer_id) VALUES ($1)").bind(id).execute(&mut *w.tx).await?;
+        sqlx::query("INSERT INTO customer_stats (customer_id) VALUES ($1)")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
         write_index(&mut w.tx, id, data, None).await?;
         record_consents(&mut w.tx, id, consents).await?;
         let customer = fetch(&mut w.tx, CustomerId(id)).await?;
@@ -154,11 +170,16 @@ impl Store {
         customer_from_row(&row)
     }
 
-    pub async fn find_customer_by_external_id(&self, external_id: &str) -> StoreResult<Option<Customer>> {
-        let row = sqlx::query(AssertSqlSafe(format!("{CUSTOMER_SELECT} WHERE c.external_id = $1")))
-            .bind(external_id.to_owned())
-            .fetch_optional(self.pool())
-            .await?;
+    pub async fn find_customer_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> StoreResult<Option<Customer>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{CUSTOMER_SELECT} WHERE c.external_id = $1"
+        )))
+        .bind(external_id.to_owned())
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(customer_from_row).transpose()
     }
 
@@ -175,7 +196,9 @@ impl Store {
         if let Some(v) = expected_version
             && v != before.version
         {
-            return Err(StoreError::VersionMismatch { current: before.version });
+            return Err(StoreError::VersionMismatch {
+                current: before.version,
+            });
         }
         let mut data = before.data.clone();
         patch.apply(&mut data);
@@ -219,7 +242,10 @@ impl Store {
     /// Deletes a customer and everything that belongs to them.
     pub async fn delete_customer(&self, id: CustomerId) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM customers WHERE id = $1").bind(id.0).execute(&mut *w.tx).await?;
+        let n = sqlx::query("DELETE FROM customers WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *w.tx)
+            .await?;
         if n.rows_affected() == 0 {
             return Err(StoreError::NotFound { what: "customer" });
         }
@@ -241,7 +267,10 @@ impl Store {
             s.filter("c.kind = {}", k.as_str().to_owned())?;
         }
         if let Some(t) = &filter.tag {
-            s.filter("c.id IN (SELECT customer_id FROM customer_tags WHERE tag = {})", t.clone())?;
+            s.filter(
+                "c.id IN (SELECT customer_id FROM customer_tags WHERE tag = {})",
+                t.clone(),
+            )?;
         }
         if let Some(a) = filter.account_id {
             s.filter("c.account_id = {}", a.0)?;
@@ -258,7 +287,10 @@ impl Store {
         if let Some(q) = &filter.q {
             let prefixes = query_prefixes(q);
             if prefixes.is_empty() {
-                return Ok(Page { items: Vec::new(), next: None });
+                return Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                });
             }
             for p in prefixes {
                 match prefix_upper_bound(&p) {
@@ -273,8 +305,13 @@ impl Store {
         }
         let limit = i64::from(limit.clamp(1, 1000));
         let (sql, args) = s.finish("ORDER BY c.id LIMIT {}", limit + 1)?;
-        let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(self.pool()).await?;
-        let mut items = rows.iter().map(customer_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql), args)
+            .fetch_all(self.pool())
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(customer_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         let next = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|c| c.id)
@@ -287,9 +324,15 @@ impl Store {
     /// Inserts many customers at once (tags, search terms and aggregate rows included),
     /// in one transaction, with multi-row statements. For loading large data sets; ids are
     /// returned in input order.
-    pub async fn insert_customers_bulk(&self, batch: &[CustomerData]) -> StoreResult<Vec<CustomerId>> {
+    pub async fn insert_customers_bulk(
+        &self,
+        batch: &[CustomerData],
+    ) -> StoreResult<Vec<CustomerId>> {
         let mut w = self.begin_write().await?;
-        let ids = self.backend().reserve_ids(&mut w.tx, "customers", batch.len()).await?;
+        let ids = self
+            .backend()
+            .reserve_ids(&mut w.tx, "customers", batch.len())
+            .await?;
         let now = now_micros();
         let mut customers = Bulk::new(
             "INSERT INTO customers (id, external_id, kind, name, email, phone, birthday, locale, region, \
@@ -339,11 +382,12 @@ impl Store {
                     .await?;
                 }
                 for t in search_terms(d) {
-                    terms.row(&mut w.tx, |r| {
-                        r.add(t)?;
-                        r.add(id)
-                    })
-                    .await?;
+                    terms
+                        .row(&mut w.tx, |r| {
+                            r.add(t)?;
+                            r.add(id)
+                        })
+                        .await?;
                 }
             }
         }
@@ -356,25 +400,41 @@ impl Store {
 }
 
 /// Checks that the account and owner a customer points at exist, with a field-level error.
-async fn check_references(tx: &mut sqlx::Transaction<'static, sqlx::Any>, data: &CustomerData) -> StoreResult<()> {
+async fn check_references(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    data: &CustomerData,
+) -> StoreResult<()> {
     if let Some(a) = data.account_id {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1").bind(a.0).fetch_optional(&mut **tx).await?;
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1")
+            .bind(a.0)
+            .fetch_optional(&mut **tx)
+            .await?;
         if found.is_none() {
-            return Err(StoreError::BadReference { field: "account_id", message: format!("account {a} does not exist") });
+            return Err(StoreError::BadReference {
+                field: "account_id",
+                message: format!("account {a} does not exist"),
+            });
         }
     }
     if let Some(o) = data.owner_id {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM staff_users WHERE id = $1").bind(o.0).fetch_optional(&mut **tx).await?;
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM staff_users WHERE id = $1")
+            .bind(o.0)
+            .fetch_optional(&mut **tx)
+            .await?;
         if found.is_none() {
-            return Err(StoreError::BadReference { field: "owner_id", message: format!("staff user {o} does not exist") });
+            return Err(StoreError::BadReference {
+                field: "owner_id",
+                message: format!("staff user {o} does not exist"),
+            });
         }
     }
     Ok(())
 }
 
-async fn fetch(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: CustomerId) -> StoreResult<Customer> {
+async fn fetch(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: CustomerId,
+) -> StoreResult<Customer> {
     let row = sqlx::query(AssertSqlSafe(format!("{CUSTOMER_SELECT} WHERE c.id = $1")))
         .bind(id.0)
         .fetch_optional(&mut **tx)
@@ -390,7 +450,10 @@ async fn fetch_for_update(
     backend: crate::Backend,
 ) -> StoreResult<Customer> {
     if backend == crate::Backend::Postgres {
-        sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE").bind(id.0).execute(&mut **tx).await?;
+        sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
+            .bind(id.0)
+            .execute(&mut **tx)
+            .await?;
     }
     fetch(tx, id).await
 }
@@ -404,7 +467,10 @@ async fn write_index(
 ) -> StoreResult<()> {
     if before.is_none_or(|b| b.tags != data.tags) {
         if before.is_some() {
-            sqlx::query("DELETE FROM customer_tags WHERE customer_id = $1").bind(id).execute(&mut **tx).await?;
+            sqlx::query("DELETE FROM customer_tags WHERE customer_id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
         }
         for tag in &data.tags {
             sqlx::query("INSERT INTO customer_tags (tag, customer_id) VALUES ($1, $2)")
@@ -417,7 +483,10 @@ async fn write_index(
     let terms = search_terms(data);
     if before.is_none_or(|b| search_terms(b) != terms) {
         if before.is_some() {
-            sqlx::query("DELETE FROM customer_search_terms WHERE customer_id = $1").bind(id).execute(&mut **tx).await?;
+            sqlx::query("DELETE FROM customer_search_terms WHERE customer_id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
         }
         for term in terms {
             sqlx::query("INSERT INTO customer_search_terms (term, customer_id) VALUES ($1, $2)")

@@ -75,7 +75,9 @@ impl Backend {
                     "customers" => "SELECT COALESCE(MAX(id), 0) FROM customers",
                     "orders" => "SELECT COALESCE(MAX(id), 0) FROM orders",
                     "interactions" => "SELECT COALESCE(MAX(id), 0) FROM interactions",
-                    other => return Err(StoreError::Config(format!("no id reservation for {other}"))),
+                    other => {
+                        return Err(StoreError::Config(format!("no id reservation for {other}")));
+                    }
                 };
                 let max: i64 = sqlx::query_scalar(sql).fetch_one(&mut **tx).await?;
                 Ok((max + 1..=max + n).collect())

@@ -11,7 +11,10 @@ pub enum StoreError {
     Conflict { constraint: String },
     /// A referenced row does not exist (a customer id on an order, an owner id, ...).
     #[error("{field}: {message}")]
-    BadReference { field: &'static str, message: String },
+    BadReference {
+        field: &'static str,
+        message: String,
+    },
     /// The change asked for breaks a domain rule.
     #[error("{0}")]
     Invalid(tenure_domain::Invalid),
@@ -26,7 +29,10 @@ pub enum StoreError {
     Config(String),
     /// A stored value could not be read back.
     #[error("corrupt stored value in {column}: {message}")]
-    Corrupt { column: &'static str, message: String },
+    Corrupt {
+        column: &'static str,
+        message: String,
+    },
     #[error("migration failed: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -38,9 +44,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                StoreError::Unavailable(e)
-            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(e),
             sqlx::Error::Database(db) => {
                 if db.is_unique_violation() {
                     let constraint = db
@@ -53,7 +60,12 @@ impl From<sqlx::Error> for StoreError {
                 // (class 57: operator intervention; 08: connection exception; 53: resources;
                 // 55000: the database does not accept connections now; 3D000: it is gone).
                 let code = db.code().unwrap_or_default();
-                if code.starts_with("57") || code.starts_with("08") || code.starts_with("53") || code == "55000" || code == "3D000" {
+                if code.starts_with("57")
+                    || code.starts_with("08")
+                    || code.starts_with("53")
+                    || code == "55000"
+                    || code == "3D000"
+                {
                     return StoreError::Unavailable(e);
                 }
                 // SQLite: the database is locked or busy past the timeout.
@@ -69,11 +81,18 @@ impl From<sqlx::Error> for StoreError {
 
 /// SQLite names the column, not the constraint: "UNIQUE constraint failed: customers.external_id".
 fn unique_column_from_message(message: &str) -> String {
-    message.rsplit(": ").next().unwrap_or(message).replace('.', "_")
+    message
+        .rsplit(": ")
+        .next()
+        .unwrap_or(message)
+        .replace('.', "_")
 }
 
 impl StoreError {
     pub(crate) fn corrupt(column: &'static str, message: impl Into<String>) -> Self {
-        StoreError::Corrupt { column, message: message.into() }
+        StoreError::Corrupt {
+            column,
+            message: message.into(),
+        }
     }
 }

@@ -9,14 +9,18 @@ use tenure_domain::interaction::{Interaction, InteractionData};
 use crate::customers::Page;
 use crate::sql::Select;
 use crate::time::{from_micros, now_micros};
-use crate::{stats, Store, StoreError, StoreResult};
+use crate::{Store, StoreError, StoreResult, stats};
 
 pub(crate) const INTERACTION_SELECT: &str = "SELECT id, external_id, customer_id, channel, direction, kind, subject, \
      body, staff_user_id, buying_signal, occurred_at, created_at FROM interactions";
 
-fn parsed<T: std::str::FromStr<Err = String>>(row: &AnyRow, column: &'static str) -> StoreResult<T> {
+fn parsed<T: std::str::FromStr<Err = String>>(
+    row: &AnyRow,
+    column: &'static str,
+) -> StoreResult<T> {
     let text: String = row.try_get(column)?;
-    text.parse().map_err(|e: String| StoreError::corrupt(column, e))
+    text.parse()
+        .map_err(|e: String| StoreError::corrupt(column, e))
 }
 
 pub(crate) fn interaction_from_row(row: &AnyRow) -> StoreResult<Interaction> {
@@ -30,7 +34,9 @@ pub(crate) fn interaction_from_row(row: &AnyRow) -> StoreResult<Interaction> {
             kind: parsed(row, "kind")?,
             subject: row.try_get("subject")?,
             body: row.try_get("body")?,
-            staff_user_id: row.try_get::<Option<i64>, _>("staff_user_id")?.map(StaffUserId),
+            staff_user_id: row
+                .try_get::<Option<i64>, _>("staff_user_id")?
+                .map(StaffUserId),
             buying_signal: row.try_get::<i64, _>("buying_signal")? != 0,
             occurred_at: from_micros(row.try_get("occurred_at")?),
         },
@@ -52,8 +58,10 @@ impl Store {
             });
         }
         if let Some(s) = data.staff_user_id {
-            let found: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM staff_users WHERE id = $1").bind(s.0).fetch_optional(&mut *w.tx).await?;
+            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM staff_users WHERE id = $1")
+                .bind(s.0)
+                .fetch_optional(&mut *w.tx)
+                .await?;
             if found.is_none() {
                 return Err(StoreError::BadReference {
                     field: "staff_user_id",
@@ -91,17 +99,22 @@ impl Store {
             .bind(id.0)
             .fetch_optional(self.pool())
             .await?
-            .ok_or(StoreError::NotFound { what: "interaction" })?;
+            .ok_or(StoreError::NotFound {
+                what: "interaction",
+            })?;
         interaction_from_row(&row)
     }
 
     pub async fn delete_interaction(&self, id: InteractionId) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
-        let customer: Option<i64> = sqlx::query_scalar("DELETE FROM interactions WHERE id = $1 RETURNING customer_id")
-            .bind(id.0)
-            .fetch_optional(&mut *w.tx)
-            .await?;
-        let customer = customer.ok_or(StoreError::NotFound { what: "interaction" })?;
+        let customer: Option<i64> =
+            sqlx::query_scalar("DELETE FROM interactions WHERE id = $1 RETURNING customer_id")
+                .bind(id.0)
+                .fetch_optional(&mut *w.tx)
+                .await?;
+        let customer = customer.ok_or(StoreError::NotFound {
+            what: "interaction",
+        })?;
         stats::refresh(&mut w.tx, CustomerId(customer), self.reporting_currency()).await?;
         w.commit().await
     }
@@ -121,8 +134,13 @@ impl Store {
         }
         let limit = i64::from(limit.clamp(1, 1000));
         let (sql, args) = s.finish("ORDER BY id LIMIT {}", limit + 1)?;
-        let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(self.pool()).await?;
-        let mut items = rows.iter().map(interaction_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql), args)
+            .fetch_all(self.pool())
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(interaction_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         let next = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|i| i.id)

@@ -17,8 +17,8 @@ pub mod orders;
 pub mod products;
 mod sql;
 pub mod stats;
-pub mod timeline;
 mod time;
+pub mod timeline;
 pub mod users;
 
 use std::sync::Arc;
@@ -93,7 +93,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -120,7 +122,9 @@ impl Store {
             .max_connections(options.max_connections)
             .min_connections(0)
             .acquire_timeout(options.acquire_timeout)
-            .after_connect(move |conn, _meta| Box::pin(async move { backend.on_connect(conn).await }))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move { backend.on_connect(conn).await })
+            })
             .connect(&url)
             .await?;
         Ok(Store {
@@ -185,7 +189,13 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(redact_url("postgres://bob:secret@db:5432/x"), "postgres://bob:***@db:5432/x");
-        assert_eq!(redact_url("sqlite://tenure.db?mode=rwc"), "sqlite://tenure.db?mode=rwc");
+        assert_eq!(
+            redact_url("postgres://bob:secret@db:5432/x"),
+            "postgres://bob:***@db:5432/x"
+        );
+        assert_eq!(
+            redact_url("sqlite://tenure.db?mode=rwc"),
+            "sqlite://tenure.db?mode=rwc"
+        );
     }
 }

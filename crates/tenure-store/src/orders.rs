@@ -3,20 +3,24 @@
 
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
-use tenure_domain::catalog::{purchase_day, Order, OrderData, OrderLine};
+use tenure_domain::catalog::{Order, OrderData, OrderLine, purchase_day};
 use tenure_domain::ids::{CustomerId, OrderId, ProductId};
 
 use crate::customers::Page;
 use crate::sql::Select;
 use crate::time::{from_micros, now_micros};
-use crate::{stats, Store, StoreError, StoreResult};
+use crate::{Store, StoreError, StoreResult, stats};
 
 pub(crate) const ORDER_SELECT: &str = "SELECT id, external_id, customer_id, occurred_at, currency, total_minor, channel, status, \
                             created_at, updated_at FROM orders";
 
-fn parsed<T: std::str::FromStr<Err = String>>(row: &AnyRow, column: &'static str) -> StoreResult<T> {
+fn parsed<T: std::str::FromStr<Err = String>>(
+    row: &AnyRow,
+    column: &'static str,
+) -> StoreResult<T> {
     let text: String = row.try_get(column)?;
-    text.parse().map_err(|e: String| StoreError::corrupt(column, e))
+    text.parse()
+        .map_err(|e: String| StoreError::corrupt(column, e))
 }
 
 pub(crate) fn order_from_row(row: &AnyRow, lines: Vec<OrderLine>) -> StoreResult<Order> {
@@ -38,7 +42,10 @@ pub(crate) fn order_from_row(row: &AnyRow, lines: Vec<OrderLine>) -> StoreResult
 }
 
 /// Reads the lines of the given orders, grouped by order id.
-pub(crate) async fn lines_of<'e, E>(exec: E, ids: &[i64]) -> StoreResult<std::collections::HashMap<i64, Vec<OrderLine>>>
+pub(crate) async fn lines_of<'e, E>(
+    exec: E,
+    ids: &[i64],
+) -> StoreResult<std::collections::HashMap<i64, Vec<OrderLine>>>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -51,7 +58,9 @@ where
     );
     s.filter_in("order_id IN ({})", ids)?;
     let (sql, args) = s.finish("ORDER BY order_id, line_no LIMIT {}", i64::MAX)?;
-    let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(exec).await?;
+    let rows = sqlx::query_with(AssertSqlSafe(sql), args)
+        .fetch_all(exec)
+        .await?;
     for row in rows {
         let order_id: i64 = row.try_get("order_id")?;
         out.entry(order_id).or_default().push(OrderLine {
@@ -65,7 +74,10 @@ where
     Ok(out)
 }
 
-async fn check_refs(tx: &mut sqlx::Transaction<'static, sqlx::Any>, data: &OrderData) -> StoreResult<()> {
+async fn check_refs(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    data: &OrderData,
+) -> StoreResult<()> {
     let found: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
         .bind(data.customer_id.0)
         .fetch_optional(&mut **tx)
@@ -78,8 +90,10 @@ async fn check_refs(tx: &mut sqlx::Transaction<'static, sqlx::Any>, data: &Order
     }
     for (i, l) in data.lines.iter().enumerate() {
         if let Some(p) = l.product_id {
-            let found: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM products WHERE id = $1").bind(p.0).fetch_optional(&mut **tx).await?;
+            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM products WHERE id = $1")
+                .bind(p.0)
+                .fetch_optional(&mut **tx)
+                .await?;
             if found.is_none() {
                 return Err(StoreError::BadReference {
                     field: "lines",
@@ -91,7 +105,11 @@ async fn check_refs(tx: &mut sqlx::Transaction<'static, sqlx::Any>, data: &Order
     Ok(())
 }
 
-async fn write_lines(tx: &mut sqlx::Transaction<'static, sqlx::Any>, order: i64, data: &OrderData) -> StoreResult<()> {
+async fn write_lines(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    order: i64,
+    data: &OrderData,
+) -> StoreResult<()> {
     for (i, l) in data.lines.iter().enumerate() {
         sqlx::query(
             "INSERT INTO order_lines (order_id, customer_id, line_no, product_id, description, quantity, \
@@ -167,7 +185,10 @@ impl Store {
     ) -> StoreResult<Order> {
         let mut w = self.begin_write().await?;
         if self.backend() == crate::Backend::Postgres {
-            sqlx::query("SELECT id FROM orders WHERE id = $1 FOR UPDATE").bind(id.0).execute(&mut *w.tx).await?;
+            sqlx::query("SELECT id FROM orders WHERE id = $1 FOR UPDATE")
+                .bind(id.0)
+                .execute(&mut *w.tx)
+                .await?;
         }
         let before = fetch(&mut w.tx, id).await?;
         let mut data = before.data.clone();
@@ -190,12 +211,20 @@ impl Store {
         .execute(&mut *w.tx)
         .await?;
         if data.lines != before.data.lines || data.customer_id != before.data.customer_id {
-            sqlx::query("DELETE FROM order_lines WHERE order_id = $1").bind(id.0).execute(&mut *w.tx).await?;
+            sqlx::query("DELETE FROM order_lines WHERE order_id = $1")
+                .bind(id.0)
+                .execute(&mut *w.tx)
+                .await?;
             write_lines(&mut w.tx, id.0, &data).await?;
         }
         stats::refresh(&mut w.tx, data.customer_id, self.reporting_currency()).await?;
         if before.data.customer_id != data.customer_id {
-            stats::refresh(&mut w.tx, before.data.customer_id, self.reporting_currency()).await?;
+            stats::refresh(
+                &mut w.tx,
+                before.data.customer_id,
+                self.reporting_currency(),
+            )
+            .await?;
         }
         let order = fetch(&mut w.tx, id).await?;
         w.commit().await?;
@@ -204,10 +233,11 @@ impl Store {
 
     pub async fn delete_order(&self, id: OrderId) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
-        let customer: Option<i64> = sqlx::query_scalar("DELETE FROM orders WHERE id = $1 RETURNING customer_id")
-            .bind(id.0)
-            .fetch_optional(&mut *w.tx)
-            .await?;
+        let customer: Option<i64> =
+            sqlx::query_scalar("DELETE FROM orders WHERE id = $1 RETURNING customer_id")
+                .bind(id.0)
+                .fetch_optional(&mut *w.tx)
+                .await?;
         let customer = customer.ok_or(StoreError::NotFound { what: "order" })?;
         stats::refresh(&mut w.tx, CustomerId(customer), self.reporting_currency()).await?;
         w.commit().await
@@ -229,8 +259,13 @@ impl Store {
         }
         let limit = i64::from(limit.clamp(1, 1000));
         let (sql, args) = s.finish("ORDER BY id LIMIT {}", limit + 1)?;
-        let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(self.pool()).await?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql), args)
+            .fetch_all(self.pool())
+            .await?;
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
         let mut lines = lines_of(self.pool(), &ids).await?;
         let mut items = rows
             .iter()

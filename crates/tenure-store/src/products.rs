@@ -10,7 +10,8 @@ use crate::sql::Select;
 use crate::time::{from_micros, now_micros};
 use crate::{Store, StoreError, StoreResult};
 
-const PRODUCT_COLUMNS: &str = "id, external_id, name, category_id, price_minor, currency, active, created_at, updated_at";
+const PRODUCT_COLUMNS: &str =
+    "id, external_id, name, category_id, price_minor, currency, active, created_at, updated_at";
 
 fn product_from_row(row: &AnyRow) -> StoreResult<Product> {
     Ok(Product {
@@ -18,7 +19,9 @@ fn product_from_row(row: &AnyRow) -> StoreResult<Product> {
         data: ProductData {
             external_id: row.try_get("external_id")?,
             name: row.try_get("name")?,
-            category_id: row.try_get::<Option<i64>, _>("category_id")?.map(CategoryId),
+            category_id: row
+                .try_get::<Option<i64>, _>("category_id")?
+                .map(CategoryId),
             price_minor: row.try_get("price_minor")?,
             currency: row.try_get("currency")?,
             active: row.try_get::<i64, _>("active")? != 0,
@@ -28,30 +31,48 @@ fn product_from_row(row: &AnyRow) -> StoreResult<Product> {
     })
 }
 
-async fn check_category(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: Option<CategoryId>, field: &'static str) -> StoreResult<()> {
+async fn check_category(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: Option<CategoryId>,
+    field: &'static str,
+) -> StoreResult<()> {
     if let Some(c) = id {
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM product_categories WHERE id = $1")
-            .bind(c.0)
-            .fetch_optional(&mut **tx)
-            .await?;
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM product_categories WHERE id = $1")
+                .bind(c.0)
+                .fetch_optional(&mut **tx)
+                .await?;
         if found.is_none() {
-            return Err(StoreError::BadReference { field, message: format!("category {c} does not exist") });
+            return Err(StoreError::BadReference {
+                field,
+                message: format!("category {c} does not exist"),
+            });
         }
     }
     Ok(())
 }
 
 impl Store {
-    pub async fn create_category(&self, name: &str, parent: Option<CategoryId>) -> StoreResult<Category> {
+    pub async fn create_category(
+        &self,
+        name: &str,
+        parent: Option<CategoryId>,
+    ) -> StoreResult<Category> {
         let mut w = self.begin_write().await?;
         check_category(&mut w.tx, parent, "parent_id").await?;
-        let id: i64 = sqlx::query_scalar("INSERT INTO product_categories (name, parent_id) VALUES ($1, $2) RETURNING id")
-            .bind(name.to_owned())
-            .bind(parent.map(|p| p.0))
-            .fetch_one(&mut *w.tx)
-            .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO product_categories (name, parent_id) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(name.to_owned())
+        .bind(parent.map(|p| p.0))
+        .fetch_one(&mut *w.tx)
+        .await?;
         w.commit().await?;
-        Ok(Category { id: CategoryId(id), name: name.to_owned(), parent_id: parent })
+        Ok(Category {
+            id: CategoryId(id),
+            name: name.to_owned(),
+            parent_id: parent,
+        })
     }
 
     pub async fn list_categories(&self) -> StoreResult<Vec<Category>> {
@@ -91,11 +112,13 @@ impl Store {
     }
 
     pub async fn get_product(&self, id: ProductId) -> StoreResult<Product> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1")))
-            .bind(id.0)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound { what: "product" })?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound { what: "product" })?;
         product_from_row(&row)
     }
 
@@ -106,11 +129,13 @@ impl Store {
         change: impl FnOnce(&mut ProductData) -> Result<(), tenure_domain::Invalid>,
     ) -> StoreResult<Product> {
         let mut w = self.begin_write().await?;
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1")))
-            .bind(id.0)
-            .fetch_optional(&mut *w.tx)
-            .await?
-            .ok_or(StoreError::NotFound { what: "product" })?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&mut *w.tx)
+        .await?
+        .ok_or(StoreError::NotFound { what: "product" })?;
         let mut data = product_from_row(&row)?.data;
         change(&mut data).map_err(StoreError::Invalid)?;
         check_category(&mut w.tx, data.category_id, "category_id").await?;
@@ -133,15 +158,26 @@ impl Store {
         Ok(product)
     }
 
-    pub async fn list_products(&self, after: Option<ProductId>, limit: u32) -> StoreResult<Page<Product, ProductId>> {
-        let mut s = Select::new("SELECT id, external_id, name, category_id, price_minor, currency, active, created_at, updated_at FROM products");
+    pub async fn list_products(
+        &self,
+        after: Option<ProductId>,
+        limit: u32,
+    ) -> StoreResult<Page<Product, ProductId>> {
+        let mut s = Select::new(
+            "SELECT id, external_id, name, category_id, price_minor, currency, active, created_at, updated_at FROM products",
+        );
         if let Some(a) = after {
             s.filter("id > {}", a.0)?;
         }
         let limit = i64::from(limit.clamp(1, 1000));
         let (sql, args) = s.finish("ORDER BY id LIMIT {}", limit + 1)?;
-        let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(self.pool()).await?;
-        let mut items = rows.iter().map(product_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql), args)
+            .fetch_all(self.pool())
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(product_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         let next = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|p| p.id)

@@ -15,7 +15,12 @@ pub(crate) struct Select {
 
 impl Select {
     pub fn new(head: &'static str) -> Self {
-        Self { sql: head.to_owned(), conditions: Vec::new(), args: AnyArguments::default(), n: 0 }
+        Self {
+            sql: head.to_owned(),
+            conditions: Vec::new(),
+            args: AnyArguments::default(),
+            n: 0,
+        }
     }
 
     /// Binds a value and returns its placeholder.
@@ -23,7 +28,9 @@ impl Select {
     where
         T: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
     {
-        self.args.add(value).map_err(|e| StoreError::Other(sqlx::Error::Encode(e)))?;
+        self.args
+            .add(value)
+            .map_err(|e| StoreError::Other(sqlx::Error::Encode(e)))?;
         self.n += 1;
         Ok(format!("${}", self.n))
     }
@@ -46,7 +53,8 @@ impl Select {
     {
         let pa = self.bind(a)?;
         let pb = self.bind(b)?;
-        self.conditions.push(fragment.replace("{1}", &pa).replace("{2}", &pb));
+        self.conditions
+            .push(fragment.replace("{1}", &pa).replace("{2}", &pb));
         Ok(())
     }
 
@@ -92,7 +100,9 @@ impl RowArgs<'_> {
     where
         T: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
     {
-        self.args.add(value).map_err(|e| StoreError::Other(sqlx::Error::Encode(e)))
+        self.args
+            .add(value)
+            .map_err(|e| StoreError::Other(sqlx::Error::Encode(e)))
     }
 }
 
@@ -101,7 +111,12 @@ const MAX_VALUES: usize = 30_000;
 
 impl Bulk {
     pub fn new(head: &'static str, width: usize) -> Self {
-        Self { head, width, rows: 0, args: AnyArguments::default() }
+        Self {
+            head,
+            width,
+            rows: 0,
+            args: AnyArguments::default(),
+        }
     }
 
     /// Adds a row (which must add exactly `width` values), sending a batch when full.
@@ -112,7 +127,9 @@ impl Bulk {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         add: impl FnOnce(&mut RowArgs<'_>) -> StoreResult<()>,
     ) -> StoreResult<()> {
-        add(&mut RowArgs { args: &mut self.args })?;
+        add(&mut RowArgs {
+            args: &mut self.args,
+        })?;
         self.rows += 1;
         if (self.rows + 1) * self.width > MAX_VALUES || self.rows >= 1000 {
             self.flush(tx).await?;
@@ -120,7 +137,10 @@ impl Bulk {
         Ok(())
     }
 
-    pub async fn flush(&mut self, tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> StoreResult<()> {
+    pub async fn flush(
+        &mut self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ) -> StoreResult<()> {
         if self.rows == 0 {
             return Ok(());
         }
@@ -145,7 +165,9 @@ impl Bulk {
         }
         let args = std::mem::take(&mut self.args);
         self.rows = 0;
-        sqlx::query_with(sqlx::AssertSqlSafe(sql), args).execute(&mut **tx).await?;
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 }

@@ -45,7 +45,9 @@ impl Store {
     /// transaction. Returns the number of customers.
     pub async fn rebuild_customer_stats(&self) -> StoreResult<u64> {
         let mut w = self.begin_write().await?;
-        sqlx::query("DELETE FROM customer_stats").execute(&mut *w.tx).await?;
+        sqlx::query("DELETE FROM customer_stats")
+            .execute(&mut *w.tx)
+            .await?;
         let done = sqlx::query(
             "INSERT INTO customer_stats (customer_id, first_purchase_at, last_purchase_at, orders_count, \
                purchase_days, total_spend_minor, repeat_spend_minor, interactions_count, last_contact_at) \
@@ -77,7 +79,9 @@ impl Store {
     }
 
     /// Every customer's aggregates, in id order (for checks and exports).
-    pub async fn all_customer_stats(&self) -> StoreResult<Vec<(CustomerId, tenure_domain::customer::CustomerStats)>> {
+    pub async fn all_customer_stats(
+        &self,
+    ) -> StoreResult<Vec<(CustomerId, tenure_domain::customer::CustomerStats)>> {
         use sqlx::Row;
         let rows = sqlx::query(
             "SELECT customer_id, first_purchase_at, last_purchase_at, orders_count, purchase_days, \
@@ -88,7 +92,9 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let t = |c: &str| -> StoreResult<_> { Ok(row.try_get::<Option<i64>, _>(c)?.map(crate::from_micros)) };
+                let t = |c: &str| -> StoreResult<_> {
+                    Ok(row.try_get::<Option<i64>, _>(c)?.map(crate::from_micros))
+                };
                 Ok((
                     CustomerId(row.try_get("customer_id")?),
                     tenure_domain::customer::CustomerStats {

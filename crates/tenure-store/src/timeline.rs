@@ -75,7 +75,10 @@ impl Store {
         .bind(limit + 1)
         .fetch_all(self.pool())
         .await?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
         let mut lines = crate::orders::lines_of(self.pool(), &ids).await?;
         for (r, oid) in rows.iter().zip(ids) {
             let order = crate::orders::order_from_row(r, lines.remove(&oid).unwrap_or_default())?;
@@ -95,7 +98,9 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         for r in &rows {
-            entries.push(TimelineEntry::Interaction(crate::interactions::interaction_from_row(r)?));
+            entries.push(TimelineEntry::Interaction(
+                crate::interactions::interaction_from_row(r)?,
+            ));
         }
 
         entries.sort_by_key(|e| std::cmp::Reverse(e.position()));
@@ -105,6 +110,9 @@ impl Store {
         } else {
             None
         };
-        Ok(Page { items: entries, next })
+        Ok(Page {
+            items: entries,
+            next,
+        })
     }
 }

@@ -1,8 +1,8 @@
 //! Staff users and API tokens. Only a SHA-256 hash of each token is stored; tokens are
 //! 256-bit random values, so a fast hash is safe for them (passwords get argon2id).
 
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 use tenure_domain::access::{Principal, Role, StaffUser};
 use tenure_domain::ids::{StaffUserId, TokenId};
 
@@ -15,7 +15,9 @@ fn user_from_row(row: &AnyRow) -> StoreResult<StaffUser> {
         id: StaffUserId(row.try_get("id")?),
         email: row.try_get("email")?,
         name: row.try_get("name")?,
-        role: role.parse().map_err(|e: String| StoreError::corrupt("role", e))?,
+        role: role
+            .parse()
+            .map_err(|e: String| StoreError::corrupt("role", e))?,
         created_at: from_micros(row.try_get("created_at")?),
     })
 }
@@ -55,19 +57,24 @@ impl Store {
     }
 
     pub async fn list_users(&self) -> StoreResult<Vec<StaffUser>> {
-        let rows = sqlx::query("SELECT id, email, name, role, created_at FROM staff_users ORDER BY id")
-            .fetch_all(self.pool())
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, email, name, role, created_at FROM staff_users ORDER BY id")
+                .fetch_all(self.pool())
+                .await?;
         rows.iter().map(user_from_row).collect()
     }
 
     /// The user with this email and their password hash, for signing in.
-    pub async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<(StaffUser, Option<String>)>> {
+    pub async fn find_user_by_email(
+        &self,
+        email: &str,
+    ) -> StoreResult<Option<(StaffUser, Option<String>)>> {
         let row = sqlx::query("SELECT id, email, name, role, created_at, password_hash FROM staff_users WHERE email = $1")
             .bind(email.to_owned())
             .fetch_optional(self.pool())
             .await?;
-        row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?))).transpose()
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?)))
+            .transpose()
     }
 
     /// Stores a new API token by its hash.
@@ -88,16 +95,20 @@ impl Store {
 
     /// Who a token belongs to; `None` when it is unknown or revoked.
     pub async fn authenticate_token(&self, token: &str) -> StoreResult<Option<Principal>> {
-        let row = sqlx::query("SELECT id, name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-            .bind(token_hash(token))
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(self.pool())
+        .await?;
         row.map(|r| {
             let role: String = r.try_get("role")?;
             Ok(Principal {
                 token_id: Some(TokenId(r.try_get("id")?)),
                 name: r.try_get("name")?,
-                role: role.parse().map_err(|e: String| StoreError::corrupt("role", e))?,
+                role: role
+                    .parse()
+                    .map_err(|e: String| StoreError::corrupt("role", e))?,
             })
         })
         .transpose()
@@ -105,11 +116,13 @@ impl Store {
 
     pub async fn revoke_token(&self, id: TokenId) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
-        let n = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id.0)
-            .bind(now_micros())
-            .execute(&mut *w.tx)
-            .await?;
+        let n = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id.0)
+        .bind(now_micros())
+        .execute(&mut *w.tx)
+        .await?;
         if n.rows_affected() == 0 {
             return Err(StoreError::NotFound { what: "token" });
         }

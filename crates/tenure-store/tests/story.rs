@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use tenure_domain::access::Role;
 use tenure_domain::catalog::{OrderData, OrderLine, OrderStatus, ProductData, SalesChannel};
 use tenure_domain::customer::{
-    AccountData, AccountType, ConsentChange, ConsentChannel, ConsentStatus, CustomerData, CustomerPatch, Channel,
-    Direction, InteractionKind,
+    AccountData, AccountType, Channel, ConsentChange, ConsentChannel, ConsentStatus, CustomerData,
+    CustomerPatch, Direction, InteractionKind,
 };
 use tenure_domain::ids::{CustomerId, InteractionId, OrderId};
 use tenure_domain::interaction::InteractionData;
@@ -50,7 +50,10 @@ fn interaction(customer: CustomerId, when: DateTime<Utc>) -> InteractionData {
 }
 
 async fn search(store: &Store, q: &str) -> Vec<String> {
-    let filter = CustomerFilter { q: Some(q.into()), ..Default::default() };
+    let filter = CustomerFilter {
+        q: Some(q.into()),
+        ..Default::default()
+    };
     let page = store.list_customers(&filter, None, 100).await.unwrap();
     page.items.into_iter().map(|c| c.data.name).collect()
 }
@@ -64,7 +67,10 @@ async fn store_story() {
 
 async fn story(store: &Store) {
     // Staff, an account and a richly described customer.
-    let owner = store.create_user("owner@example.com", "Olga Owner", Role::Manager, None).await.unwrap();
+    let owner = store
+        .create_user("owner@example.com", "Olga Owner", Role::Manager, None)
+        .await
+        .unwrap();
     let account = store
         .create_account(&AccountData {
             external_id: Some("ACME".into()),
@@ -81,19 +87,30 @@ async fn story(store: &Store) {
     data.tags = vec!["vip".into(), "常客".into()];
     data.account_id = Some(account.id);
     data.owner_id = Some(owner.id);
-    data.preferences.insert("room".into(), serde_json::json!("high floor"));
+    data.preferences
+        .insert("room".into(), serde_json::json!("high floor"));
     let consent = ConsentChange {
         channel: ConsentChannel::Email,
         status: ConsentStatus::Granted,
         source: "web form".into(),
         at: at(2024, 1, 1, 9),
     };
-    let wang = store.create_customer(&data, std::slice::from_ref(&consent)).await.unwrap();
+    let wang = store
+        .create_customer(&data, std::slice::from_ref(&consent))
+        .await
+        .unwrap();
     assert_eq!(wang.data, data);
     assert_eq!(wang.consents.len(), 1);
     assert_eq!(wang.stats.orders_count, 0);
     assert_eq!(store.get_customer(wang.id).await.unwrap(), wang);
-    assert_eq!(store.find_customer_by_external_id("CRM-1").await.unwrap().map(|c| c.id), Some(wang.id));
+    assert_eq!(
+        store
+            .find_customer_by_external_id("CRM-1")
+            .await
+            .unwrap()
+            .map(|c| c.id),
+        Some(wang.id)
+    );
 
     // The same external id twice is a conflict, not a second customer.
     let dup = store.create_customer(&data, &[]).await;
@@ -101,12 +118,21 @@ async fn story(store: &Store) {
     // A missing owner is a field-level error.
     let mut orphan = CustomerData::named("Nobody");
     orphan.owner_id = Some(tenure_domain::ids::StaffUserId(999_999));
-    assert!(matches!(store.create_customer(&orphan, &[]).await, Err(StoreError::BadReference { field: "owner_id", .. })));
+    assert!(matches!(
+        store.create_customer(&orphan, &[]).await,
+        Err(StoreError::BadReference {
+            field: "owner_id",
+            ..
+        })
+    ));
 
     let mut smith = CustomerData::named("John Smith");
     smith.email = Some("john.smith@example.com".into());
     let smith = store.create_customer(&smith, &[]).await.unwrap();
-    let chan = store.create_customer(&CustomerData::named("陳大文"), &[]).await.unwrap();
+    let chan = store
+        .create_customer(&CustomerData::named("陳大文"), &[])
+        .await
+        .unwrap();
 
     // Search in both scripts, by email, phone and external id.
     assert_eq!(search(store, "小明").await, ["王小明"]);
@@ -114,18 +140,41 @@ async fn story(store: &Store) {
     assert_eq!(search(store, "大文").await, ["陳大文"]);
     assert_eq!(search(store, "smi").await, ["John Smith"]);
     assert_eq!(search(store, "john smith").await, ["John Smith"]);
-    assert_eq!(search(store, "john.smith@example.com").await, ["John Smith"]);
+    assert_eq!(
+        search(store, "john.smith@example.com").await,
+        ["John Smith"]
+    );
     assert_eq!(search(store, "13800138000").await, ["王小明"]);
     assert_eq!(search(store, "crm-1").await, ["王小明"]);
     assert!(search(store, "nobody").await.is_empty());
 
     // Filters and pagination.
-    let vip = CustomerFilter { tag: Some("vip".into()), ..Default::default() };
-    assert_eq!(store.list_customers(&vip, None, 10).await.unwrap().items.len(), 1);
-    let first = store.list_customers(&CustomerFilter::default(), None, 2).await.unwrap();
+    let vip = CustomerFilter {
+        tag: Some("vip".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_customers(&vip, None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let first = store
+        .list_customers(&CustomerFilter::default(), None, 2)
+        .await
+        .unwrap();
     assert_eq!(first.items.len(), 2);
-    let second = store.list_customers(&CustomerFilter::default(), first.next, 2).await.unwrap();
-    assert_eq!(second.items.iter().map(|c| c.id).collect::<Vec<_>>(), [chan.id]);
+    let second = store
+        .list_customers(&CustomerFilter::default(), first.next, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.items.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [chan.id]
+    );
     assert!(second.next.is_none());
 
     // Updates: a patch, the version check, tags and search follow the change.
@@ -133,18 +182,34 @@ async fn story(store: &Store) {
         name: Some("王晓明".into()),
         tags: Some(vec!["常客".into()]),
         email: Some(None),
-        consents: vec![ConsentChange { status: ConsentStatus::Withdrawn, at: at(2024, 2, 1, 9), ..consent.clone() }],
+        consents: vec![ConsentChange {
+            status: ConsentStatus::Withdrawn,
+            at: at(2024, 2, 1, 9),
+            ..consent.clone()
+        }],
         ..Default::default()
     };
-    let updated = store.update_customer(wang.id, &patch, Some(wang.version)).await.unwrap();
+    let updated = store
+        .update_customer(wang.id, &patch, Some(wang.version))
+        .await
+        .unwrap();
     assert_eq!(updated.version, wang.version + 1);
     assert_eq!(updated.data.email, None);
     assert_eq!(updated.consents[0].status, ConsentStatus::Withdrawn);
     assert!(matches!(
-        store.update_customer(wang.id, &patch, Some(wang.version)).await,
+        store
+            .update_customer(wang.id, &patch, Some(wang.version))
+            .await,
         Err(StoreError::VersionMismatch { .. })
     ));
-    assert!(store.list_customers(&vip, None, 10).await.unwrap().items.is_empty());
+    assert!(
+        store
+            .list_customers(&vip, None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     assert!(search(store, "小明").await.is_empty());
     assert_eq!(search(store, "晓明").await, ["王晓明"]);
 
@@ -172,15 +237,25 @@ async fn story(store: &Store) {
     first_order.total_minor = 8400;
     let o1 = store.create_order(&first_order).await.unwrap();
     assert_eq!(o1.data.lines, first_order.lines);
-    let o2 = store.create_order(&order(wang.id, at(2024, 3, 1, 18), 1000)).await.unwrap();
-    let o3 = store.create_order(&order(wang.id, at(2024, 4, 2, 12), 2500)).await.unwrap();
+    let o2 = store
+        .create_order(&order(wang.id, at(2024, 3, 1, 18), 1000))
+        .await
+        .unwrap();
+    let o3 = store
+        .create_order(&order(wang.id, at(2024, 4, 2, 12), 2500))
+        .await
+        .unwrap();
     let mut eur = order(wang.id, at(2024, 4, 3, 12), 9999);
     eur.currency = "EUR".into();
     store.create_order(&eur).await.unwrap();
     let s = store.get_customer(wang.id).await.unwrap().stats;
     assert_eq!(s.orders_count, 4);
     assert_eq!(s.purchase_days, 3);
-    assert_eq!(s.total_spend_minor, 8400 + 1000 + 2500, "spend counts the reporting currency only");
+    assert_eq!(
+        s.total_spend_minor,
+        8400 + 1000 + 2500,
+        "spend counts the reporting currency only"
+    );
     assert_eq!(s.repeat_spend_minor, 2500);
     assert_eq!(s.first_purchase_at, Some(at(2024, 3, 1, 10)));
     assert_eq!(s.last_purchase_at, Some(at(2024, 4, 3, 12)));
@@ -191,18 +266,44 @@ async fn story(store: &Store) {
     });
     assert_eq!(cancelled.await.unwrap().data.status, OrderStatus::Cancelled);
     let s = store.get_customer(wang.id).await.unwrap().stats;
-    assert_eq!((s.orders_count, s.total_spend_minor, s.repeat_spend_minor), (3, 9400, 0));
+    assert_eq!(
+        (s.orders_count, s.total_spend_minor, s.repeat_spend_minor),
+        (3, 9400, 0)
+    );
     store.delete_order(o2.id).await.unwrap();
-    assert!(matches!(store.get_order(o2.id).await, Err(StoreError::NotFound { .. })));
-    assert_eq!(store.get_customer(wang.id).await.unwrap().stats.total_spend_minor, 8400);
+    assert!(matches!(
+        store.get_order(o2.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        store
+            .get_customer(wang.id)
+            .await
+            .unwrap()
+            .stats
+            .total_spend_minor,
+        8400
+    );
     let bad = order(CustomerId(999_999), at(2024, 1, 1, 0), 1);
-    assert!(matches!(store.create_order(&bad).await, Err(StoreError::BadReference { field: "customer_id", .. })));
+    assert!(matches!(
+        store.create_order(&bad).await,
+        Err(StoreError::BadReference {
+            field: "customer_id",
+            ..
+        })
+    ));
 
     // Interactions set the last contact.
-    let i1 = store.create_interaction(&interaction(wang.id, at(2024, 3, 1, 10))).await.unwrap();
+    let i1 = store
+        .create_interaction(&interaction(wang.id, at(2024, 3, 1, 10)))
+        .await
+        .unwrap();
     assert!(i1.data.buying_signal);
     let s = store.get_customer(wang.id).await.unwrap().stats;
-    assert_eq!((s.interactions_count, s.last_contact_at), (1, Some(at(2024, 3, 1, 10))));
+    assert_eq!(
+        (s.interactions_count, s.last_contact_at),
+        (1, Some(at(2024, 3, 1, 10)))
+    );
 
     // The timeline: newest first, ties broken stably, pages neither skip nor repeat.
     let mut seen = Vec::new();
@@ -219,7 +320,10 @@ async fn story(store: &Store) {
     let mut sorted = seen.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(seen, sorted);
-    assert_eq!(seen[2].at_micros, seen[3].at_micros, "an order and an interaction at the same time");
+    assert_eq!(
+        seen[2].at_micros, seen[3].at_micros,
+        "an order and an interaction at the same time"
+    );
 
     // Rebuilding from raw rows gives what the writes kept.
     let kept = store.all_customer_stats().await.unwrap();
@@ -227,30 +331,84 @@ async fn story(store: &Store) {
     assert_eq!(store.all_customer_stats().await.unwrap(), kept);
 
     // Bulk loading, then deletion cascades.
-    let bulk: Vec<CustomerData> = (0..1200).map(|i| {
-        let mut d = CustomerData::named(format!("Bulk {i} 李"));
-        d.external_id = Some(format!("B{i}"));
-        d.tags = vec!["bulk".into()];
-        d
-    }).collect();
+    let bulk: Vec<CustomerData> = (0..1200)
+        .map(|i| {
+            let mut d = CustomerData::named(format!("Bulk {i} 李"));
+            d.external_id = Some(format!("B{i}"));
+            d.tags = vec!["bulk".into()];
+            d
+        })
+        .collect();
     let ids = store.insert_customers_bulk(&bulk).await.unwrap();
     assert_eq!(ids.len(), 1200);
-    assert_eq!(store.get_customer(ids[1199]).await.unwrap().data.external_id.as_deref(), Some("B1199"));
-    let bulk_tag = CustomerFilter { tag: Some("bulk".into()), ..Default::default() };
-    assert_eq!(store.list_customers(&bulk_tag, None, 1000).await.unwrap().items.len(), 1000);
-    let fresh = store.create_customer(&CustomerData::named("After Bulk"), &[]).await.unwrap();
-    assert!(fresh.id.0 > ids[1199].0, "ids keep increasing after a bulk load");
+    assert_eq!(
+        store
+            .get_customer(ids[1199])
+            .await
+            .unwrap()
+            .data
+            .external_id
+            .as_deref(),
+        Some("B1199")
+    );
+    let bulk_tag = CustomerFilter {
+        tag: Some("bulk".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_customers(&bulk_tag, None, 1000)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1000
+    );
+    let fresh = store
+        .create_customer(&CustomerData::named("After Bulk"), &[])
+        .await
+        .unwrap();
+    assert!(
+        fresh.id.0 > ids[1199].0,
+        "ids keep increasing after a bulk load"
+    );
 
     store.delete_customer(wang.id).await.unwrap();
-    assert!(matches!(store.get_customer(wang.id).await, Err(StoreError::NotFound { .. })));
-    assert!(matches!(store.get_order(o1.id).await, Err(StoreError::NotFound { .. })));
-    assert!(store.list_interactions(Some(wang.id), None, 10).await.unwrap().items.is_empty());
-    assert!(matches!(store.delete_customer(wang.id).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.get_customer(wang.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.get_order(o1.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(
+        store
+            .list_interactions(Some(wang.id), None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(matches!(
+        store.delete_customer(wang.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
     let _ = (smith, i1);
 
     // Tokens resolve by hash, and stop when revoked.
-    let token_id = store.create_token("ci", Role::Agent, "tnr_secret").await.unwrap();
-    assert_eq!(store.authenticate_token("tnr_secret").await.unwrap().map(|p| p.role), Some(Role::Agent));
+    let token_id = store
+        .create_token("ci", Role::Agent, "tnr_secret")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .authenticate_token("tnr_secret")
+            .await
+            .unwrap()
+            .map(|p| p.role),
+        Some(Role::Agent)
+    );
     assert_eq!(store.authenticate_token("tnr_other").await.unwrap(), None);
     store.revoke_token(token_id).await.unwrap();
     assert_eq!(store.authenticate_token("tnr_secret").await.unwrap(), None);
@@ -259,11 +417,31 @@ async fn story(store: &Store) {
 /// One write of the property test.
 #[derive(Debug, Clone)]
 enum Op {
-    Insert { customer: usize, day: u32, hour: u32, amount: i64, cancelled: bool, euro: bool },
-    Update { order: usize, day: u32, amount: i64, cancelled: bool, customer: usize },
-    Delete { order: usize },
-    Contact { customer: usize, day: u32 },
-    Uncontact { interaction: usize },
+    Insert {
+        customer: usize,
+        day: u32,
+        hour: u32,
+        amount: i64,
+        cancelled: bool,
+        euro: bool,
+    },
+    Update {
+        order: usize,
+        day: u32,
+        amount: i64,
+        cancelled: bool,
+        customer: usize,
+    },
+    Delete {
+        order: usize,
+    },
+    Contact {
+        customer: usize,
+        day: u32,
+    },
+    Uncontact {
+        interaction: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -281,13 +459,26 @@ fn op() -> impl Strategy<Value = Op> {
 async fn run_ops(store: &Store, ops: &[Op]) {
     let mut customers = Vec::new();
     for i in 0..3 {
-        customers.push(store.create_customer(&CustomerData::named(format!("P{i}")), &[]).await.unwrap().id);
+        customers.push(
+            store
+                .create_customer(&CustomerData::named(format!("P{i}")), &[])
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let mut orders: Vec<OrderId> = Vec::new();
     let mut interactions: Vec<InteractionId> = Vec::new();
     for op in ops {
         match *op {
-            Op::Insert { customer, day, hour, amount, cancelled, euro } => {
+            Op::Insert {
+                customer,
+                day,
+                hour,
+                amount,
+                cancelled,
+                euro,
+            } => {
                 let mut o = order(customers[customer], at(2024, 5, day, hour), amount);
                 if cancelled {
                     o.status = OrderStatus::Cancelled;
@@ -297,13 +488,23 @@ async fn run_ops(store: &Store, ops: &[Op]) {
                 }
                 orders.push(store.create_order(&o).await.unwrap().id);
             }
-            Op::Update { order, day, amount, cancelled, customer } if !orders.is_empty() => {
+            Op::Update {
+                order,
+                day,
+                amount,
+                cancelled,
+                customer,
+            } if !orders.is_empty() => {
                 let id = orders[order % orders.len()];
                 store
                     .update_order(id, |d| {
                         d.occurred_at = at(2024, 5, day, 12);
                         d.total_minor = amount;
-                        d.status = if cancelled { OrderStatus::Cancelled } else { OrderStatus::Completed };
+                        d.status = if cancelled {
+                            OrderStatus::Cancelled
+                        } else {
+                            OrderStatus::Completed
+                        };
                         d.customer_id = customers[customer];
                         Ok(())
                     })
@@ -315,7 +516,13 @@ async fn run_ops(store: &Store, ops: &[Op]) {
                 store.delete_order(id).await.unwrap();
             }
             Op::Contact { customer, day } => {
-                interactions.push(store.create_interaction(&interaction(customers[customer], at(2024, 5, day, 8))).await.unwrap().id);
+                interactions.push(
+                    store
+                        .create_interaction(&interaction(customers[customer], at(2024, 5, day, 8)))
+                        .await
+                        .unwrap()
+                        .id,
+                );
             }
             Op::Uncontact { interaction } if !interactions.is_empty() => {
                 let id = interactions.remove(interaction % interactions.len());
@@ -328,7 +535,11 @@ async fn run_ops(store: &Store, ops: &[Op]) {
 
 fn check_rebuild_equals_incremental(cases: u32, postgres: bool) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let config = ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() };
+    let config = ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
     proptest!(config, |(ops in prop::collection::vec(op(), 1..40))| {
         rt.block_on(async {
             let db = if postgres { TestDb::postgres().await } else { Some(TestDb::sqlite()) };

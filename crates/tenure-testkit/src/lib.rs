@@ -25,8 +25,16 @@ pub struct TestDb {
 impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("tenure.db").display());
-        TestDb { backend: Backend::Sqlite, url, _dir: Some(dir), pg: None }
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("tenure.db").display()
+        );
+        TestDb {
+            backend: Backend::Sqlite,
+            url,
+            _dir: Some(dir),
+            pg: None,
+        }
     }
 
     /// A fresh PostgreSQL database, or `None` (with a note on stderr) when no server is
@@ -37,11 +45,21 @@ impl TestDb {
             return None;
         };
         let name = format!("tenure_test_{:016x}", rand::random::<u64>());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the PostgreSQL test server");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create database");
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("connect to the PostgreSQL test server");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
         let _ = conn.close().await;
         let url = replace_db_name(&admin, &name);
-        Some(TestDb { backend: Backend::Postgres, url, _dir: None, pg: Some((admin, name)) })
+        Some(TestDb {
+            backend: Backend::Postgres,
+            url,
+            _dir: None,
+            pg: Some((admin, name)),
+        })
     }
 
     /// SQLite always, PostgreSQL too when configured: run a test body on each.
@@ -57,7 +75,9 @@ impl TestDb {
 
     /// A migrated store on this database.
     pub async fn store(&self) -> Store {
-        let store = Store::connect(&self.options()).await.expect("connect to the test database");
+        let store = Store::connect(&self.options())
+            .await
+            .expect("connect to the test database");
         store.migrate().await.expect("migrate the test database");
         store
     }
@@ -69,8 +89,13 @@ impl TestDb {
 }
 
 fn replace_db_name(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let cut = base.rfind('/').filter(|&i| i > base.find("://").map_or(0, |s| s + 2)).unwrap_or(base.len());
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let cut = base
+        .rfind('/')
+        .filter(|&i| i > base.find("://").map_or(0, |s| s + 2))
+        .unwrap_or(base.len());
     let mut out = format!("{}/{}", &base[..cut], name);
     if let Some(q) = query {
         out.push('?');
@@ -84,11 +109,16 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg.take() {
             // Dropped from a plain thread with its own runtime: Drop cannot await.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
                 rt.block_on(async move {
                     if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
                         let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .execute(&mut conn)
+                            .await;
                         let _ = conn.close().await;
                     }
                 });
@@ -113,16 +143,27 @@ pub async fn spawn_app(db: TestDb) -> TestApp {
     let mut tokens = HashMap::new();
     for role in Role::ALL {
         let token = format!("tnr_test_{}_{:016x}", role, rand::random::<u64>());
-        store.create_token(&format!("test {role}"), *role, &token).await.expect("create token");
+        store
+            .create_token(&format!("test {role}"), *role, &token)
+            .await
+            .expect("create token");
         tokens.insert(*role, token);
     }
     let app = tenure_http::router(tenure_http::AppState::new(store.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    TestApp { addr, client: reqwest::Client::new(), tokens, store, db }
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        tokens,
+        store,
+        db,
+    }
 }
 
 impl TestApp {
@@ -131,8 +172,15 @@ impl TestApp {
     }
 
     /// A request with the token of `role`.
-    pub fn as_role(&self, role: Role, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, self.url(path)).bearer_auth(&self.tokens[&role])
+    pub fn as_role(
+        &self,
+        role: Role,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.tokens[&role])
     }
 
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -141,14 +189,23 @@ impl TestApp {
 
     /// POSTs JSON as admin and returns the status and body.
     pub async fn post_json(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let res = self.admin(reqwest::Method::POST, path).json(&body).send().await.expect("request");
+        let res = self
+            .admin(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     /// GETs as admin and returns the status and body.
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let res = self.admin(reqwest::Method::GET, path).send().await.expect("request");
+        let res = self
+            .admin(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("request");
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
@@ -160,8 +217,17 @@ mod tests {
 
     #[test]
     fn database_names_are_replaced() {
-        assert_eq!(replace_db_name("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(replace_db_name("postgres://u@h/postgres?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
-        assert_eq!(replace_db_name("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
+        assert_eq!(
+            replace_db_name("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            replace_db_name("postgres://u@h/postgres?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            replace_db_name("postgres://u@h:5432", "x"),
+            "postgres://u@h:5432/x"
+        );
     }
 }

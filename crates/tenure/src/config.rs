@@ -11,7 +11,12 @@ use tenure_store::StoreOptions;
 pub struct DbArgs {
     /// sqlite://FILE or postgres://USER@HOST/DB. The default is a SQLite file in the
     /// working directory, created on first use.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://tenure.db?mode=rwc", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://tenure.db?mode=rwc",
+        hide_env_values = true
+    )]
     pub database_url: String,
     /// Most database connections the server opens.
     #[arg(long, env = "TENURE_DB_MAX_CONNECTIONS", default_value_t = 16)]
@@ -36,7 +41,9 @@ impl DbArgs {
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("TENURE_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {

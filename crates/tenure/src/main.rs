@@ -3,7 +3,7 @@
 mod config;
 mod seed;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use tenure_domain::access::Role;
 use tenure_store::Store;
@@ -101,7 +101,10 @@ enum AggregatesCommand {
 }
 
 fn parse_role(s: &str) -> Result<Role> {
-    s.replace('-', "_").parse::<Role>().map_err(anyhow::Error::msg).context("--role")
+    s.replace('-', "_")
+        .parse::<Role>()
+        .map_err(anyhow::Error::msg)
+        .context("--role")
 }
 
 async fn open(db: &DbArgs) -> Result<Store> {
@@ -123,36 +126,69 @@ async fn main() -> Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::User { command: UserCommand::Create { db, email, role, name, password } } => {
+        Command::User {
+            command:
+                UserCommand::Create {
+                    db,
+                    email,
+                    role,
+                    name,
+                    password,
+                },
+        } => {
             let role = parse_role(&role)?;
-            let email = tenure_domain::customer::parse_email(&email).map_err(anyhow::Error::msg).context("--email")?;
+            let email = tenure_domain::customer::parse_email(&email)
+                .map_err(anyhow::Error::msg)
+                .context("--email")?;
             let password = match password {
                 Some(p) => p,
                 None => rpassword::prompt_password("Password: ").context("reading the password")?,
             };
             if password.chars().count() < tenure_http::password::MIN_LEN {
-                bail!("the password must be at least {} characters", tenure_http::password::MIN_LEN);
+                bail!(
+                    "the password must be at least {} characters",
+                    tenure_http::password::MIN_LEN
+                );
             }
             let hash = tenure_http::password::hash(&password).map_err(anyhow::Error::msg)?;
             let store = open(&db).await?;
-            let user = store.create_user(&email, &name, role, Some(&hash)).await.context("creating the user")?;
-            println!("created user {} <{}> with role {}", user.id, user.email, user.role);
+            let user = store
+                .create_user(&email, &name, role, Some(&hash))
+                .await
+                .context("creating the user")?;
+            println!(
+                "created user {} <{}> with role {}",
+                user.id, user.email, user.role
+            );
             Ok(())
         }
-        Command::Token { command: TokenCommand::Create { db, name, role } } => {
+        Command::Token {
+            command: TokenCommand::Create { db, name, role },
+        } => {
             let role = parse_role(&role)?;
             let store = open(&db).await?;
             let token = new_token();
-            let id = store.create_token(&name, role, &token).await.context("storing the token")?;
+            let id = store
+                .create_token(&name, role, &token)
+                .await
+                .context("storing the token")?;
             println!("created token {id} {name:?} with role {role}; it is shown only once:");
             println!("{token}");
             Ok(())
         }
-        Command::Aggregates { command: AggregatesCommand::Rebuild { db } } => {
+        Command::Aggregates {
+            command: AggregatesCommand::Rebuild { db },
+        } => {
             let store = open(&db).await?;
             let started = std::time::Instant::now();
-            let n = store.rebuild_customer_stats().await.context("rebuilding aggregates")?;
-            println!("rebuilt aggregates of {n} customers in {:.1} s", started.elapsed().as_secs_f64());
+            let n = store
+                .rebuild_customer_stats()
+                .await
+                .context("rebuilding aggregates")?;
+            println!(
+                "rebuilt aggregates of {n} customers in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::SeedCustomers { db, count, seed } => {
@@ -173,11 +209,16 @@ fn new_token() -> String {
 async fn serve(db: DbArgs, addr: String) -> Result<()> {
     let store = open(&db).await?;
     let app = tenure_http::router(tenure_http::AppState::new(store.clone()));
-    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%local, database = %tenure_store::redact_url(&db.database_url), "serving");
     println!("Tenure is listening on http://{local} (API docs at http://{local}/api/docs)");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
     store.close().await;
     Ok(())
 }

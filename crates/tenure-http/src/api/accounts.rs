@@ -2,18 +2,18 @@
 //! reseller, partner).
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tenure_domain::Invalid;
 use tenure_domain::customer::{self as dc, Account, AccountData, AccountType};
 use tenure_domain::ids::{AccountId, StaffUserId};
 use tenure_domain::validation::{self, Collector};
-use tenure_domain::Invalid;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{decode_id_cursor, double_option, encode_cursor, limit, ListResponse, PageParams};
+use super::{ListResponse, PageParams, decode_id_cursor, double_option, encode_cursor, limit};
 use crate::auth::{self, Authorized};
 use crate::extract::{Id, Json, Query};
 use crate::{ApiError, AppState};
@@ -133,7 +133,9 @@ async fn create_account(
 ) -> Result<impl IntoResponse, ApiError> {
     let mut c = Collector::new();
     let name = c.check("name", dc::parse_name(&body.name));
-    let external_id = c.check_opt("external_id", body.external_id, |s| validation::external_id(&s));
+    let external_id = c.check_opt("external_id", body.external_id, |s| {
+        validation::external_id(&s)
+    });
     let owner_id = body.owner_id.and_then(|o| owner(&mut c, o));
     c.finish()?;
     let data = AccountData {
@@ -144,7 +146,11 @@ async fn create_account(
     };
     let account = state.store.create_account(&data).await?;
     let location = format!("/api/v1/accounts/{}", account.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(AccountDto::from(account))))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(AccountDto::from(account)),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)), security(("bearer" = [])),
@@ -154,7 +160,9 @@ async fn get_account(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<axum::Json<AccountDto>, ApiError> {
-    Ok(axum::Json(AccountDto::from(state.store.get_account(AccountId(id)).await?)))
+    Ok(axum::Json(AccountDto::from(
+        state.store.get_account(AccountId(id)).await?,
+    )))
 }
 
 #[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
@@ -167,7 +175,12 @@ async fn update_account(
     Id(id): Id,
     Json(body): Json<UpdateAccount>,
 ) -> Result<axum::Json<AccountDto>, ApiError> {
-    Ok(axum::Json(AccountDto::from(state.store.update_account(AccountId(id), |d| body.apply(d)).await?)))
+    Ok(axum::Json(AccountDto::from(
+        state
+            .store
+            .update_account(AccountId(id), |d| body.apply(d))
+            .await?,
+    )))
 }
 
 #[utoipa::path(delete, path = "/api/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),

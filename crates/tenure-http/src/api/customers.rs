@@ -1,14 +1,14 @@
 //! `/api/v1/customers`: create, read, update, delete, list and search, and the timeline.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use tenure_domain::access::{mask, Role};
+use tenure_domain::access::{Role, mask};
 use tenure_domain::customer::{
-    self as dc, Consent, ConsentChange, ConsentChannel, ConsentStatus, ContactPoint, Customer, CustomerData,
-    CustomerKind, CustomerPatch,
+    self as dc, Consent, ConsentChange, ConsentChannel, ConsentStatus, ContactPoint, Customer,
+    CustomerData, CustomerKind, CustomerPatch,
 };
 use tenure_domain::ids::{AccountId, CustomerId, StaffUserId};
 use tenure_domain::timeline::TimelinePosition;
@@ -18,7 +18,10 @@ use tenure_store::timeline::TimelineEntry;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{decode_cursor, decode_id_cursor, double_option, encode_cursor, limit, opt_text, ListResponse, PageParams};
+use super::{
+    ListResponse, PageParams, decode_cursor, decode_id_cursor, double_option, encode_cursor, limit,
+    opt_text,
+};
 use crate::api::interactions::InteractionDto;
 use crate::api::orders::OrderDto;
 use crate::auth::{self, Authorized};
@@ -91,7 +94,11 @@ impl CustomerDto {
             name: if masked { mask::name(&d.name) } else { d.name },
             email: d.email.map(|e| if masked { mask::email(&e) } else { e }),
             phone: d.phone.map(|p| if masked { mask::phone(&p) } else { p }),
-            birthday: if masked { None } else { d.birthday.map(|b| b.format("%Y-%m-%d").to_string()) },
+            birthday: if masked {
+                None
+            } else {
+                d.birthday.map(|b| b.format("%Y-%m-%d").to_string())
+            },
             locale: d.locale,
             region: d.region,
             acquisition_source: d.acquisition_source,
@@ -100,8 +107,16 @@ impl CustomerDto {
             owner_id: d.owner_id.map(|o| o.0),
             tags: d.tags,
             contact_points: if masked { Vec::new() } else { d.contact_points },
-            preferences: if masked { Default::default() } else { d.preferences },
-            custom_fields: if masked { Default::default() } else { d.custom_fields },
+            preferences: if masked {
+                Default::default()
+            } else {
+                d.preferences
+            },
+            custom_fields: if masked {
+                Default::default()
+            } else {
+                d.custom_fields
+            },
             consents: c.consents,
             stats: StatsDto {
                 first_purchase_at: s.first_purchase_at,
@@ -212,7 +227,14 @@ fn today() -> NaiveDate {
 }
 
 fn id_field(c: &mut Collector, field: &str, v: i64) -> Option<i64> {
-    c.check(field, if v > 0 { Ok(v) } else { Err("must be a positive id".into()) })
+    c.check(
+        field,
+        if v > 0 {
+            Ok(v)
+        } else {
+            Err("must be a positive id".into())
+        },
+    )
 }
 
 fn consents(c: &mut Collector, input: Vec<ConsentInput>) -> Vec<ConsentChange> {
@@ -221,13 +243,21 @@ fn consents(c: &mut Collector, input: Vec<ConsentInput>) -> Vec<ConsentChange> {
         .into_iter()
         .enumerate()
         .filter_map(|(i, x)| {
-            let source = c.check(&format!("consents[{i}].source"), tenure_domain::validation::required_text(&x.source, 200))?;
+            let source = c.check(
+                &format!("consents[{i}].source"),
+                tenure_domain::validation::required_text(&x.source, 200),
+            )?;
             let at = x.at.unwrap_or(now);
             if at > now + chrono::Duration::minutes(5) {
                 c.push(&format!("consents[{i}].at"), "must not be in the future");
                 return None;
             }
-            Some(ConsentChange { channel: x.channel, status: x.status, source, at })
+            Some(ConsentChange {
+                channel: x.channel,
+                status: x.status,
+                source,
+                at,
+            })
         })
         .collect()
 }
@@ -236,20 +266,39 @@ impl CreateCustomer {
     fn validate(self) -> Result<(CustomerData, Vec<ConsentChange>), ApiError> {
         let mut c = Collector::new();
         let name = c.check("name", dc::parse_name(&self.name));
-        let external_id = c.check_opt("external_id", self.external_id, |s| tenure_domain::validation::external_id(&s));
+        let external_id = c.check_opt("external_id", self.external_id, |s| {
+            tenure_domain::validation::external_id(&s)
+        });
         let email = c.check_opt("email", self.email, |s| dc::parse_email(&s));
         let phone = c.check_opt("phone", self.phone, |s| dc::parse_phone(&s));
-        let birthday = c.check_opt("birthday", self.birthday, |s| dc::parse_birthday(&s, today()));
+        let birthday = c.check_opt("birthday", self.birthday, |s| {
+            dc::parse_birthday(&s, today())
+        });
         let locale = c.check_opt("locale", self.locale, |s| dc::parse_locale(&s));
         let region = opt_text(&mut c, "region", self.region, 100);
-        let acquisition_source = opt_text(&mut c, "acquisition_source", self.acquisition_source, 100);
-        let acquisition_channel = opt_text(&mut c, "acquisition_channel", self.acquisition_channel, 100);
-        let account_id = self.account_id.and_then(|v| id_field(&mut c, "account_id", v)).map(AccountId);
-        let owner_id = self.owner_id.and_then(|v| id_field(&mut c, "owner_id", v)).map(StaffUserId);
+        let acquisition_source =
+            opt_text(&mut c, "acquisition_source", self.acquisition_source, 100);
+        let acquisition_channel =
+            opt_text(&mut c, "acquisition_channel", self.acquisition_channel, 100);
+        let account_id = self
+            .account_id
+            .and_then(|v| id_field(&mut c, "account_id", v))
+            .map(AccountId);
+        let owner_id = self
+            .owner_id
+            .and_then(|v| id_field(&mut c, "owner_id", v))
+            .map(StaffUserId);
         let tags = c.check("tags", dc::parse_tags(self.tags));
-        let contact_points = c.check("contact_points", dc::parse_contact_points(self.contact_points));
-        let preferences = c.check_opt("preferences", self.preferences, |v| tenure_domain::validation::json_object(v, 64));
-        let custom_fields = c.check_opt("custom_fields", self.custom_fields, |v| tenure_domain::validation::json_object(v, 64));
+        let contact_points = c.check(
+            "contact_points",
+            dc::parse_contact_points(self.contact_points),
+        );
+        let preferences = c.check_opt("preferences", self.preferences, |v| {
+            tenure_domain::validation::json_object(v, 64)
+        });
+        let custom_fields = c.check_opt("custom_fields", self.custom_fields, |v| {
+            tenure_domain::validation::json_object(v, 64)
+        });
         let consents = consents(&mut c, self.consents);
         c.finish()?;
         let mut data = CustomerData::named(name.unwrap_or_default());
@@ -293,14 +342,28 @@ impl UpdateCustomer {
         let patch = CustomerPatch {
             name: c.check_opt("name", self.name, |s| dc::parse_name(&s)),
             kind: self.kind,
-            external_id: clearable(&mut c, "external_id", self.external_id, |s| tenure_domain::validation::external_id(&s)),
+            external_id: clearable(&mut c, "external_id", self.external_id, |s| {
+                tenure_domain::validation::external_id(&s)
+            }),
             email: clearable(&mut c, "email", self.email, |s| dc::parse_email(&s)),
             phone: clearable(&mut c, "phone", self.phone, |s| dc::parse_phone(&s)),
-            birthday: clearable(&mut c, "birthday", self.birthday, |s| dc::parse_birthday(&s, today())),
+            birthday: clearable(&mut c, "birthday", self.birthday, |s| {
+                dc::parse_birthday(&s, today())
+            }),
             locale: clearable(&mut c, "locale", self.locale, |s| dc::parse_locale(&s)),
             region: clearable(&mut c, "region", self.region, text(100)),
-            acquisition_source: clearable(&mut c, "acquisition_source", self.acquisition_source, text(100)),
-            acquisition_channel: clearable(&mut c, "acquisition_channel", self.acquisition_channel, text(100)),
+            acquisition_source: clearable(
+                &mut c,
+                "acquisition_source",
+                self.acquisition_source,
+                text(100),
+            ),
+            acquisition_channel: clearable(
+                &mut c,
+                "acquisition_channel",
+                self.acquisition_channel,
+                text(100),
+            ),
             account_id: match self.account_id {
                 None => None,
                 Some(None) => Some(None),
@@ -312,9 +375,17 @@ impl UpdateCustomer {
                 Some(Some(v)) => id_field(&mut c, "owner_id", v).map(|v| Some(StaffUserId(v))),
             },
             tags: c.check_opt("tags", self.tags, dc::parse_tags),
-            contact_points: c.check_opt("contact_points", self.contact_points, dc::parse_contact_points),
-            preferences: c.check_opt("preferences", self.preferences, |v| tenure_domain::validation::json_object(v, 64)),
-            custom_fields: c.check_opt("custom_fields", self.custom_fields, |v| tenure_domain::validation::json_object(v, 64)),
+            contact_points: c.check_opt(
+                "contact_points",
+                self.contact_points,
+                dc::parse_contact_points,
+            ),
+            preferences: c.check_opt("preferences", self.preferences, |v| {
+                tenure_domain::validation::json_object(v, 64)
+            }),
+            custom_fields: c.check_opt("custom_fields", self.custom_fields, |v| {
+                tenure_domain::validation::json_object(v, 64)
+            }),
             consents: consents(&mut c, self.consents),
         };
         c.finish()?;
@@ -351,7 +422,9 @@ async fn list_customers(
     let role = caller.principal.role;
     let personal = p.q.is_some() || p.email.is_some() || p.external_id.is_some();
     if personal && role.sees_masked_personal_data() {
-        return Err(ApiError::Forbidden(format!("the {role} role may not search by personal data")));
+        return Err(ApiError::Forbidden(format!(
+            "the {role} role may not search by personal data"
+        )));
     }
     if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::field("q", "must be at most 200 characters"));
@@ -366,9 +439,16 @@ async fn list_customers(
         email: p.email.map(|e| dc::parse_email(&e).unwrap_or(e)),
     };
     let after = decode_id_cursor(p.cursor.as_deref())?.map(CustomerId);
-    let page = state.store.list_customers(&filter, after, limit(p.limit)?).await?;
+    let page = state
+        .store
+        .list_customers(&filter, after, limit(p.limit)?)
+        .await?;
     Ok(axum::Json(ListResponse {
-        items: page.items.into_iter().map(|c| CustomerDto::new(c, role)).collect(),
+        items: page
+            .items
+            .into_iter()
+            .map(|c| CustomerDto::new(c, role))
+            .collect(),
         next_cursor: page.next.map(|id| encode_cursor(&id.0.to_string())),
     }))
 }
@@ -386,7 +466,11 @@ async fn create_customer(
     let (data, consents) = body.validate()?;
     let customer = state.store.create_customer(&data, &consents).await?;
     let location = format!("/api/v1/customers/{}", customer.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(CustomerDto::new(customer, caller.principal.role))))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(CustomerDto::new(customer, caller.principal.role)),
+    ))
 }
 
 /// Read a customer with their aggregates.
@@ -400,7 +484,10 @@ async fn get_customer(
 ) -> Result<impl IntoResponse, ApiError> {
     let customer = state.store.get_customer(CustomerId(id)).await?;
     let etag = format!("\"{}\"", customer.version);
-    Ok(([(header::ETAG, etag)], axum::Json(CustomerDto::new(customer, caller.principal.role))))
+    Ok((
+        [(header::ETAG, etag)],
+        axum::Json(CustomerDto::new(customer, caller.principal.role)),
+    ))
 }
 
 /// The version an `If-Match` header asks for, if any.
@@ -410,8 +497,16 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         .map(|v| {
             v.to_str()
                 .ok()
-                .and_then(|s| s.trim().trim_start_matches("W/").trim_matches('"').parse().ok())
-                .ok_or_else(|| ApiError::field("If-Match", "must be the ETag of a customer, e.g. \"3\""))
+                .and_then(|s| {
+                    s.trim()
+                        .trim_start_matches("W/")
+                        .trim_matches('"')
+                        .parse()
+                        .ok()
+                })
+                .ok_or_else(|| {
+                    ApiError::field("If-Match", "must be the ETag of a customer, e.g. \"3\"")
+                })
         })
         .transpose()
 }
@@ -430,9 +525,15 @@ async fn update_customer(
 ) -> Result<impl IntoResponse, ApiError> {
     let expected = if_match(&headers)?;
     let patch = body.validate()?;
-    let customer = state.store.update_customer(CustomerId(id), &patch, expected).await?;
+    let customer = state
+        .store
+        .update_customer(CustomerId(id), &patch, expected)
+        .await?;
     let etag = format!("\"{}\"", customer.version);
-    Ok(([(header::ETAG, etag)], axum::Json(CustomerDto::new(customer, caller.principal.role))))
+    Ok((
+        [(header::ETAG, etag)],
+        axum::Json(CustomerDto::new(customer, caller.principal.role)),
+    ))
 }
 
 /// Delete a customer with their orders and interactions.
@@ -478,7 +579,10 @@ async fn customer_timeline(
                 .ok_or_else(|| ApiError::field("cursor", "not a cursor returned by this API"))
         })
         .transpose()?;
-    let page = state.store.timeline(CustomerId(id), before, limit(p.limit)?).await?;
+    let page = state
+        .store
+        .timeline(CustomerId(id), before, limit(p.limit)?)
+        .await?;
     let items = page
         .items
         .into_iter()
@@ -497,5 +601,8 @@ async fn customer_timeline(
             },
         })
         .collect();
-    Ok(axum::Json(ListResponse { items, next_cursor: page.next.map(|p| encode_cursor(&p.encode())) }))
+    Ok(axum::Json(ListResponse {
+        items,
+        next_cursor: page.next.map(|p| encode_cursor(&p.encode())),
+    }))
 }

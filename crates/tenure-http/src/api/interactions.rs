@@ -1,18 +1,18 @@
 //! `/api/v1/interactions`: contacts with customers on every channel.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tenure_domain::customer::{Channel, Direction, InteractionKind};
 use tenure_domain::ids::{CustomerId, InteractionId, StaffUserId};
-use tenure_domain::interaction::{Interaction, InteractionData, BODY_MAX, SUBJECT_MAX};
+use tenure_domain::interaction::{BODY_MAX, Interaction, InteractionData, SUBJECT_MAX};
 use tenure_domain::validation::{self, Collector};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{decode_id_cursor, encode_cursor, limit, ListResponse};
+use super::{ListResponse, decode_id_cursor, encode_cursor, limit};
 use crate::auth::{self, Authorized};
 use crate::extract::{Id, Json, Query};
 use crate::{ApiError, AppState};
@@ -90,8 +90,13 @@ impl CreateInteraction {
         if self.staff_user_id.is_some_and(|s| s <= 0) {
             c.push("staff_user_id", "must be a positive id");
         }
-        let external_id = c.check_opt("external_id", self.external_id, |s| validation::external_id(&s));
-        let subject = c.check("subject", validation::text(&self.subject, SUBJECT_MAX, false));
+        let external_id = c.check_opt("external_id", self.external_id, |s| {
+            validation::external_id(&s)
+        });
+        let subject = c.check(
+            "subject",
+            validation::text(&self.subject, SUBJECT_MAX, false),
+        );
         let body = c.check("body", validation::text(&self.body, BODY_MAX, true));
         let now = Utc::now();
         let occurred_at = self.occurred_at.unwrap_or(now);
@@ -131,7 +136,10 @@ async fn list_interactions(
     Query(p): Query<InteractionListParams>,
 ) -> Result<axum::Json<ListResponse<InteractionDto>>, ApiError> {
     let after = decode_id_cursor(p.cursor.as_deref())?.map(InteractionId);
-    let page = state.store.list_interactions(p.customer_id.map(CustomerId), after, limit(p.limit)?).await?;
+    let page = state
+        .store
+        .list_interactions(p.customer_id.map(CustomerId), after, limit(p.limit)?)
+        .await?;
     Ok(axum::Json(ListResponse {
         items: page.items.into_iter().map(InteractionDto::from).collect(),
         next_cursor: page.next.map(|id| encode_cursor(&id.0.to_string())),
@@ -150,7 +158,11 @@ async fn create_interaction(
     let data = body.validate()?;
     let i = state.store.create_interaction(&data).await?;
     let location = format!("/api/v1/interactions/{}", i.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(InteractionDto::from(i))))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(InteractionDto::from(i)),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/interactions/{id}", tag = "interactions", params(("id" = i64, Path)),
@@ -161,7 +173,9 @@ async fn get_interaction(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<axum::Json<InteractionDto>, ApiError> {
-    Ok(axum::Json(InteractionDto::from(state.store.get_interaction(InteractionId(id)).await?)))
+    Ok(axum::Json(InteractionDto::from(
+        state.store.get_interaction(InteractionId(id)).await?,
+    )))
 }
 
 #[utoipa::path(delete, path = "/api/v1/interactions/{id}", tag = "interactions", params(("id" = i64, Path)),

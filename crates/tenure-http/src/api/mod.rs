@@ -48,7 +48,10 @@ pub fn limit(l: Option<u32>) -> Result<u32, ApiError> {
     match l {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::field("limit", format!("must be between 1 and {MAX_LIMIT} (got {n})"))),
+        Some(n) => Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT} (got {n})"),
+        )),
     }
 }
 
@@ -67,7 +70,11 @@ pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
 
 pub fn decode_id_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
     cursor
-        .map(|c| decode_cursor(c)?.parse::<i64>().map_err(|_| ApiError::field("cursor", "not a cursor returned by this API")))
+        .map(|c| {
+            decode_cursor(c)?
+                .parse::<i64>()
+                .map_err(|_| ApiError::field("cursor", "not a cursor returned by this API"))
+        })
         .transpose()
 }
 
@@ -87,5 +94,8 @@ pub fn opt_text(
     v: Option<String>,
     max: usize,
 ) -> Option<String> {
-    c.check_opt(field, v, |s| tenure_domain::validation::text(&s, max, false)).filter(|s| !s.is_empty())
+    c.check_opt(field, v, |s| {
+        tenure_domain::validation::text(&s, max, false)
+    })
+    .filter(|s| !s.is_empty())
 }

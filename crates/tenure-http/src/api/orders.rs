@@ -1,18 +1,18 @@
 //! `/api/v1/orders`: orders with line items, in integer minor units with their currency.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tenure_domain::catalog::{lines_total, Order, OrderData, OrderLine, OrderStatus, SalesChannel};
+use tenure_domain::Invalid;
+use tenure_domain::catalog::{Order, OrderData, OrderLine, OrderStatus, SalesChannel, lines_total};
 use tenure_domain::ids::{CustomerId, OrderId, ProductId};
 use tenure_domain::validation::Collector;
-use tenure_domain::Invalid;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{decode_id_cursor, encode_cursor, limit, ListResponse};
+use super::{ListResponse, decode_id_cursor, encode_cursor, limit};
 use crate::auth::{self, Authorized};
 use crate::extract::{Id, Json, Query};
 use crate::{ApiError, AppState};
@@ -122,7 +122,11 @@ pub struct UpdateOrder {
 const AMOUNT_MAX: i64 = 100_000_000_000_000;
 
 fn amount(v: i64) -> Result<i64, String> {
-    if v.abs() > AMOUNT_MAX { Err("is out of range".into()) } else { Ok(v) }
+    if v.abs() > AMOUNT_MAX {
+        Err("is out of range".into())
+    } else {
+        Ok(v)
+    }
 }
 
 fn lines(c: &mut Collector, input: Vec<OrderLineDto>) -> Vec<OrderLine> {
@@ -135,7 +139,10 @@ fn lines(c: &mut Collector, input: Vec<OrderLineDto>) -> Vec<OrderLine> {
         .enumerate()
         .filter_map(|(i, l)| {
             let f = |name: &str| format!("lines[{i}].{name}");
-            let description = c.check(&f("description"), tenure_domain::validation::text(&l.description, 500, false))?;
+            let description = c.check(
+                &f("description"),
+                tenure_domain::validation::text(&l.description, 500, false),
+            )?;
             if !(1..=1_000_000).contains(&l.quantity) {
                 c.push(&f("quantity"), "must be between 1 and 1000000");
                 return None;
@@ -143,7 +150,12 @@ fn lines(c: &mut Collector, input: Vec<OrderLineDto>) -> Vec<OrderLine> {
             let unit = c.check(&f("unit_price_minor"), amount(l.unit_price_minor))?;
             let total = match l.total_minor {
                 Some(t) => c.check(&f("total_minor"), amount(t))?,
-                None => c.check(&f("total_minor"), unit.checked_mul(l.quantity).ok_or_else(|| "overflows".to_owned()).and_then(amount))?,
+                None => c.check(
+                    &f("total_minor"),
+                    unit.checked_mul(l.quantity)
+                        .ok_or_else(|| "overflows".to_owned())
+                        .and_then(amount),
+                )?,
             };
             if let Some(p) = l.product_id
                 && p <= 0
@@ -151,7 +163,13 @@ fn lines(c: &mut Collector, input: Vec<OrderLineDto>) -> Vec<OrderLine> {
                 c.push(&f("product_id"), "must be a positive id");
                 return None;
             }
-            Some(OrderLine { product_id: l.product_id.map(ProductId), description, quantity: l.quantity, unit_price_minor: unit, total_minor: total })
+            Some(OrderLine {
+                product_id: l.product_id.map(ProductId),
+                description,
+                quantity: l.quantity,
+                unit_price_minor: unit,
+                total_minor: total,
+            })
         })
         .collect()
 }
@@ -168,7 +186,9 @@ impl CreateOrder {
         if self.customer_id <= 0 {
             c.push("customer_id", "must be a positive id");
         }
-        let external_id = c.check_opt("external_id", self.external_id, |s| tenure_domain::validation::external_id(&s));
+        let external_id = c.check_opt("external_id", self.external_id, |s| {
+            tenure_domain::validation::external_id(&s)
+        });
         not_future(&mut c, self.occurred_at);
         let currency = match self.currency {
             Some(cur) => c.check("currency", tenure_domain::money::parse_currency(&cur)),
@@ -177,7 +197,10 @@ impl CreateOrder {
         let lines = lines(&mut c, self.lines);
         let total = match self.total_minor {
             Some(t) => c.check("total_minor", amount(t)),
-            None => c.check("total_minor", lines_total(&lines).ok_or_else(|| "overflows".to_owned())),
+            None => c.check(
+                "total_minor",
+                lines_total(&lines).ok_or_else(|| "overflows".to_owned()),
+            ),
         };
         c.finish()?;
         Ok(OrderData {
@@ -228,7 +251,10 @@ impl UpdateOrder {
                 }
             }
             None if lines_changed => {
-                if let Some(t) = c.check("total_minor", lines_total(&d.lines).ok_or_else(|| "overflows".to_owned())) {
+                if let Some(t) = c.check(
+                    "total_minor",
+                    lines_total(&d.lines).ok_or_else(|| "overflows".to_owned()),
+                ) {
                     d.total_minor = t;
                 }
             }
@@ -256,7 +282,10 @@ async fn list_orders(
     Query(p): Query<OrderListParams>,
 ) -> Result<axum::Json<ListResponse<OrderDto>>, ApiError> {
     let after = decode_id_cursor(p.cursor.as_deref())?.map(OrderId);
-    let page = state.store.list_orders(p.customer_id.map(CustomerId), after, limit(p.limit)?).await?;
+    let page = state
+        .store
+        .list_orders(p.customer_id.map(CustomerId), after, limit(p.limit)?)
+        .await?;
     Ok(axum::Json(ListResponse {
         items: page.items.into_iter().map(OrderDto::from).collect(),
         next_cursor: page.next.map(|id| encode_cursor(&id.0.to_string())),
@@ -275,7 +304,11 @@ async fn create_order(
     let data = body.validate(state.store.reporting_currency())?;
     let order = state.store.create_order(&data).await?;
     let location = format!("/api/v1/orders/{}", order.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(OrderDto::from(order))))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(OrderDto::from(order)),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = i64, Path)), security(("bearer" = [])),
@@ -285,7 +318,9 @@ async fn get_order(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<axum::Json<OrderDto>, ApiError> {
-    Ok(axum::Json(OrderDto::from(state.store.get_order(OrderId(id)).await?)))
+    Ok(axum::Json(OrderDto::from(
+        state.store.get_order(OrderId(id)).await?,
+    )))
 }
 
 /// Change an order (status, time, amounts, lines); aggregates follow.
@@ -299,7 +334,10 @@ async fn update_order(
     Id(id): Id,
     Json(body): Json<UpdateOrder>,
 ) -> Result<axum::Json<OrderDto>, ApiError> {
-    let order = state.store.update_order(OrderId(id), |d| body.apply(d)).await?;
+    let order = state
+        .store
+        .update_order(OrderId(id), |d| body.apply(d))
+        .await?;
     Ok(axum::Json(OrderDto::from(order)))
 }
 

@@ -1,18 +1,18 @@
 //! `/api/v1/products` and `/api/v1/product-categories`: the catalogue.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tenure_domain::Invalid;
 use tenure_domain::catalog::{Category, Product, ProductData};
 use tenure_domain::ids::{CategoryId, ProductId};
 use tenure_domain::validation::{self, Collector};
-use tenure_domain::Invalid;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{decode_id_cursor, double_option, encode_cursor, limit, ListResponse, PageParams};
+use super::{ListResponse, PageParams, decode_id_cursor, double_option, encode_cursor, limit};
 use crate::auth::{self, Authorized};
 use crate::extract::{Id, Json, Query};
 use crate::{ApiError, AppState};
@@ -62,7 +62,11 @@ pub struct CategoryDto {
 
 impl From<Category> for CategoryDto {
     fn from(c: Category) -> Self {
-        CategoryDto { id: c.id.0, name: c.name, parent_id: c.parent_id.map(|p| p.0) }
+        CategoryDto {
+            id: c.id.0,
+            name: c.name,
+            parent_id: c.parent_id.map(|p| p.0),
+        }
     }
 }
 
@@ -133,7 +137,9 @@ impl UpdateProduct {
             Some(None) => d.price_minor = None,
             None => {}
         }
-        if let Some(cur) = c.check_opt("currency", self.currency, |s| tenure_domain::money::parse_currency(&s)) {
+        if let Some(cur) = c.check_opt("currency", self.currency, |s| {
+            tenure_domain::money::parse_currency(&s)
+        }) {
             d.currency = cur;
         }
         if let Some(a) = self.active {
@@ -168,8 +174,13 @@ async fn create_product(
 ) -> Result<impl IntoResponse, ApiError> {
     let mut c = Collector::new();
     let name = c.check("name", validation::required_text(&body.name, 200));
-    let external_id = c.check_opt("external_id", body.external_id, |s| validation::external_id(&s));
-    let category_id = body.category_id.and_then(|v| positive(&mut c, "category_id", v)).map(CategoryId);
+    let external_id = c.check_opt("external_id", body.external_id, |s| {
+        validation::external_id(&s)
+    });
+    let category_id = body
+        .category_id
+        .and_then(|v| positive(&mut c, "category_id", v))
+        .map(CategoryId);
     let price_minor = body.price_minor.and_then(|v| price(&mut c, v));
     let currency = match body.currency {
         Some(cur) => c.check("currency", tenure_domain::money::parse_currency(&cur)),
@@ -186,7 +197,11 @@ async fn create_product(
     };
     let product = state.store.create_product(&data).await?;
     let location = format!("/api/v1/products/{}", product.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(ProductDto::from(product))))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(ProductDto::from(product)),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products", params(("id" = i64, Path)), security(("bearer" = [])),
@@ -196,7 +211,9 @@ async fn get_product(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<axum::Json<ProductDto>, ApiError> {
-    Ok(axum::Json(ProductDto::from(state.store.get_product(ProductId(id)).await?)))
+    Ok(axum::Json(ProductDto::from(
+        state.store.get_product(ProductId(id)).await?,
+    )))
 }
 
 #[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", params(("id" = i64, Path)),
@@ -209,7 +226,12 @@ async fn update_product(
     Id(id): Id,
     Json(body): Json<UpdateProduct>,
 ) -> Result<axum::Json<ProductDto>, ApiError> {
-    Ok(axum::Json(ProductDto::from(state.store.update_product(ProductId(id), |d| body.apply(d)).await?)))
+    Ok(axum::Json(ProductDto::from(
+        state
+            .store
+            .update_product(ProductId(id), |d| body.apply(d))
+            .await?,
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v1/product-categories", tag = "products", security(("bearer" = [])),
@@ -218,8 +240,17 @@ async fn list_categories(
     _caller: Authorized<auth::ReadAggregates>,
     State(state): State<AppState>,
 ) -> Result<axum::Json<ListResponse<CategoryDto>>, ApiError> {
-    let items = state.store.list_categories().await?.into_iter().map(CategoryDto::from).collect();
-    Ok(axum::Json(ListResponse { items, next_cursor: None }))
+    let items = state
+        .store
+        .list_categories()
+        .await?
+        .into_iter()
+        .map(CategoryDto::from)
+        .collect();
+    Ok(axum::Json(ListResponse {
+        items,
+        next_cursor: None,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/product-categories", tag = "products", request_body = CreateCategory,
@@ -233,8 +264,14 @@ async fn create_category(
 ) -> Result<impl IntoResponse, ApiError> {
     let mut c = Collector::new();
     let name = c.check("name", validation::required_text(&body.name, 100));
-    let parent = body.parent_id.and_then(|v| positive(&mut c, "parent_id", v)).map(CategoryId);
+    let parent = body
+        .parent_id
+        .and_then(|v| positive(&mut c, "parent_id", v))
+        .map(CategoryId);
     c.finish()?;
-    let cat = state.store.create_category(&name.unwrap_or_default(), parent).await?;
+    let cat = state
+        .store
+        .create_category(&name.unwrap_or_default(), parent)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(CategoryDto::from(cat))))
 }

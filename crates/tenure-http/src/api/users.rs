@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::ListResponse;
 use crate::auth::{self, Authorized};
 use crate::extract::Json;
-use crate::{password, ApiError, AppState};
+use crate::{ApiError, AppState, password};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_users, create_user))
@@ -30,7 +30,13 @@ pub struct UserDto {
 
 impl From<StaffUser> for UserDto {
     fn from(u: StaffUser) -> Self {
-        UserDto { id: u.id.0, email: u.email, name: u.name, role: u.role, created_at: u.created_at }
+        UserDto {
+            id: u.id.0,
+            email: u.email,
+            name: u.name,
+            role: u.role,
+            created_at: u.created_at,
+        }
     }
 }
 
@@ -51,8 +57,17 @@ async fn list_users(
     _caller: Authorized<auth::ManageUsers>,
     State(state): State<AppState>,
 ) -> Result<axum::Json<ListResponse<UserDto>>, ApiError> {
-    let items = state.store.list_users().await?.into_iter().map(UserDto::from).collect();
-    Ok(axum::Json(ListResponse { items, next_cursor: None }))
+    let items = state
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(UserDto::from)
+        .collect();
+    Ok(axum::Json(ListResponse {
+        items,
+        next_cursor: None,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser, security(("bearer" = [])),
@@ -68,7 +83,10 @@ async fn create_user(
     let name = c.check("name", validation::text(&body.name, 200, false));
     let hash = match body.password {
         Some(p) if p.chars().count() < password::MIN_LEN => {
-            c.push("password", format!("must be at least {} characters", password::MIN_LEN));
+            c.push(
+                "password",
+                format!("must be at least {} characters", password::MIN_LEN),
+            );
             None
         }
         Some(p) => Some(password::hash(&p).map_err(|_| ApiError::Internal)?),
@@ -77,7 +95,12 @@ async fn create_user(
     c.finish()?;
     let user = state
         .store
-        .create_user(&email.unwrap_or_default(), &name.unwrap_or_default(), body.role, hash.as_deref())
+        .create_user(
+            &email.unwrap_or_default(),
+            &name.unwrap_or_default(),
+            body.role,
+            hash.as_deref(),
+        )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(UserDto::from(user))))
 }

@@ -3,16 +3,28 @@
 use reqwest::Method;
 use serde_json::json;
 use tenure_domain::access::{Permission, Role};
-use tenure_testkit::{spawn_app, TestDb};
+use tenure_testkit::{TestDb, spawn_app};
 
 /// Every `/api/v1` operation and the permission it needs.
 const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/customers", Permission::ReadAggregates),
     ("POST", "/api/v1/customers", Permission::WriteCustomers),
     ("GET", "/api/v1/customers/{id}", Permission::ReadAggregates),
-    ("PATCH", "/api/v1/customers/{id}", Permission::WriteCustomers),
-    ("DELETE", "/api/v1/customers/{id}", Permission::DeleteCustomers),
-    ("GET", "/api/v1/customers/{id}/timeline", Permission::ReadCustomers),
+    (
+        "PATCH",
+        "/api/v1/customers/{id}",
+        Permission::WriteCustomers,
+    ),
+    (
+        "DELETE",
+        "/api/v1/customers/{id}",
+        Permission::DeleteCustomers,
+    ),
+    (
+        "GET",
+        "/api/v1/customers/{id}/timeline",
+        Permission::ReadCustomers,
+    ),
     ("GET", "/api/v1/accounts", Permission::ReadAggregates),
     ("POST", "/api/v1/accounts", Permission::WriteCatalog),
     ("GET", "/api/v1/accounts/{id}", Permission::ReadAggregates),
@@ -22,8 +34,16 @@ const ROUTES: &[(&str, &str, Permission)] = &[
     ("POST", "/api/v1/products", Permission::WriteCatalog),
     ("GET", "/api/v1/products/{id}", Permission::ReadAggregates),
     ("PATCH", "/api/v1/products/{id}", Permission::WriteCatalog),
-    ("GET", "/api/v1/product-categories", Permission::ReadAggregates),
-    ("POST", "/api/v1/product-categories", Permission::WriteCatalog),
+    (
+        "GET",
+        "/api/v1/product-categories",
+        Permission::ReadAggregates,
+    ),
+    (
+        "POST",
+        "/api/v1/product-categories",
+        Permission::WriteCatalog,
+    ),
     ("GET", "/api/v1/orders", Permission::ReadAggregates),
     ("POST", "/api/v1/orders", Permission::WriteCustomers),
     ("GET", "/api/v1/orders/{id}", Permission::ReadAggregates),
@@ -31,8 +51,16 @@ const ROUTES: &[(&str, &str, Permission)] = &[
     ("DELETE", "/api/v1/orders/{id}", Permission::DeleteCustomers),
     ("GET", "/api/v1/interactions", Permission::ReadCustomers),
     ("POST", "/api/v1/interactions", Permission::WriteCustomers),
-    ("GET", "/api/v1/interactions/{id}", Permission::ReadCustomers),
-    ("DELETE", "/api/v1/interactions/{id}", Permission::DeleteCustomers),
+    (
+        "GET",
+        "/api/v1/interactions/{id}",
+        Permission::ReadCustomers,
+    ),
+    (
+        "DELETE",
+        "/api/v1/interactions/{id}",
+        Permission::DeleteCustomers,
+    ),
     ("GET", "/api/v1/users", Permission::ManageUsers),
     ("POST", "/api/v1/users", Permission::ManageUsers),
 ];
@@ -47,7 +75,10 @@ fn the_role_table_covers_every_operation_of_the_openapi_document() {
         }
     }
     documented.sort();
-    let mut tabled: Vec<(String, String)> = ROUTES.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+    let mut tabled: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
     tabled.sort();
     assert_eq!(documented, tabled);
 }
@@ -63,10 +94,16 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<serde_json::Value> {
         ("POST", "/api/v1/products") => Some(json!({"name": format!("Product {n}")})),
         ("PATCH", "/api/v1/products/{id}") => Some(json!({"active": false})),
         ("POST", "/api/v1/product-categories") => Some(json!({"name": format!("Category {n}")})),
-        ("POST", "/api/v1/orders") => Some(json!({"customer_id": 1, "occurred_at": "2024-01-01T00:00:00Z", "total_minor": 100})),
+        ("POST", "/api/v1/orders") => Some(
+            json!({"customer_id": 1, "occurred_at": "2024-01-01T00:00:00Z", "total_minor": 100}),
+        ),
         ("PATCH", "/api/v1/orders/{id}") => Some(json!({"channel": "online"})),
-        ("POST", "/api/v1/interactions") => Some(json!({"customer_id": 1, "channel": "email", "direction": "outbound"})),
-        ("POST", "/api/v1/users") => Some(json!({"email": format!("user{n}@example.com"), "role": "agent"})),
+        ("POST", "/api/v1/interactions") => {
+            Some(json!({"customer_id": 1, "channel": "email", "direction": "outbound"}))
+        }
+        ("POST", "/api/v1/users") => {
+            Some(json!({"email": format!("user{n}@example.com"), "role": "agent"}))
+        }
         _ => None,
     }
 }
@@ -80,14 +117,23 @@ async fn every_route_checks_the_token_and_the_role() {
             for (method, template, permission) in ROUTES {
                 n += 1;
                 // Fresh rows for every request so deletes by one role do not starve the next.
-                let (_, c) = app.post_json("/api/v1/customers", json!({"name": format!("Target {n}")})).await;
-                let (_, a) = app.post_json("/api/v1/accounts", json!({"name": format!("Target {n}")})).await;
-                let (_, p) = app.post_json("/api/v1/products", json!({"name": format!("Target {n}")})).await;
+                let (_, c) = app
+                    .post_json("/api/v1/customers", json!({"name": format!("Target {n}")}))
+                    .await;
+                let (_, a) = app
+                    .post_json("/api/v1/accounts", json!({"name": format!("Target {n}")}))
+                    .await;
+                let (_, p) = app
+                    .post_json("/api/v1/products", json!({"name": format!("Target {n}")}))
+                    .await;
                 let (_, o) = app
                     .post_json("/api/v1/orders", json!({"customer_id": c["id"], "occurred_at": "2024-01-01T00:00:00Z", "total_minor": 1}))
                     .await;
                 let (_, i) = app
-                    .post_json("/api/v1/interactions", json!({"customer_id": c["id"], "channel": "sms", "direction": "inbound"}))
+                    .post_json(
+                        "/api/v1/interactions",
+                        json!({"customer_id": c["id"], "channel": "sms", "direction": "inbound"}),
+                    )
                     .await;
                 let id = match template.split('/').nth(3) {
                     Some("customers") => c["id"].clone(),
@@ -102,7 +148,8 @@ async fn every_route_checks_the_token_and_the_role() {
                 let mut anonymous = app.client.request(m.clone(), app.url(&path));
                 let mut req = app.as_role(role, m, &path);
                 if let Some(b) = body_for(method, template, n) {
-                    let b = if template == &"/api/v1/orders" || template == &"/api/v1/interactions" {
+                    let b = if template == &"/api/v1/orders" || template == &"/api/v1/interactions"
+                    {
                         let mut b = b;
                         b["customer_id"] = c["id"].clone();
                         b
@@ -117,7 +164,11 @@ async fn every_route_checks_the_token_and_the_role() {
                 let res = req.send().await.unwrap();
                 let status = res.status().as_u16();
                 if role.allows(*permission) {
-                    assert!(status < 400, "{role} {method} {template}: {status} {}", res.text().await.unwrap());
+                    assert!(
+                        status < 400,
+                        "{role} {method} {template}: {status} {}",
+                        res.text().await.unwrap()
+                    );
                 } else {
                     assert_eq!(status, 403, "{role} {method} {template}");
                     let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
@@ -132,7 +183,13 @@ async fn every_route_checks_the_token_and_the_role() {
 async fn bad_and_revoked_tokens_are_refused() {
     let app = spawn_app(TestDb::sqlite()).await;
     for header in ["Bearer nope", "Basic abc", "Bearer ", "tnr_x"] {
-        let res = app.client.get(app.url("/api/v1/customers")).header("authorization", header).send().await.unwrap();
+        let res = app
+            .client
+            .get(app.url("/api/v1/customers"))
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status().as_u16(), 401, "{header}");
         assert_eq!(res.headers()["www-authenticate"], "Bearer");
     }
@@ -144,15 +201,31 @@ async fn analysts_see_masked_personal_data_and_cannot_search_it() {
     let (_, c) = app
         .post_json("/api/v1/customers", json!({"name": "Jane Doe", "email": "jane@example.com", "phone": "+1 415 555 0100", "birthday": "1980-04-05"}))
         .await;
-    let res = app.as_role(Role::Analyst, Method::GET, &format!("/api/v1/customers/{}", c["id"])).send().await.unwrap();
+    let res = app
+        .as_role(
+            Role::Analyst,
+            Method::GET,
+            &format!("/api/v1/customers/{}", c["id"]),
+        )
+        .send()
+        .await
+        .unwrap();
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["name"], "J***");
     assert_eq!(body["email"], "j***@example.com");
     assert_eq!(body["phone"], "***0100");
     assert_eq!(body["birthday"], serde_json::Value::Null);
-    let res = app.as_role(Role::Analyst, Method::GET, "/api/v1/customers?q=jane").send().await.unwrap();
+    let res = app
+        .as_role(Role::Analyst, Method::GET, "/api/v1/customers?q=jane")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 403);
-    let res = app.as_role(Role::ReadOnly, Method::GET, "/api/v1/customers?q=jane").send().await.unwrap();
+    let res = app
+        .as_role(Role::ReadOnly, Method::GET, "/api/v1/customers?q=jane")
+        .send()
+        .await
+        .unwrap();
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["items"][0]["email"], "jane@example.com");
 }

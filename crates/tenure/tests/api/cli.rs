@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use reqwest::Method;
-use tenure_testkit::{spawn_app, TestDb};
+use tenure_testkit::{TestDb, spawn_app};
 
 fn tenure(db: &TestDb, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tenure"))
@@ -18,28 +18,93 @@ fn tenure(db: &TestDb, args: &[&str]) -> std::process::Output {
 #[tokio::test]
 async fn tokens_made_on_the_command_line_open_the_api() {
     for db in TestDb::all().await {
-        let out = tenure(&db, &["token", "create", "--name", "shop integration", "--role", "agent"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = tenure(
+            &db,
+            &[
+                "token",
+                "create",
+                "--name",
+                "shop integration",
+                "--role",
+                "agent",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8(out.stdout).unwrap();
         let token = stdout.lines().last().unwrap().to_owned();
-        assert!(token.starts_with("tnr_") && !token.contains(' '), "{stdout}");
+        assert!(
+            token.starts_with("tnr_") && !token.contains(' '),
+            "{stdout}"
+        );
 
-        let out = tenure(&db, &["user", "create", "--email", "boss@example.com", "--role", "admin", "--password", "a long enough secret"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let out = tenure(&db, &["user", "create", "--email", "x@example.com", "--role", "emperor", "--password", "a long enough secret"]);
+        let out = tenure(
+            &db,
+            &[
+                "user",
+                "create",
+                "--email",
+                "boss@example.com",
+                "--role",
+                "admin",
+                "--password",
+                "a long enough secret",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = tenure(
+            &db,
+            &[
+                "user",
+                "create",
+                "--email",
+                "x@example.com",
+                "--role",
+                "emperor",
+                "--password",
+                "a long enough secret",
+            ],
+        );
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("expected one of"));
 
         let app = spawn_app(db).await;
-        let res = app.client.get(app.url("/api/v1/customers")).bearer_auth(&token).send().await.unwrap();
+        let res = app
+            .client
+            .get(app.url("/api/v1/customers"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status().as_u16(), 200);
-        let res = app.client.request(Method::GET, app.url("/api/v1/users")).bearer_auth(&token).send().await.unwrap();
-        assert_eq!(res.status().as_u16(), 403, "an agent token may not manage users");
+        let res = app
+            .client
+            .request(Method::GET, app.url("/api/v1/users"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status().as_u16(),
+            403,
+            "an agent token may not manage users"
+        );
         let (_, users) = app.get_json("/api/v1/users").await;
         assert_eq!(users["items"][0]["email"], "boss@example.com");
 
         let out = tenure(&app.db, &["aggregates", "rebuild"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("rebuilt aggregates of"));
     }
 }

@@ -2,7 +2,7 @@
 
 use reqwest::Method;
 use serde_json::json;
-use tenure_testkit::{spawn_app, TestDb};
+use tenure_testkit::{TestDb, spawn_app};
 
 #[tokio::test]
 async fn a_customer_lives_through_the_api() {
@@ -34,26 +34,64 @@ async fn a_customer_lives_through_the_api() {
         assert_eq!(read, created);
 
         // The same external id again is a conflict that names the field.
-        let (status, problem) = app.post_json("/api/v1/customers", json!({"name": "Other", "external_id": "HK-77"})).await;
+        let (status, problem) = app
+            .post_json(
+                "/api/v1/customers",
+                json!({"name": "Other", "external_id": "HK-77"}),
+            )
+            .await;
         assert_eq!(status, 409);
-        assert!(problem["detail"].as_str().unwrap().contains("external_id"), "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("external_id"),
+            "{problem}"
+        );
 
         // Update with If-Match: once, then the stale version is refused.
         let patch = json!({"name": "陳美玲", "email": null, "tags": ["vip", "gold"]});
-        let res = app.admin(Method::PATCH, &location).header("if-match", &etag).json(&patch).send().await.unwrap();
+        let res = app
+            .admin(Method::PATCH, &location)
+            .header("if-match", &etag)
+            .json(&patch)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status().as_u16(), 200);
         let updated: serde_json::Value = res.json().await.unwrap();
         assert_eq!(updated["email"], serde_json::Value::Null);
         assert_eq!(updated["version"], 2);
-        let res = app.admin(Method::PATCH, &location).header("if-match", &etag).json(&patch).send().await.unwrap();
+        let res = app
+            .admin(Method::PATCH, &location)
+            .header("if-match", &etag)
+            .json(&patch)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status().as_u16(), 412);
 
         // Search: partial Chinese names (traditional here), Latin prefixes, phone, external id.
-        app.post_json("/api/v1/customers", json!({"name": "Peter Parker", "email": "peter@dailybugle.com"})).await;
-        for (q, expected) in [("美玲", "陳美玲"), ("陳", "陳美玲"), ("par", "Peter Parker"), ("91234567", "陳美玲"), ("hk-77", "陳美玲"), ("peter@dailybugle.com", "Peter Parker")] {
-            let (status, body) = app.get_json(&format!("/api/v1/customers?q={}", urlencode(q))).await;
+        app.post_json(
+            "/api/v1/customers",
+            json!({"name": "Peter Parker", "email": "peter@dailybugle.com"}),
+        )
+        .await;
+        for (q, expected) in [
+            ("美玲", "陳美玲"),
+            ("陳", "陳美玲"),
+            ("par", "Peter Parker"),
+            ("91234567", "陳美玲"),
+            ("hk-77", "陳美玲"),
+            ("peter@dailybugle.com", "Peter Parker"),
+        ] {
+            let (status, body) = app
+                .get_json(&format!("/api/v1/customers?q={}", urlencode(q)))
+                .await;
             assert_eq!(status, 200);
-            let names: Vec<&str> = body["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+            let names: Vec<&str> = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap())
+                .collect();
             assert_eq!(names, [expected], "q={q}");
         }
         let (_, by_tag) = app.get_json("/api/v1/customers?tag=gold").await;
@@ -61,13 +99,20 @@ async fn a_customer_lives_through_the_api() {
 
         // Pages: every customer exactly once.
         for i in 0..7 {
-            app.post_json("/api/v1/customers", json!({"name": format!("Page {i}")})).await;
+            app.post_json("/api/v1/customers", json!({"name": format!("Page {i}")}))
+                .await;
         }
         let mut seen = Vec::new();
         let mut path = "/api/v1/customers?limit=3".to_owned();
         loop {
             let (_, page) = app.get_json(&path).await;
-            seen.extend(page["items"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()));
+            seen.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["id"].as_i64().unwrap()),
+            );
             match page["next_cursor"].as_str() {
                 Some(c) => path = format!("/api/v1/customers?limit=3&cursor={c}"),
                 None => break,
@@ -96,16 +141,56 @@ fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn docs_health_and_metrics_are_served() {
     let app = spawn_app(TestDb::sqlite()).await;
-    let doc: serde_json::Value = app.client.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: serde_json::Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["paths"]["/api/v1/customers/{id}/timeline"]["get"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     let page = app.client.get(app.url("/api/docs/")).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
     assert!(page.text().await.unwrap().contains("swagger"));
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().text().await.unwrap(), "ok");
-    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status().as_u16(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
     app.get_json("/api/v1/customers").await;
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"tenure_http_requests_total{method="GET",route="/api/v1/customers",status="200"} 1"#), "{metrics}");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"tenure_http_requests_total{method="GET",route="/api/v1/customers",status="200"} 1"#
+        ),
+        "{metrics}"
+    );
     assert!(metrics.contains("tenure_http_request_duration_seconds_bucket"));
 }
