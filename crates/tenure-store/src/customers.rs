@@ -42,6 +42,48 @@ pub(crate) const CUSTOMER_SELECT: &str = "SELECT c.id, c.external_id, c.kind, c.
      s.repeat_spend_minor, s.interactions_count, s.last_contact_at \
      FROM customers c JOIN customer_stats s ON s.customer_id = c.id";
 
+/// The same columns, reached from the search index.
+const CUSTOMER_SEARCH_SELECT: &str = "SELECT c.id, c.external_id, c.kind, c.name, c.email, c.phone, c.birthday, \
+     c.locale, c.region, c.acquisition_source, c.acquisition_channel, c.account_id, c.owner_id, c.tags, \
+     c.contact_points, c.preferences, c.custom_fields, c.consents, c.created_at, c.updated_at, c.version, \
+     s.first_purchase_at, s.last_purchase_at, s.orders_count, s.purchase_days, s.total_spend_minor, \
+     s.repeat_spend_minor, s.interactions_count, s.last_contact_at, t.term AS match_term \
+     FROM customer_search_terms t JOIN customers c ON c.id = t.customer_id \
+     JOIN customer_stats s ON s.customer_id = c.id";
+
+/// Where a search result page ends: the matching term and the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPosition {
+    pub term: String,
+    pub id: CustomerId,
+}
+
+/// Filters shared by listing and searching.
+fn add_filters(s: &mut Select, filter: &CustomerFilter) -> StoreResult<()> {
+    if let Some(k) = filter.kind {
+        s.filter("c.kind = {}", k.as_str().to_owned())?;
+    }
+    if let Some(t) = &filter.tag {
+        s.filter(
+            "EXISTS (SELECT 1 FROM customer_tags ct WHERE ct.tag = {} AND ct.customer_id = c.id)",
+            t.clone(),
+        )?;
+    }
+    if let Some(a) = filter.account_id {
+        s.filter("c.account_id = {}", a.0)?;
+    }
+    if let Some(o) = filter.owner_id {
+        s.filter("c.owner_id = {}", o.0)?;
+    }
+    if let Some(x) = &filter.external_id {
+        s.filter("c.external_id = {}", x.clone())?;
+    }
+    if let Some(e) = &filter.email {
+        s.filter("c.email = {}", e.clone())?;
+    }
+    Ok(())
+}
+
 fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &'static str) -> StoreResult<T> {
     let text: String = row.try_get(column)?;
     serde_json::from_str(&text).map_err(|e| StoreError::corrupt(column, e.to_string()))
@@ -252,7 +294,8 @@ impl Store {
         w.commit().await
     }
 
-    /// Lists customers in id order, after `after`, matching every given filter.
+    /// Lists customers in id order, after `after`, matching every given filter. A
+    /// free-text `q` is answered by [`Store::search_customers`] instead.
     pub async fn list_customers(
         &self,
         filter: &CustomerFilter,
@@ -263,46 +306,7 @@ impl Store {
         if let Some(a) = after {
             s.filter("c.id > {}", a.0)?;
         }
-        if let Some(k) = filter.kind {
-            s.filter("c.kind = {}", k.as_str().to_owned())?;
-        }
-        if let Some(t) = &filter.tag {
-            s.filter(
-                "c.id IN (SELECT customer_id FROM customer_tags WHERE tag = {})",
-                t.clone(),
-            )?;
-        }
-        if let Some(a) = filter.account_id {
-            s.filter("c.account_id = {}", a.0)?;
-        }
-        if let Some(o) = filter.owner_id {
-            s.filter("c.owner_id = {}", o.0)?;
-        }
-        if let Some(x) = &filter.external_id {
-            s.filter("c.external_id = {}", x.clone())?;
-        }
-        if let Some(e) = &filter.email {
-            s.filter("c.email = {}", e.clone())?;
-        }
-        if let Some(q) = &filter.q {
-            let prefixes = query_prefixes(q);
-            if prefixes.is_empty() {
-                return Ok(Page {
-                    items: Vec::new(),
-                    next: None,
-                });
-            }
-            for p in prefixes {
-                match prefix_upper_bound(&p) {
-                    Some(upper) => s.filter2(
-                        "c.id IN (SELECT customer_id FROM customer_search_terms WHERE term >= {1} AND term < {2})",
-                        p,
-                        upper,
-                    )?,
-                    None => s.filter("c.id IN (SELECT customer_id FROM customer_search_terms WHERE term >= {})", p)?,
-                }
-            }
-        }
+        add_filters(&mut s, filter)?;
         let limit = i64::from(limit.clamp(1, 1000));
         let (sql, args) = s.finish("ORDER BY c.id LIMIT {}", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
@@ -315,6 +319,76 @@ impl Store {
         let next = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|c| c.id)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// Searches customers by `filter.q` (partial names in any script, email, phone,
+    /// external id), also applying the other filters.
+    ///
+    /// Results come in the order of the matching term, then id: the scan walks the term
+    /// index from the query's prefix and stops after `limit` customers, so its cost does
+    /// not grow with the number of matches. Each customer appears once, at their first
+    /// matching term.
+    pub async fn search_customers(
+        &self,
+        filter: &CustomerFilter,
+        after: Option<SearchPosition>,
+        limit: u32,
+    ) -> StoreResult<Page<Customer, SearchPosition>> {
+        let mut parts = query_prefixes(filter.q.as_deref().unwrap_or(""));
+        // The longest part is likely the most selective: it drives the scan.
+        parts.sort_by_key(|p| std::cmp::Reverse(p.chars().count()));
+        let Some((driver, others)) = parts.split_first() else {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        };
+        let mut s = Select::new(CUSTOMER_SEARCH_SELECT);
+        let upper = prefix_upper_bound(driver).unwrap_or_else(|| "\u{10FFFF}".repeat(2));
+        s.filter2("t.term >= {1} AND t.term < {2}", driver.clone(), upper)?;
+        s.filter(
+            "NOT EXISTS (SELECT 1 FROM customer_search_terms d WHERE d.customer_id = t.customer_id \
+             AND d.term >= {} AND d.term < t.term)",
+            driver.clone(),
+        )?;
+        if let Some(a) = after {
+            s.filter2(
+                "(t.term > {1} OR (t.term = {1} AND t.customer_id > {2}))",
+                a.term,
+                a.id.0,
+            )?;
+        }
+        for p in others {
+            let upper = prefix_upper_bound(p).unwrap_or_else(|| "\u{10FFFF}".repeat(2));
+            s.filter2(
+                "EXISTS (SELECT 1 FROM customer_search_terms e WHERE e.customer_id = t.customer_id \
+                 AND e.term >= {1} AND e.term < {2})",
+                p.clone(),
+                upper,
+            )?;
+        }
+        add_filters(&mut s, filter)?;
+        let limit = i64::from(limit.clamp(1, 1000));
+        let (sql, args) = s.finish("ORDER BY t.term, t.customer_id LIMIT {}", limit + 1)?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql), args)
+            .fetch_all(self.pool())
+            .await?;
+        let mut items = Vec::with_capacity(rows.len());
+        let mut last = None;
+        for row in rows.iter().take(limit as usize) {
+            let c = customer_from_row(row)?;
+            last = Some(SearchPosition {
+                term: row.try_get("match_term")?,
+                id: c.id,
+            });
+            items.push(c);
+        }
+        let next = if rows.len() as i64 > limit {
+            last
         } else {
             None
         };

@@ -54,7 +54,7 @@ async fn search(store: &Store, q: &str) -> Vec<String> {
         q: Some(q.into()),
         ..Default::default()
     };
-    let page = store.list_customers(&filter, None, 100).await.unwrap();
+    let page = store.search_customers(&filter, None, 100).await.unwrap();
     page.items.into_iter().map(|c| c.data.name).collect()
 }
 
@@ -363,6 +363,39 @@ async fn story(store: &Store) {
             .items
             .len(),
         1000
+    );
+    // Search pages walk every match once, however many there are.
+    let li = CustomerFilter {
+        q: Some("李".into()),
+        ..Default::default()
+    };
+    let mut found = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.search_customers(&li, after, 500).await.unwrap();
+        found.extend(page.items.iter().map(|c| c.id));
+        match page.next {
+            Some(p) => after = Some(p),
+            None => break,
+        }
+    }
+    let total = found.len();
+    found.sort();
+    found.dedup();
+    assert_eq!((total, found.len()), (1200, 1200));
+    let li_bulk = CustomerFilter {
+        q: Some("bulk 李".into()),
+        tag: Some("bulk".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .search_customers(&li_bulk, None, 5)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        5
     );
     let fresh = store
         .create_customer(&CustomerData::named("After Bulk"), &[])

@@ -13,7 +13,7 @@ use tenure_domain::customer::{
 use tenure_domain::ids::{AccountId, CustomerId, StaffUserId};
 use tenure_domain::timeline::TimelinePosition;
 use tenure_domain::validation::Collector;
-use tenure_store::customers::CustomerFilter;
+use tenure_store::customers::{CustomerFilter, SearchPosition};
 use tenure_store::timeline::TimelineEntry;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -410,7 +410,7 @@ pub struct CustomerListParams {
     pub cursor: Option<String>,
 }
 
-/// List customers, filtered and searched, in id order.
+/// List customers in id order, filtered; with `q`, search (best match first).
 #[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(CustomerListParams),
     security(("bearer" = [])),
     responses((status = 200, body = ListResponse<CustomerDto>), (status = 400, body = crate::problem::Problem)))]
@@ -438,19 +438,43 @@ async fn list_customers(
         external_id: p.external_id,
         email: p.email.map(|e| dc::parse_email(&e).unwrap_or(e)),
     };
-    let after = decode_id_cursor(p.cursor.as_deref())?.map(CustomerId);
-    let page = state
-        .store
-        .list_customers(&filter, after, limit(p.limit)?)
-        .await?;
+    let limit = limit(p.limit)?;
+    let (items, next_cursor) = if filter.q.is_some() {
+        let after = p.cursor.as_deref().map(decode_search_cursor).transpose()?;
+        let page = state.store.search_customers(&filter, after, limit).await?;
+        (
+            page.items,
+            page.next
+                .map(|p| encode_cursor(&format!("{}.{}", p.id, p.term))),
+        )
+    } else {
+        let after = decode_id_cursor(p.cursor.as_deref())?.map(CustomerId);
+        let page = state.store.list_customers(&filter, after, limit).await?;
+        (
+            page.items,
+            page.next.map(|id| encode_cursor(&id.0.to_string())),
+        )
+    };
     Ok(axum::Json(ListResponse {
-        items: page
-            .items
+        items: items
             .into_iter()
             .map(|c| CustomerDto::new(c, role))
             .collect(),
-        next_cursor: page.next.map(|id| encode_cursor(&id.0.to_string())),
+        next_cursor,
     }))
+}
+
+/// A search cursor: `<id>.<term>`.
+fn decode_search_cursor(cursor: &str) -> Result<SearchPosition, ApiError> {
+    decode_cursor(cursor)?
+        .split_once('.')
+        .and_then(|(id, term)| {
+            Some(SearchPosition {
+                id: CustomerId(id.parse().ok()?),
+                term: term.to_owned(),
+            })
+        })
+        .ok_or_else(|| ApiError::field("cursor", "not a cursor returned by this API"))
 }
 
 /// Create a customer.

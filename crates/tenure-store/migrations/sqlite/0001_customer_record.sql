@@ -70,7 +70,7 @@ CREATE TABLE customer_search_terms (
     customer_id BIGINT  NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
     PRIMARY KEY (term, customer_id)
 ) WITHOUT ROWID;
-CREATE INDEX customer_search_terms_customer ON customer_search_terms (customer_id);
+CREATE INDEX customer_search_terms_customer ON customer_search_terms (customer_id, term);
 
 -- Consent history: every grant and withdrawal, with time and source.
 CREATE TABLE consent_events (
