@@ -68,6 +68,10 @@ impl From<sqlx::Error> for StoreError {
                 {
                     return StoreError::Unavailable(e);
                 }
+                // PostgreSQL: a deadlock or serialisation failure; the client may retry.
+                if code == "40001" || code == "40P01" {
+                    return StoreError::Unavailable(e);
+                }
                 // SQLite: the database is locked or busy past the timeout.
                 if matches!(code.as_ref(), "5" | "6" | "261" | "517") {
                     return StoreError::Unavailable(e);

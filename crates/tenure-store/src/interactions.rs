@@ -89,7 +89,7 @@ impl Store {
         .fetch_one(&mut *w.tx)
         .await?;
         let interaction = interaction_from_row(&row)?;
-        stats::refresh(&mut w.tx, data.customer_id, self.reporting_currency()).await?;
+        stats::refresh(&mut w.tx, data.customer_id, self).await?;
         w.commit().await?;
         Ok(interaction)
     }
@@ -115,7 +115,7 @@ impl Store {
         let customer = customer.ok_or(StoreError::NotFound {
             what: "interaction",
         })?;
-        stats::refresh(&mut w.tx, CustomerId(customer), self.reporting_currency()).await?;
+        stats::refresh(&mut w.tx, CustomerId(customer), self).await?;
         w.commit().await
     }
 

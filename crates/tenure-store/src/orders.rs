@@ -160,7 +160,7 @@ impl Store {
         .fetch_one(&mut *w.tx)
         .await?;
         write_lines(&mut w.tx, id, data).await?;
-        stats::refresh(&mut w.tx, data.customer_id, self.reporting_currency()).await?;
+        stats::refresh(&mut w.tx, data.customer_id, self).await?;
         let order = fetch(&mut w.tx, OrderId(id)).await?;
         w.commit().await?;
         Ok(order)
@@ -217,14 +217,12 @@ impl Store {
                 .await?;
             write_lines(&mut w.tx, id.0, &data).await?;
         }
-        stats::refresh(&mut w.tx, data.customer_id, self.reporting_currency()).await?;
-        if before.data.customer_id != data.customer_id {
-            stats::refresh(
-                &mut w.tx,
-                before.data.customer_id,
-                self.reporting_currency(),
-            )
-            .await?;
+        // Both customers when the order moved, in id order so two moves never deadlock.
+        let mut customers = vec![before.data.customer_id, data.customer_id];
+        customers.sort();
+        customers.dedup();
+        for c in customers {
+            stats::refresh(&mut w.tx, c, self).await?;
         }
         let order = fetch(&mut w.tx, id).await?;
         w.commit().await?;
@@ -239,7 +237,7 @@ impl Store {
                 .fetch_optional(&mut *w.tx)
                 .await?;
         let customer = customer.ok_or(StoreError::NotFound { what: "order" })?;
-        stats::refresh(&mut w.tx, CustomerId(customer), self.reporting_currency()).await?;
+        stats::refresh(&mut w.tx, CustomerId(customer), self).await?;
         w.commit().await
     }
 

@@ -12,11 +12,23 @@ use tenure_domain::ids::CustomerId;
 use crate::{Store, StoreResult};
 
 /// Recomputes one customer's aggregate row from their orders and interactions.
+///
+/// On PostgreSQL the row is locked first, in a statement of its own: a concurrent writer
+/// for the same customer waits here until the other commits, and the UPDATE that follows
+/// then reads with a fresh snapshot that includes the other's rows. (Without the lock, the
+/// UPDATE's subqueries would read the snapshot taken before the wait and lose them.)
 pub(crate) async fn refresh(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     customer: CustomerId,
-    reporting_currency: &str,
+    store: &Store,
 ) -> StoreResult<()> {
+    if store.backend() == crate::Backend::Postgres {
+        sqlx::query("SELECT customer_id FROM customer_stats WHERE customer_id = $1 FOR UPDATE")
+            .bind(customer.0)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let reporting_currency = store.reporting_currency();
     sqlx::query(
         "UPDATE customer_stats SET \
            first_purchase_at = (SELECT MIN(occurred_at) FROM orders WHERE customer_id = $1 AND status = $2), \

@@ -597,3 +597,43 @@ fn aggregates_rebuild_equals_incremental_on_sqlite() {
 fn aggregates_rebuild_equals_incremental_on_postgres() {
     check_rebuild_equals_incremental(12, true);
 }
+
+#[tokio::test]
+async fn concurrent_orders_for_one_customer_keep_exact_aggregates() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        let c = store
+            .create_customer(&CustomerData::named("Rush"), &[])
+            .await
+            .unwrap()
+            .id;
+        let mut tasks = Vec::new();
+        for i in 0..48 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let day = i % 28 + 1;
+                store
+                    .create_order(&order(c, at(2024, 6, day, 12), 10))
+                    .await
+                    .unwrap();
+                store
+                    .create_interaction(&interaction(c, at(2024, 6, day, 13)))
+                    .await
+                    .unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let s = store.get_customer(c).await.unwrap().stats;
+        assert_eq!(
+            (
+                s.orders_count,
+                s.total_spend_minor,
+                s.purchase_days,
+                s.interactions_count
+            ),
+            (48, 480, 28, 48)
+        );
+    }
+}

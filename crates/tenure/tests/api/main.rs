@@ -4,6 +4,7 @@
 
 mod access;
 mod cli;
+mod concurrency;
 mod customers;
 mod errors;
 mod faults;
