@@ -291,6 +291,14 @@ impl Store {
         if n.rows_affected() == 0 {
             return Err(StoreError::NotFound { what: "customer" });
         }
+        // The derived tables have no foreign key (see the migration); clear them here.
+        for sql in [
+            "DELETE FROM customer_tags WHERE customer_id = $1",
+            "DELETE FROM customer_search_terms WHERE customer_id = $1",
+            "DELETE FROM customer_stats WHERE customer_id = $1",
+        ] {
+            sqlx::query(sql).bind(id.0).execute(&mut *w.tx).await?;
+        }
         w.commit().await
     }
 
@@ -409,14 +417,15 @@ impl Store {
             .await?;
         let now = now_micros();
         let mut customers = Bulk::new(
+            self.backend(),
             "INSERT INTO customers (id, external_id, kind, name, email, phone, birthday, locale, region, \
              acquisition_source, acquisition_channel, account_id, owner_id, tags, contact_points, preferences, \
              custom_fields, consents, created_at, updated_at)",
             20,
         );
-        let mut stats = Bulk::new("INSERT INTO customer_stats (customer_id)", 1);
-        let mut tags = Bulk::new("INSERT INTO customer_tags (tag, customer_id)", 2);
-        let mut terms = Bulk::new("INSERT INTO customer_search_terms (term, customer_id)", 2);
+        let mut stats = Bulk::new(self.backend(), "INSERT INTO customer_stats (customer_id)", 1);
+        let mut tags = Bulk::new(self.backend(), "INSERT INTO customer_tags (tag, customer_id)", 2);
+        let mut terms = Bulk::new(self.backend(), "INSERT INTO customer_search_terms (term, customer_id)", 2);
         // Per chunk, the customers go first: the other rows refer to them.
         for (chunk, chunk_ids) in batch.chunks(500).zip(ids.chunks(500)) {
             for (d, &id) in chunk.iter().zip(chunk_ids) {

@@ -95,3 +95,19 @@ impl Backend {
         }
     }
 }
+
+impl Backend {
+    /// Appends the `n`-th bind placeholder. Queries use `$n` everywhere, which both
+    /// databases accept; only the very wide statements of bulk loads use SQLite's
+    /// anonymous `?`, because SQLite looks up each named `$n` among all names seen so far,
+    /// which grows quadratically with thousands of values.
+    pub(crate) fn push_placeholder(self, sql: &mut String, n: usize) {
+        match self {
+            Backend::Sqlite => sql.push('?'),
+            Backend::Postgres => {
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+        }
+    }
+}

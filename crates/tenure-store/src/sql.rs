@@ -84,6 +84,7 @@ impl Select {
 /// Collects rows for a multi-row `INSERT ... VALUES (...), (...)` and sends them in
 /// batches that stay under both databases' limits on bound values.
 pub(crate) struct Bulk {
+    backend: crate::Backend,
     head: &'static str,
     width: usize,
     rows: usize,
@@ -106,12 +107,15 @@ impl RowArgs<'_> {
     }
 }
 
-/// SQLite allows 32,766 bound values per statement; PostgreSQL 65,535.
-const MAX_VALUES: usize = 30_000;
+/// Bound values per statement. SQLite allows 32,766 and PostgreSQL 65,535, but over TCP a
+/// statement much larger than one segment (64 KiB on loopback) waits ~40 ms for a delayed
+/// ACK (the driver does not set TCP_NODELAY), so statements stay around 16 KiB.
+const MAX_VALUES: usize = 1_000;
 
 impl Bulk {
-    pub fn new(head: &'static str, width: usize) -> Self {
+    pub fn new(backend: crate::Backend, head: &'static str, width: usize) -> Self {
         Self {
+            backend,
             head,
             width,
             rows: 0,
@@ -131,7 +135,7 @@ impl Bulk {
             args: &mut self.args,
         })?;
         self.rows += 1;
-        if (self.rows + 1) * self.width > MAX_VALUES || self.rows >= 1000 {
+        if (self.rows + 1) * self.width > MAX_VALUES {
             self.flush(tx).await?;
         }
         Ok(())
@@ -158,8 +162,7 @@ impl Bulk {
                     sql.push(',');
                 }
                 n += 1;
-                sql.push('$');
-                sql.push_str(&n.to_string());
+                self.backend.push_placeholder(&mut sql, n);
             }
             sql.push(')');
         }

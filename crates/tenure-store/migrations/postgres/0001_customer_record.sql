@@ -57,9 +57,12 @@ CREATE INDEX customers_account ON customers (account_id) WHERE account_id IS NOT
 CREATE INDEX customers_owner ON customers (owner_id) WHERE owner_id IS NOT NULL;
 
 -- Tags as rows, for filtering; the customer row keeps the list for reading.
+-- customer_tags, customer_search_terms and customer_stats are derived from customers and
+-- written only with them, in the same transaction; they carry no foreign key so that bulk
+-- loads do not pay a per-row check. The store deletes them with the customer.
 CREATE TABLE customer_tags (
     tag         TEXT    NOT NULL,
-    customer_id BIGINT  NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+    customer_id BIGINT  NOT NULL,
     PRIMARY KEY (tag, customer_id)
 );
 CREATE INDEX customer_tags_customer ON customer_tags (customer_id);
@@ -67,7 +70,7 @@ CREATE INDEX customer_tags_customer ON customer_tags (customer_id);
 -- The search index: see tenure_domain::search.
 CREATE TABLE customer_search_terms (
     term        TEXT    COLLATE "C" NOT NULL,
-    customer_id BIGINT  NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+    customer_id BIGINT  NOT NULL,
     PRIMARY KEY (term, customer_id)
 );
 CREATE INDEX customer_search_terms_customer ON customer_search_terms (customer_id, term);
@@ -151,7 +154,7 @@ CREATE INDEX interactions_customer_time ON interactions (customer_id, occurred_a
 -- write, and rebuildable from raw rows. Spend is in the reporting currency's minor units,
 -- counting completed orders in that currency.
 CREATE TABLE customer_stats (
-    customer_id        BIGINT  PRIMARY KEY REFERENCES customers(id) ON DELETE CASCADE,
+    customer_id        BIGINT  PRIMARY KEY,
     first_purchase_at  BIGINT,
     last_purchase_at   BIGINT,
     orders_count       BIGINT  NOT NULL DEFAULT 0,
