@@ -5,8 +5,10 @@ use sqlx::{AssertSqlSafe, Row};
 use tenure_domain::customer::{Account, AccountData};
 use tenure_domain::ids::{AccountId, StaffUserId};
 
-use crate::customers::Page;
+use crate::Page;
+use crate::decode::parsed;
 use crate::sql::Select;
+use crate::sql::{Table, require};
 use crate::time::{from_micros, now_micros};
 use crate::{Store, StoreError, StoreResult};
 
@@ -14,15 +16,12 @@ const ACCOUNT_SELECT: &str =
     "SELECT id, external_id, name, account_type, owner_id, created_at, updated_at FROM accounts";
 
 fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
-    let t: String = row.try_get("account_type")?;
     Ok(Account {
         id: AccountId(row.try_get("id")?),
         data: AccountData {
             external_id: row.try_get("external_id")?,
             name: row.try_get("name")?,
-            account_type: t
-                .parse()
-                .map_err(|e: String| StoreError::corrupt("account_type", e))?,
+            account_type: parsed(row, "account_type")?,
             owner_id: row.try_get::<Option<i64>, _>("owner_id")?.map(StaffUserId),
         },
         created_at: from_micros(row.try_get("created_at")?),
@@ -35,16 +34,7 @@ async fn check_owner(
     data: &AccountData,
 ) -> StoreResult<()> {
     if let Some(o) = data.owner_id {
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM staff_users WHERE id = $1")
-            .bind(o.0)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if found.is_none() {
-            return Err(StoreError::BadReference {
-                field: "owner_id",
-                message: format!("staff user {o} does not exist"),
-            });
-        }
+        require(tx, Table::StaffUsers, o.0, "owner_id").await?;
     }
     Ok(())
 }
@@ -138,16 +128,10 @@ impl Store {
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
             .fetch_all(self.pool())
             .await?;
-        let mut items = rows
+        let items = rows
             .iter()
             .map(account_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        let next = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|a| a.id)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::cut(items, limit, |a| a.id))
     }
 }

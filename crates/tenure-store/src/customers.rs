@@ -2,7 +2,8 @@
 //! terms and consent history, written in the same transaction as the customer row.
 
 use chrono::NaiveDate;
-use sqlx::any::AnyRow;
+use sqlx::Arguments;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{AssertSqlSafe, Row};
 use tenure_domain::customer::{
     Consent, ConsentChange, Customer, CustomerData, CustomerKind, CustomerPatch, CustomerStats,
@@ -11,7 +12,10 @@ use tenure_domain::customer::{
 use tenure_domain::ids::{AccountId, CustomerId, StaffUserId};
 use tenure_domain::search::{prefix_upper_bound, query_prefixes};
 
+use crate::Page;
+use crate::decode::{json, parsed};
 use crate::sql::{Bulk, Select};
+use crate::sql::{Table, require};
 use crate::time::{from_micros, now_micros};
 use crate::{Store, StoreError, StoreResult};
 
@@ -26,13 +30,6 @@ pub struct CustomerFilter {
     pub owner_id: Option<StaffUserId>,
     pub external_id: Option<String>,
     pub email: Option<String>,
-}
-
-/// A page of a list and where the next one starts.
-#[derive(Debug, Clone)]
-pub struct Page<T, C> {
-    pub items: Vec<T>,
-    pub next: Option<C>,
 }
 
 pub(crate) const CUSTOMER_SELECT: &str = "SELECT c.id, c.external_id, c.kind, c.name, c.email, c.phone, c.birthday, \
@@ -84,20 +81,6 @@ fn add_filters(s: &mut Select, filter: &CustomerFilter) -> StoreResult<()> {
     Ok(())
 }
 
-fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &'static str) -> StoreResult<T> {
-    let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|e| StoreError::corrupt(column, e.to_string()))
-}
-
-fn parsed<T: std::str::FromStr<Err = String>>(
-    row: &AnyRow,
-    column: &'static str,
-) -> StoreResult<T> {
-    let text: String = row.try_get(column)?;
-    text.parse()
-        .map_err(|e: String| StoreError::corrupt(column, e))
-}
-
 pub(crate) fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
     let birthday: Option<String> = row.try_get("birthday")?;
     let birthday = birthday
@@ -147,6 +130,43 @@ pub(crate) fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
     })
 }
 
+fn add<T>(args: &mut AnyArguments, value: T) -> StoreResult<()>
+where
+    T: 'static + Send + for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    args.add(value)
+        .map_err(|e| StoreError::Other(sqlx::Error::Encode(e)))
+}
+
+/// Adds the 16 writable columns of a customer, in the order every statement lists them:
+/// external_id, kind, name, email, phone, birthday, locale, region, acquisition_source,
+/// acquisition_channel, account_id, owner_id, tags, contact_points, preferences,
+/// custom_fields.
+fn add_fields(args: &mut AnyArguments, d: &CustomerData) -> StoreResult<()> {
+    add(args, d.external_id.clone())?;
+    add(args, d.kind.as_str().to_owned())?;
+    add(args, d.name.clone())?;
+    add(args, d.email.clone())?;
+    add(args, d.phone.clone())?;
+    add(args, d.birthday.map(|b| b.format("%Y-%m-%d").to_string()))?;
+    add(args, d.locale.clone())?;
+    add(args, d.region.clone())?;
+    add(args, d.acquisition_source.clone())?;
+    add(args, d.acquisition_channel.clone())?;
+    add(args, d.account_id.map(|a| a.0))?;
+    add(args, d.owner_id.map(|o| o.0))?;
+    add(args, to_json(&d.tags))?;
+    add(args, to_json(&d.contact_points))?;
+    add(args, to_json(&d.preferences))?;
+    add(args, to_json(&d.custom_fields))
+}
+
+fn field_args(d: &CustomerData) -> StoreResult<AnyArguments> {
+    let mut args = AnyArguments::default();
+    add_fields(&mut args, d)?;
+    Ok(args)
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> String {
     // Serialising plain data (strings, maps of JSON values) into a String cannot fail.
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -165,31 +185,17 @@ impl Store {
         let now = now_micros();
         let mut current = Vec::new();
         apply_consents(&mut current, consents);
-        let id: i64 = sqlx::query_scalar(
+        let mut args = field_args(data)?;
+        add(&mut args, to_json(&current))?;
+        add(&mut args, now)?;
+        let id: i64 = sqlx::query_scalar_with(
             "INSERT INTO customers (external_id, kind, name, email, phone, birthday, locale, region, \
              acquisition_source, acquisition_channel, account_id, owner_id, tags, contact_points, preferences, \
              custom_fields, consents, created_at, updated_at, version) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, 1) \
              RETURNING id",
+            args,
         )
-        .bind(data.external_id.clone())
-        .bind(data.kind.as_str())
-        .bind(data.name.clone())
-        .bind(data.email.clone())
-        .bind(data.phone.clone())
-        .bind(data.birthday.map(|b| b.format("%Y-%m-%d").to_string()))
-        .bind(data.locale.clone())
-        .bind(data.region.clone())
-        .bind(data.acquisition_source.clone())
-        .bind(data.acquisition_channel.clone())
-        .bind(data.account_id.map(|a| a.0))
-        .bind(data.owner_id.map(|o| o.0))
-        .bind(to_json(&data.tags))
-        .bind(to_json(&data.contact_points))
-        .bind(to_json(&data.preferences))
-        .bind(to_json(&data.custom_fields))
-        .bind(to_json(&current))
-        .bind(now)
         .fetch_one(&mut *w.tx)
         .await?;
         sqlx::query("INSERT INTO customer_stats (customer_id) VALUES ($1)")
@@ -247,31 +253,17 @@ impl Store {
         check_references(&mut w.tx, &data).await?;
         let mut consents = before.consents.clone();
         apply_consents(&mut consents, &patch.consents);
-        sqlx::query(
-            "UPDATE customers SET external_id = $2, kind = $3, name = $4, email = $5, phone = $6, birthday = $7, \
-             locale = $8, region = $9, acquisition_source = $10, acquisition_channel = $11, account_id = $12, \
-             owner_id = $13, tags = $14, contact_points = $15, preferences = $16, custom_fields = $17, \
-             consents = $18, updated_at = $19, version = version + 1 WHERE id = $1",
+        let mut args = field_args(&data)?;
+        add(&mut args, to_json(&consents))?;
+        add(&mut args, now_micros())?;
+        add(&mut args, id.0)?;
+        sqlx::query_with(
+            "UPDATE customers SET external_id = $1, kind = $2, name = $3, email = $4, phone = $5, birthday = $6, \
+             locale = $7, region = $8, acquisition_source = $9, acquisition_channel = $10, account_id = $11, \
+             owner_id = $12, tags = $13, contact_points = $14, preferences = $15, custom_fields = $16, \
+             consents = $17, updated_at = $18, version = version + 1 WHERE id = $19",
+            args,
         )
-        .bind(id.0)
-        .bind(data.external_id.clone())
-        .bind(data.kind.as_str())
-        .bind(data.name.clone())
-        .bind(data.email.clone())
-        .bind(data.phone.clone())
-        .bind(data.birthday.map(|b| b.format("%Y-%m-%d").to_string()))
-        .bind(data.locale.clone())
-        .bind(data.region.clone())
-        .bind(data.acquisition_source.clone())
-        .bind(data.acquisition_channel.clone())
-        .bind(data.account_id.map(|a| a.0))
-        .bind(data.owner_id.map(|o| o.0))
-        .bind(to_json(&data.tags))
-        .bind(to_json(&data.contact_points))
-        .bind(to_json(&data.preferences))
-        .bind(to_json(&data.custom_fields))
-        .bind(to_json(&consents))
-        .bind(now_micros())
         .execute(&mut *w.tx)
         .await?;
         write_index(&mut w.tx, id.0, &data, Some(&before.data)).await?;
@@ -320,17 +312,11 @@ impl Store {
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
             .fetch_all(self.pool())
             .await?;
-        let mut items = rows
+        let items = rows
             .iter()
             .map(customer_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        let next = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|c| c.id)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::cut(items, limit, |c| c.id))
     }
 
     /// Searches customers by `filter.q` (partial names in any script, email, phone,
@@ -423,31 +409,28 @@ impl Store {
              custom_fields, consents, created_at, updated_at)",
             20,
         );
-        let mut stats = Bulk::new(self.backend(), "INSERT INTO customer_stats (customer_id)", 1);
-        let mut tags = Bulk::new(self.backend(), "INSERT INTO customer_tags (tag, customer_id)", 2);
-        let mut terms = Bulk::new(self.backend(), "INSERT INTO customer_search_terms (term, customer_id)", 2);
+        let mut stats = Bulk::new(
+            self.backend(),
+            "INSERT INTO customer_stats (customer_id)",
+            1,
+        );
+        let mut tags = Bulk::new(
+            self.backend(),
+            "INSERT INTO customer_tags (tag, customer_id)",
+            2,
+        );
+        let mut terms = Bulk::new(
+            self.backend(),
+            "INSERT INTO customer_search_terms (term, customer_id)",
+            2,
+        );
         // Per chunk, the customers go first: the other rows refer to them.
         for (chunk, chunk_ids) in batch.chunks(500).zip(ids.chunks(500)) {
             for (d, &id) in chunk.iter().zip(chunk_ids) {
                 customers
                     .row(&mut w.tx, |r| {
                         r.add(id)?;
-                        r.add(d.external_id.clone())?;
-                        r.add(d.kind.as_str().to_owned())?;
-                        r.add(d.name.clone())?;
-                        r.add(d.email.clone())?;
-                        r.add(d.phone.clone())?;
-                        r.add(d.birthday.map(|b| b.format("%Y-%m-%d").to_string()))?;
-                        r.add(d.locale.clone())?;
-                        r.add(d.region.clone())?;
-                        r.add(d.acquisition_source.clone())?;
-                        r.add(d.acquisition_channel.clone())?;
-                        r.add(d.account_id.map(|a| a.0))?;
-                        r.add(d.owner_id.map(|o| o.0))?;
-                        r.add(to_json(&d.tags))?;
-                        r.add(to_json(&d.contact_points))?;
-                        r.add(to_json(&d.preferences))?;
-                        r.add(to_json(&d.custom_fields))?;
+                        add_fields(r.args(), d)?;
                         r.add("[]".to_owned())?;
                         r.add(now)?;
                         r.add(now)
@@ -488,28 +471,10 @@ async fn check_references(
     data: &CustomerData,
 ) -> StoreResult<()> {
     if let Some(a) = data.account_id {
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1")
-            .bind(a.0)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if found.is_none() {
-            return Err(StoreError::BadReference {
-                field: "account_id",
-                message: format!("account {a} does not exist"),
-            });
-        }
+        require(tx, Table::Accounts, a.0, "account_id").await?;
     }
     if let Some(o) = data.owner_id {
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM staff_users WHERE id = $1")
-            .bind(o.0)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if found.is_none() {
-            return Err(StoreError::BadReference {
-                field: "owner_id",
-                message: format!("staff user {o} does not exist"),
-            });
-        }
+        require(tx, Table::StaffUsers, o.0, "owner_id").await?;
     }
     Ok(())
 }

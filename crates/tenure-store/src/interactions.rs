@@ -6,22 +6,15 @@ use sqlx::{AssertSqlSafe, Row};
 use tenure_domain::ids::{CustomerId, InteractionId, StaffUserId};
 use tenure_domain::interaction::{Interaction, InteractionData};
 
-use crate::customers::Page;
+use crate::Page;
+use crate::decode::parsed;
 use crate::sql::Select;
+use crate::sql::{Table, require};
 use crate::time::{from_micros, now_micros};
 use crate::{Store, StoreError, StoreResult, stats};
 
 pub(crate) const INTERACTION_SELECT: &str = "SELECT id, external_id, customer_id, channel, direction, kind, subject, \
      body, staff_user_id, buying_signal, occurred_at, created_at FROM interactions";
-
-fn parsed<T: std::str::FromStr<Err = String>>(
-    row: &AnyRow,
-    column: &'static str,
-) -> StoreResult<T> {
-    let text: String = row.try_get(column)?;
-    text.parse()
-        .map_err(|e: String| StoreError::corrupt(column, e))
-}
 
 pub(crate) fn interaction_from_row(row: &AnyRow) -> StoreResult<Interaction> {
     Ok(Interaction {
@@ -47,27 +40,15 @@ pub(crate) fn interaction_from_row(row: &AnyRow) -> StoreResult<Interaction> {
 impl Store {
     pub async fn create_interaction(&self, data: &InteractionData) -> StoreResult<Interaction> {
         let mut w = self.begin_write().await?;
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
-            .bind(data.customer_id.0)
-            .fetch_optional(&mut *w.tx)
-            .await?;
-        if found.is_none() {
-            return Err(StoreError::BadReference {
-                field: "customer_id",
-                message: format!("customer {} does not exist", data.customer_id),
-            });
-        }
+        require(
+            &mut w.tx,
+            Table::Customers,
+            data.customer_id.0,
+            "customer_id",
+        )
+        .await?;
         if let Some(s) = data.staff_user_id {
-            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM staff_users WHERE id = $1")
-                .bind(s.0)
-                .fetch_optional(&mut *w.tx)
-                .await?;
-            if found.is_none() {
-                return Err(StoreError::BadReference {
-                    field: "staff_user_id",
-                    message: format!("staff user {s} does not exist"),
-                });
-            }
+            require(&mut w.tx, Table::StaffUsers, s.0, "staff_user_id").await?;
         }
         let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO interactions (external_id, customer_id, channel, direction, kind, subject, body, \
@@ -137,16 +118,10 @@ impl Store {
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
             .fetch_all(self.pool())
             .await?;
-        let mut items = rows
+        let items = rows
             .iter()
             .map(interaction_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        let next = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|i| i.id)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::cut(items, limit, |i| i.id))
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod customers;
+mod decode;
 pub mod dialect;
 mod error;
 pub mod interactions;
@@ -31,6 +32,24 @@ use tokio::sync::{Mutex, MutexGuard};
 pub use dialect::Backend;
 pub use error::{StoreError, StoreResult};
 pub use time::{from_micros, to_micros};
+
+/// A page of a list and where the next one starts.
+#[derive(Debug, Clone)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+impl<T, C> Page<T, C> {
+    /// A page from a query that fetched up to `limit + 1` items: the extra one only tells
+    /// that more follow.
+    pub(crate) fn cut(mut items: Vec<T>, limit: i64, key: impl Fn(&T) -> C) -> Self {
+        let more = items.len() as i64 > limit;
+        items.truncate(usize::try_from(limit).unwrap_or(0));
+        let next = if more { items.last().map(key) } else { None };
+        Page { items, next }
+    }
+}
 
 /// Settings for opening a store.
 #[derive(Clone)]

@@ -6,22 +6,15 @@ use sqlx::{AssertSqlSafe, Row};
 use tenure_domain::catalog::{Order, OrderData, OrderLine, purchase_day};
 use tenure_domain::ids::{CustomerId, OrderId, ProductId};
 
-use crate::customers::Page;
+use crate::Page;
+use crate::decode::parsed;
 use crate::sql::Select;
+use crate::sql::{Table, require};
 use crate::time::{from_micros, now_micros};
 use crate::{Store, StoreError, StoreResult, stats};
 
 pub(crate) const ORDER_SELECT: &str = "SELECT id, external_id, customer_id, occurred_at, currency, total_minor, channel, status, \
                             created_at, updated_at FROM orders";
-
-fn parsed<T: std::str::FromStr<Err = String>>(
-    row: &AnyRow,
-    column: &'static str,
-) -> StoreResult<T> {
-    let text: String = row.try_get(column)?;
-    text.parse()
-        .map_err(|e: String| StoreError::corrupt(column, e))
-}
 
 pub(crate) fn order_from_row(row: &AnyRow, lines: Vec<OrderLine>) -> StoreResult<Order> {
     Ok(Order {
@@ -78,28 +71,18 @@ async fn check_refs(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     data: &OrderData,
 ) -> StoreResult<()> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
-        .bind(data.customer_id.0)
-        .fetch_optional(&mut **tx)
-        .await?;
-    if found.is_none() {
-        return Err(StoreError::BadReference {
-            field: "customer_id",
-            message: format!("customer {} does not exist", data.customer_id),
-        });
-    }
+    require(tx, Table::Customers, data.customer_id.0, "customer_id").await?;
     for (i, l) in data.lines.iter().enumerate() {
         if let Some(p) = l.product_id {
-            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM products WHERE id = $1")
-                .bind(p.0)
-                .fetch_optional(&mut **tx)
-                .await?;
-            if found.is_none() {
-                return Err(StoreError::BadReference {
-                    field: "lines",
-                    message: format!("line {}: product {p} does not exist", i + 1),
-                });
-            }
+            require(tx, Table::Products, p.0, "lines")
+                .await
+                .map_err(|e| match e {
+                    StoreError::BadReference { field, message } => StoreError::BadReference {
+                        field,
+                        message: format!("line {}: {message}", i + 1),
+                    },
+                    other => other,
+                })?;
         }
     }
     Ok(())
@@ -265,19 +248,13 @@ impl Store {
             .map(|r| r.try_get("id"))
             .collect::<Result<_, _>>()?;
         let mut lines = lines_of(self.pool(), &ids).await?;
-        let mut items = rows
+        let items = rows
             .iter()
             .map(|r| {
                 let id: i64 = r.try_get("id")?;
                 order_from_row(r, lines.remove(&id).unwrap_or_default())
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let next = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|o| o.id)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::cut(items, limit, |o| o.id))
     }
 }

@@ -5,8 +5,9 @@ use sqlx::{AssertSqlSafe, Row};
 use tenure_domain::catalog::{Category, Product, ProductData};
 use tenure_domain::ids::{CategoryId, ProductId};
 
-use crate::customers::Page;
+use crate::Page;
 use crate::sql::Select;
+use crate::sql::{Table, require};
 use crate::time::{from_micros, now_micros};
 use crate::{Store, StoreError, StoreResult};
 
@@ -37,17 +38,7 @@ async fn check_category(
     field: &'static str,
 ) -> StoreResult<()> {
     if let Some(c) = id {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM product_categories WHERE id = $1")
-                .bind(c.0)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if found.is_none() {
-            return Err(StoreError::BadReference {
-                field,
-                message: format!("category {c} does not exist"),
-            });
-        }
+        require(tx, Table::Categories, c.0, field).await?;
     }
     Ok(())
 }
@@ -174,16 +165,10 @@ impl Store {
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
             .fetch_all(self.pool())
             .await?;
-        let mut items = rows
+        let items = rows
             .iter()
             .map(product_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        let next = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|p| p.id)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::cut(items, limit, |p| p.id))
     }
 }

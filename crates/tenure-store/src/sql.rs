@@ -97,6 +97,11 @@ pub(crate) struct RowArgs<'a> {
 }
 
 impl RowArgs<'_> {
+    /// The statement's arguments, to add several values at once.
+    pub fn args(&mut self) -> &mut AnyArguments {
+        self.args
+    }
+
     pub fn add<T>(&mut self, value: T) -> StoreResult<()>
     where
         T: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
@@ -172,5 +177,58 @@ impl Bulk {
             .execute(&mut **tx)
             .await?;
         Ok(())
+    }
+}
+
+/// Tables that other rows refer to by id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Table {
+    Customers,
+    Accounts,
+    StaffUsers,
+    Products,
+    Categories,
+}
+
+impl Table {
+    fn exists_sql(self) -> &'static str {
+        match self {
+            Table::Customers => "SELECT id FROM customers WHERE id = $1",
+            Table::Accounts => "SELECT id FROM accounts WHERE id = $1",
+            Table::StaffUsers => "SELECT id FROM staff_users WHERE id = $1",
+            Table::Products => "SELECT id FROM products WHERE id = $1",
+            Table::Categories => "SELECT id FROM product_categories WHERE id = $1",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Table::Customers => "customer",
+            Table::Accounts => "account",
+            Table::StaffUsers => "staff user",
+            Table::Products => "product",
+            Table::Categories => "category",
+        }
+    }
+}
+
+/// Fails with a field-level error naming `field` when `table` has no row `id`, so a
+/// reference to a missing row is reported as bad input rather than a constraint error.
+pub(crate) async fn require(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    table: Table,
+    id: i64,
+    field: &'static str,
+) -> StoreResult<()> {
+    let found: Option<i64> = sqlx::query_scalar(table.exists_sql())
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(StoreError::BadReference {
+            field,
+            message: format!("{} {id} does not exist", table.noun()),
+        }),
     }
 }

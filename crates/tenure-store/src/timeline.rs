@@ -7,7 +7,7 @@ use tenure_domain::ids::CustomerId;
 use tenure_domain::interaction::Interaction;
 use tenure_domain::timeline::{TimelineKind, TimelinePosition};
 
-use crate::customers::Page;
+use crate::Page;
 use crate::{Store, StoreError, StoreResult};
 
 /// One entry of a timeline.
@@ -104,15 +104,6 @@ impl Store {
         }
 
         entries.sort_by_key(|e| std::cmp::Reverse(e.position()));
-        let next = if entries.len() as i64 > limit {
-            entries.truncate(limit as usize);
-            entries.last().map(TimelineEntry::position)
-        } else {
-            None
-        };
-        Ok(Page {
-            items: entries,
-            next,
-        })
+        Ok(Page::cut(entries, limit, TimelineEntry::position))
     }
 }

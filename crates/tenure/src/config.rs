@@ -18,12 +18,18 @@ pub struct DbArgs {
         hide_env_values = true
     )]
     pub database_url: String,
-    /// Most database connections the server opens.
-    #[arg(long, env = "TENURE_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    /// Most database connections the server opens (default: four per CPU core; more
+    /// only adds contention on a small machine).
+    #[arg(long, env = "TENURE_DB_MAX_CONNECTIONS", default_value_t = default_pool_size())]
     pub db_max_connections: u32,
     /// The currency per-customer spend is summed in (ISO 4217).
     #[arg(long, env = "TENURE_CURRENCY", default_value = "USD")]
     pub currency: String,
+}
+
+fn default_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(cores * 4).unwrap_or(32).clamp(4, 32)
 }
 
 impl DbArgs {
