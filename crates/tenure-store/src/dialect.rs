@@ -46,6 +46,11 @@ impl Backend {
             // whose plan does not depend on the values, so one generic plan serves.
             conn.execute("SET plan_cache_mode = force_generic_plan")
                 .await?;
+            // A generic plan cannot see `LIMIT $n`, prices the whole range and would start
+            // parallel workers (milliseconds each) for a page of twenty rows. Requests are
+            // short; the pool already runs them in parallel.
+            conn.execute("SET max_parallel_workers_per_gather = 0")
+                .await?;
         }
         if self == Backend::Sqlite {
             // WAL lets readers run while one writer writes; NORMAL sync is durable in WAL

@@ -177,6 +177,13 @@ impl Store {
         Ok(())
     }
 
+    /// Refreshes the planner's statistics; run after loading many rows, so that plans are
+    /// made from what the tables hold now rather than from their empty state.
+    pub async fn analyze(&self) -> StoreResult<()> {
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Closes every connection; used at shutdown.
     pub async fn close(&self) {
         self.pool.close().await;

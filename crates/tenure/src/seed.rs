@@ -115,6 +115,10 @@ pub async fn customers(store: &Store, count: u64, seed: u64) -> Result<()> {
             done as f64 / started.elapsed().as_secs_f64()
         );
     }
+    store
+        .analyze()
+        .await
+        .context("updating planner statistics")?;
     println!(
         "loaded {count} customers in {:.1} s",
         started.elapsed().as_secs_f64()

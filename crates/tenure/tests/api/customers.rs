@@ -121,6 +121,30 @@ async fn a_customer_lives_through_the_api() {
         assert_eq!(seen.len(), 9);
         assert!(seen.windows(2).all(|w| w[0] < w[1]));
 
+        // Search pages: every match once, through the search cursor.
+        let mut found = Vec::new();
+        let mut path = "/api/v1/customers?q=page&limit=3".to_owned();
+        loop {
+            let (status, page) = app.get_json(&path).await;
+            assert_eq!(status, 200, "{page}");
+            found.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["name"].as_str().unwrap().to_owned()),
+            );
+            match page["next_cursor"].as_str() {
+                Some(c) => path = format!("/api/v1/customers?q=page&limit=3&cursor={c}"),
+                None => break,
+            }
+        }
+        found.sort();
+        assert_eq!(
+            found,
+            (0..7).map(|i| format!("Page {i}")).collect::<Vec<_>>()
+        );
+
         let res = app.admin(Method::DELETE, &location).send().await.unwrap();
         assert_eq!(res.status().as_u16(), 204);
         let (status, problem) = app.get_json(&location).await;
