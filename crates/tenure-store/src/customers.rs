@@ -14,7 +14,7 @@ use tenure_domain::search::{prefix_upper_bound, query_prefixes};
 
 use crate::Page;
 use crate::decode::{json, parsed};
-use crate::sql::{Bulk, Select};
+use crate::sql::{Bulk, Select, add_arg as add};
 use crate::sql::{Table, require};
 use crate::time::{from_micros, now_micros};
 use crate::{Store, StoreError, StoreResult};
@@ -128,14 +128,6 @@ pub(crate) fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
             last_contact_at: opt_time("last_contact_at")?,
         },
     })
-}
-
-fn add<T>(args: &mut AnyArguments, value: T) -> StoreResult<()>
-where
-    T: 'static + Send + for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    args.add(value)
-        .map_err(|e| StoreError::Other(sqlx::Error::Encode(e)))
 }
 
 /// Adds the 16 writable columns of a customer, in the order every statement lists them:

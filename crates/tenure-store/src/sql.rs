@@ -6,6 +6,15 @@ use sqlx::{Arguments, Encode, Type};
 
 use crate::{StoreError, StoreResult};
 
+/// Adds one bound value to a statement's arguments.
+pub(crate) fn add_arg<T>(args: &mut AnyArguments, value: T) -> StoreResult<()>
+where
+    T: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
+{
+    args.add(value)
+        .map_err(|e| StoreError::Other(sqlx::Error::Encode(e)))
+}
+
 pub(crate) struct Select {
     sql: String,
     conditions: Vec<String>,
@@ -28,9 +37,7 @@ impl Select {
     where
         T: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
     {
-        self.args
-            .add(value)
-            .map_err(|e| StoreError::Other(sqlx::Error::Encode(e)))?;
+        add_arg(&mut self.args, value)?;
         self.n += 1;
         Ok(format!("${}", self.n))
     }
@@ -106,9 +113,7 @@ impl RowArgs<'_> {
     where
         T: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
     {
-        self.args
-            .add(value)
-            .map_err(|e| StoreError::Other(sqlx::Error::Encode(e)))
+        add_arg(self.args, value)
     }
 }
 
