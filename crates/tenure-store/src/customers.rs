@@ -2,7 +2,6 @@
 //! terms and consent history, written in the same transaction as the customer row.
 
 use chrono::NaiveDate;
-use sqlx::Arguments;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{AssertSqlSafe, Row};
 use tenure_domain::customer::{
