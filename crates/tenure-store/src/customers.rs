@@ -388,30 +388,33 @@ impl Store {
         batch: &[CustomerData],
     ) -> StoreResult<Vec<CustomerId>> {
         let mut w = self.begin_write().await?;
-        let ids = self
-            .backend()
-            .reserve_ids(&mut w.tx, "customers", batch.len())
-            .await?;
+        let ids = insert_customers_tx(&mut w.tx, self.backend(), batch).await?;
+        w.commit().await?;
+        Ok(ids)
+    }
+}
+
+/// Inserts customers with their tags, search terms and aggregate rows inside `tx`.
+pub(crate) async fn insert_customers_tx(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: crate::Backend,
+    batch: &[CustomerData],
+) -> StoreResult<Vec<CustomerId>> {
+    {
+        let w_tx = tx;
+        let ids = backend.reserve_ids(w_tx, "customers", batch.len()).await?;
         let now = now_micros();
         let mut customers = Bulk::new(
-            self.backend(),
+            backend,
             "INSERT INTO customers (id, external_id, kind, name, email, phone, birthday, locale, region, \
              acquisition_source, acquisition_channel, account_id, owner_id, tags, contact_points, preferences, \
              custom_fields, consents, created_at, updated_at)",
             20,
         );
-        let mut stats = Bulk::new(
-            self.backend(),
-            "INSERT INTO customer_stats (customer_id)",
-            1,
-        );
-        let mut tags = Bulk::new(
-            self.backend(),
-            "INSERT INTO customer_tags (tag, customer_id)",
-            2,
-        );
+        let mut stats = Bulk::new(backend, "INSERT INTO customer_stats (customer_id)", 1);
+        let mut tags = Bulk::new(backend, "INSERT INTO customer_tags (tag, customer_id)", 2);
         let mut terms = Bulk::new(
-            self.backend(),
+            backend,
             "INSERT INTO customer_search_terms (term, customer_id)",
             2,
         );
@@ -419,7 +422,7 @@ impl Store {
         for (chunk, chunk_ids) in batch.chunks(500).zip(ids.chunks(500)) {
             for (d, &id) in chunk.iter().zip(chunk_ids) {
                 customers
-                    .row(&mut w.tx, |r| {
+                    .row(w_tx, |r| {
                         r.add(id)?;
                         add_fields(r.args(), d)?;
                         r.add("[]".to_owned())?;
@@ -428,11 +431,11 @@ impl Store {
                     })
                     .await?;
             }
-            customers.flush(&mut w.tx).await?;
+            customers.flush(w_tx).await?;
             for (d, &id) in chunk.iter().zip(chunk_ids) {
-                stats.row(&mut w.tx, |r| r.add(id)).await?;
+                stats.row(w_tx, |r| r.add(id)).await?;
                 for t in &d.tags {
-                    tags.row(&mut w.tx, |r| {
+                    tags.row(w_tx, |r| {
                         r.add(t.clone())?;
                         r.add(id)
                     })
@@ -440,7 +443,7 @@ impl Store {
                 }
                 for t in search_terms(d) {
                     terms
-                        .row(&mut w.tx, |r| {
+                        .row(w_tx, |r| {
                             r.add(t)?;
                             r.add(id)
                         })
@@ -448,10 +451,9 @@ impl Store {
                 }
             }
         }
-        stats.flush(&mut w.tx).await?;
-        tags.flush(&mut w.tx).await?;
-        terms.flush(&mut w.tx).await?;
-        w.commit().await?;
+        stats.flush(w_tx).await?;
+        tags.flush(w_tx).await?;
+        terms.flush(w_tx).await?;
         Ok(ids.into_iter().map(CustomerId).collect())
     }
 }

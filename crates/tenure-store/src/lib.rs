@@ -13,6 +13,7 @@ pub mod customers;
 mod decode;
 pub mod dialect;
 mod error;
+pub mod import;
 pub mod interactions;
 pub mod orders;
 pub mod products;

@@ -93,6 +93,9 @@ impl Select {
 pub(crate) struct Bulk {
     backend: crate::Backend,
     head: &'static str,
+    /// `ON CONFLICT (column) DO NOTHING`, when duplicates are to be skipped.
+    skip_conflicts_on: Option<&'static str>,
+    affected: u64,
     width: usize,
     rows: usize,
     args: AnyArguments,
@@ -127,10 +130,23 @@ impl Bulk {
         Self {
             backend,
             head,
+            skip_conflicts_on: None,
+            affected: 0,
             width,
             rows: 0,
             args: AnyArguments::default(),
         }
+    }
+
+    /// Skips rows that would break the uniqueness of `column` instead of failing.
+    pub fn on_conflict_do_nothing(mut self, column: &'static str) -> Self {
+        self.skip_conflicts_on = Some(column);
+        self
+    }
+
+    /// Rows written so far.
+    pub fn rows_affected(&self) -> u64 {
+        self.affected
     }
 
     /// Adds a row (which must add exactly `width` values), sending a batch when full.
@@ -176,11 +192,17 @@ impl Bulk {
             }
             sql.push(')');
         }
+        if let Some(column) = self.skip_conflicts_on {
+            sql.push_str(" ON CONFLICT (");
+            sql.push_str(column);
+            sql.push_str(") DO NOTHING");
+        }
         let args = std::mem::take(&mut self.args);
         self.rows = 0;
-        sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+        self.affected += sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
             .execute(&mut **tx)
-            .await?;
+            .await?
+            .rows_affected();
         Ok(())
     }
 }

@@ -52,42 +52,89 @@ pub(crate) async fn refresh(
     Ok(())
 }
 
+/// The set-based recomputation; `{f}`, `{o}`, `{i}` and `{c}` take the filters that limit it
+/// to some customers.
+const REBUILD: &str = "INSERT INTO customer_stats (customer_id, first_purchase_at, last_purchase_at, orders_count, \
+       purchase_days, total_spend_minor, repeat_spend_minor, interactions_count, last_contact_at) \
+     SELECT c.id, o.first_at, o.last_at, COALESCE(o.n, 0), COALESCE(o.days, 0), COALESCE(o.spend, 0), \
+            COALESCE(o.repeat_spend, 0), COALESCE(i.n, 0), i.last_at \
+     FROM customers c \
+     LEFT JOIN ( \
+       SELECT od.customer_id, MIN(od.occurred_at) AS first_at, MAX(od.occurred_at) AS last_at, \
+              COUNT(*) AS n, COUNT(DISTINCT od.purchase_day) AS days, \
+              CAST(SUM(CASE WHEN od.currency = $2 THEN od.total_minor ELSE 0 END) AS BIGINT) AS spend, \
+              CAST(SUM(CASE WHEN od.currency = $2 AND od.purchase_day > f.first_day \
+                            THEN od.total_minor ELSE 0 END) AS BIGINT) AS repeat_spend \
+       FROM orders od \
+       JOIN (SELECT customer_id, MIN(purchase_day) AS first_day FROM orders WHERE status = $1 {f} \
+             GROUP BY customer_id) f ON f.customer_id = od.customer_id \
+       WHERE od.status = $1 {o} \
+       GROUP BY od.customer_id \
+     ) o ON o.customer_id = c.id \
+     LEFT JOIN ( \
+       SELECT customer_id, COUNT(*) AS n, MAX(occurred_at) AS last_at FROM interactions {i} GROUP BY customer_id \
+     ) i ON i.customer_id = c.id {c}";
+
+/// Recomputes the aggregates of `customers` (of everyone when `None`) from raw rows, set-based.
+pub(crate) async fn rebuild(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    reporting_currency: &str,
+    customers: Option<&[i64]>,
+) -> StoreResult<u64> {
+    let Some(ids) = customers else {
+        sqlx::query("DELETE FROM customer_stats")
+            .execute(&mut **tx)
+            .await?;
+        let sql = REBUILD
+            .replace("{f}", "")
+            .replace("{o}", "")
+            .replace("{i}", "")
+            .replace("{c}", "");
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(OrderStatus::Completed.as_str())
+            .bind(reporting_currency.to_owned())
+            .execute(&mut **tx)
+            .await?;
+        return Ok(done.rows_affected());
+    };
+    let mut total = 0;
+    for chunk in ids.chunks(500) {
+        // Placeholders $3.. name the customers; each appears in all four filters.
+        let list: Vec<String> = (0..chunk.len()).map(|k| format!("${}", k + 3)).collect();
+        let list = list.join(",");
+        let own: Vec<String> = (0..chunk.len()).map(|k| format!("${}", k + 1)).collect();
+        let mut delete = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM customer_stats WHERE customer_id IN ({})",
+            own.join(",")
+        )));
+        for id in chunk {
+            delete = delete.bind(*id);
+        }
+        delete.execute(&mut **tx).await?;
+        let sql = REBUILD
+            .replace("{f}", &format!("AND customer_id IN ({list})"))
+            .replace("{o}", &format!("AND od.customer_id IN ({list})"))
+            .replace("{i}", &format!("WHERE customer_id IN ({list})"))
+            .replace("{c}", &format!("WHERE c.id IN ({list})"));
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(OrderStatus::Completed.as_str())
+            .bind(reporting_currency.to_owned());
+        for id in chunk {
+            insert = insert.bind(*id);
+        }
+        total += insert.execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(total)
+}
+
 impl Store {
     /// Rebuilds every customer's aggregates from raw orders and interactions, in one
     /// transaction. Returns the number of customers.
     pub async fn rebuild_customer_stats(&self) -> StoreResult<u64> {
         let mut w = self.begin_write().await?;
-        sqlx::query("DELETE FROM customer_stats")
-            .execute(&mut *w.tx)
-            .await?;
-        let done = sqlx::query(
-            "INSERT INTO customer_stats (customer_id, first_purchase_at, last_purchase_at, orders_count, \
-               purchase_days, total_spend_minor, repeat_spend_minor, interactions_count, last_contact_at) \
-             SELECT c.id, o.first_at, o.last_at, COALESCE(o.n, 0), COALESCE(o.days, 0), COALESCE(o.spend, 0), \
-                    COALESCE(o.repeat_spend, 0), COALESCE(i.n, 0), i.last_at \
-             FROM customers c \
-             LEFT JOIN ( \
-               SELECT od.customer_id, MIN(od.occurred_at) AS first_at, MAX(od.occurred_at) AS last_at, \
-                      COUNT(*) AS n, COUNT(DISTINCT od.purchase_day) AS days, \
-                      CAST(SUM(CASE WHEN od.currency = $2 THEN od.total_minor ELSE 0 END) AS BIGINT) AS spend, \
-                      CAST(SUM(CASE WHEN od.currency = $2 AND od.purchase_day > f.first_day \
-                                    THEN od.total_minor ELSE 0 END) AS BIGINT) AS repeat_spend \
-               FROM orders od \
-               JOIN (SELECT customer_id, MIN(purchase_day) AS first_day FROM orders WHERE status = $1 \
-                     GROUP BY customer_id) f ON f.customer_id = od.customer_id \
-               WHERE od.status = $1 \
-               GROUP BY od.customer_id \
-             ) o ON o.customer_id = c.id \
-             LEFT JOIN ( \
-               SELECT customer_id, COUNT(*) AS n, MAX(occurred_at) AS last_at FROM interactions GROUP BY customer_id \
-             ) i ON i.customer_id = c.id",
-        )
-        .bind(OrderStatus::Completed.as_str())
-        .bind(self.reporting_currency().to_owned())
-        .execute(&mut *w.tx)
-        .await?;
+        let n = rebuild(&mut w.tx, self.reporting_currency(), None).await?;
         w.commit().await?;
-        Ok(done.rows_affected())
+        Ok(n)
     }
 
     /// Every customer's aggregates, in id order (for checks and exports).

@@ -1,6 +1,7 @@
 //! `tenure`: the command-line tool and server of Tenure, a retention-first CRM.
 
 mod config;
+mod import;
 mod seed;
 
 use anyhow::{Context, Result, bail};
@@ -46,6 +47,19 @@ enum Command {
     Aggregates {
         #[command(subcommand)]
         command: AggregatesCommand,
+    },
+    /// Import a CSV file: customers, or the plain purchase log (`purchases`).
+    Import {
+        #[command(flatten)]
+        db: DbArgs,
+        kind: import::Kind,
+        file: std::path::PathBuf,
+        /// The file's character encoding.
+        #[arg(long, value_enum, default_value = "utf-8")]
+        encoding: import::Encoding,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 5000)]
+        batch: usize,
     },
     /// Write a synthetic business (customers, orders, order lines, interactions, products)
     /// as CSV files with a manifest of the true model parameters. Same seed, same bytes.
@@ -200,6 +214,16 @@ async fn main() -> Result<()> {
                 started.elapsed().as_secs_f64()
             );
             Ok(())
+        }
+        Command::Import {
+            db,
+            kind,
+            file,
+            encoding,
+            batch,
+        } => {
+            let store = open(&db).await?;
+            import::run(&store, kind, &file, encoding, batch.max(1)).await
         }
         Command::Generate {
             customers,

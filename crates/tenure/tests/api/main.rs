@@ -8,4 +8,5 @@ mod concurrency;
 mod customers;
 mod errors;
 mod faults;
+mod import;
 mod orders;

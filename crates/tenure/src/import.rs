@@ -1,0 +1,467 @@
+//! `tenure import KIND FILE`: streaming CSV import with per-row validation. Valid rows go
+//! to the store in batches (one transaction each); rejected rows are listed with their line
+//! number, column and reason in `FILE.errors.csv`. Rows whose external id is already stored
+//! are skipped, so running the same import twice — or again after a crash — changes nothing
+//! that is already there and completes what is not.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::ValueEnum;
+use tenure_domain::customer::{self as dc, CustomerData};
+use tenure_domain::validation;
+use tenure_store::Store;
+use tenure_store::import::{BatchOutcome, PurchaseRow};
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// `external_id,name[,kind,email,phone,birthday,locale,region,acquisition_source,acquisition_channel,tags]`
+    Customers,
+    /// The plain purchase log: `customer_external_id,occurred_at,amount[,order_external_id,currency,channel]`
+    Purchases,
+}
+
+/// The character encoding of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Encoding {
+    /// UTF-8, with or without a byte-order mark.
+    #[value(name = "utf-8")]
+    Utf8,
+    /// GB18030 (and so GBK and GB2312), as Chinese spreadsheet programs export.
+    Gb18030,
+}
+
+/// Totals of one import.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub rows: u64,
+    pub imported: u64,
+    pub skipped: u64,
+    pub rejected: u64,
+    pub customers_created: u64,
+}
+
+/// One rejected field.
+struct Rejection {
+    line: u64,
+    column: String,
+    reason: String,
+}
+
+/// Imports `file` and reports; fails (non-zero exit) when any row was rejected.
+pub async fn run(
+    store: &Store,
+    kind: Kind,
+    file: &Path,
+    encoding: Encoding,
+    batch: usize,
+) -> Result<()> {
+    let summary = import(store, kind, file, encoding, batch).await?;
+    println!(
+        "{}: {} rows, {} imported, {} already present, {} rejected{}",
+        file.display(),
+        summary.rows,
+        summary.imported,
+        summary.skipped,
+        summary.rejected,
+        if summary.customers_created > 0 {
+            format!(", {} customers created", summary.customers_created)
+        } else {
+            String::new()
+        }
+    );
+    if summary.rejected > 0 {
+        bail!(
+            "{} rows were rejected; see {}",
+            summary.rejected,
+            errors_path(file).display()
+        );
+    }
+    Ok(())
+}
+
+pub fn errors_path(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".errors.csv");
+    PathBuf::from(name)
+}
+
+pub async fn import(
+    store: &Store,
+    kind: Kind,
+    file: &Path,
+    encoding: Encoding,
+    batch: usize,
+) -> Result<Summary> {
+    let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let decoder = encoding_rs_io::DecodeReaderBytesBuilder::new()
+        .encoding(Some(match encoding {
+            Encoding::Utf8 => encoding_rs::UTF_8,
+            Encoding::Gb18030 => encoding_rs::GB18030,
+        }))
+        .bom_override(true)
+        .build(f);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(CrlfToLf::new(decoder));
+    let headers: Vec<String> = reader
+        .headers()
+        .context("reading the header line")?
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    let columns: HashMap<&str, usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.as_str(), i))
+        .collect();
+    let required: &[&str] = match kind {
+        Kind::Customers => &["external_id", "name"],
+        Kind::Purchases => &["customer_external_id", "occurred_at", "amount"],
+    };
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|c| !columns.contains_key(c))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "{} lacks the column(s) {} (its header is: {})",
+            file.display(),
+            missing.join(", "),
+            headers.join(",")
+        );
+    }
+
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(size);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+
+    let mut summary = Summary::default();
+    let mut rejections: Vec<Rejection> = Vec::new();
+    let mut customers: Vec<CustomerData> = Vec::new();
+    let mut purchases: Vec<PurchaseRow> = Vec::new();
+    // Purchases without an order id get one derived from the row, numbered when the same
+    // customer, time and amount repeat, so a re-run derives the same ids.
+    let mut repeats: HashMap<(String, i64, i64), u32> = HashMap::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                summary.rows += 1;
+                summary.rejected += 1;
+                rejections.push(Rejection {
+                    line,
+                    column: String::new(),
+                    reason: format!("unreadable row: {e}"),
+                });
+                continue;
+            }
+        }
+        let line = record.position().map_or(line, |p| p.line());
+        summary.rows += 1;
+        let get = |name: &str| {
+            columns
+                .get(name)
+                .and_then(|&i| record.get(i))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let mut errors: Vec<(String, String)> = Vec::new();
+        match kind {
+            Kind::Customers => {
+                if let Some(c) = customer_row(&get, &mut errors) {
+                    customers.push(c);
+                }
+            }
+            Kind::Purchases => {
+                if let Some(mut p) = purchase_row(&get, store.reporting_currency(), &mut errors) {
+                    if p.order_external_id.is_empty() {
+                        let key = (
+                            p.customer_external_id.clone(),
+                            p.occurred_at.timestamp_micros(),
+                            p.total_minor,
+                        );
+                        let n = repeats.entry(key).or_insert(0);
+                        *n += 1;
+                        p.order_external_id = format!(
+                            "purchase:{}:{}:{}:{}",
+                            p.customer_external_id,
+                            p.occurred_at.format("%Y%m%dT%H%M%S"),
+                            p.total_minor,
+                            n
+                        );
+                    }
+                    purchases.push(p);
+                }
+            }
+        }
+        if !errors.is_empty() {
+            summary.rejected += 1;
+            rejections.extend(errors.into_iter().map(|(column, reason)| Rejection {
+                line,
+                column,
+                reason,
+            }));
+        }
+        if customers.len() >= batch || purchases.len() >= batch {
+            flush(store, &mut customers, &mut purchases, &mut summary).await?;
+            progress.set_position(reader.position().byte());
+        }
+    }
+    flush(store, &mut customers, &mut purchases, &mut summary).await?;
+    progress.finish_and_clear();
+    if matches!(kind, Kind::Purchases) && summary.imported > 0 {
+        store
+            .analyze()
+            .await
+            .context("updating planner statistics")?;
+    }
+
+    let errors_file = errors_path(file);
+    if rejections.is_empty() {
+        if errors_file.exists() {
+            std::fs::remove_file(&errors_file)
+                .with_context(|| format!("removing the stale {}", errors_file.display()))?;
+        }
+    } else {
+        let mut w = csv::Writer::from_path(&errors_file)
+            .with_context(|| format!("writing {}", errors_file.display()))?;
+        w.write_record(["line", "column", "reason"])?;
+        for r in &rejections {
+            w.write_record([r.line.to_string(), r.column.clone(), r.reason.clone()])?;
+        }
+        w.flush()?;
+    }
+    Ok(summary)
+}
+
+async fn flush(
+    store: &Store,
+    customers: &mut Vec<CustomerData>,
+    purchases: &mut Vec<PurchaseRow>,
+    summary: &mut Summary,
+) -> Result<()> {
+    let mut add = |o: BatchOutcome| {
+        summary.imported += o.inserted;
+        summary.skipped += o.skipped;
+        summary.customers_created += o.customers_created;
+    };
+    if !customers.is_empty() {
+        add(store
+            .import_customers(customers)
+            .await
+            .context("storing customers")?);
+        customers.clear();
+    }
+    if !purchases.is_empty() {
+        add(store
+            .import_purchases(purchases)
+            .await
+            .context("storing purchases")?);
+        purchases.clear();
+    }
+    Ok(())
+}
+
+/// Turns CRLF line ends into LF, so the reported line numbers count lines the way an
+/// editor does (the CSV reader would otherwise number a CRLF file's rows one short).
+struct CrlfToLf<R> {
+    inner: R,
+    /// A CR read at the end of the previous chunk, not yet known to precede an LF.
+    pending_cr: bool,
+}
+
+impl<R: Read> CrlfToLf<R> {
+    fn new(inner: R) -> Self {
+        CrlfToLf {
+            inner,
+            pending_cr: false,
+        }
+    }
+}
+
+impl<R: Read> Read for CrlfToLf<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.len() < 2 {
+            return self.inner.read(buf);
+        }
+        // Leave room for a held-back CR.
+        let limit = buf.len() - 1;
+        let start = usize::from(self.pending_cr);
+        let n = self.inner.read(&mut buf[start..limit])?;
+        if self.pending_cr {
+            buf[0] = b'\r';
+            self.pending_cr = false;
+        }
+        let mut len = start + n;
+        if n == 0 {
+            return Ok(len);
+        }
+        if buf[len - 1] == b'\r' {
+            self.pending_cr = true;
+            len -= 1;
+        }
+        let mut out = 0;
+        for i in 0..len {
+            let b = buf[i];
+            if b == b'\r' && i + 1 < len && buf[i + 1] == b'\n' {
+                continue;
+            }
+            buf[out] = b;
+            out += 1;
+        }
+        if out == 0 && self.pending_cr {
+            // Only a CR so far: read on to learn what follows it.
+            return self.read(buf);
+        }
+        Ok(out)
+    }
+}
+
+type Errors = Vec<(String, String)>;
+
+fn check<T>(errors: &mut Errors, column: &str, r: Result<T, String>) -> Option<T> {
+    r.map_err(|reason| errors.push((column.to_owned(), reason)))
+        .ok()
+}
+
+fn customer_row<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    errors: &mut Errors,
+) -> Option<CustomerData> {
+    let external_id = match get("external_id") {
+        Some(x) => check(errors, "external_id", validation::external_id(x)),
+        None => check(
+            errors,
+            "external_id",
+            Err("is required (it makes a re-run skip this row)".into()),
+        ),
+    };
+    let name = check(errors, "name", dc::parse_name(get("name").unwrap_or("")));
+    let kind = get("kind").and_then(|k| check(errors, "kind", k.parse()));
+    let email = get("email").and_then(|v| check(errors, "email", dc::parse_email(v)));
+    let phone = get("phone").and_then(|v| check(errors, "phone", dc::parse_phone(v)));
+    let birthday = get("birthday").and_then(|v| {
+        check(
+            errors,
+            "birthday",
+            dc::parse_birthday(v, Utc::now().date_naive()),
+        )
+    });
+    let locale = get("locale").and_then(|v| check(errors, "locale", dc::parse_locale(v)));
+    let mut text = |column: &str| {
+        get(column).and_then(|v| check(errors, column, validation::text(v, 100, false)))
+    };
+    let region = text("region");
+    let source = text("acquisition_source");
+    let channel = text("acquisition_channel");
+    let tags = get("tags")
+        .map(|t| {
+            t.split(';')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .and_then(|t| check(errors, "tags", dc::parse_tags(t)));
+    if !errors.is_empty() {
+        return None;
+    }
+    let mut d = CustomerData::named(name?);
+    d.kind = kind.unwrap_or(dc::CustomerKind::Person);
+    d.external_id = external_id;
+    d.email = email;
+    d.phone = phone;
+    d.birthday = birthday;
+    d.locale = locale;
+    d.region = region;
+    d.acquisition_source = source;
+    d.acquisition_channel = channel;
+    d.tags = tags.unwrap_or_default();
+    Some(d)
+}
+
+/// A date (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 time.
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("{s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time"))
+}
+
+fn purchase_row<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    reporting_currency: &str,
+    errors: &mut Errors,
+) -> Option<PurchaseRow> {
+    let customer = match get("customer_external_id") {
+        Some(x) => check(errors, "customer_external_id", validation::external_id(x)),
+        None => check(errors, "customer_external_id", Err("is required".into())),
+    };
+    let occurred_at = check(
+        errors,
+        "occurred_at",
+        get("occurred_at")
+            .ok_or_else(|| "is required".to_owned())
+            .and_then(parse_time),
+    );
+    if occurred_at.is_some_and(|t| t > Utc::now() + chrono::Duration::days(1)) {
+        errors.push(("occurred_at".into(), "is in the future".into()));
+    }
+    let currency = match get("currency") {
+        Some(c) => check(errors, "currency", tenure_domain::money::parse_currency(c)),
+        None => Some(reporting_currency.to_owned()),
+    };
+    let amount = currency.as_deref().and_then(|cur| {
+        check(
+            errors,
+            "amount",
+            get("amount")
+                .ok_or_else(|| "is required".to_owned())
+                .and_then(|a| tenure_domain::money::parse_amount(a, cur)),
+        )
+    });
+    if amount.is_some_and(|a| a < 0) {
+        errors.push((
+            "amount".into(),
+            "must not be negative (record refunds as their own orders)".into(),
+        ));
+    }
+    let order_external_id = get("order_external_id")
+        .and_then(|x| check(errors, "order_external_id", validation::external_id(x)));
+    let channel = get("channel").and_then(|c| check(errors, "channel", c.parse()));
+    if !errors.is_empty() {
+        return None;
+    }
+    Some(PurchaseRow {
+        customer_external_id: customer?,
+        order_external_id: order_external_id.unwrap_or_default(),
+        occurred_at: occurred_at?,
+        total_minor: amount?,
+        currency: currency?,
+        channel: channel.unwrap_or(tenure_domain::catalog::SalesChannel::Other),
+    })
+}

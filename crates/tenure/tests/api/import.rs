@@ -1,0 +1,217 @@
+//! `tenure import`: bad rows reported by line, re-runs idempotent, encodings, and an
+//! import killed half-way completed by running it again — on both databases.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tenure_store::customers::CustomerFilter;
+use tenure_testkit::TestDb;
+
+fn tenure(db: &TestDb, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run tenure")
+}
+
+async fn orders_count(store: &tenure_store::Store) -> usize {
+    let stats = store.all_customer_stats().await.unwrap();
+    stats.iter().map(|(_, s)| s.orders_count as usize).sum()
+}
+
+#[tokio::test]
+async fn purchase_logs_import_once_with_bad_rows_reported_by_line() {
+    for db in TestDb::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("purchases.csv");
+        // A spreadsheet export: byte-order mark, CRLF, a header in any case, bad rows.
+        let text = "\u{feff}Customer_External_ID,occurred_at,amount,channel\r\n\
+                    C1,2024-01-05,19.99,store\r\n\
+                    C1,2024-01-05,19.99,store\r\n\
+                    C1,2024-02-01T10:00:00+08:00,5.00,online\r\n\
+                    C2,2024-03-01,abc,store\r\n\
+                    C2,2024-03-32,1.00,store\r\n\
+                    C2,2024-03-02,1.00,teleport\r\n\
+                    ,2024-03-02,1.00,store\r\n\
+                    C3,2024-04-01,0.00,app\r\n";
+        std::fs::write(&file, text).unwrap();
+        let path = file.to_str().unwrap();
+
+        let out = tenure(&db, &["import", "purchases", path]);
+        assert!(
+            !out.status.success(),
+            "rejected rows make the exit non-zero"
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout
+                .contains("8 rows, 4 imported, 0 already present, 4 rejected, 2 customers created"),
+            "{stdout}"
+        );
+        let errors = std::fs::read_to_string(dir.path().join("purchases.csv.errors.csv")).unwrap();
+        let lines: Vec<&str> = errors.lines().collect();
+        assert_eq!(lines[0], "line,column,reason");
+        let located: Vec<String> = lines[1..]
+            .iter()
+            .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","))
+            .collect();
+        assert_eq!(
+            located,
+            [
+                "5,amount",
+                "6,occurred_at",
+                "7,channel",
+                "8,customer_external_id"
+            ]
+        );
+
+        let store = db.store().await;
+        let c1 = store
+            .find_customer_by_external_id("C1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            c1.stats.orders_count, 3,
+            "two identical purchases on one day are two orders"
+        );
+        assert_eq!(c1.stats.purchase_days, 2);
+        assert_eq!(c1.stats.total_spend_minor, 1999 * 2 + 500);
+        let kept = store.all_customer_stats().await.unwrap();
+        store.rebuild_customer_stats().await.unwrap();
+        assert_eq!(
+            store.all_customer_stats().await.unwrap(),
+            kept,
+            "aggregates equal a rebuild"
+        );
+
+        // Fix the file's bad rows and run again: the good rows are not duplicated.
+        let fixed = text
+            .replace("abc", "2.50")
+            .replace("03-32", "03-30")
+            .replace("teleport", "phone")
+            .replace(",2024-03-02,1.00,store", "C4,2024-03-02,1.00,store");
+        std::fs::write(&file, fixed).unwrap();
+        let out = tenure(&db, &["import", "purchases", path]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout)
+                .contains("8 rows, 4 imported, 4 already present, 0 rejected")
+        );
+        assert!(
+            !dir.path().join("purchases.csv.errors.csv").exists(),
+            "the stale error file is removed"
+        );
+        let out = tenure(&db, &["import", "purchases", path]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("8 rows, 0 imported, 8 already present")
+        );
+        assert_eq!(orders_count(&store).await, 8);
+    }
+}
+
+#[tokio::test]
+async fn customers_import_from_gb18030() {
+    for db in TestDb::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("客户.csv");
+        let text = "external_id,name,email,phone,tags,locale\n\
+                    K1,王小明,xm@example.com,+86 138 0013 8000,vip;常客,zh-CN\n\
+                    K2,陳美玲,,+886 912 345 678,,zh-TW\n\
+                    K3,,bad-email,,,\n";
+        let (bytes, _, _) = encoding_rs::GB18030.encode(text);
+        std::fs::write(&file, &bytes).unwrap();
+        let path = file.to_str().unwrap();
+        let out = tenure(&db, &["import", "customers", path, "--encoding", "gb18030"]);
+        assert!(!out.status.success());
+        let errors = std::fs::read_to_string(dir.path().join("客户.csv.errors.csv")).unwrap();
+        assert!(errors.contains("4,name,must not be empty"), "{errors}");
+        assert!(errors.contains("4,email,"), "{errors}");
+
+        let store = db.store().await;
+        let k1 = store
+            .find_customer_by_external_id("K1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(k1.data.name, "王小明");
+        assert_eq!(k1.data.tags, ["vip", "常客"]);
+        let filter = CustomerFilter {
+            q: Some("美玲".into()),
+            ..Default::default()
+        };
+        let found = store.search_customers(&filter, None, 10).await.unwrap();
+        assert_eq!(found.items.len(), 1);
+
+        let out = tenure(&db, &["import", "customers", path, "--encoding", "gb18030"]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout)
+                .contains("0 imported, 2 already present, 1 rejected")
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_import_killed_half_way_completes_when_run_again() {
+    for db in TestDb::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("big.csv");
+        let mut text = String::from("customer_external_id,occurred_at,amount\n");
+        let rows = 40_000;
+        for i in 0..rows {
+            text.push_str(&format!(
+                "X{},2024-{:02}-{:02},{}.{:02}\n",
+                i % 5000,
+                i % 12 + 1,
+                i % 28 + 1,
+                i % 90 + 1,
+                i % 100
+            ));
+        }
+        std::fs::write(&file, text).unwrap();
+        let path = file.to_str().unwrap();
+        let store = db.store().await;
+
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tenure"))
+            .args(["import", "purchases", path, "--batch", "500"])
+            .env("DATABASE_URL", &db.url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until some batches are in, then kill it without warning.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while orders_count(&store).await < 2_000 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let partial = orders_count(&store).await;
+        assert!(
+            partial > 0 && partial < rows,
+            "killed half-way: {partial} of {rows}"
+        );
+
+        let out = tenure(&db, &["import", "purchases", path]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(orders_count(&store).await, rows, "every purchase once");
+        let kept = store.all_customer_stats().await.unwrap();
+        store.rebuild_customer_stats().await.unwrap();
+        assert_eq!(
+            store.all_customer_stats().await.unwrap(),
+            kept,
+            "aggregates equal a rebuild"
+        );
+    }
+}
