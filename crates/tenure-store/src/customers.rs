@@ -400,62 +400,59 @@ pub(crate) async fn insert_customers_tx(
     backend: crate::Backend,
     batch: &[CustomerData],
 ) -> StoreResult<Vec<CustomerId>> {
-    {
-        let w_tx = tx;
-        let ids = backend.reserve_ids(w_tx, "customers", batch.len()).await?;
-        let now = now_micros();
-        let mut customers = Bulk::new(
-            backend,
-            "INSERT INTO customers (id, external_id, kind, name, email, phone, birthday, locale, region, \
-             acquisition_source, acquisition_channel, account_id, owner_id, tags, contact_points, preferences, \
-             custom_fields, consents, created_at, updated_at)",
-            20,
-        );
-        let mut stats = Bulk::new(backend, "INSERT INTO customer_stats (customer_id)", 1);
-        let mut tags = Bulk::new(backend, "INSERT INTO customer_tags (tag, customer_id)", 2);
-        let mut terms = Bulk::new(
-            backend,
-            "INSERT INTO customer_search_terms (term, customer_id)",
-            2,
-        );
-        // Per chunk, the customers go first: the other rows refer to them.
-        for (chunk, chunk_ids) in batch.chunks(500).zip(ids.chunks(500)) {
-            for (d, &id) in chunk.iter().zip(chunk_ids) {
-                customers
-                    .row(w_tx, |r| {
-                        r.add(id)?;
-                        add_fields(r.args(), d)?;
-                        r.add("[]".to_owned())?;
-                        r.add(now)?;
-                        r.add(now)
-                    })
-                    .await?;
+    let ids = backend.reserve_ids(tx, "customers", batch.len()).await?;
+    let now = now_micros();
+    let mut customers = Bulk::new(
+        backend,
+        "INSERT INTO customers (id, external_id, kind, name, email, phone, birthday, locale, region, \
+         acquisition_source, acquisition_channel, account_id, owner_id, tags, contact_points, preferences, \
+         custom_fields, consents, created_at, updated_at)",
+        20,
+    );
+    let mut stats = Bulk::new(backend, "INSERT INTO customer_stats (customer_id)", 1);
+    let mut tags = Bulk::new(backend, "INSERT INTO customer_tags (tag, customer_id)", 2);
+    let mut terms = Bulk::new(
+        backend,
+        "INSERT INTO customer_search_terms (term, customer_id)",
+        2,
+    );
+    // Per chunk, the customers go first: the other rows refer to them.
+    for (chunk, chunk_ids) in batch.chunks(500).zip(ids.chunks(500)) {
+        for (d, &id) in chunk.iter().zip(chunk_ids) {
+            customers
+                .row(tx, |r| {
+                    r.add(id)?;
+                    add_fields(r.args(), d)?;
+                    r.add("[]".to_owned())?;
+                    r.add(now)?;
+                    r.add(now)
+                })
+                .await?;
+        }
+        customers.flush(tx).await?;
+        for (d, &id) in chunk.iter().zip(chunk_ids) {
+            stats.row(tx, |r| r.add(id)).await?;
+            for t in &d.tags {
+                tags.row(tx, |r| {
+                    r.add(t.clone())?;
+                    r.add(id)
+                })
+                .await?;
             }
-            customers.flush(w_tx).await?;
-            for (d, &id) in chunk.iter().zip(chunk_ids) {
-                stats.row(w_tx, |r| r.add(id)).await?;
-                for t in &d.tags {
-                    tags.row(w_tx, |r| {
-                        r.add(t.clone())?;
+            for t in search_terms(d) {
+                terms
+                    .row(tx, |r| {
+                        r.add(t)?;
                         r.add(id)
                     })
                     .await?;
-                }
-                for t in search_terms(d) {
-                    terms
-                        .row(w_tx, |r| {
-                            r.add(t)?;
-                            r.add(id)
-                        })
-                        .await?;
-                }
             }
         }
-        stats.flush(w_tx).await?;
-        tags.flush(w_tx).await?;
-        terms.flush(w_tx).await?;
-        Ok(ids.into_iter().map(CustomerId).collect())
     }
+    stats.flush(tx).await?;
+    tags.flush(tx).await?;
+    terms.flush(tx).await?;
+    Ok(ids.into_iter().map(CustomerId).collect())
 }
 
 /// Checks that the account and owner a customer points at exist, with a field-level error.

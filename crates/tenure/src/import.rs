@@ -158,7 +158,8 @@ pub async fn import(
     let mut purchases: Vec<PurchaseRow> = Vec::new();
     // Purchases without an order id get one derived from the row, numbered when the same
     // customer, time and amount repeat, so a re-run derives the same ids.
-    let mut repeats: HashMap<(String, i64, i64), u32> = HashMap::new();
+    // Keyed by a hash of (customer, time, amount): a few bytes a row however long the ids.
+    let mut repeats: HashMap<u64, u32> = HashMap::new();
     let mut record = csv::StringRecord::new();
     loop {
         let line = reader.position().line();
@@ -195,11 +196,17 @@ pub async fn import(
             Kind::Purchases => {
                 if let Some(mut p) = purchase_row(&get, store.reporting_currency(), &mut errors) {
                     if p.order_external_id.is_empty() {
-                        let key = (
-                            p.customer_external_id.clone(),
-                            p.occurred_at.timestamp_micros(),
-                            p.total_minor,
-                        );
+                        let key = {
+                            use std::hash::{Hash, Hasher};
+                            let mut h = std::collections::hash_map::DefaultHasher::new();
+                            (
+                                &p.customer_external_id,
+                                p.occurred_at.timestamp_micros(),
+                                p.total_minor,
+                            )
+                                .hash(&mut h);
+                            h.finish()
+                        };
                         let n = repeats.entry(key).or_insert(0);
                         *n += 1;
                         p.order_external_id = format!(
