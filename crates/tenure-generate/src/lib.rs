@@ -28,6 +28,7 @@ use serde::Serialize;
 
 use crate::catalog::Catalog;
 use crate::csv::Line;
+pub use crate::names::Person;
 
 /// The BG/NBD and Gamma-Gamma parameters customers are drawn from. Time is in days;
 /// spend is in major units of the currency.
@@ -136,6 +137,14 @@ struct GammaGamma {
     p: f64,
     q: f64,
     gamma: f64,
+}
+
+/// The person of customer `i` of `seed` alone (name, phone, locale, region), for quick
+/// loads that need people but not their purchases.
+pub fn person(seed: u64, i: u64) -> Person {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0BAD_5EED_0F_CAFE);
+    rng.set_stream(i);
+    names::person(&mut rng)
 }
 
 /// Customers per chunk: each chunk has its own random stream.

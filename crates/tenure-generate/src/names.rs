@@ -109,7 +109,8 @@ pub(crate) const INTERACTIONS: &[(&str, &str, &str, &str)] = &[
     ("sms", "outbound", "message", "Reminder: points expiring"),
 ];
 
-pub(crate) struct Person {
+/// A synthetic person.
+pub struct Person {
     pub name: String,
     pub phone: String,
     pub locale: &'static str,
