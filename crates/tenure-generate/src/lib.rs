@@ -142,7 +142,7 @@ struct GammaGamma {
 /// The person of customer `i` of `seed` alone (name, phone, locale, region), for quick
 /// loads that need people but not their purchases.
 pub fn person(seed: u64, i: u64) -> Person {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0BAD_5EED_0F_CAFE);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x000B_AD5E_ED0F_CAFE);
     rng.set_stream(i);
     names::person(&mut rng)
 }
