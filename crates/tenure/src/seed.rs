@@ -14,7 +14,7 @@ fn customer(seed: u64, i: u64) -> CustomerData {
     d.phone = Some(person.phone);
     d.locale = Some(person.locale.to_owned());
     d.region = Some(person.region.to_owned());
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         d.tags = vec!["vip".to_owned()];
     }
     d
