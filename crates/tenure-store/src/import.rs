@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Row};
 use tenure_domain::catalog::{OrderStatus, SalesChannel, purchase_day};
 use tenure_domain::customer::CustomerData;
+use tenure_domain::interaction::InteractionData;
 
 use crate::customers::insert_customers_tx;
 use crate::sql::Bulk;
@@ -23,6 +24,16 @@ pub struct PurchaseRow {
     pub total_minor: i64,
     pub currency: String,
     pub channel: SalesChannel,
+    /// `completed` for the purchase log; orders files may carry others.
+    pub status: OrderStatus,
+}
+
+/// One interaction of an interactions file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InteractionRow {
+    pub external_id: String,
+    pub customer_external_id: String,
+    pub data: InteractionData,
 }
 
 /// What a batch did.
@@ -94,29 +105,8 @@ impl Store {
     /// recomputed in the same transaction.
     pub async fn import_purchases(&self, batch: &[PurchaseRow]) -> StoreResult<BatchOutcome> {
         let mut w = self.begin_write().await?;
-        let mut keys: Vec<&str> = batch
-            .iter()
-            .map(|p| p.customer_external_id.as_str())
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let mut ids = customer_ids(&mut w.tx, &keys).await?;
-        let missing: Vec<CustomerData> = keys
-            .iter()
-            .filter(|k| !ids.contains_key(**k))
-            .map(|k| {
-                let mut d = CustomerData::named(format!("Customer {k}"));
-                d.external_id = Some((*k).to_owned());
-                d
-            })
-            .collect();
-        let created = insert_customers_tx(&mut w.tx, self.backend(), &missing).await?;
-        for (d, id) in missing.iter().zip(&created) {
-            if let Some(x) = &d.external_id {
-                ids.insert(x.clone(), id.0);
-            }
-        }
-
+        let keys = batch.iter().map(|p| p.customer_external_id.as_str());
+        let (ids, created) = resolve_customers(&mut w.tx, self.backend(), keys).await?;
         let now = now_micros();
         let mut orders = Bulk::new(
             self.backend(),
@@ -140,7 +130,7 @@ impl Store {
                     r.add(p.currency.clone())?;
                     r.add(p.total_minor)?;
                     r.add(p.channel.as_str().to_owned())?;
-                    r.add(OrderStatus::Completed.as_str().to_owned())?;
+                    r.add(p.status.as_str().to_owned())?;
                     r.add(now)?;
                     r.add(now)
                 })
@@ -155,7 +145,85 @@ impl Store {
         Ok(BatchOutcome {
             inserted,
             skipped: batch.len() as u64 - inserted,
-            customers_created: created.len() as u64,
+            customers_created: created,
         })
     }
+
+    /// Imports interactions, creating unknown customers; interactions whose external id is
+    /// stored already are skipped. The touched customers' aggregates are recomputed.
+    pub async fn import_interactions(&self, batch: &[InteractionRow]) -> StoreResult<BatchOutcome> {
+        let mut w = self.begin_write().await?;
+        let keys = batch.iter().map(|p| p.customer_external_id.as_str());
+        let (ids, created) = resolve_customers(&mut w.tx, self.backend(), keys).await?;
+        let now = now_micros();
+        let mut rows = Bulk::new(
+            self.backend(),
+            "INSERT INTO interactions (external_id, customer_id, channel, direction, kind, subject, body, \
+             staff_user_id, buying_signal, occurred_at, created_at)",
+            11,
+        )
+        .on_conflict_do_nothing("external_id");
+        let mut touched = Vec::with_capacity(batch.len());
+        for i in batch {
+            let Some(&customer) = ids.get(&i.customer_external_id) else {
+                continue;
+            };
+            touched.push(customer);
+            let d = &i.data;
+            rows.row(&mut w.tx, |r| {
+                r.add(i.external_id.clone())?;
+                r.add(customer)?;
+                r.add(d.channel.as_str().to_owned())?;
+                r.add(d.direction.as_str().to_owned())?;
+                r.add(d.kind.as_str().to_owned())?;
+                r.add(d.subject.clone())?;
+                r.add(d.body.clone())?;
+                r.add(d.staff_user_id.map(|s| s.0))?;
+                r.add(i64::from(d.buying_signal))?;
+                r.add(d.occurred_at.timestamp_micros())?;
+                r.add(now)
+            })
+            .await?;
+        }
+        rows.flush(&mut w.tx).await?;
+        let inserted = rows.rows_affected();
+        touched.sort_unstable();
+        touched.dedup();
+        stats::rebuild(&mut w.tx, self.reporting_currency(), Some(&touched)).await?;
+        w.commit().await?;
+        Ok(BatchOutcome {
+            inserted,
+            skipped: batch.len() as u64 - inserted,
+            customers_created: created,
+        })
+    }
+}
+
+/// The ids of the customers these external ids name, creating (with a placeholder name)
+/// those that do not exist yet; also how many were created.
+async fn resolve_customers<'k>(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: crate::Backend,
+    keys: impl Iterator<Item = &'k str>,
+) -> StoreResult<(HashMap<String, i64>, u64)> {
+    let mut keys: Vec<&str> = keys.collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut ids = customer_ids(tx, &keys).await?;
+    let missing: Vec<CustomerData> = keys
+        .iter()
+        .filter(|k| !ids.contains_key(**k))
+        .map(|k| {
+            let mut d = CustomerData::named(format!("Customer {k}"));
+            d.external_id = Some((*k).to_owned());
+            d
+        })
+        .collect();
+    let created = insert_customers_tx(tx, backend, &missing).await?;
+    for (d, id) in missing.iter().zip(&created) {
+        if let Some(x) = &d.external_id {
+            ids.insert(x.clone(), id.0);
+        }
+    }
+    Ok((ids, created.len() as u64))
 }

@@ -15,7 +15,7 @@ use clap::ValueEnum;
 use tenure_domain::customer::{self as dc, CustomerData};
 use tenure_domain::validation;
 use tenure_store::Store;
-use tenure_store::import::{BatchOutcome, PurchaseRow};
+use tenure_store::import::{BatchOutcome, InteractionRow, PurchaseRow};
 
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -24,6 +24,10 @@ pub enum Kind {
     Customers,
     /// The plain purchase log: `customer_external_id,occurred_at,amount[,order_external_id,currency,channel]`
     Purchases,
+    /// Orders: `external_id,customer_external_id,occurred_at,total[,currency,channel,status]`
+    Orders,
+    /// Interactions: `external_id,customer_external_id,occurred_at,channel,direction[,kind,subject,body,buying_signal]`
+    Interactions,
 }
 
 /// The character encoding of the file.
@@ -124,6 +128,19 @@ pub async fn import(
     let required: &[&str] = match kind {
         Kind::Customers => &["external_id", "name"],
         Kind::Purchases => &["customer_external_id", "occurred_at", "amount"],
+        Kind::Orders => &[
+            "external_id",
+            "customer_external_id",
+            "occurred_at",
+            "total",
+        ],
+        Kind::Interactions => &[
+            "external_id",
+            "customer_external_id",
+            "occurred_at",
+            "channel",
+            "direction",
+        ],
     };
     let missing: Vec<&str> = required
         .iter()
@@ -156,6 +173,7 @@ pub async fn import(
     let mut rejections: Vec<Rejection> = Vec::new();
     let mut customers: Vec<CustomerData> = Vec::new();
     let mut purchases: Vec<PurchaseRow> = Vec::new();
+    let mut interactions: Vec<InteractionRow> = Vec::new();
     // Purchases without an order id get one derived from the row, numbered when the same
     // customer, time and amount repeat, so a re-run derives the same ids.
     // Keyed by a hash of (customer, time, amount): a few bytes a row however long the ids.
@@ -193,8 +211,25 @@ pub async fn import(
                     customers.push(c);
                 }
             }
+            Kind::Orders => {
+                if let Some(p) =
+                    purchase_row(&get, store.reporting_currency(), ORDER_COLUMNS, &mut errors)
+                {
+                    purchases.push(p);
+                }
+            }
+            Kind::Interactions => {
+                if let Some(i) = interaction_row(&get, &mut errors) {
+                    interactions.push(i);
+                }
+            }
             Kind::Purchases => {
-                if let Some(mut p) = purchase_row(&get, store.reporting_currency(), &mut errors) {
+                if let Some(mut p) = purchase_row(
+                    &get,
+                    store.reporting_currency(),
+                    PURCHASE_COLUMNS,
+                    &mut errors,
+                ) {
                     if p.order_external_id.is_empty() {
                         let key = {
                             use std::hash::{Hash, Hasher};
@@ -229,14 +264,28 @@ pub async fn import(
                 reason,
             }));
         }
-        if customers.len() >= batch || purchases.len() >= batch {
-            flush(store, &mut customers, &mut purchases, &mut summary).await?;
+        if customers.len() >= batch || purchases.len() >= batch || interactions.len() >= batch {
+            flush(
+                store,
+                &mut customers,
+                &mut purchases,
+                &mut interactions,
+                &mut summary,
+            )
+            .await?;
             progress.set_position(reader.position().byte());
         }
     }
-    flush(store, &mut customers, &mut purchases, &mut summary).await?;
+    flush(
+        store,
+        &mut customers,
+        &mut purchases,
+        &mut interactions,
+        &mut summary,
+    )
+    .await?;
     progress.finish_and_clear();
-    if matches!(kind, Kind::Purchases) && summary.imported > 0 {
+    if summary.imported > 0 {
         store
             .analyze()
             .await
@@ -265,6 +314,7 @@ async fn flush(
     store: &Store,
     customers: &mut Vec<CustomerData>,
     purchases: &mut Vec<PurchaseRow>,
+    interactions: &mut Vec<InteractionRow>,
     summary: &mut Summary,
 ) -> Result<()> {
     let mut add = |o: BatchOutcome| {
@@ -285,6 +335,13 @@ async fn flush(
             .await
             .context("storing purchases")?);
         purchases.clear();
+    }
+    if !interactions.is_empty() {
+        add(store
+            .import_interactions(interactions)
+            .await
+            .context("storing interactions")?);
+        interactions.clear();
     }
     Ok(())
 }
@@ -419,15 +476,33 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
         .ok_or_else(|| format!("{s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time"))
 }
 
+/// Which columns of a row hold an order's id and amount: the purchase log and the orders
+/// file name them differently.
+struct OrderColumns {
+    id: &'static str,
+    amount: &'static str,
+    /// Whether the id must be given.
+    id_required: bool,
+}
+
+const PURCHASE_COLUMNS: OrderColumns = OrderColumns {
+    id: "order_external_id",
+    amount: "amount",
+    id_required: false,
+};
+const ORDER_COLUMNS: OrderColumns = OrderColumns {
+    id: "external_id",
+    amount: "total",
+    id_required: true,
+};
+
 fn purchase_row<'r>(
     get: &impl Fn(&str) -> Option<&'r str>,
     reporting_currency: &str,
+    columns: OrderColumns,
     errors: &mut Errors,
 ) -> Option<PurchaseRow> {
-    let customer = match get("customer_external_id") {
-        Some(x) => check(errors, "customer_external_id", validation::external_id(x)),
-        None => check(errors, "customer_external_id", Err("is required".into())),
-    };
+    let customer = required_id(get, "customer_external_id", errors);
     let occurred_at = check(
         errors,
         "occurred_at",
@@ -445,21 +520,25 @@ fn purchase_row<'r>(
     let amount = currency.as_deref().and_then(|cur| {
         check(
             errors,
-            "amount",
-            get("amount")
+            columns.amount,
+            get(columns.amount)
                 .ok_or_else(|| "is required".to_owned())
                 .and_then(|a| tenure_domain::money::parse_amount(a, cur)),
         )
     });
     if amount.is_some_and(|a| a < 0) {
         errors.push((
-            "amount".into(),
+            columns.amount.into(),
             "must not be negative (record refunds as their own orders)".into(),
         ));
     }
-    let order_external_id = get("order_external_id")
-        .and_then(|x| check(errors, "order_external_id", validation::external_id(x)));
+    let order_external_id = if columns.id_required {
+        required_id(get, columns.id, errors)
+    } else {
+        get(columns.id).and_then(|x| check(errors, columns.id, validation::external_id(x)))
+    };
     let channel = get("channel").and_then(|c| check(errors, "channel", c.parse()));
+    let status = get("status").and_then(|c| check(errors, "status", c.parse()));
     if !errors.is_empty() {
         return None;
     }
@@ -470,5 +549,75 @@ fn purchase_row<'r>(
         total_minor: amount?,
         currency: currency?,
         channel: channel.unwrap_or(tenure_domain::catalog::SalesChannel::Other),
+        status: status.unwrap_or(tenure_domain::catalog::OrderStatus::Completed),
+    })
+}
+
+fn required_id<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    column: &str,
+    errors: &mut Errors,
+) -> Option<String> {
+    match get(column) {
+        Some(x) => check(errors, column, validation::external_id(x)),
+        None => check(errors, column, Err("is required".into())),
+    }
+}
+
+fn interaction_row<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    errors: &mut Errors,
+) -> Option<InteractionRow> {
+    use tenure_domain::interaction::{BODY_MAX, SUBJECT_MAX};
+    let external_id = required_id(get, "external_id", errors);
+    let customer = required_id(get, "customer_external_id", errors);
+    let occurred_at = check(
+        errors,
+        "occurred_at",
+        get("occurred_at")
+            .ok_or_else(|| "is required".to_owned())
+            .and_then(parse_time),
+    );
+    let channel = check(errors, "channel", get("channel").unwrap_or("").parse());
+    let direction = check(errors, "direction", get("direction").unwrap_or("").parse());
+    let kind = get("kind").and_then(|k| check(errors, "kind", k.parse()));
+    let subject = check(
+        errors,
+        "subject",
+        validation::text(get("subject").unwrap_or(""), SUBJECT_MAX, false),
+    );
+    let body = check(
+        errors,
+        "body",
+        validation::text(get("body").unwrap_or(""), BODY_MAX, true),
+    );
+    let buying_signal = match get("buying_signal").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false" | "0" | "no") => Some(false),
+        Some("true" | "1" | "yes") => Some(true),
+        Some(other) => check(
+            errors,
+            "buying_signal",
+            Err(format!("{other:?} is not true or false")),
+        ),
+    };
+    if !errors.is_empty() {
+        return None;
+    }
+    Some(InteractionRow {
+        external_id: external_id?,
+        customer_external_id: customer?,
+        data: tenure_domain::interaction::InteractionData {
+            external_id: None,
+            // Resolved from customer_external_id by the store.
+            customer_id: tenure_domain::ids::CustomerId(0),
+            channel: channel?,
+            direction: direction?,
+            kind: kind.unwrap_or(tenure_domain::customer::InteractionKind::Note),
+            subject: subject?,
+            body: body?,
+            staff_user_id: None,
+            buying_signal: buying_signal?,
+            occurred_at: occurred_at?,
+        },
     })
 }

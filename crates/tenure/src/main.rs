@@ -61,6 +61,15 @@ enum Command {
         #[arg(long, default_value_t = 5000)]
         batch: usize,
     },
+    /// Load a small generated business into the current database, to look around.
+    Demo {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long, default_value_t = 2_000)]
+        customers: u64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
     /// Write a synthetic business (customers, orders, order lines, interactions, products)
     /// as CSV files with a manifest of the true model parameters. Same seed, same bytes.
     Generate {
@@ -225,6 +234,11 @@ async fn main() -> Result<()> {
             let store = open(&db).await?;
             import::run(&store, kind, &file, encoding, batch.max(1)).await
         }
+        Command::Demo {
+            db,
+            customers,
+            seed,
+        } => demo(&db, customers, seed).await,
         Command::Generate {
             customers,
             seed,
@@ -251,6 +265,49 @@ async fn main() -> Result<()> {
             seed::customers(&store, count, seed).await
         }
     }
+}
+
+/// Generates a small business and imports its customers, orders and interactions.
+async fn demo(db: &DbArgs, customers: u64, seed: u64) -> Result<()> {
+    let started = std::time::Instant::now();
+    let store = open(db).await?;
+    let dir = std::env::temp_dir().join(format!("tenure-demo-{}", std::process::id()));
+    let counts = tenure_generate::generate(&tenure_generate::Params::new(customers, seed), &dir)
+        .with_context(|| format!("writing the demo data into {}", dir.display()))?;
+    let mut result = Ok(());
+    for (kind, file) in [
+        (import::Kind::Customers, "customers.csv"),
+        (import::Kind::Orders, "orders.csv"),
+        (import::Kind::Interactions, "interactions.csv"),
+    ] {
+        let summary =
+            import::import(&store, kind, &dir.join(file), import::Encoding::Utf8, 5_000).await;
+        match summary {
+            Ok(s) if s.rejected == 0 => {}
+            Ok(s) => {
+                result = Err(anyhow::anyhow!(
+                    "{} demo rows of {file} were rejected",
+                    s.rejected
+                ));
+                break;
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    println!(
+        "demo business loaded in {:.1} s: {} customers, {} orders, {} interactions (seed {seed})",
+        started.elapsed().as_secs_f64(),
+        counts.customers,
+        counts.orders,
+        counts.interactions
+    );
+    println!("next: `tenure token create --name me --role admin`, then `tenure serve`");
+    Ok(())
 }
 
 /// A new API token: 256 random bits, URL-safe.

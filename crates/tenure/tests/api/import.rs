@@ -215,3 +215,103 @@ async fn an_import_killed_half_way_completes_when_run_again() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_demo_loads_a_business_once_and_orders_and_interactions_import_with_errors_by_line() {
+    for db in TestDb::all().await {
+        let out = tenure(&db, &["demo", "--customers", "300"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let store = db.store().await;
+        let stats = store.all_customer_stats().await.unwrap();
+        assert_eq!(stats.len(), 300);
+        let orders = orders_count(&store).await;
+        assert!(orders > 1_000, "about ten orders a customer: {orders}");
+        assert!(stats.iter().any(|(_, s)| s.interactions_count > 0));
+        let out = tenure(&db, &["demo", "--customers", "300"]);
+        assert!(out.status.success());
+        assert_eq!(
+            orders_count(&store).await,
+            orders,
+            "a second demo adds nothing"
+        );
+        store.rebuild_customer_stats().await.unwrap();
+        assert_eq!(
+            store.all_customer_stats().await.unwrap(),
+            stats,
+            "aggregates equal a rebuild"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let orders_file = dir.path().join("orders.csv");
+        std::fs::write(
+            &orders_file,
+            "external_id,customer_external_id,occurred_at,currency,total,channel,status\n\
+             O-1,C00000001,2024-05-01T10:00:00Z,USD,12.00,online,refunded\n\
+             O-2,C00000001,2024-05-02T10:00:00Z,USD,12.00,online,lost\n\
+             ,C00000001,2024-05-03T10:00:00Z,USD,12.00,online,completed\n",
+        )
+        .unwrap();
+        let out = tenure(&db, &["import", "orders", orders_file.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let errors = std::fs::read_to_string(dir.path().join("orders.csv.errors.csv")).unwrap();
+        assert!(
+            errors.contains("3,status,") && errors.contains("4,external_id,is required"),
+            "{errors}"
+        );
+        let c1 = store
+            .find_customer_by_external_id("C00000001")
+            .await
+            .unwrap()
+            .unwrap();
+        let all = store.list_orders(Some(c1.id), None, 1000).await.unwrap();
+        let o1 = all
+            .items
+            .iter()
+            .find(|o| o.data.external_id.as_deref() == Some("O-1"))
+            .unwrap();
+        assert_eq!(
+            o1.data.status,
+            tenure_domain::catalog::OrderStatus::Refunded
+        );
+
+        let interactions_file = dir.path().join("interactions.csv");
+        std::fs::write(
+            &interactions_file,
+            "external_id,customer_external_id,occurred_at,channel,direction,kind,subject,buying_signal\n\
+             I-1,C00000002,2024-05-01T10:00:00Z,phone,inbound,inquiry,\"Price, please\",true\n\
+             I-2,C00000002,2024-05-01T11:00:00Z,phone,sideways,call,Hello,false\n",
+        )
+        .unwrap();
+        let out = tenure(
+            &db,
+            &[
+                "import",
+                "interactions",
+                interactions_file.to_str().unwrap(),
+            ],
+        );
+        assert!(!out.status.success());
+        let errors =
+            std::fs::read_to_string(dir.path().join("interactions.csv.errors.csv")).unwrap();
+        assert!(errors.contains("3,direction,"), "{errors}");
+        let c2 = store
+            .find_customer_by_external_id("C00000002")
+            .await
+            .unwrap()
+            .unwrap();
+        let list = store
+            .list_interactions(Some(c2.id), None, 100)
+            .await
+            .unwrap();
+        let signal = list
+            .items
+            .iter()
+            .find(|i| i.data.subject == "Price, please")
+            .unwrap();
+        assert!(signal.data.buying_signal);
+    }
+}
