@@ -484,3 +484,49 @@ pub struct Account {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
+
+/// A customer's profile as text — from a JSON body or a CSV row — before it is checked.
+#[derive(Debug, Default)]
+pub struct ProfileInput<'a> {
+    pub name: &'a str,
+    pub kind: Option<CustomerKind>,
+    pub external_id: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub birthday: Option<&'a str>,
+    pub locale: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub acquisition_source: Option<&'a str>,
+    pub acquisition_channel: Option<&'a str>,
+    pub tags: Vec<String>,
+}
+
+impl ProfileInput<'_> {
+    /// Checks every field, recording what is wrong in `c` (the caller finishes it), and
+    /// returns the customer's data with the fields that parsed.
+    pub fn parse(self, c: &mut crate::validation::Collector, today: NaiveDate) -> CustomerData {
+        let text = |s: &str| crate::validation::text(s, 100, false);
+        let mut d = CustomerData::named(c.check("name", parse_name(self.name)).unwrap_or_default());
+        d.kind = self.kind.unwrap_or(CustomerKind::Person);
+        d.external_id = c.check_opt(
+            "external_id",
+            self.external_id,
+            crate::validation::external_id,
+        );
+        d.email = c.check_opt("email", self.email, parse_email);
+        d.phone = c.check_opt("phone", self.phone, parse_phone);
+        d.birthday = c.check_opt("birthday", self.birthday, |s| parse_birthday(s, today));
+        d.locale = c.check_opt("locale", self.locale, parse_locale);
+        d.region = c
+            .check_opt("region", self.region, text)
+            .filter(|s| !s.is_empty());
+        d.acquisition_source = c
+            .check_opt("acquisition_source", self.acquisition_source, text)
+            .filter(|s| !s.is_empty());
+        d.acquisition_channel = c
+            .check_opt("acquisition_channel", self.acquisition_channel, text)
+            .filter(|s| !s.is_empty());
+        d.tags = c.check("tags", parse_tags(self.tags)).unwrap_or_default();
+        d
+    }
+}

@@ -136,17 +136,8 @@ impl Store {
                 })
                 .await?;
         }
-        orders.flush(&mut w.tx).await?;
-        let inserted = orders.rows_affected();
-        touched.sort_unstable();
-        touched.dedup();
-        stats::rebuild(&mut w.tx, self.reporting_currency(), Some(&touched)).await?;
-        w.commit().await?;
-        Ok(BatchOutcome {
-            inserted,
-            skipped: batch.len() as u64 - inserted,
-            customers_created: created,
-        })
+        self.finish_import(w, orders, touched, batch.len(), created)
+            .await
     }
 
     /// Imports interactions, creating unknown customers; interactions whose external id is
@@ -185,6 +176,22 @@ impl Store {
             })
             .await?;
         }
+        self.finish_import(w, rows, touched, batch.len(), created)
+            .await
+    }
+}
+
+impl Store {
+    /// Ends an import batch: sends its last rows, recomputes the aggregates of the customers
+    /// it touched, and commits.
+    async fn finish_import(
+        &self,
+        mut w: crate::WriteTx<'_>,
+        mut rows: Bulk,
+        mut touched: Vec<i64>,
+        batch_len: usize,
+        customers_created: u64,
+    ) -> StoreResult<BatchOutcome> {
         rows.flush(&mut w.tx).await?;
         let inserted = rows.rows_affected();
         touched.sort_unstable();
@@ -193,8 +200,8 @@ impl Store {
         w.commit().await?;
         Ok(BatchOutcome {
             inserted,
-            skipped: batch.len() as u64 - inserted,
-            customers_created: created,
+            skipped: batch_len as u64 - inserted,
+            customers_created,
         })
     }
 }

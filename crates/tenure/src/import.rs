@@ -412,56 +412,41 @@ fn customer_row<'r>(
     get: &impl Fn(&str) -> Option<&'r str>,
     errors: &mut Errors,
 ) -> Option<CustomerData> {
-    let external_id = match get("external_id") {
-        Some(x) => check(errors, "external_id", validation::external_id(x)),
-        None => check(
-            errors,
-            "external_id",
-            Err("is required (it makes a re-run skip this row)".into()),
-        ),
-    };
-    let name = check(errors, "name", dc::parse_name(get("name").unwrap_or("")));
+    if get("external_id").is_none() {
+        errors.push((
+            "external_id".into(),
+            "is required (it makes a re-run skip this row)".into(),
+        ));
+    }
     let kind = get("kind").and_then(|k| check(errors, "kind", k.parse()));
-    let email = get("email").and_then(|v| check(errors, "email", dc::parse_email(v)));
-    let phone = get("phone").and_then(|v| check(errors, "phone", dc::parse_phone(v)));
-    let birthday = get("birthday").and_then(|v| {
-        check(
-            errors,
-            "birthday",
-            dc::parse_birthday(v, Utc::now().date_naive()),
-        )
-    });
-    let locale = get("locale").and_then(|v| check(errors, "locale", dc::parse_locale(v)));
-    let mut text = |column: &str| {
-        get(column).and_then(|v| check(errors, column, validation::text(v, 100, false)))
-    };
-    let region = text("region");
-    let source = text("acquisition_source");
-    let channel = text("acquisition_channel");
     let tags = get("tags")
         .map(|t| {
             t.split(';')
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned)
-                .collect::<Vec<_>>()
+                .collect()
         })
-        .and_then(|t| check(errors, "tags", dc::parse_tags(t)));
-    if !errors.is_empty() {
-        return None;
+        .unwrap_or_default();
+    let mut c = validation::Collector::new();
+    let data = dc::ProfileInput {
+        name: get("name").unwrap_or(""),
+        kind,
+        external_id: get("external_id"),
+        email: get("email"),
+        phone: get("phone"),
+        birthday: get("birthday"),
+        locale: get("locale"),
+        region: get("region"),
+        acquisition_source: get("acquisition_source"),
+        acquisition_channel: get("acquisition_channel"),
+        tags,
     }
-    let mut d = CustomerData::named(name?);
-    d.kind = kind.unwrap_or(dc::CustomerKind::Person);
-    d.external_id = external_id;
-    d.email = email;
-    d.phone = phone;
-    d.birthday = birthday;
-    d.locale = locale;
-    d.region = region;
-    d.acquisition_source = source;
-    d.acquisition_channel = channel;
-    d.tags = tags.unwrap_or_default();
-    Some(d)
+    .parse(&mut c, Utc::now().date_naive());
+    if let Err(invalid) = c.finish() {
+        errors.extend(invalid.0.into_iter().map(|e| (e.field, e.message)));
+    }
+    errors.is_empty().then_some(data)
 }
 
 /// A date (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 time.

@@ -20,7 +20,6 @@ use utoipa_axum::routes;
 
 use super::{
     ListResponse, PageParams, decode_cursor, decode_id_cursor, double_option, encode_cursor, limit,
-    opt_text,
 };
 use crate::api::interactions::InteractionDto;
 use crate::api::orders::OrderDto;
@@ -265,58 +264,46 @@ fn consents(c: &mut Collector, input: Vec<ConsentInput>) -> Vec<ConsentChange> {
 impl CreateCustomer {
     fn validate(self) -> Result<(CustomerData, Vec<ConsentChange>), ApiError> {
         let mut c = Collector::new();
-        let name = c.check("name", dc::parse_name(&self.name));
-        let external_id = c.check_opt("external_id", self.external_id, |s| {
-            tenure_domain::validation::external_id(&s)
-        });
-        let email = c.check_opt("email", self.email, |s| dc::parse_email(&s));
-        let phone = c.check_opt("phone", self.phone, |s| dc::parse_phone(&s));
-        let birthday = c.check_opt("birthday", self.birthday, |s| {
-            dc::parse_birthday(&s, today())
-        });
-        let locale = c.check_opt("locale", self.locale, |s| dc::parse_locale(&s));
-        let region = opt_text(&mut c, "region", self.region, 100);
-        let acquisition_source =
-            opt_text(&mut c, "acquisition_source", self.acquisition_source, 100);
-        let acquisition_channel =
-            opt_text(&mut c, "acquisition_channel", self.acquisition_channel, 100);
-        let account_id = self
+        let mut data = dc::ProfileInput {
+            name: &self.name,
+            kind: self.kind,
+            external_id: self.external_id.as_deref(),
+            email: self.email.as_deref(),
+            phone: self.phone.as_deref(),
+            birthday: self.birthday.as_deref(),
+            locale: self.locale.as_deref(),
+            region: self.region.as_deref(),
+            acquisition_source: self.acquisition_source.as_deref(),
+            acquisition_channel: self.acquisition_channel.as_deref(),
+            tags: self.tags,
+        }
+        .parse(&mut c, today());
+        data.account_id = self
             .account_id
             .and_then(|v| id_field(&mut c, "account_id", v))
             .map(AccountId);
-        let owner_id = self
+        data.owner_id = self
             .owner_id
             .and_then(|v| id_field(&mut c, "owner_id", v))
             .map(StaffUserId);
-        let tags = c.check("tags", dc::parse_tags(self.tags));
-        let contact_points = c.check(
-            "contact_points",
-            dc::parse_contact_points(self.contact_points),
-        );
-        let preferences = c.check_opt("preferences", self.preferences, |v| {
-            tenure_domain::validation::json_object(v, 64)
-        });
-        let custom_fields = c.check_opt("custom_fields", self.custom_fields, |v| {
-            tenure_domain::validation::json_object(v, 64)
-        });
+        data.contact_points = c
+            .check(
+                "contact_points",
+                dc::parse_contact_points(self.contact_points),
+            )
+            .unwrap_or_default();
+        data.preferences = c
+            .check_opt("preferences", self.preferences, |v| {
+                tenure_domain::validation::json_object(v, 64)
+            })
+            .unwrap_or_default();
+        data.custom_fields = c
+            .check_opt("custom_fields", self.custom_fields, |v| {
+                tenure_domain::validation::json_object(v, 64)
+            })
+            .unwrap_or_default();
         let consents = consents(&mut c, self.consents);
         c.finish()?;
-        let mut data = CustomerData::named(name.unwrap_or_default());
-        data.kind = self.kind.unwrap_or(CustomerKind::Person);
-        data.external_id = external_id;
-        data.email = email;
-        data.phone = phone;
-        data.birthday = birthday;
-        data.locale = locale;
-        data.region = region;
-        data.acquisition_source = acquisition_source;
-        data.acquisition_channel = acquisition_channel;
-        data.account_id = account_id;
-        data.owner_id = owner_id;
-        data.tags = tags.unwrap_or_default();
-        data.contact_points = contact_points.unwrap_or_default();
-        data.preferences = preferences.unwrap_or_default();
-        data.custom_fields = custom_fields.unwrap_or_default();
         Ok((data, consents))
     }
 }

@@ -86,16 +86,3 @@ where
 {
     Option::<T>::deserialize(d).map(Some)
 }
-
-/// Checks an optional text field with the domain rule `parse`, recording errors.
-pub fn opt_text(
-    c: &mut tenure_domain::validation::Collector,
-    field: &str,
-    v: Option<String>,
-    max: usize,
-) -> Option<String> {
-    c.check_opt(field, v, |s| {
-        tenure_domain::validation::text(&s, max, false)
-    })
-    .filter(|s| !s.is_empty())
-}
