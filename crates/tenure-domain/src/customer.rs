@@ -302,7 +302,7 @@ mod tests {
 }
 
 /// The writable fields of a customer, validated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerData {
     pub kind: CustomerKind,
     pub name: String,
@@ -460,12 +460,17 @@ pub fn search_terms(data: &CustomerData) -> Vec<String> {
             _ => {}
         }
     }
-    crate::search::terms(&crate::search::Indexed {
+    let mut terms = crate::search::terms(&crate::search::Indexed {
         names: vec![&data.name],
         emails,
         phones,
         external_id: data.external_id.as_deref(),
-    })
+    });
+    // The duplicate-finding keys live in the same index, below every searchable term.
+    terms.extend(crate::duplicates::match_keys(data));
+    terms.sort();
+    terms.dedup();
+    terms
 }
 
 /// The writable fields of an account.

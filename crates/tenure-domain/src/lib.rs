@@ -7,6 +7,7 @@
 pub mod access;
 pub mod catalog;
 pub mod customer;
+pub mod duplicates;
 pub mod ids;
 pub mod interaction;
 mod macros;
@@ -14,5 +15,6 @@ pub mod money;
 pub mod search;
 pub mod timeline;
 pub mod validation;
+pub mod vcard;
 
 pub use validation::{FieldError, Invalid};

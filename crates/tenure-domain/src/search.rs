@@ -30,7 +30,7 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// Splits text into lower-cased Latin words and CJK runs.
-fn pieces(text: &str) -> Vec<(bool, String)> {
+pub(crate) fn pieces(text: &str) -> Vec<(bool, String)> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut cur_cjk = false;
@@ -101,6 +101,8 @@ pub fn terms(input: &Indexed<'_>) -> Vec<String> {
 /// The prefixes a query must all match: emails and phone numbers stay whole, other text is
 /// split like names. Empty when the query has nothing searchable.
 pub fn query_prefixes(q: &str) -> Vec<String> {
+    // Control characters never reach the index (and mark its duplicate keys).
+    let q: String = q.chars().filter(|c| !c.is_control()).collect();
     let q = q.trim();
     let mut parts: Vec<String> = if q.contains('@') {
         vec![truncate(&q.to_lowercase(), TERM_MAX)]

@@ -174,6 +174,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { constraint } => {
                 ApiError::Conflict(conflict_message(&constraint))
             }
+            StoreError::Refused(reason) => ApiError::Conflict(reason),
             StoreError::BadReference { field, message } => {
                 ApiError::Invalid(vec![FieldError::new(field, message)])
             }

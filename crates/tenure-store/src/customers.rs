@@ -244,20 +244,7 @@ impl Store {
         check_references(&mut w.tx, &data).await?;
         let mut consents = before.consents.clone();
         apply_consents(&mut consents, &patch.consents);
-        let mut args = field_args(&data)?;
-        add(&mut args, to_json(&consents))?;
-        add(&mut args, now_micros())?;
-        add(&mut args, id.0)?;
-        sqlx::query_with(
-            "UPDATE customers SET external_id = $1, kind = $2, name = $3, email = $4, phone = $5, birthday = $6, \
-             locale = $7, region = $8, acquisition_source = $9, acquisition_channel = $10, account_id = $11, \
-             owner_id = $12, tags = $13, contact_points = $14, preferences = $15, custom_fields = $16, \
-             consents = $17, updated_at = $18, version = version + 1 WHERE id = $19",
-            args,
-        )
-        .execute(&mut *w.tx)
-        .await?;
-        write_index(&mut w.tx, id.0, &data, Some(&before.data)).await?;
+        rewrite(&mut w.tx, id, &data, &consents, &before.data).await?;
         record_consents(&mut w.tx, id.0, &patch.consents).await?;
         let after = fetch(&mut w.tx, id).await?;
         w.commit().await?;
@@ -267,21 +254,7 @@ impl Store {
     /// Deletes a customer and everything that belongs to them.
     pub async fn delete_customer(&self, id: CustomerId) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM customers WHERE id = $1")
-            .bind(id.0)
-            .execute(&mut *w.tx)
-            .await?;
-        if n.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: "customer" });
-        }
-        // The derived tables have no foreign key (see the migration); clear them here.
-        for sql in [
-            "DELETE FROM customer_tags WHERE customer_id = $1",
-            "DELETE FROM customer_search_terms WHERE customer_id = $1",
-            "DELETE FROM customer_stats WHERE customer_id = $1",
-        ] {
-            sqlx::query(sql).bind(id.0).execute(&mut *w.tx).await?;
-        }
+        delete_tx(&mut w.tx, id).await?;
         w.commit().await
     }
 
@@ -469,7 +442,7 @@ async fn check_references(
     Ok(())
 }
 
-async fn fetch(
+pub(crate) async fn fetch(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: CustomerId,
 ) -> StoreResult<Customer> {
@@ -482,7 +455,7 @@ async fn fetch(
 }
 
 /// Reads a customer and, on PostgreSQL, locks the row until the transaction ends.
-async fn fetch_for_update(
+pub(crate) async fn fetch_for_update(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: CustomerId,
     backend: crate::Backend,
@@ -494,6 +467,85 @@ async fn fetch_for_update(
             .await?;
     }
     fetch(tx, id).await
+}
+
+/// Replaces a customer's profile and consents (bumping its version) and re-indexes it.
+pub(crate) async fn rewrite(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: CustomerId,
+    data: &CustomerData,
+    consents: &[Consent],
+    before: &CustomerData,
+) -> StoreResult<()> {
+    let mut args = field_args(data)?;
+    add(&mut args, to_json(&consents))?;
+    add(&mut args, now_micros())?;
+    add(&mut args, id.0)?;
+    sqlx::query_with(
+        "UPDATE customers SET external_id = $1, kind = $2, name = $3, email = $4, phone = $5, birthday = $6, \
+         locale = $7, region = $8, acquisition_source = $9, acquisition_channel = $10, account_id = $11, \
+         owner_id = $12, tags = $13, contact_points = $14, preferences = $15, custom_fields = $16, \
+         consents = $17, updated_at = $18, version = version + 1 WHERE id = $19",
+        args,
+    )
+    .execute(&mut **tx)
+    .await?;
+    write_index(tx, id.0, data, Some(before)).await
+}
+
+/// Inserts a customer row with a given id and creation time (a merge being undone), with
+/// its index and an aggregate row to be recomputed.
+pub(crate) async fn reinsert(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: CustomerId,
+    data: &CustomerData,
+    consents: &[Consent],
+    created_at: i64,
+) -> StoreResult<()> {
+    check_references(tx, data).await?;
+    let mut args = AnyArguments::default();
+    add(&mut args, id.0)?;
+    add_fields(&mut args, data)?;
+    add(&mut args, to_json(&consents))?;
+    add(&mut args, created_at)?;
+    add(&mut args, now_micros())?;
+    sqlx::query_with(
+        "INSERT INTO customers (id, external_id, kind, name, email, phone, birthday, locale, region, \
+         acquisition_source, acquisition_channel, account_id, owner_id, tags, contact_points, preferences, \
+         custom_fields, consents, created_at, updated_at, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 1)",
+        args,
+    )
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("INSERT INTO customer_stats (customer_id) VALUES ($1)")
+        .bind(id.0)
+        .execute(&mut **tx)
+        .await?;
+    write_index(tx, id.0, data, None).await
+}
+
+/// Deletes a customer's row and its derived rows.
+pub(crate) async fn delete_tx(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: CustomerId,
+) -> StoreResult<()> {
+    let n = sqlx::query("DELETE FROM customers WHERE id = $1")
+        .bind(id.0)
+        .execute(&mut **tx)
+        .await?;
+    if n.rows_affected() == 0 {
+        return Err(StoreError::NotFound { what: "customer" });
+    }
+    // The derived tables have no foreign key (see the migration); clear them here.
+    for sql in [
+        "DELETE FROM customer_tags WHERE customer_id = $1",
+        "DELETE FROM customer_search_terms WHERE customer_id = $1",
+        "DELETE FROM customer_stats WHERE customer_id = $1",
+    ] {
+        sqlx::query(sql).bind(id.0).execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Rewrites a customer's tags and search terms when they changed.

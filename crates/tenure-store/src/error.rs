@@ -9,6 +9,9 @@ pub enum StoreError {
     /// A uniqueness rule would be broken, e.g. a second customer with the same external id.
     #[error("conflict on {constraint}")]
     Conflict { constraint: String },
+    /// The operation does not fit the records' current state (undoing a merge twice, ...).
+    #[error("{0}")]
+    Refused(String),
     /// A referenced row does not exist (a customer id on an order, an owner id, ...).
     #[error("{field}: {message}")]
     BadReference {

@@ -15,7 +15,7 @@ use clap::ValueEnum;
 use tenure_domain::customer::{self as dc, CustomerData};
 use tenure_domain::validation;
 use tenure_store::Store;
-use tenure_store::import::{BatchOutcome, InteractionRow, PurchaseRow};
+use tenure_store::import::{BatchOutcome, InteractionRow, OrderLineRow, ProductRow, PurchaseRow};
 
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -28,6 +28,10 @@ pub enum Kind {
     Orders,
     /// Interactions: `external_id,customer_external_id,occurred_at,channel,direction[,kind,subject,body,buying_signal]`
     Interactions,
+    /// Lines of orders imported before: `order_external_id,line_no,quantity,unit_price[,product_external_id,description,total,currency]`
+    OrderLines,
+    /// The catalogue: `external_id,name[,category,price,currency]`
+    Products,
 }
 
 /// The character encoding of the file.
@@ -74,7 +78,15 @@ pub async fn run(
         summary.skipped,
         summary.rejected,
         if summary.customers_created > 0 {
-            format!(", {} customers created", summary.customers_created)
+            format!(
+                ", {} {} created",
+                summary.customers_created,
+                if kind == Kind::OrderLines {
+                    "products"
+                } else {
+                    "customers"
+                }
+            )
         } else {
             String::new()
         }
@@ -141,6 +153,8 @@ pub async fn import(
             "channel",
             "direction",
         ],
+        Kind::OrderLines => &["order_external_id", "line_no", "quantity", "unit_price"],
+        Kind::Products => &["external_id", "name"],
     };
     let missing: Vec<&str> = required
         .iter()
@@ -171,9 +185,7 @@ pub async fn import(
 
     let mut summary = Summary::default();
     let mut rejections: Vec<Rejection> = Vec::new();
-    let mut customers: Vec<CustomerData> = Vec::new();
-    let mut purchases: Vec<PurchaseRow> = Vec::new();
-    let mut interactions: Vec<InteractionRow> = Vec::new();
+    let mut pending = Pending::default();
     // Purchases without an order id get one derived from the row, numbered when the same
     // customer, time and amount repeat, so a re-run derives the same ids.
     // Keyed by a hash of (customer, time, amount): a few bytes a row however long the ids.
@@ -208,19 +220,30 @@ pub async fn import(
         match kind {
             Kind::Customers => {
                 if let Some(c) = customer_row(&get, &mut errors) {
-                    customers.push(c);
+                    pending.customers.push(c);
                 }
             }
             Kind::Orders => {
                 if let Some(p) =
                     purchase_row(&get, store.reporting_currency(), ORDER_COLUMNS, &mut errors)
                 {
-                    purchases.push(p);
+                    pending.purchases.push(p);
                 }
             }
             Kind::Interactions => {
                 if let Some(i) = interaction_row(&get, &mut errors) {
-                    interactions.push(i);
+                    pending.interactions.push(i);
+                }
+            }
+            Kind::OrderLines => {
+                if let Some(l) = order_line_row(&get, store.reporting_currency(), &mut errors) {
+                    pending.lines.push(l);
+                    pending.line_numbers.push(line);
+                }
+            }
+            Kind::Products => {
+                if let Some(p) = product_row(&get, store.reporting_currency(), &mut errors) {
+                    pending.products.push(p);
                 }
             }
             Kind::Purchases => {
@@ -252,7 +275,7 @@ pub async fn import(
                             n
                         );
                     }
-                    purchases.push(p);
+                    pending.purchases.push(p);
                 }
             }
         }
@@ -264,26 +287,13 @@ pub async fn import(
                 reason,
             }));
         }
-        if customers.len() >= batch || purchases.len() >= batch || interactions.len() >= batch {
-            flush(
-                store,
-                &mut customers,
-                &mut purchases,
-                &mut interactions,
-                &mut summary,
-            )
-            .await?;
+        if pending.len() >= batch {
+            pending.flush(store, &mut summary, &mut rejections).await?;
             progress.set_position(reader.position().byte());
         }
     }
-    flush(
-        store,
-        &mut customers,
-        &mut purchases,
-        &mut interactions,
-        &mut summary,
-    )
-    .await?;
+    pending.flush(store, &mut summary, &mut rejections).await?;
+    rejections.sort_by_key(|r| r.line);
     progress.finish_and_clear();
     if summary.imported > 0 {
         store
@@ -310,40 +320,81 @@ pub async fn import(
     Ok(summary)
 }
 
-async fn flush(
-    store: &Store,
-    customers: &mut Vec<CustomerData>,
-    purchases: &mut Vec<PurchaseRow>,
-    interactions: &mut Vec<InteractionRow>,
-    summary: &mut Summary,
-) -> Result<()> {
-    let mut add = |o: BatchOutcome| {
-        summary.imported += o.inserted;
-        summary.skipped += o.skipped;
-        summary.customers_created += o.customers_created;
-    };
-    if !customers.is_empty() {
-        add(store
-            .import_customers(customers)
-            .await
-            .context("storing customers")?);
-        customers.clear();
+/// Valid rows waiting for the next batch.
+#[derive(Default)]
+struct Pending {
+    customers: Vec<CustomerData>,
+    purchases: Vec<PurchaseRow>,
+    interactions: Vec<InteractionRow>,
+    lines: Vec<OrderLineRow>,
+    /// The file line of each order line, to report the ones naming unknown orders.
+    line_numbers: Vec<u64>,
+    products: Vec<ProductRow>,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.customers.len()
+            + self.purchases.len()
+            + self.interactions.len()
+            + self.lines.len()
+            + self.products.len()
     }
-    if !purchases.is_empty() {
-        add(store
-            .import_purchases(purchases)
-            .await
-            .context("storing purchases")?);
-        purchases.clear();
+
+    async fn flush(
+        &mut self,
+        store: &Store,
+        summary: &mut Summary,
+        rejections: &mut Vec<Rejection>,
+    ) -> Result<()> {
+        let mut outcome = BatchOutcome::default();
+        if !self.customers.is_empty() {
+            outcome = store
+                .import_customers(&self.customers)
+                .await
+                .context("storing customers")?;
+        }
+        if !self.purchases.is_empty() {
+            outcome = store
+                .import_purchases(&self.purchases)
+                .await
+                .context("storing purchases")?;
+        }
+        if !self.interactions.is_empty() {
+            outcome = store
+                .import_interactions(&self.interactions)
+                .await
+                .context("storing interactions")?;
+        }
+        if !self.products.is_empty() {
+            outcome = store
+                .import_products(&self.products)
+                .await
+                .context("storing products")?;
+        }
+        if !self.lines.is_empty() {
+            outcome = store
+                .import_order_lines(&self.lines)
+                .await
+                .context("storing order lines")?;
+            for &i in &outcome.unknown_orders {
+                rejections.push(Rejection {
+                    line: self.line_numbers[i],
+                    column: "order_external_id".into(),
+                    reason: format!(
+                        "no order {:?} (import the orders first)",
+                        self.lines[i].order_external_id
+                    ),
+                });
+            }
+        }
+        summary.imported += outcome.inserted;
+        summary.skipped += outcome.skipped;
+        summary.customers_created += outcome.customers_created;
+        summary.rejected += outcome.unknown_orders.len() as u64;
+        *self = Pending::default();
+        Ok(())
     }
-    if !interactions.is_empty() {
-        add(store
-            .import_interactions(interactions)
-            .await
-            .context("storing interactions")?);
-        interactions.clear();
-    }
-    Ok(())
 }
 
 /// Turns CRLF line ends into LF, so the reported line numbers count lines the way an
@@ -604,5 +655,106 @@ fn interaction_row<'r>(
             buying_signal: buying_signal?,
             occurred_at: occurred_at?,
         },
+    })
+}
+
+fn required_int<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    column: &str,
+    min: i64,
+    errors: &mut Errors,
+) -> Option<i64> {
+    let r = match get(column) {
+        None => Err("is required".to_owned()),
+        Some(v) => v
+            .parse::<i64>()
+            .map_err(|_| format!("{v:?} is not a whole number"))
+            .and_then(|n| {
+                if n >= min {
+                    Ok(n)
+                } else {
+                    Err(format!("must be at least {min}"))
+                }
+            }),
+    };
+    check(errors, column, r)
+}
+
+fn order_line_row<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    reporting_currency: &str,
+    errors: &mut Errors,
+) -> Option<OrderLineRow> {
+    use tenure_domain::money::{parse_amount, parse_currency};
+    let order = required_id(get, "order_external_id", errors);
+    let line_no = required_int(get, "line_no", 1, errors);
+    let quantity = required_int(get, "quantity", 1, errors);
+    let currency = match get("currency") {
+        Some(c) => check(errors, "currency", parse_currency(c)),
+        None => Some(reporting_currency.to_owned()),
+    };
+    let money = |column: &str, errors: &mut Errors| {
+        let cur = currency.as_deref()?;
+        let v = get(column)?;
+        check(errors, column, parse_amount(v, cur))
+    };
+    let unit_price = money("unit_price", errors);
+    if get("unit_price").is_none() {
+        errors.push(("unit_price".into(), "is required".into()));
+    }
+    let total = money("total", errors);
+    let product = get("product_external_id")
+        .and_then(|x| check(errors, "product_external_id", validation::external_id(x)));
+    let description = check(
+        errors,
+        "description",
+        validation::text(get("description").unwrap_or(""), 500, false),
+    );
+    if !errors.is_empty() {
+        return None;
+    }
+    let (quantity, unit_price) = (quantity?, unit_price?);
+    Some(OrderLineRow {
+        order_external_id: order?,
+        line_no: line_no?,
+        product_external_id: product,
+        description: description?,
+        quantity,
+        unit_price_minor: unit_price,
+        total_minor: total.unwrap_or(quantity.saturating_mul(unit_price)),
+    })
+}
+
+fn product_row<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    reporting_currency: &str,
+    errors: &mut Errors,
+) -> Option<ProductRow> {
+    use tenure_domain::money::{parse_amount, parse_currency};
+    let external_id = required_id(get, "external_id", errors);
+    let name = check(
+        errors,
+        "name",
+        validation::required_text(get("name").unwrap_or(""), 200),
+    );
+    let category =
+        get("category").and_then(|c| check(errors, "category", validation::required_text(c, 100)));
+    let currency = match get("currency") {
+        Some(c) => check(errors, "currency", parse_currency(c)),
+        None => Some(reporting_currency.to_owned()),
+    };
+    let price = match (get("price"), currency.as_deref()) {
+        (Some(p), Some(cur)) => check(errors, "price", parse_amount(p, cur)).map(Some),
+        _ => Some(None),
+    };
+    if !errors.is_empty() {
+        return None;
+    }
+    Some(ProductRow {
+        external_id: external_id?,
+        name: name?,
+        category,
+        price_minor: price?,
+        currency: currency?,
     })
 }

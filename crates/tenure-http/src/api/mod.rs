@@ -2,6 +2,7 @@
 
 mod accounts;
 mod customers;
+mod duplicates;
 mod interactions;
 mod orders;
 mod products;
@@ -16,6 +17,7 @@ use crate::{ApiError, AppState};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(customers::routes())
+        .merge(duplicates::routes())
         .merge(accounts::routes())
         .merge(products::routes())
         .merge(orders::routes())
