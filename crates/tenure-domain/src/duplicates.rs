@@ -159,7 +159,7 @@ pub fn score(reasons: &BTreeSet<MatchReason>, name_similarity: f64) -> f64 {
     if !by_name && name_similarity < 0.6 {
         s *= 0.6;
     } else if !by_name {
-        s = s * (0.8 + 0.2 * name_similarity);
+        s *= 0.8 + 0.2 * name_similarity;
     }
     (s * 1000.0).round() / 1000.0
 }

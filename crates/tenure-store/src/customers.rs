@@ -200,6 +200,14 @@ impl Store {
         Ok(customer)
     }
 
+    /// Every customer in id order, read as the stream is consumed.
+    pub fn stream_customers(&self) -> impl futures_util::Stream<Item = StoreResult<Customer>> + '_ {
+        use futures_util::StreamExt;
+        sqlx::query(AssertSqlSafe(format!("{CUSTOMER_SELECT} ORDER BY c.id")))
+            .fetch(self.pool())
+            .map(|row| customer_from_row(&row?))
+    }
+
     pub async fn get_customer(&self, id: CustomerId) -> StoreResult<Customer> {
         let row = sqlx::query(AssertSqlSafe(format!("{CUSTOMER_SELECT} WHERE c.id = $1")))
             .bind(id.0)

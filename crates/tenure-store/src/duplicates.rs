@@ -538,7 +538,7 @@ impl Store {
     ) -> StoreResult<crate::Page<Merge, i64>> {
         let mut s = crate::sql::Select::new(MERGE_SELECT);
         if let Some(c) = customer {
-            s.filter2("(survivor_id = {} OR merged_id = {})", c.0, c.0)?;
+            s.filter("(survivor_id = {} OR merged_id = {})", c.0)?;
         }
         if let Some(b) = before {
             s.filter("id < {}", b)?;

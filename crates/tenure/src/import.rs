@@ -32,6 +32,8 @@ pub enum Kind {
     OrderLines,
     /// The catalogue: `external_id,name[,category,price,currency]`
     Products,
+    /// Contacts from a vCard file (2.1, 3.0 or 4.0), as customers.
+    Vcard,
 }
 
 /// The character encoding of the file.
@@ -114,15 +116,10 @@ pub async fn import(
     encoding: Encoding,
     batch: usize,
 ) -> Result<Summary> {
-    let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let decoder = encoding_rs_io::DecodeReaderBytesBuilder::new()
-        .encoding(Some(match encoding {
-            Encoding::Utf8 => encoding_rs::UTF_8,
-            Encoding::Gb18030 => encoding_rs::GB18030,
-        }))
-        .bom_override(true)
-        .build(f);
+    if kind == Kind::Vcard {
+        return import_vcard(store, file, encoding, batch).await;
+    }
+    let (decoder, size) = open_text(file, encoding)?;
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(CrlfToLf::new(decoder));
@@ -155,6 +152,8 @@ pub async fn import(
         ],
         Kind::OrderLines => &["order_external_id", "line_no", "quantity", "unit_price"],
         Kind::Products => &["external_id", "name"],
+        // Read by import_vcard, never as CSV.
+        Kind::Vcard => &[],
     };
     let missing: Vec<&str> = required
         .iter()
@@ -246,6 +245,7 @@ pub async fn import(
                     pending.products.push(p);
                 }
             }
+            Kind::Vcard => {}
             Kind::Purchases => {
                 if let Some(mut p) = purchase_row(
                     &get,
@@ -302,6 +302,26 @@ pub async fn import(
             .context("updating planner statistics")?;
     }
 
+    write_errors(file, &rejections)?;
+    Ok(summary)
+}
+
+/// The file, decoded to UTF-8 (a byte-order mark decides over `encoding`), and its size.
+fn open_text(file: &Path, encoding: Encoding) -> Result<(impl Read, u64)> {
+    let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let decoder = encoding_rs_io::DecodeReaderBytesBuilder::new()
+        .encoding(Some(match encoding {
+            Encoding::Utf8 => encoding_rs::UTF_8,
+            Encoding::Gb18030 => encoding_rs::GB18030,
+        }))
+        .bom_override(true)
+        .build(f);
+    Ok((decoder, size))
+}
+
+/// Writes `FILE.errors.csv`, or removes a stale one when nothing was rejected.
+fn write_errors(file: &Path, rejections: &[Rejection]) -> Result<()> {
     let errors_file = errors_path(file);
     if rejections.is_empty() {
         if errors_file.exists() {
@@ -312,12 +332,174 @@ pub async fn import(
         let mut w = csv::Writer::from_path(&errors_file)
             .with_context(|| format!("writing {}", errors_file.display()))?;
         w.write_record(["line", "column", "reason"])?;
-        for r in &rejections {
+        for r in rejections {
             w.write_record([r.line.to_string(), r.column.clone(), r.reason.clone()])?;
         }
         w.flush()?;
     }
+    Ok(())
+}
+
+/// Imports the contacts of a vCard file as customers. A card's `UID` is its external id;
+/// a card without one gets an id derived from its name, email and phone, so importing the
+/// file again adds nothing. Rejections name the line of the card's `BEGIN:VCARD`.
+async fn import_vcard(
+    store: &Store,
+    file: &Path,
+    encoding: Encoding,
+    batch: usize,
+) -> Result<Summary> {
+    let (mut decoder, _) = open_text(file, encoding)?;
+    let mut text = String::new();
+    decoder
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading {}", file.display()))?;
+    let mut summary = Summary::default();
+    let mut rejections = Vec::new();
+    let mut pending = Pending::default();
+    let today = Utc::now().date_naive();
+    for card in tenure_domain::vcard::parse(&text) {
+        summary.rows += 1;
+        let card = match card {
+            Ok(c) => c,
+            Err((line, reason)) => {
+                summary.rejected += 1;
+                rejections.push(Rejection {
+                    line,
+                    column: String::new(),
+                    reason,
+                });
+                continue;
+            }
+        };
+        match customer_of_card(&card, today) {
+            Ok(c) => pending.customers.push(c),
+            Err(errors) => {
+                summary.rejected += 1;
+                rejections.extend(errors.into_iter().map(|(column, reason)| Rejection {
+                    line: card.line,
+                    column,
+                    reason,
+                }));
+            }
+        }
+        if pending.len() >= batch {
+            pending.flush(store, &mut summary, &mut rejections).await?;
+        }
+    }
+    pending.flush(store, &mut summary, &mut rejections).await?;
+    if summary.imported > 0 {
+        store
+            .analyze()
+            .await
+            .context("updating planner statistics")?;
+    }
+    write_errors(file, &rejections)?;
     Ok(summary)
+}
+
+/// The vCard property a profile field comes from, for error reports.
+fn vcard_property(field: &str) -> &str {
+    match field {
+        "name" => "FN",
+        "email" | "contact_points" => "EMAIL",
+        "phone" => "TEL",
+        "birthday" => "BDAY",
+        "tags" => "CATEGORIES",
+        "external_id" => "UID",
+        other => other,
+    }
+}
+
+fn customer_of_card(
+    card: &tenure_domain::vcard::Card,
+    today: NaiveDate,
+) -> Result<CustomerData, Errors> {
+    use tenure_domain::customer::{ContactKind, ContactPoint, CustomerKind};
+    let name = card
+        .name
+        .clone()
+        .or_else(|| card.organisation.clone())
+        .or_else(|| card.emails.first().cloned())
+        .or_else(|| card.phones.first().cloned())
+        .unwrap_or_default();
+    let derived;
+    let external_id = match &card.uid {
+        Some(u) => u.as_str(),
+        None => {
+            derived = format!(
+                "vcard-{:016x}",
+                stable_hash(&[
+                    &name,
+                    card.emails.first().map_or("", String::as_str),
+                    card.phones.first().map_or("", String::as_str),
+                ])
+            );
+            derived.as_str()
+        }
+    };
+    let mut c = validation::Collector::new();
+    let mut data = dc::ProfileInput {
+        name: &name,
+        kind: Some(if card.is_organisation {
+            CustomerKind::Organisation
+        } else {
+            CustomerKind::Person
+        }),
+        external_id: Some(external_id),
+        email: card.emails.first().map(String::as_str),
+        phone: card.phones.first().map(String::as_str),
+        birthday: card.birthday.as_deref(),
+        tags: card.categories.clone(),
+        ..Default::default()
+    }
+    .parse(&mut c, today);
+    let more = card
+        .emails
+        .iter()
+        .skip(1)
+        .map(|e| (ContactKind::Email, dc::parse_email(e)))
+        .chain(
+            card.phones
+                .iter()
+                .skip(1)
+                .map(|p| (ContactKind::Phone, dc::parse_phone(p))),
+        );
+    for (kind, value) in more {
+        if let Some(value) = c.check(vcard_property(kind.as_str()), value) {
+            data.contact_points.push(ContactPoint {
+                kind,
+                value,
+                label: None,
+            });
+        }
+    }
+    if let Some(points) = c.check(
+        "contact_points",
+        dc::parse_contact_points(std::mem::take(&mut data.contact_points)),
+    ) {
+        data.contact_points = points;
+    }
+    match c.finish() {
+        Ok(()) => Ok(data),
+        Err(invalid) => Err(invalid
+            .0
+            .into_iter()
+            .map(|e| (vcard_property(&e.field).to_owned(), e.message))
+            .collect()),
+    }
+}
+
+/// FNV-1a over the parts (with a separator), stable across builds and platforms.
+fn stable_hash(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain([0x1f]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
 }
 
 /// Valid rows waiting for the next batch.

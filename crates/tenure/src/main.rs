@@ -1,6 +1,8 @@
 //! `tenure`: the command-line tool and server of Tenure, a retention-first CRM.
 
 mod config;
+mod duplicates;
+mod export;
 mod import;
 mod seed;
 
@@ -48,7 +50,8 @@ enum Command {
         #[command(subcommand)]
         command: AggregatesCommand,
     },
-    /// Import a CSV file: customers, or the plain purchase log (`purchases`).
+    /// Import a file: customers, the plain purchase log (`purchases`), orders, order lines,
+    /// interactions, products (CSV), or contacts (`vcard`). Rejected rows go to FILE.errors.csv.
     Import {
         #[command(flatten)]
         db: DbArgs,
@@ -60,6 +63,20 @@ enum Command {
         /// Rows per transaction.
         #[arg(long, default_value_t = 5000)]
         batch: usize,
+    },
+    /// Export every record of a kind as CSV with the columns its import takes, or
+    /// customers as vCard contacts; to standard output without `--out`.
+    Export {
+        #[command(flatten)]
+        db: DbArgs,
+        kind: export::Kind,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Find, merge and unmerge duplicate customers.
+    Duplicates {
+        #[command(subcommand)]
+        command: duplicates::Command,
     },
     /// Load a small generated business into the current database, to look around.
     Demo {
@@ -140,7 +157,7 @@ fn parse_role(s: &str) -> Result<Role> {
         .context("--role")
 }
 
-async fn open(db: &DbArgs) -> Result<Store> {
+pub(crate) async fn open(db: &DbArgs) -> Result<Store> {
     let store = Store::connect(&db.store_options())
         .await
         .with_context(|| format!("opening {}", tenure_store::redact_url(&db.database_url)))?;
@@ -234,6 +251,11 @@ async fn main() -> Result<()> {
             let store = open(&db).await?;
             import::run(&store, kind, &file, encoding, batch.max(1)).await
         }
+        Command::Export { db, kind, out } => {
+            let store = open(&db).await?;
+            export::run(&store, kind, out.as_deref()).await
+        }
+        Command::Duplicates { command } => duplicates::run(command).await,
         Command::Demo {
             db,
             customers,
@@ -277,7 +299,9 @@ async fn demo(db: &DbArgs, customers: u64, seed: u64) -> Result<()> {
     let mut result = Ok(());
     for (kind, file) in [
         (import::Kind::Customers, "customers.csv"),
+        (import::Kind::Products, "products.csv"),
         (import::Kind::Orders, "orders.csv"),
+        (import::Kind::OrderLines, "order_lines.csv"),
         (import::Kind::Interactions, "interactions.csv"),
     ] {
         let summary =
@@ -300,10 +324,12 @@ async fn demo(db: &DbArgs, customers: u64, seed: u64) -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     result?;
     println!(
-        "demo business loaded in {:.1} s: {} customers, {} orders, {} interactions (seed {seed})",
+        "demo business loaded in {:.1} s: {} customers, {} products, {} orders with {} lines, {} interactions (seed {seed})",
         started.elapsed().as_secs_f64(),
         counts.customers,
+        counts.products,
         counts.orders,
+        counts.order_lines,
         counts.interactions
     );
     println!("next: `tenure token create --name me --role admin`, then `tenure serve`");

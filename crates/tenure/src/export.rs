@@ -1,0 +1,135 @@
+//! `tenure export KIND [--out FILE]`: every record of a kind as CSV with the columns its
+//! import takes (or customers as vCard contacts), streamed from the database. A file is
+//! written under a temporary name and renamed when complete, so an interrupted export
+//! never leaves a truncated file behind.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::SecondsFormat;
+use clap::ValueEnum;
+use futures_util::TryStreamExt;
+use tenure_domain::money::format_minor;
+use tenure_store::Store;
+use tenure_store::export::{Cell, ExportKind};
+
+/// What to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    Customers,
+    /// Completed orders as the plain purchase log.
+    Purchases,
+    Orders,
+    OrderLines,
+    Interactions,
+    Products,
+    /// Customers as vCard 4.0 contacts.
+    Vcard,
+}
+
+pub async fn run(store: &Store, kind: Kind, out: Option<&Path>) -> Result<()> {
+    match out {
+        None => {
+            let stdout = std::io::stdout();
+            match write(store, kind, std::io::BufWriter::new(stdout.lock())).await {
+                Ok(n) => eprintln!("exported {n} rows"),
+                // The reader stopped early (`| head`): not an error of the export.
+                Err(e) if is_broken_pipe(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Some(path) => {
+            let partial = partial_path(path);
+            let file = std::fs::File::create(&partial)
+                .with_context(|| format!("creating {}", partial.display()))?;
+            let written = write(store, kind, std::io::BufWriter::new(file)).await;
+            let n = match written {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e);
+                }
+            };
+            std::fs::rename(&partial, path)
+                .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+            println!("exported {n} rows to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<csv::Error>().is_some_and(|e| {
+                matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
+            })
+    })
+}
+
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// Writes the export; returns the number of records.
+pub async fn write<W: Write>(store: &Store, kind: Kind, out: W) -> Result<u64> {
+    let kind = match kind {
+        Kind::Vcard => return write_vcards(store, out).await,
+        Kind::Customers => ExportKind::Customers,
+        Kind::Purchases => ExportKind::Purchases,
+        Kind::Orders => ExportKind::Orders,
+        Kind::OrderLines => ExportKind::OrderLines,
+        Kind::Interactions => ExportKind::Interactions,
+        Kind::Products => ExportKind::Products,
+    };
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(kind.columns().iter().map(|c| c.0))?;
+    let mut rows = store.export(kind);
+    let mut n = 0;
+    let mut record: Vec<String> = Vec::new();
+    while let Some(cells) = rows.try_next().await.context("reading from the database")? {
+        record.clear();
+        record.extend(cells.into_iter().map(text));
+        w.write_record(&record).context("writing the export")?;
+        n += 1;
+    }
+    w.flush().context("writing the export")?;
+    Ok(n)
+}
+
+fn text(cell: Cell) -> String {
+    match cell {
+        Cell::Text(t) => t.unwrap_or_default(),
+        Cell::Int(i) => i.map(|i| i.to_string()).unwrap_or_default(),
+        Cell::Money { minor, currency } => minor
+            .map(|m| format_minor(m, &currency))
+            .unwrap_or_default(),
+        Cell::Time(t) => tenure_store::from_micros(t).to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        Cell::List(items) => items.join(";"),
+        Cell::Bool(b) => b.to_string(),
+    }
+}
+
+async fn write_vcards<W: Write>(store: &Store, mut out: W) -> Result<u64> {
+    let mut rows = store.stream_customers();
+    let mut n = 0;
+    let mut card = String::new();
+    while let Some(c) = rows.try_next().await.context("reading from the database")? {
+        card.clear();
+        let uid = c
+            .data
+            .external_id
+            .clone()
+            .unwrap_or_else(|| format!("tenure-{}", c.id));
+        tenure_domain::vcard::write(&mut card, &uid, &c.data);
+        out.write_all(card.as_bytes())
+            .context("writing the export")?;
+        n += 1;
+    }
+    out.flush().context("writing the export")?;
+    Ok(n)
+}
