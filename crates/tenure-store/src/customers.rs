@@ -129,27 +129,47 @@ pub(crate) fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
     })
 }
 
-/// Adds the 16 writable columns of a customer, in the order every statement lists them:
+/// One stored value of a customer's writable columns.
+pub(crate) enum Field {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+/// The 16 writable columns of a customer, in the order every statement lists them:
 /// external_id, kind, name, email, phone, birthday, locale, region, acquisition_source,
 /// acquisition_channel, account_id, owner_id, tags, contact_points, preferences,
 /// custom_fields.
+pub(crate) fn fields(d: &CustomerData) -> [Field; 16] {
+    use Field::{Int, Text};
+    [
+        Text(d.external_id.clone()),
+        Text(Some(d.kind.as_str().to_owned())),
+        Text(Some(d.name.clone())),
+        Text(d.email.clone()),
+        Text(d.phone.clone()),
+        Text(d.birthday.map(|b| b.format("%Y-%m-%d").to_string())),
+        Text(d.locale.clone()),
+        Text(d.region.clone()),
+        Text(d.acquisition_source.clone()),
+        Text(d.acquisition_channel.clone()),
+        Int(d.account_id.map(|a| a.0)),
+        Int(d.owner_id.map(|o| o.0)),
+        Text(Some(to_json(&d.tags))),
+        Text(Some(to_json(&d.contact_points))),
+        Text(Some(to_json(&d.preferences))),
+        Text(Some(to_json(&d.custom_fields))),
+    ]
+}
+
+/// Adds the 16 writable columns of a customer (see [`fields`]).
 fn add_fields(args: &mut AnyArguments, d: &CustomerData) -> StoreResult<()> {
-    add(args, d.external_id.clone())?;
-    add(args, d.kind.as_str().to_owned())?;
-    add(args, d.name.clone())?;
-    add(args, d.email.clone())?;
-    add(args, d.phone.clone())?;
-    add(args, d.birthday.map(|b| b.format("%Y-%m-%d").to_string()))?;
-    add(args, d.locale.clone())?;
-    add(args, d.region.clone())?;
-    add(args, d.acquisition_source.clone())?;
-    add(args, d.acquisition_channel.clone())?;
-    add(args, d.account_id.map(|a| a.0))?;
-    add(args, d.owner_id.map(|o| o.0))?;
-    add(args, to_json(&d.tags))?;
-    add(args, to_json(&d.contact_points))?;
-    add(args, to_json(&d.preferences))?;
-    add(args, to_json(&d.custom_fields))
+    for f in fields(d) {
+        match f {
+            Field::Text(t) => add(args, t)?,
+            Field::Int(i) => add(args, i)?,
+        }
+    }
+    Ok(())
 }
 
 fn field_args(d: &CustomerData) -> StoreResult<AnyArguments> {
@@ -158,7 +178,7 @@ fn field_args(d: &CustomerData) -> StoreResult<AnyArguments> {
     Ok(args)
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> String {
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
     // Serialising plain data (strings, maps of JSON values) into a String cannot fail.
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
@@ -397,41 +417,52 @@ pub(crate) async fn insert_customers_tx(
         "INSERT INTO customer_search_terms (term, customer_id)",
         2,
     );
-    // Per chunk, the customers go first: the other rows refer to them.
-    for (chunk, chunk_ids) in batch.chunks(500).zip(ids.chunks(500)) {
-        for (d, &id) in chunk.iter().zip(chunk_ids) {
-            customers
-                .row(tx, |r| {
-                    r.add(id)?;
-                    add_fields(r.args(), d)?;
-                    r.add("[]".to_owned())?;
-                    r.add(now)?;
-                    r.add(now)
-                })
-                .await?;
-        }
-        customers.flush(tx).await?;
-        for (d, &id) in chunk.iter().zip(chunk_ids) {
-            stats.row(tx, |r| r.add(id)).await?;
-            for t in &d.tags {
-                tags.row(tx, |r| {
-                    r.add(t.clone())?;
-                    r.add(id)
-                })
-                .await?;
-            }
-            for t in search_terms(d) {
-                terms
-                    .row(tx, |r| {
-                        r.add(t)?;
-                        r.add(id)
-                    })
-                    .await?;
-            }
-        }
+    for (d, &id) in batch.iter().zip(&ids) {
+        customers
+            .row(tx, |r| {
+                r.add(id)?;
+                add_fields(r.args(), d)?;
+                r.add("[]".to_owned())?;
+                r.add(now)?;
+                r.add(now)
+            })
+            .await?;
+    }
+    customers.flush(tx).await?;
+    for &id in &ids {
+        stats.row(tx, |r| r.add(id)).await?;
     }
     stats.flush(tx).await?;
+    // The derived rows go in key order: each index page is then visited once per batch
+    // instead of once per customer, which is what keeps large loads fast.
+    let mut tag_rows: Vec<(&str, i64)> = batch
+        .iter()
+        .zip(&ids)
+        .flat_map(|(d, &id)| d.tags.iter().map(move |t| (t.as_str(), id)))
+        .collect();
+    tag_rows.sort_unstable();
+    for (t, id) in tag_rows {
+        tags.row(tx, |r| {
+            r.add(t.to_owned())?;
+            r.add(id)
+        })
+        .await?;
+    }
     tags.flush(tx).await?;
+    let mut term_rows: Vec<(String, i64)> = batch
+        .iter()
+        .zip(&ids)
+        .flat_map(|(d, &id)| search_terms(d).into_iter().map(move |t| (t, id)))
+        .collect();
+    term_rows.sort_unstable();
+    for (t, id) in term_rows {
+        terms
+            .row(tx, |r| {
+                r.add(t)?;
+                r.add(id)
+            })
+            .await?;
+    }
     terms.flush(tx).await?;
     Ok(ids.into_iter().map(CustomerId).collect())
 }

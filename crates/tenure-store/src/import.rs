@@ -12,6 +12,7 @@ use tenure_domain::interaction::InteractionData;
 
 use crate::customers::insert_customers_tx;
 use crate::sql::Bulk;
+use crate::{pg_load, sqlite_load};
 use crate::time::now_micros;
 use crate::{Store, StoreResult, stats};
 
@@ -128,6 +129,17 @@ impl Store {
     /// Imports customers; those whose external id is stored already (or repeats within the
     /// batch) are skipped.
     pub async fn import_customers(&self, batch: &[CustomerData]) -> StoreResult<BatchOutcome> {
+        if let Some(mut slot) = self.pg_loader().await?
+            && let Some(conn) = slot.as_mut()
+        {
+            return pg_load::import_customers(conn, batch).await;
+        }
+        if let Some(done) = self
+            .load_sqlite(|c| sqlite_load::import_customers(c, batch))
+            .await
+        {
+            return done;
+        }
         let mut w = self.begin_write().await?;
         let keys: Vec<&str> = batch
             .iter()
@@ -156,6 +168,18 @@ impl Store {
     /// external id is stored already are skipped. The touched customers' aggregates are
     /// recomputed in the same transaction.
     pub async fn import_purchases(&self, batch: &[PurchaseRow]) -> StoreResult<BatchOutcome> {
+        if let Some(mut slot) = self.pg_loader().await?
+            && let Some(conn) = slot.as_mut()
+        {
+            return pg_load::import_purchases(conn, self.reporting_currency(), batch).await;
+        }
+        let currency = self.reporting_currency();
+        if let Some(done) = self
+            .load_sqlite(|c| sqlite_load::import_purchases(c, currency, batch))
+            .await
+        {
+            return done;
+        }
         let mut w = self.begin_write().await?;
         let keys = batch.iter().map(|p| p.customer_external_id.as_str());
         let (ids, created) = resolve_customers(&mut w.tx, self.backend(), keys).await?;
@@ -195,6 +219,18 @@ impl Store {
     /// Imports interactions, creating unknown customers; interactions whose external id is
     /// stored already are skipped. The touched customers' aggregates are recomputed.
     pub async fn import_interactions(&self, batch: &[InteractionRow]) -> StoreResult<BatchOutcome> {
+        if let Some(mut slot) = self.pg_loader().await?
+            && let Some(conn) = slot.as_mut()
+        {
+            return pg_load::import_interactions(conn, self.reporting_currency(), batch).await;
+        }
+        let currency = self.reporting_currency();
+        if let Some(done) = self
+            .load_sqlite(|c| sqlite_load::import_interactions(c, currency, batch))
+            .await
+        {
+            return done;
+        }
         let mut w = self.begin_write().await?;
         let keys = batch.iter().map(|p| p.customer_external_id.as_str());
         let (ids, created) = resolve_customers(&mut w.tx, self.backend(), keys).await?;
@@ -237,6 +273,12 @@ impl Store {
     /// Imports products, creating categories named for the first time; products whose
     /// external id is stored already are skipped.
     pub async fn import_products(&self, batch: &[ProductRow]) -> StoreResult<BatchOutcome> {
+        if let Some(done) = self
+            .load_sqlite(|c| sqlite_load::import_products(c, batch))
+            .await
+        {
+            return done;
+        }
         let mut w = self.begin_write().await?;
         let mut names: Vec<&str> = batch.iter().filter_map(|p| p.category.as_deref()).collect();
         names.sort_unstable();
@@ -294,6 +336,18 @@ impl Store {
     /// not written), creating products named for the first time with a placeholder name.
     /// A line whose order already has a line with its number is skipped.
     pub async fn import_order_lines(&self, batch: &[OrderLineRow]) -> StoreResult<BatchOutcome> {
+        if let Some(mut slot) = self.pg_loader().await?
+            && let Some(conn) = slot.as_mut()
+        {
+            return pg_load::import_order_lines(conn, self.reporting_currency(), batch).await;
+        }
+        let currency = self.reporting_currency();
+        if let Some(done) = self
+            .load_sqlite(|c| sqlite_load::import_order_lines(c, currency, batch))
+            .await
+        {
+            return done;
+        }
         let mut w = self.begin_write().await?;
         let mut order_keys: Vec<&str> =
             batch.iter().map(|l| l.order_external_id.as_str()).collect();

@@ -19,7 +19,9 @@ pub mod import;
 pub mod interactions;
 pub mod orders;
 pub mod products;
+mod pg_load;
 mod sql;
+mod sqlite_load;
 pub mod stats;
 mod time;
 pub mod timeline;
@@ -66,6 +68,9 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// The currency in which per-customer spend is summed (ISO 4217).
     pub reporting_currency: String,
+    /// A bulk load (an import): SQLite connections keep a large page cache, so inserts
+    /// into indexes that outgrow the default cache do not read pages back from disk.
+    pub bulk_load: bool,
 }
 
 impl std::fmt::Debug for StoreOptions {
@@ -75,6 +80,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("reporting_currency", &self.reporting_currency)
+            .field("bulk_load", &self.bulk_load)
             .finish()
     }
 }
@@ -86,6 +92,7 @@ impl StoreOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(3),
             reporting_currency: "USD".into(),
+            bulk_load: false,
         }
     }
 }
@@ -111,6 +118,22 @@ pub struct Store {
     /// spinning on the database's busy handler.
     writer: Arc<Mutex<()>>,
     reporting_currency: Arc<str>,
+    /// For bulk loads into a SQLite file: a plain connection for the import path.
+    loader: Option<Arc<Loader>>,
+    /// For bulk loads into PostgreSQL: a connection of its own, for `COPY`.
+    pg_loader: Option<Arc<PgLoader>>,
+}
+
+/// The connection of [`pg_load`], opened on first use.
+struct PgLoader {
+    url: String,
+    conn: Mutex<Option<sqlx::PgConnection>>,
+}
+
+/// The connection of [`sqlite_load`], opened on first use.
+struct Loader {
+    path: String,
+    conn: std::sync::Mutex<Option<rusqlite::Connection>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -139,13 +162,14 @@ impl Store {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(&options.url)?;
+        let bulk_load = options.bulk_load;
         let url = backend.prepare_url(&options.url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .min_connections(0)
             .acquire_timeout(options.acquire_timeout)
             .after_connect(move |conn, _meta| {
-                Box::pin(async move { backend.on_connect(conn).await })
+                Box::pin(async move { backend.on_connect(conn, bulk_load).await })
             })
             .connect(&url)
             .await?;
@@ -154,7 +178,68 @@ impl Store {
             backend,
             writer: Arc::new(Mutex::new(())),
             reporting_currency: options.reporting_currency.clone().into(),
+            loader: match backend {
+                Backend::Sqlite if bulk_load => {
+                    sqlite_load::file_of(&options.url).map(|path| {
+                        Arc::new(Loader {
+                            path,
+                            conn: std::sync::Mutex::new(None),
+                        })
+                    })
+                }
+                _ => None,
+            },
+            pg_loader: (backend == Backend::Postgres && bulk_load).then(|| {
+                Arc::new(PgLoader {
+                    url: url.clone(),
+                    conn: Mutex::new(None),
+                })
+            }),
         })
+    }
+
+    /// The bulk-load connection to PostgreSQL, opened on first use; `None` when this store
+    /// has none (SQLite, or not opened for a bulk load).
+    pub(crate) async fn pg_loader(
+        &self,
+    ) -> StoreResult<Option<tokio::sync::MutexGuard<'_, Option<sqlx::PgConnection>>>> {
+        let Some(loader) = &self.pg_loader else {
+            return Ok(None);
+        };
+        let mut slot = loader.conn.lock().await;
+        if slot.is_none() {
+            *slot = Some(pg_load::connect(&loader.url).await?);
+        }
+        Ok(Some(slot))
+    }
+
+    /// Runs `f` on the bulk-load connection, holding the writer slot; `None` when this
+    /// store has none (PostgreSQL, or not opened for a bulk load).
+    pub(crate) async fn load_sqlite<T>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> StoreResult<T>,
+    ) -> Option<StoreResult<T>> {
+        let loader = self.loader.as_ref()?;
+        let _writer = self.writer.lock().await;
+        let run = || {
+            let mut slot = loader
+                .conn
+                .lock()
+                .map_err(|_| StoreError::Config("the bulk-load connection was poisoned".into()))?;
+            let conn = match &mut *slot {
+                Some(conn) => conn,
+                empty => empty.insert(sqlite_load::open(&loader.path)?),
+            };
+            f(conn)
+        };
+        // The statements run on this thread; on a multi-threaded runtime, let the other
+        // tasks move elsewhere meanwhile.
+        Some(
+            match tokio::runtime::Handle::current().runtime_flavor() {
+                tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
+                _ => run(),
+            },
+        )
     }
 
     /// Applies every pending migration of this backend.
@@ -183,7 +268,16 @@ impl Store {
     /// Refreshes the planner's statistics; run after loading many rows, so that plans are
     /// made from what the tables hold now rather than from their empty state.
     pub async fn analyze(&self) -> StoreResult<()> {
-        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        let mut conn = self.pool.acquire().await?;
+        if self.backend == Backend::Sqlite {
+            // Sample about a thousand rows per index instead of reading every one: the
+            // plans only need the rough shape, and a full ANALYZE of a large file takes
+            // longer than loading it.
+            sqlx::query("PRAGMA analysis_limit = 1000")
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query("ANALYZE").execute(&mut *conn).await?;
         Ok(())
     }
 

@@ -75,6 +75,25 @@ const REBUILD: &str = "INSERT INTO customer_stats (customer_id, first_purchase_a
        SELECT customer_id, COUNT(*) AS n, MAX(occurred_at) AS last_at FROM interactions {i} GROUP BY customer_id \
      ) i ON i.customer_id = c.id {c}";
 
+/// The statements that recompute `n` customers' aggregates: a DELETE binding the ids as
+/// `$1..$n`, and an INSERT binding the completed status as `$1`, the reporting currency as
+/// `$2` and the ids as `$3..`.
+pub(crate) fn rebuild_some_sql(n: usize) -> (String, String) {
+    let own: Vec<String> = (0..n).map(|k| format!("${}", k + 1)).collect();
+    let list: Vec<String> = (0..n).map(|k| format!("${}", k + 3)).collect();
+    let list = list.join(",");
+    let delete = format!(
+        "DELETE FROM customer_stats WHERE customer_id IN ({})",
+        own.join(",")
+    );
+    let insert = REBUILD
+        .replace("{f}", &format!("AND customer_id IN ({list})"))
+        .replace("{o}", &format!("AND od.customer_id IN ({list})"))
+        .replace("{i}", &format!("WHERE customer_id IN ({list})"))
+        .replace("{c}", &format!("WHERE c.id IN ({list})"));
+    (delete, insert)
+}
+
 /// Recomputes the aggregates of `customers` (of everyone when `None`) from raw rows, set-based.
 pub(crate) async fn rebuild(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -99,24 +118,13 @@ pub(crate) async fn rebuild(
     };
     let mut total = 0;
     for chunk in ids.chunks(500) {
-        // Placeholders $3.. name the customers; each appears in all four filters.
-        let list: Vec<String> = (0..chunk.len()).map(|k| format!("${}", k + 3)).collect();
-        let list = list.join(",");
-        let own: Vec<String> = (0..chunk.len()).map(|k| format!("${}", k + 1)).collect();
-        let mut delete = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM customer_stats WHERE customer_id IN ({})",
-            own.join(",")
-        )));
+        let (delete_sql, insert_sql) = rebuild_some_sql(chunk.len());
+        let mut delete = sqlx::query(sqlx::AssertSqlSafe(delete_sql));
         for id in chunk {
             delete = delete.bind(*id);
         }
         delete.execute(&mut **tx).await?;
-        let sql = REBUILD
-            .replace("{f}", &format!("AND customer_id IN ({list})"))
-            .replace("{o}", &format!("AND od.customer_id IN ({list})"))
-            .replace("{i}", &format!("WHERE customer_id IN ({list})"))
-            .replace("{c}", &format!("WHERE c.id IN ({list})"));
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(insert_sql))
             .bind(OrderStatus::Completed.as_str())
             .bind(reporting_currency.to_owned());
         for id in chunk {

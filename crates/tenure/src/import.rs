@@ -119,7 +119,84 @@ pub async fn import(
     if kind == Kind::Vcard {
         return import_vcard(store, file, encoding, batch).await;
     }
-    let (decoder, size) = open_text(file, encoding)?;
+    let (size, currency) = (
+        std::fs::metadata(file).map(|m| m.len()).unwrap_or(0),
+        store.reporting_currency().to_owned(),
+    );
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(size);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+
+    // Reading and checking rows runs on its own thread, a batch ahead of the database
+    // writes, so the two overlap.
+    let (batches, mut received) = tokio::sync::mpsc::channel::<(Pending, u64)>(1);
+    let path = file.to_owned();
+    let parser = tokio::task::spawn_blocking(move || {
+        parse_rows(kind, &path, encoding, batch, &currency, |pending, position| {
+            batches
+                .blocking_send((pending, position))
+                .map_err(|_| anyhow::anyhow!("the import stopped"))
+        })
+    });
+    let mut summary = Summary::default();
+    let mut rejections: Vec<Rejection> = Vec::new();
+    let mut stored: Result<()> = Ok(());
+    while let Some((mut pending, position)) = received.recv().await {
+        if let Err(e) = pending.flush(store, &mut summary, &mut rejections).await {
+            stored = Err(e);
+            break;
+        }
+        progress.set_position(position);
+    }
+    // Dropping the receiver stops the reader at its next batch when storing failed.
+    drop(received);
+    let parsed = parser.await.context("reading the file")?;
+    stored?;
+    let parsed = parsed?;
+    summary.rows = parsed.rows;
+    summary.rejected += parsed.rejected;
+    rejections.extend(parsed.rejections);
+    rejections.sort_by_key(|r| r.line);
+    progress.finish_and_clear();
+    if summary.imported > 0 {
+        store
+            .analyze()
+            .await
+            .context("updating planner statistics")?;
+    }
+
+    write_errors(file, &rejections)?;
+    Ok(summary)
+}
+
+/// What reading a file found, besides the rows handed on.
+#[derive(Default)]
+struct Parsed {
+    rows: u64,
+    rejected: u64,
+    rejections: Vec<Rejection>,
+}
+
+/// Reads and checks every row of `file`, handing valid rows on in batches of `batch`
+/// (with the byte position reached) and keeping the rejected ones.
+fn parse_rows(
+    kind: Kind,
+    file: &Path,
+    encoding: Encoding,
+    batch: usize,
+    currency: &str,
+    mut send: impl FnMut(Pending, u64) -> Result<()>,
+) -> Result<Parsed> {
+    let (decoder, _) = open_text(file, encoding)?;
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(CrlfToLf::new(decoder));
@@ -169,20 +246,7 @@ pub async fn import(
         );
     }
 
-    let progress = if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(size);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-
-    let mut summary = Summary::default();
+    let mut summary = Parsed::default();
     let mut rejections: Vec<Rejection> = Vec::new();
     let mut pending = Pending::default();
     // Purchases without an order id get one derived from the row, numbered when the same
@@ -224,7 +288,7 @@ pub async fn import(
             }
             Kind::Orders => {
                 if let Some(p) =
-                    purchase_row(&get, store.reporting_currency(), ORDER_COLUMNS, &mut errors)
+                    purchase_row(&get, currency, ORDER_COLUMNS, &mut errors)
                 {
                     pending.purchases.push(p);
                 }
@@ -235,13 +299,13 @@ pub async fn import(
                 }
             }
             Kind::OrderLines => {
-                if let Some(l) = order_line_row(&get, store.reporting_currency(), &mut errors) {
+                if let Some(l) = order_line_row(&get, currency, &mut errors) {
                     pending.lines.push(l);
                     pending.line_numbers.push(line);
                 }
             }
             Kind::Products => {
-                if let Some(p) = product_row(&get, store.reporting_currency(), &mut errors) {
+                if let Some(p) = product_row(&get, currency, &mut errors) {
                     pending.products.push(p);
                 }
             }
@@ -249,7 +313,7 @@ pub async fn import(
             Kind::Purchases => {
                 if let Some(mut p) = purchase_row(
                     &get,
-                    store.reporting_currency(),
+                    currency,
                     PURCHASE_COLUMNS,
                     &mut errors,
                 ) {
@@ -288,21 +352,11 @@ pub async fn import(
             }));
         }
         if pending.len() >= batch {
-            pending.flush(store, &mut summary, &mut rejections).await?;
-            progress.set_position(reader.position().byte());
+            send(std::mem::take(&mut pending), reader.position().byte())?;
         }
     }
-    pending.flush(store, &mut summary, &mut rejections).await?;
-    rejections.sort_by_key(|r| r.line);
-    progress.finish_and_clear();
-    if summary.imported > 0 {
-        store
-            .analyze()
-            .await
-            .context("updating planner statistics")?;
-    }
-
-    write_errors(file, &rejections)?;
+    send(pending, reader.position().byte())?;
+    summary.rejections = rejections;
     Ok(summary)
 }
 

@@ -158,7 +158,11 @@ fn parse_role(s: &str) -> Result<Role> {
 }
 
 pub(crate) async fn open(db: &DbArgs) -> Result<Store> {
-    let store = Store::connect(&db.store_options())
+    open_with(db, db.store_options()).await
+}
+
+async fn open_with(db: &DbArgs, options: tenure_store::StoreOptions) -> Result<Store> {
+    let store = Store::connect(&options)
         .await
         .with_context(|| format!("opening {}", tenure_store::redact_url(&db.database_url)))?;
     store.migrate().await.context("applying migrations")?;
@@ -248,7 +252,11 @@ async fn main() -> Result<()> {
             encoding,
             batch,
         } => {
-            let store = open(&db).await?;
+            let options = tenure_store::StoreOptions {
+                bulk_load: true,
+                ..db.store_options()
+            };
+            let store = open_with(&db, options).await?;
             import::run(&store, kind, &file, encoding, batch.max(1)).await
         }
         Command::Export { db, kind, out } => {

@@ -61,6 +61,24 @@ const ROUTES: &[(&str, &str, Permission)] = &[
         "/api/v1/interactions/{id}",
         Permission::DeleteCustomers,
     ),
+    ("GET", "/api/v1/duplicates", Permission::ReadCustomers),
+    (
+        "GET",
+        "/api/v1/customers/{id}/duplicates",
+        Permission::ReadCustomers,
+    ),
+    (
+        "POST",
+        "/api/v1/customers/{id}/merge",
+        Permission::DeleteCustomers,
+    ),
+    ("GET", "/api/v1/merges", Permission::ReadCustomers),
+    ("GET", "/api/v1/merges/{id}", Permission::ReadCustomers),
+    (
+        "POST",
+        "/api/v1/merges/{id}/undo",
+        Permission::DeleteCustomers,
+    ),
     ("GET", "/api/v1/users", Permission::ManageUsers),
     ("POST", "/api/v1/users", Permission::ManageUsers),
 ];
@@ -135,7 +153,27 @@ async fn every_route_checks_the_token_and_the_role() {
                         json!({"customer_id": c["id"], "channel": "sms", "direction": "inbound"}),
                     )
                     .await;
+                // A duplicate to merge into `c`, and a standing merge to read and undo.
+                let (_, dup) = app
+                    .post_json("/api/v1/customers", json!({"name": format!("Dup {n}")}))
+                    .await;
+                let (_, s) = app
+                    .post_json("/api/v1/customers", json!({"name": format!("Survivor {n}")}))
+                    .await;
+                let merge = app
+                    .store
+                    .merge_customers(
+                        tenure_domain::ids::CustomerId(s["id"].as_i64().unwrap()),
+                        tenure_domain::ids::CustomerId(dup["id"].as_i64().unwrap()),
+                        "test",
+                    )
+                    .await
+                    .unwrap();
+                let (_, dup) = app
+                    .post_json("/api/v1/customers", json!({"name": format!("Dup {n}")}))
+                    .await;
                 let id = match template.split('/').nth(3) {
+                    Some("merges") => json!(merge.id),
                     Some("customers") => c["id"].clone(),
                     Some("accounts") => a["id"].clone(),
                     Some("products") => p["id"].clone(),
@@ -147,7 +185,12 @@ async fn every_route_checks_the_token_and_the_role() {
 
                 let mut anonymous = app.client.request(m.clone(), app.url(&path));
                 let mut req = app.as_role(role, m, &path);
-                if let Some(b) = body_for(method, template, n) {
+                let body = if *template == "/api/v1/customers/{id}/merge" {
+                    Some(json!({"duplicate_id": dup["id"]}))
+                } else {
+                    body_for(method, template, n)
+                };
+                if let Some(b) = body {
                     let b = if template == &"/api/v1/orders" || template == &"/api/v1/interactions"
                     {
                         let mut b = b;

@@ -1,0 +1,443 @@
+//! Bulk imports into PostgreSQL with `COPY`: each batch is streamed into a temporary table
+//! and moved with one `INSERT ... SELECT ... ON CONFLICT DO NOTHING`, in one transaction.
+//! The same rows and rules as the portable batch path in `import.rs`, at the speed of
+//! `COPY` instead of one bound value at a time.
+
+use std::collections::HashMap;
+
+use sqlx::{Connection, PgConnection, Row};
+use tenure_domain::catalog::{OrderStatus, purchase_day};
+use tenure_domain::customer::{CustomerData, search_terms};
+
+use crate::customers::{Field, fields};
+use crate::import::{BatchOutcome, InteractionRow, OrderLineRow, PurchaseRow};
+use crate::time::now_micros;
+use crate::{StoreResult, stats};
+
+/// Rows in PostgreSQL's `COPY` text format.
+#[derive(Default)]
+struct CopyRows {
+    buf: Vec<u8>,
+    fresh_row: bool,
+}
+
+impl CopyRows {
+    fn new() -> Self {
+        CopyRows {
+            buf: Vec::with_capacity(1 << 20),
+            fresh_row: true,
+        }
+    }
+
+    fn sep(&mut self) {
+        if !self.fresh_row {
+            self.buf.push(b'\t');
+        }
+        self.fresh_row = false;
+    }
+
+    fn text(&mut self, v: Option<&str>) {
+        self.sep();
+        let Some(v) = v else {
+            self.buf.extend_from_slice(b"\\N");
+            return;
+        };
+        for b in v.bytes() {
+            match b {
+                b'\\' => self.buf.extend_from_slice(b"\\\\"),
+                b'\t' => self.buf.extend_from_slice(b"\\t"),
+                b'\n' => self.buf.extend_from_slice(b"\\n"),
+                b'\r' => self.buf.extend_from_slice(b"\\r"),
+                b => self.buf.push(b),
+            }
+        }
+    }
+
+    fn int(&mut self, v: Option<i64>) {
+        self.sep();
+        match v {
+            Some(v) => self
+                .buf
+                .extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+            None => self.buf.extend_from_slice(b"\\N"),
+        }
+    }
+
+    fn end(&mut self) {
+        self.buf.push(b'\n');
+        self.fresh_row = true;
+    }
+}
+
+async fn copy(conn: &mut PgConnection, statement: &str, rows: CopyRows) -> StoreResult<u64> {
+    if rows.buf.is_empty() {
+        return Ok(0);
+    }
+    let mut c = conn.copy_in_raw(statement).await?;
+    for chunk in rows.buf.chunks(1 << 20) {
+        c.send(chunk).await?;
+    }
+    Ok(c.finish().await?)
+}
+
+pub(crate) async fn connect(url: &str) -> StoreResult<PgConnection> {
+    let mut conn = PgConnection::connect(url).await?;
+    // Loads commit once a batch; waiting for the disk on each adds nothing a crash could
+    // not redo (a re-run skips what is stored).
+    sqlx::query("SET synchronous_commit = off")
+        .execute(&mut conn)
+        .await?;
+    Ok(conn)
+}
+
+/// External id → customer id for those that exist, merged-away customers' ids included.
+async fn customer_ids(
+    conn: &mut PgConnection,
+    keys: &[String],
+) -> StoreResult<HashMap<String, i64>> {
+    let mut out = HashMap::with_capacity(keys.len());
+    for sql in [
+        "SELECT id, external_id FROM customers WHERE external_id = ANY($1)",
+        "SELECT customer_id AS id, external_id FROM customer_aliases WHERE external_id = ANY($1)",
+    ] {
+        let missing: Vec<String> = keys
+            .iter()
+            .filter(|k| !out.contains_key(*k))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        let rows = sqlx::query(sql)
+            .bind(&missing)
+            .fetch_all(&mut *conn)
+            .await?;
+        for r in rows {
+            out.insert(r.try_get("external_id")?, r.try_get("id")?);
+        }
+    }
+    Ok(out)
+}
+
+async fn insert_customers(
+    conn: &mut PgConnection,
+    batch: &[CustomerData],
+) -> StoreResult<Vec<i64>> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('customers', 'id')) FROM generate_series(1, $1)",
+    )
+    .bind(batch.len() as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let now = now_micros();
+    let mut customers = CopyRows::new();
+    let mut stats_rows = CopyRows::new();
+    let mut tags: Vec<(&str, i64)> = Vec::new();
+    let mut terms: Vec<(String, i64)> = Vec::with_capacity(batch.len() * 12);
+    for (d, &id) in batch.iter().zip(&ids) {
+        customers.int(Some(id));
+        for f in fields(d) {
+            match f {
+                Field::Text(t) => customers.text(t.as_deref()),
+                Field::Int(i) => customers.int(i),
+            }
+        }
+        customers.text(Some("[]"));
+        customers.int(Some(now));
+        customers.int(Some(now));
+        customers.end();
+        stats_rows.int(Some(id));
+        stats_rows.end();
+        tags.extend(d.tags.iter().map(|t| (t.as_str(), id)));
+        terms.extend(search_terms(d).into_iter().map(|t| (t, id)));
+    }
+    copy(
+        conn,
+        "COPY customers (id, external_id, kind, name, email, phone, birthday, locale, region, \
+         acquisition_source, acquisition_channel, account_id, owner_id, tags, contact_points, preferences, \
+         custom_fields, consents, created_at, updated_at) FROM STDIN",
+        customers,
+    )
+    .await?;
+    copy(conn, "COPY customer_stats (customer_id) FROM STDIN", stats_rows).await?;
+    tags.sort_unstable();
+    let mut rows = CopyRows::new();
+    for (t, id) in tags {
+        rows.text(Some(t));
+        rows.int(Some(id));
+        rows.end();
+    }
+    copy(conn, "COPY customer_tags (tag, customer_id) FROM STDIN", rows).await?;
+    terms.sort_unstable();
+    let mut rows = CopyRows::new();
+    for (t, id) in &terms {
+        rows.text(Some(t));
+        rows.int(Some(*id));
+        rows.end();
+    }
+    copy(
+        conn,
+        "COPY customer_search_terms (term, customer_id) FROM STDIN",
+        rows,
+    )
+    .await?;
+    Ok(ids)
+}
+
+/// The ids of the customers these external ids name, creating placeholders for the unknown.
+async fn resolve_customers<'k>(
+    conn: &mut PgConnection,
+    keys: impl Iterator<Item = &'k str>,
+) -> StoreResult<(HashMap<String, i64>, u64)> {
+    let mut keys: Vec<String> = keys.map(str::to_owned).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut ids = customer_ids(conn, &keys).await?;
+    let missing: Vec<CustomerData> = keys
+        .iter()
+        .filter(|k| !ids.contains_key(*k))
+        .map(|k| {
+            let mut d = CustomerData::named(format!("Customer {k}"));
+            d.external_id = Some(k.clone());
+            d
+        })
+        .collect();
+    let created = insert_customers(conn, &missing).await?;
+    for (d, id) in missing.iter().zip(&created) {
+        if let Some(x) = &d.external_id {
+            ids.insert(x.clone(), *id);
+        }
+    }
+    Ok((ids, created.len() as u64))
+}
+
+async fn rebuild_stats(
+    conn: &mut PgConnection,
+    currency: &str,
+    mut touched: Vec<i64>,
+) -> StoreResult<()> {
+    touched.sort_unstable();
+    touched.dedup();
+    for chunk in touched.chunks(500) {
+        let (delete, insert) = stats::rebuild_some_sql(chunk.len());
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(delete));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(insert))
+            .bind(OrderStatus::Completed.as_str())
+            .bind(currency);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn import_customers(
+    conn: &mut PgConnection,
+    batch: &[CustomerData],
+) -> StoreResult<BatchOutcome> {
+    let mut tx = conn.begin().await?;
+    let mut keys: Vec<String> = batch
+        .iter()
+        .filter_map(|c| c.external_id.clone())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let existing = customer_ids(&mut tx, &keys).await?;
+    let mut seen = std::collections::HashSet::new();
+    let fresh: Vec<CustomerData> = batch
+        .iter()
+        .filter(|c| match c.external_id.as_deref() {
+            Some(x) => !existing.contains_key(x) && seen.insert(x),
+            None => true,
+        })
+        .cloned()
+        .collect();
+    insert_customers(&mut tx, &fresh).await?;
+    tx.commit().await?;
+    Ok(BatchOutcome {
+        inserted: fresh.len() as u64,
+        skipped: (batch.len() - fresh.len()) as u64,
+        ..BatchOutcome::default()
+    })
+}
+
+pub(crate) async fn import_purchases(
+    conn: &mut PgConnection,
+    currency: &str,
+    batch: &[PurchaseRow],
+) -> StoreResult<BatchOutcome> {
+    let mut tx = conn.begin().await?;
+    let (ids, created) =
+        resolve_customers(&mut tx, batch.iter().map(|p| p.customer_external_id.as_str())).await?;
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS load_orders (external_id TEXT, customer_id BIGINT, \
+         occurred_at BIGINT, purchase_day BIGINT, currency TEXT, total_minor BIGINT, channel TEXT, \
+         status TEXT) ON COMMIT DELETE ROWS",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut rows = CopyRows::new();
+    for p in batch {
+        let Some(&customer) = ids.get(&p.customer_external_id) else {
+            continue;
+        };
+        rows.text(Some(&p.order_external_id));
+        rows.int(Some(customer));
+        rows.int(Some(p.occurred_at.timestamp_micros()));
+        rows.int(Some(purchase_day(p.occurred_at)));
+        rows.text(Some(&p.currency));
+        rows.int(Some(p.total_minor));
+        rows.text(Some(p.channel.as_str()));
+        rows.text(Some(p.status.as_str()));
+        rows.end();
+    }
+    copy(&mut tx, "COPY load_orders FROM STDIN", rows).await?;
+    let touched: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO orders (external_id, customer_id, occurred_at, purchase_day, currency, total_minor, \
+         channel, status, created_at, updated_at) \
+         SELECT external_id, customer_id, occurred_at, purchase_day, currency, total_minor, channel, status, $1, $1 \
+         FROM load_orders ON CONFLICT (external_id) DO NOTHING RETURNING customer_id",
+    )
+    .bind(now_micros())
+    .fetch_all(&mut *tx)
+    .await?;
+    let inserted = touched.len() as u64;
+    rebuild_stats(&mut tx, currency, touched).await?;
+    tx.commit().await?;
+    Ok(BatchOutcome {
+        inserted,
+        skipped: batch.len() as u64 - inserted,
+        customers_created: created,
+        unknown_orders: Vec::new(),
+    })
+}
+
+pub(crate) async fn import_interactions(
+    conn: &mut PgConnection,
+    currency: &str,
+    batch: &[InteractionRow],
+) -> StoreResult<BatchOutcome> {
+    let mut tx = conn.begin().await?;
+    let (ids, created) =
+        resolve_customers(&mut tx, batch.iter().map(|i| i.customer_external_id.as_str())).await?;
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS load_interactions (external_id TEXT, customer_id BIGINT, \
+         channel TEXT, direction TEXT, kind TEXT, subject TEXT, body TEXT, staff_user_id BIGINT, \
+         buying_signal BIGINT, occurred_at BIGINT) ON COMMIT DELETE ROWS",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut rows = CopyRows::new();
+    for i in batch {
+        let Some(&customer) = ids.get(&i.customer_external_id) else {
+            continue;
+        };
+        let d = &i.data;
+        rows.text(Some(&i.external_id));
+        rows.int(Some(customer));
+        rows.text(Some(d.channel.as_str()));
+        rows.text(Some(d.direction.as_str()));
+        rows.text(Some(d.kind.as_str()));
+        rows.text(Some(&d.subject));
+        rows.text(Some(&d.body));
+        rows.int(d.staff_user_id.map(|s| s.0));
+        rows.int(Some(i64::from(d.buying_signal)));
+        rows.int(Some(d.occurred_at.timestamp_micros()));
+        rows.end();
+    }
+    copy(&mut tx, "COPY load_interactions FROM STDIN", rows).await?;
+    let touched: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO interactions (external_id, customer_id, channel, direction, kind, subject, body, \
+         staff_user_id, buying_signal, occurred_at, created_at) \
+         SELECT external_id, customer_id, channel, direction, kind, subject, body, staff_user_id, \
+         buying_signal, occurred_at, $1 FROM load_interactions \
+         ON CONFLICT (external_id) DO NOTHING RETURNING customer_id",
+    )
+    .bind(now_micros())
+    .fetch_all(&mut *tx)
+    .await?;
+    let inserted = touched.len() as u64;
+    rebuild_stats(&mut tx, currency, touched).await?;
+    tx.commit().await?;
+    Ok(BatchOutcome {
+        inserted,
+        skipped: batch.len() as u64 - inserted,
+        customers_created: created,
+        unknown_orders: Vec::new(),
+    })
+}
+
+pub(crate) async fn import_order_lines(
+    conn: &mut PgConnection,
+    currency: &str,
+    batch: &[OrderLineRow],
+) -> StoreResult<BatchOutcome> {
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS load_lines (pos BIGINT, order_external_id TEXT, line_no BIGINT, \
+         product_external_id TEXT, description TEXT, quantity BIGINT, unit_price_minor BIGINT, \
+         total_minor BIGINT) ON COMMIT DELETE ROWS",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut rows = CopyRows::new();
+    for (pos, l) in batch.iter().enumerate() {
+        rows.int(Some(pos as i64));
+        rows.text(Some(&l.order_external_id));
+        rows.int(Some(l.line_no));
+        rows.text(l.product_external_id.as_deref());
+        rows.text(Some(&l.description));
+        rows.int(Some(l.quantity));
+        rows.int(Some(l.unit_price_minor));
+        rows.int(Some(l.total_minor));
+        rows.end();
+    }
+    copy(&mut tx, "COPY load_lines FROM STDIN", rows).await?;
+    let unknown: Vec<i64> = sqlx::query_scalar(
+        "SELECT pos FROM load_lines s WHERE NOT EXISTS \
+         (SELECT 1 FROM orders o WHERE o.external_id = s.order_external_id) ORDER BY pos",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let now = now_micros();
+    let created = sqlx::query(
+        "INSERT INTO products (external_id, name, currency, active, created_at, updated_at) \
+         SELECT DISTINCT s.product_external_id, 'Product ' || s.product_external_id, $1, 1, $2, $2 \
+         FROM load_lines s JOIN orders o ON o.external_id = s.order_external_id \
+         WHERE s.product_external_id IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM products p WHERE p.external_id = s.product_external_id) \
+         ON CONFLICT (external_id) DO NOTHING",
+    )
+    .bind(currency)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let inserted = sqlx::query(
+        "INSERT INTO order_lines (order_id, customer_id, line_no, product_id, description, quantity, \
+         unit_price_minor, total_minor) \
+         SELECT o.id, o.customer_id, s.line_no, p.id, s.description, s.quantity, s.unit_price_minor, s.total_minor \
+         FROM load_lines s JOIN orders o ON o.external_id = s.order_external_id \
+         LEFT JOIN products p ON p.external_id = s.product_external_id \
+         ORDER BY s.pos ON CONFLICT (order_id, line_no) DO NOTHING",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    let unknown_orders: Vec<usize> = unknown.into_iter().map(|p| p as usize).collect();
+    Ok(BatchOutcome {
+        inserted,
+        skipped: (batch.len() - unknown_orders.len()) as u64 - inserted,
+        customers_created: created,
+        unknown_orders,
+    })
+}
