@@ -37,11 +37,7 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn on_connect(
-        self,
-        conn: &mut AnyConnection,
-        bulk_load: bool,
-    ) -> Result<(), sqlx::Error> {
+    pub(crate) async fn on_connect(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
         if self == Backend::Postgres {
             // Statements are prepared once per connection. Left to itself, PostgreSQL
             // compares a generic plan with its first custom plans and, for a search whose
@@ -70,14 +66,6 @@ impl Backend {
                 "PRAGMA mmap_size = 1073741824",
             ] {
                 conn.execute(pragma).await?;
-            }
-            if bulk_load {
-                // Up to 1 GiB, taken only as the load touches pages.
-                conn.execute("PRAGMA cache_size = -1048576").await?;
-                // A multi-row insert inside a larger transaction keeps a statement journal
-                // (to undo just that statement on a constraint error); keep it in memory
-                // instead of writing every page it touches to a temporary file.
-                conn.execute("PRAGMA temp_store = MEMORY").await?;
             }
         }
         Ok(())

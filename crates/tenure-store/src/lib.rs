@@ -18,8 +18,8 @@ pub mod export;
 pub mod import;
 pub mod interactions;
 pub mod orders;
-pub mod products;
 mod pg_load;
+pub mod products;
 mod sql;
 mod sqlite_load;
 pub mod stats;
@@ -68,9 +68,6 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// The currency in which per-customer spend is summed (ISO 4217).
     pub reporting_currency: String,
-    /// A bulk load (an import): SQLite connections keep a large page cache, so inserts
-    /// into indexes that outgrow the default cache do not read pages back from disk.
-    pub bulk_load: bool,
 }
 
 impl std::fmt::Debug for StoreOptions {
@@ -80,7 +77,6 @@ impl std::fmt::Debug for StoreOptions {
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("reporting_currency", &self.reporting_currency)
-            .field("bulk_load", &self.bulk_load)
             .finish()
     }
 }
@@ -92,7 +88,6 @@ impl StoreOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(3),
             reporting_currency: "USD".into(),
-            bulk_load: false,
         }
     }
 }
@@ -118,9 +113,9 @@ pub struct Store {
     /// spinning on the database's busy handler.
     writer: Arc<Mutex<()>>,
     reporting_currency: Arc<str>,
-    /// For bulk loads into a SQLite file: a plain connection for the import path.
+    /// For imports into a SQLite file: a plain connection (see `sqlite_load`).
     loader: Option<Arc<Loader>>,
-    /// For bulk loads into PostgreSQL: a connection of its own, for `COPY`.
+    /// For imports into PostgreSQL: a connection of its own, for `COPY`.
     pg_loader: Option<Arc<PgLoader>>,
 }
 
@@ -162,14 +157,13 @@ impl Store {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(&options.url)?;
-        let bulk_load = options.bulk_load;
         let url = backend.prepare_url(&options.url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .min_connections(0)
             .acquire_timeout(options.acquire_timeout)
             .after_connect(move |conn, _meta| {
-                Box::pin(async move { backend.on_connect(conn, bulk_load).await })
+                Box::pin(async move { backend.on_connect(conn).await })
             })
             .connect(&url)
             .await?;
@@ -179,17 +173,15 @@ impl Store {
             writer: Arc::new(Mutex::new(())),
             reporting_currency: options.reporting_currency.clone().into(),
             loader: match backend {
-                Backend::Sqlite if bulk_load => {
-                    sqlite_load::file_of(&options.url).map(|path| {
-                        Arc::new(Loader {
-                            path,
-                            conn: std::sync::Mutex::new(None),
-                        })
+                Backend::Sqlite => sqlite_load::file_of(&options.url).map(|path| {
+                    Arc::new(Loader {
+                        path,
+                        conn: std::sync::Mutex::new(None),
                     })
-                }
+                }),
                 _ => None,
             },
-            pg_loader: (backend == Backend::Postgres && bulk_load).then(|| {
+            pg_loader: (backend == Backend::Postgres).then(|| {
                 Arc::new(PgLoader {
                     url: url.clone(),
                     conn: Mutex::new(None),
@@ -198,23 +190,25 @@ impl Store {
         })
     }
 
-    /// The bulk-load connection to PostgreSQL, opened on first use; `None` when this store
-    /// has none (SQLite, or not opened for a bulk load).
+    /// The import connection to PostgreSQL, opened on first use (imports into SQLite go
+    /// through [`Store::load_sqlite`]; an in-memory SQLite database has neither).
     pub(crate) async fn pg_loader(
         &self,
-    ) -> StoreResult<Option<tokio::sync::MutexGuard<'_, Option<sqlx::PgConnection>>>> {
+    ) -> StoreResult<tokio::sync::MutexGuard<'_, Option<sqlx::PgConnection>>> {
         let Some(loader) = &self.pg_loader else {
-            return Ok(None);
+            return Err(StoreError::Config(
+                "imports need a SQLite file or PostgreSQL".into(),
+            ));
         };
         let mut slot = loader.conn.lock().await;
         if slot.is_none() {
             *slot = Some(pg_load::connect(&loader.url).await?);
         }
-        Ok(Some(slot))
+        Ok(slot)
     }
 
-    /// Runs `f` on the bulk-load connection, holding the writer slot; `None` when this
-    /// store has none (PostgreSQL, or not opened for a bulk load).
+    /// Runs `f` on the import connection to a SQLite file, holding the writer slot; `None`
+    /// on PostgreSQL.
     pub(crate) async fn load_sqlite<T>(
         &self,
         f: impl FnOnce(&mut rusqlite::Connection) -> StoreResult<T>,
@@ -234,12 +228,10 @@ impl Store {
         };
         // The statements run on this thread; on a multi-threaded runtime, let the other
         // tasks move elsewhere meanwhile.
-        Some(
-            match tokio::runtime::Handle::current().runtime_flavor() {
-                tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
-                _ => run(),
-            },
-        )
+        Some(match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
+            _ => run(),
+        })
     }
 
     /// Applies every pending migration of this backend.

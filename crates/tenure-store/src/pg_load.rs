@@ -1,7 +1,7 @@
 //! Bulk imports into PostgreSQL with `COPY`: each batch is streamed into a temporary table
 //! and moved with one `INSERT ... SELECT ... ON CONFLICT DO NOTHING`, in one transaction.
-//! The same rows and rules as the portable batch path in `import.rs`, at the speed of
-//! `COPY` instead of one bound value at a time.
+//! The same rows under the same rules as `sqlite_load.rs`, at the speed of `COPY` instead
+//! of one bound value at a time.
 
 use std::collections::HashMap;
 
@@ -78,6 +78,12 @@ async fn copy(conn: &mut PgConnection, statement: &str, rows: CopyRows) -> Store
         c.send(chunk).await?;
     }
     Ok(c.finish().await?)
+}
+
+/// The connection in a slot that [`crate::Store::pg_loader`] filled.
+pub(crate) fn conn(slot: &mut Option<PgConnection>) -> StoreResult<&mut PgConnection> {
+    slot.as_mut()
+        .ok_or_else(|| crate::StoreError::Config("the import connection is not open".into()))
 }
 
 pub(crate) async fn connect(url: &str) -> StoreResult<PgConnection> {
@@ -162,7 +168,12 @@ async fn insert_customers(
         customers,
     )
     .await?;
-    copy(conn, "COPY customer_stats (customer_id) FROM STDIN", stats_rows).await?;
+    copy(
+        conn,
+        "COPY customer_stats (customer_id) FROM STDIN",
+        stats_rows,
+    )
+    .await?;
     tags.sort_unstable();
     let mut rows = CopyRows::new();
     for (t, id) in tags {
@@ -170,7 +181,12 @@ async fn insert_customers(
         rows.int(Some(id));
         rows.end();
     }
-    copy(conn, "COPY customer_tags (tag, customer_id) FROM STDIN", rows).await?;
+    copy(
+        conn,
+        "COPY customer_tags (tag, customer_id) FROM STDIN",
+        rows,
+    )
+    .await?;
     terms.sort_unstable();
     let mut rows = CopyRows::new();
     for (t, id) in &terms {
@@ -244,10 +260,7 @@ pub(crate) async fn import_customers(
     batch: &[CustomerData],
 ) -> StoreResult<BatchOutcome> {
     let mut tx = conn.begin().await?;
-    let mut keys: Vec<String> = batch
-        .iter()
-        .filter_map(|c| c.external_id.clone())
-        .collect();
+    let mut keys: Vec<String> = batch.iter().filter_map(|c| c.external_id.clone()).collect();
     keys.sort_unstable();
     keys.dedup();
     let existing = customer_ids(&mut tx, &keys).await?;
@@ -275,8 +288,11 @@ pub(crate) async fn import_purchases(
     batch: &[PurchaseRow],
 ) -> StoreResult<BatchOutcome> {
     let mut tx = conn.begin().await?;
-    let (ids, created) =
-        resolve_customers(&mut tx, batch.iter().map(|p| p.customer_external_id.as_str())).await?;
+    let (ids, created) = resolve_customers(
+        &mut tx,
+        batch.iter().map(|p| p.customer_external_id.as_str()),
+    )
+    .await?;
     sqlx::query(
         "CREATE TEMP TABLE IF NOT EXISTS load_orders (external_id TEXT, customer_id BIGINT, \
          occurred_at BIGINT, purchase_day BIGINT, currency TEXT, total_minor BIGINT, channel TEXT, \
@@ -326,8 +342,11 @@ pub(crate) async fn import_interactions(
     batch: &[InteractionRow],
 ) -> StoreResult<BatchOutcome> {
     let mut tx = conn.begin().await?;
-    let (ids, created) =
-        resolve_customers(&mut tx, batch.iter().map(|i| i.customer_external_id.as_str())).await?;
+    let (ids, created) = resolve_customers(
+        &mut tx,
+        batch.iter().map(|i| i.customer_external_id.as_str()),
+    )
+    .await?;
     sqlx::query(
         "CREATE TEMP TABLE IF NOT EXISTS load_interactions (external_id TEXT, customer_id BIGINT, \
          channel TEXT, direction TEXT, kind TEXT, subject TEXT, body TEXT, staff_user_id BIGINT, \

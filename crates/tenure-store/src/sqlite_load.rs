@@ -1,7 +1,7 @@
-//! Bulk imports into SQLite through one plain connection with prepared single-row
-//! statements: the same rows and rules as the portable batch path in `import.rs`, without
-//! the per-value cost of the generic driver (which made million-row imports several times
-//! slower than the file format allows).
+//! Imports into a SQLite file through one plain connection with prepared single-row
+//! statements, without the per-value cost of the generic driver (which made million-row
+//! imports several times slower than SQLite itself). `pg_load.rs` is its PostgreSQL twin:
+//! the same rows under the same rules.
 //!
 //! Each batch is one `BEGIN IMMEDIATE` transaction, taken while holding the store's writer
 //! slot, so it serialises with every other write of this process and of others.
@@ -115,7 +115,8 @@ fn insert_customers(tx: &Transaction<'_>, batch: &[CustomerData]) -> StoreResult
         .flat_map(|(d, &id)| d.tags.iter().map(move |t| (t.as_str(), id)))
         .collect();
     tags.sort_unstable();
-    let mut tag = tx.prepare_cached("INSERT INTO customer_tags (tag, customer_id) VALUES (?1, ?2)")?;
+    let mut tag =
+        tx.prepare_cached("INSERT INTO customer_tags (tag, customer_id) VALUES (?1, ?2)")?;
     for (t, id) in tags {
         tag.execute(params![t, id])?;
     }
@@ -214,7 +215,8 @@ pub(crate) fn import_purchases(
     batch: &[PurchaseRow],
 ) -> StoreResult<BatchOutcome> {
     let tx = begin(conn)?;
-    let (ids, created) = resolve_customers(&tx, batch.iter().map(|p| p.customer_external_id.as_str()))?;
+    let (ids, created) =
+        resolve_customers(&tx, batch.iter().map(|p| p.customer_external_id.as_str()))?;
     let now = now_micros();
     let mut inserted = 0;
     let mut touched = Vec::with_capacity(batch.len());
@@ -261,7 +263,8 @@ pub(crate) fn import_interactions(
     batch: &[InteractionRow],
 ) -> StoreResult<BatchOutcome> {
     let tx = begin(conn)?;
-    let (ids, created) = resolve_customers(&tx, batch.iter().map(|i| i.customer_external_id.as_str()))?;
+    let (ids, created) =
+        resolve_customers(&tx, batch.iter().map(|i| i.customer_external_id.as_str()))?;
     let now = now_micros();
     let mut inserted = 0;
     let mut touched = Vec::with_capacity(batch.len());
@@ -320,7 +323,8 @@ pub(crate) fn import_order_lines(
     {
         let mut find_order =
             tx.prepare_cached("SELECT id, customer_id FROM orders WHERE external_id = ?1")?;
-        let mut find_product = tx.prepare_cached("SELECT id FROM products WHERE external_id = ?1")?;
+        let mut find_product =
+            tx.prepare_cached("SELECT id FROM products WHERE external_id = ?1")?;
         let mut new_product = tx.prepare_cached(
             "INSERT INTO products (external_id, name, currency, active, created_at, updated_at) \
              VALUES (?1, ?2, ?3, 1, ?4, ?4) RETURNING id",

@@ -39,7 +39,6 @@ impl DbArgs {
             max_connections: self.db_max_connections.max(1),
             acquire_timeout: Duration::from_secs(3),
             reporting_currency: self.currency.trim().to_ascii_uppercase(),
-            bulk_load: false,
         }
     }
 }

@@ -141,11 +141,18 @@ pub async fn import(
     let (batches, mut received) = tokio::sync::mpsc::channel::<(Pending, u64)>(1);
     let path = file.to_owned();
     let parser = tokio::task::spawn_blocking(move || {
-        parse_rows(kind, &path, encoding, batch, &currency, |pending, position| {
-            batches
-                .blocking_send((pending, position))
-                .map_err(|_| anyhow::anyhow!("the import stopped"))
-        })
+        parse_rows(
+            kind,
+            &path,
+            encoding,
+            batch,
+            &currency,
+            |pending, position| {
+                batches
+                    .blocking_send((pending, position))
+                    .map_err(|_| anyhow::anyhow!("the import stopped"))
+            },
+        )
     });
     let mut summary = Summary::default();
     let mut rejections: Vec<Rejection> = Vec::new();
@@ -287,9 +294,7 @@ fn parse_rows(
                 }
             }
             Kind::Orders => {
-                if let Some(p) =
-                    purchase_row(&get, currency, ORDER_COLUMNS, &mut errors)
-                {
+                if let Some(p) = purchase_row(&get, currency, ORDER_COLUMNS, &mut errors) {
                     pending.purchases.push(p);
                 }
             }
@@ -311,12 +316,7 @@ fn parse_rows(
             }
             Kind::Vcard => {}
             Kind::Purchases => {
-                if let Some(mut p) = purchase_row(
-                    &get,
-                    currency,
-                    PURCHASE_COLUMNS,
-                    &mut errors,
-                ) {
+                if let Some(mut p) = purchase_row(&get, currency, PURCHASE_COLUMNS, &mut errors) {
                     if p.order_external_id.is_empty() {
                         let key = {
                             use std::hash::{Hash, Hasher};

@@ -158,11 +158,7 @@ fn parse_role(s: &str) -> Result<Role> {
 }
 
 pub(crate) async fn open(db: &DbArgs) -> Result<Store> {
-    open_with(db, db.store_options()).await
-}
-
-async fn open_with(db: &DbArgs, options: tenure_store::StoreOptions) -> Result<Store> {
-    let store = Store::connect(&options)
+    let store = Store::connect(&db.store_options())
         .await
         .with_context(|| format!("opening {}", tenure_store::redact_url(&db.database_url)))?;
     store.migrate().await.context("applying migrations")?;
@@ -252,11 +248,7 @@ async fn main() -> Result<()> {
             encoding,
             batch,
         } => {
-            let options = tenure_store::StoreOptions {
-                bulk_load: true,
-                ..db.store_options()
-            };
-            let store = open_with(&db, options).await?;
+            let store = open(&db).await?;
             import::run(&store, kind, &file, encoding, batch.max(1)).await
         }
         Command::Export { db, kind, out } => {

@@ -158,7 +158,10 @@ async fn every_route_checks_the_token_and_the_role() {
                     .post_json("/api/v1/customers", json!({"name": format!("Dup {n}")}))
                     .await;
                 let (_, s) = app
-                    .post_json("/api/v1/customers", json!({"name": format!("Survivor {n}")}))
+                    .post_json(
+                        "/api/v1/customers",
+                        json!({"name": format!("Survivor {n}")}),
+                    )
                     .await;
                 let merge = app
                     .store
