@@ -76,6 +76,50 @@ pub struct BatchOutcome {
     pub unknown_orders: Vec<usize>,
 }
 
+impl BatchOutcome {
+    /// A batch of `len` rows that wrote `inserted` and created `created` referenced rows.
+    pub(crate) fn of(len: usize, inserted: u64, created: u64) -> Self {
+        BatchOutcome {
+            inserted,
+            skipped: len as u64 - inserted,
+            customers_created: created,
+            unknown_orders: Vec::new(),
+        }
+    }
+}
+
+/// The customers of a batch to insert: those whose external id is not stored yet and
+/// not repeated earlier in the batch.
+pub(crate) fn fresh_customers(
+    batch: &[CustomerData],
+    existing: &HashMap<String, i64>,
+) -> Vec<CustomerData> {
+    let mut seen = std::collections::HashSet::new();
+    batch
+        .iter()
+        .filter(|c| match c.external_id.as_deref() {
+            Some(x) => !existing.contains_key(x) && seen.insert(x),
+            None => true,
+        })
+        .cloned()
+        .collect()
+}
+
+/// Placeholder customers for the external ids rows named that are not stored; their name
+/// says where they came from until a customers file fills them in.
+pub(crate) fn placeholders<'k>(
+    keys: impl Iterator<Item = &'k str>,
+    ids: &HashMap<String, i64>,
+) -> Vec<CustomerData> {
+    keys.filter(|k| !ids.contains_key(*k))
+        .map(|k| {
+            let mut d = CustomerData::named(format!("Customer {k}"));
+            d.external_id = Some(k.to_owned());
+            d
+        })
+        .collect()
+}
+
 async fn lookup(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     head: &'static str,
@@ -197,12 +241,7 @@ impl Store {
         }
         rows.flush(&mut w.tx).await?;
         w.commit().await?;
-        let inserted = rows.rows_affected();
-        Ok(BatchOutcome {
-            inserted,
-            skipped: batch.len() as u64 - inserted,
-            ..BatchOutcome::default()
-        })
+        Ok(BatchOutcome::of(batch.len(), rows.rows_affected(), 0))
     }
 
     /// Imports order lines into existing orders (rows naming an unknown order are reported,

@@ -10,7 +10,9 @@ use tenure_domain::catalog::{OrderStatus, purchase_day};
 use tenure_domain::customer::{CustomerData, search_terms};
 
 use crate::customers::{Field, fields};
-use crate::import::{BatchOutcome, InteractionRow, OrderLineRow, PurchaseRow};
+use crate::import::{
+    BatchOutcome, InteractionRow, OrderLineRow, PurchaseRow, fresh_customers, placeholders,
+};
 use crate::time::now_micros;
 use crate::{StoreResult, stats};
 
@@ -212,15 +214,7 @@ async fn resolve_customers<'k>(
     keys.sort_unstable();
     keys.dedup();
     let mut ids = customer_ids(conn, &keys).await?;
-    let missing: Vec<CustomerData> = keys
-        .iter()
-        .filter(|k| !ids.contains_key(*k))
-        .map(|k| {
-            let mut d = CustomerData::named(format!("Customer {k}"));
-            d.external_id = Some(k.clone());
-            d
-        })
-        .collect();
+    let missing = placeholders(keys.iter().map(String::as_str), &ids);
     let created = insert_customers(conn, &missing).await?;
     for (d, id) in missing.iter().zip(&created) {
         if let Some(x) = &d.external_id {
@@ -263,23 +257,10 @@ pub(crate) async fn import_customers(
     let mut keys: Vec<String> = batch.iter().filter_map(|c| c.external_id.clone()).collect();
     keys.sort_unstable();
     keys.dedup();
-    let existing = customer_ids(&mut tx, &keys).await?;
-    let mut seen = std::collections::HashSet::new();
-    let fresh: Vec<CustomerData> = batch
-        .iter()
-        .filter(|c| match c.external_id.as_deref() {
-            Some(x) => !existing.contains_key(x) && seen.insert(x),
-            None => true,
-        })
-        .cloned()
-        .collect();
+    let fresh = fresh_customers(batch, &customer_ids(&mut tx, &keys).await?);
     insert_customers(&mut tx, &fresh).await?;
     tx.commit().await?;
-    Ok(BatchOutcome {
-        inserted: fresh.len() as u64,
-        skipped: (batch.len() - fresh.len()) as u64,
-        ..BatchOutcome::default()
-    })
+    Ok(BatchOutcome::of(batch.len(), fresh.len() as u64, 0))
 }
 
 pub(crate) async fn import_purchases(
@@ -328,12 +309,7 @@ pub(crate) async fn import_purchases(
     let inserted = touched.len() as u64;
     rebuild_stats(&mut tx, currency, touched).await?;
     tx.commit().await?;
-    Ok(BatchOutcome {
-        inserted,
-        skipped: batch.len() as u64 - inserted,
-        customers_created: created,
-        unknown_orders: Vec::new(),
-    })
+    Ok(BatchOutcome::of(batch.len(), inserted, created))
 }
 
 pub(crate) async fn import_interactions(
@@ -386,12 +362,7 @@ pub(crate) async fn import_interactions(
     let inserted = touched.len() as u64;
     rebuild_stats(&mut tx, currency, touched).await?;
     tx.commit().await?;
-    Ok(BatchOutcome {
-        inserted,
-        skipped: batch.len() as u64 - inserted,
-        customers_created: created,
-        unknown_orders: Vec::new(),
-    })
+    Ok(BatchOutcome::of(batch.len(), inserted, created))
 }
 
 pub(crate) async fn import_order_lines(

@@ -6,14 +6,17 @@
 //! Each batch is one `BEGIN IMMEDIATE` transaction, taken while holding the store's writer
 //! slot, so it serialises with every other write of this process and of others.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tenure_domain::catalog::{OrderStatus, purchase_day};
 use tenure_domain::customer::{CustomerData, search_terms};
 
 use crate::customers::{Field, fields};
-use crate::import::{BatchOutcome, InteractionRow, OrderLineRow, ProductRow, PurchaseRow};
+use crate::import::{
+    BatchOutcome, InteractionRow, OrderLineRow, ProductRow, PurchaseRow, fresh_customers,
+    placeholders,
+};
 use crate::time::now_micros;
 use crate::{StoreError, StoreResult, stats};
 
@@ -143,15 +146,7 @@ fn resolve_customers<'k>(
     keys.sort_unstable();
     keys.dedup();
     let mut ids = customer_ids(tx, &keys)?;
-    let missing: Vec<CustomerData> = keys
-        .iter()
-        .filter(|k| !ids.contains_key(**k))
-        .map(|k| {
-            let mut d = CustomerData::named(format!("Customer {k}"));
-            d.external_id = Some((*k).to_owned());
-            d
-        })
-        .collect();
+    let missing = placeholders(keys.iter().copied(), &ids);
     let created = insert_customers(tx, &missing)?;
     for (d, id) in missing.iter().zip(&created) {
         if let Some(x) = &d.external_id {
@@ -190,23 +185,10 @@ pub(crate) fn import_customers(
         .iter()
         .filter_map(|c| c.external_id.as_deref())
         .collect();
-    let existing = customer_ids(&tx, &keys)?;
-    let mut seen = HashSet::new();
-    let fresh: Vec<CustomerData> = batch
-        .iter()
-        .filter(|c| match c.external_id.as_deref() {
-            Some(x) => !existing.contains_key(x) && seen.insert(x),
-            None => true,
-        })
-        .cloned()
-        .collect();
+    let fresh = fresh_customers(batch, &customer_ids(&tx, &keys)?);
     insert_customers(&tx, &fresh)?;
     tx.commit()?;
-    Ok(BatchOutcome {
-        inserted: fresh.len() as u64,
-        skipped: (batch.len() - fresh.len()) as u64,
-        ..BatchOutcome::default()
-    })
+    Ok(BatchOutcome::of(batch.len(), fresh.len() as u64, 0))
 }
 
 pub(crate) fn import_purchases(
@@ -249,12 +231,7 @@ pub(crate) fn import_purchases(
     }
     rebuild_stats(&tx, currency, touched)?;
     tx.commit()?;
-    Ok(BatchOutcome {
-        inserted,
-        skipped: batch.len() as u64 - inserted,
-        customers_created: created,
-        unknown_orders: Vec::new(),
-    })
+    Ok(BatchOutcome::of(batch.len(), inserted, created))
 }
 
 pub(crate) fn import_interactions(
@@ -300,12 +277,7 @@ pub(crate) fn import_interactions(
     }
     rebuild_stats(&tx, currency, touched)?;
     tx.commit()?;
-    Ok(BatchOutcome {
-        inserted,
-        skipped: batch.len() as u64 - inserted,
-        customers_created: created,
-        unknown_orders: Vec::new(),
-    })
+    Ok(BatchOutcome::of(batch.len(), inserted, created))
 }
 
 pub(crate) fn import_order_lines(
@@ -438,9 +410,5 @@ pub(crate) fn import_products(
         }
     }
     tx.commit()?;
-    Ok(BatchOutcome {
-        inserted,
-        skipped: batch.len() as u64 - inserted,
-        ..BatchOutcome::default()
-    })
+    Ok(BatchOutcome::of(batch.len(), inserted, 0))
 }

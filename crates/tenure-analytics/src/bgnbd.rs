@@ -1,0 +1,181 @@
+//! The BG/NBD model (Fader, Hardie & Lee 2005): while alive a customer buys at a Poisson
+//! rate λ ~ Gamma(r, α); after each repeat purchase they drop out with probability
+//! p ~ Beta(a, b). Fitted by maximum likelihood on per-customer summaries (x, t_x, T).
+
+use crate::optimize::{Maximum, Objective, maximize, standard_errors};
+use crate::special::{digamma, hyp2f1, ln_beta, ln_gamma};
+use crate::summary::Summary;
+
+/// Fitted (or given) BG/NBD parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BgNbd {
+    pub r: f64,
+    pub alpha: f64,
+    pub a: f64,
+    pub b: f64,
+}
+
+/// A fit: the parameters, the summed log-likelihood and the standard errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fit {
+    pub params: BgNbd,
+    pub log_likelihood: f64,
+    /// Standard errors of r, α, a, b.
+    pub standard_errors: [f64; 4],
+    pub iterations: usize,
+    pub converged: bool,
+}
+
+/// Customers grouped by repeat count, so terms that depend on x alone are computed once
+/// per distinct x at each evaluation.
+struct Data {
+    /// Distinct x values.
+    xs: Vec<f64>,
+    /// (index into `xs`, t_x, T) per customer.
+    rows: Vec<(usize, f64, f64)>,
+    /// Customers per distinct x.
+    counts: Vec<f64>,
+}
+
+impl Data {
+    fn new(customers: &[Summary]) -> Data {
+        let mut xs: Vec<f64> = customers.iter().map(|c| c.x).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        let mut counts = vec![0.0; xs.len()];
+        let rows = customers
+            .iter()
+            .map(|c| {
+                let i = xs.partition_point(|&v| v < c.x);
+                counts[i] += 1.0;
+                (i, c.t_x, c.t)
+            })
+            .collect();
+        Data { xs, rows, counts }
+    }
+}
+
+impl Objective for Data {
+    fn value_and_gradient(&self, p: &[f64], g: &mut [f64]) -> f64 {
+        let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+        // Terms of x alone, summed with their counts.
+        let (lg_r, dg_r, lb_ab, dg_ab, dg_b) = (
+            ln_gamma(r),
+            digamma(r),
+            ln_beta(a, b),
+            digamma(a + b),
+            digamma(b),
+        );
+        let mut value = 0.0;
+        g.iter_mut().for_each(|v| *v = 0.0);
+        for (&x, &n) in self.xs.iter().zip(&self.counts) {
+            value += n * (ln_gamma(r + x) - lg_r + r * alpha.ln() + ln_beta(a, b + x) - lb_ab);
+            g[0] += n * (digamma(r + x) - dg_r + alpha.ln());
+            g[1] += n * r / alpha;
+            g[2] += n * (dg_ab - digamma(a + b + x));
+            g[3] += n * (digamma(b + x) - digamma(a + b + x) - dg_b + dg_ab);
+        }
+        // The per-customer mixture: alive at T, or dropped out after the last purchase.
+        for &(i, t_x, t) in &self.rows {
+            let x = self.xs[i];
+            let rx = r + x;
+            let l1 = -rx * (alpha + t).ln();
+            if x > 0.0 {
+                let l2 = a.ln() - (b + x - 1.0).ln() - rx * (alpha + t_x).ln();
+                let m = l1.max(l2);
+                let (e1, e2) = ((l1 - m).exp(), (l2 - m).exp());
+                let s = e1 + e2;
+                let (w1, w2) = (e1 / s, e2 / s);
+                value += m + s.ln();
+                g[0] += -w1 * (alpha + t).ln() - w2 * (alpha + t_x).ln();
+                g[1] += -rx * (w1 / (alpha + t) + w2 / (alpha + t_x));
+                g[2] += w2 / a;
+                g[3] += -w2 / (b + x - 1.0);
+            } else {
+                value += l1;
+                g[0] += -(alpha + t).ln();
+                g[1] += -rx / (alpha + t);
+            }
+        }
+        value
+    }
+}
+
+/// Fits BG/NBD to the summaries by maximum likelihood. Starts from several points and
+/// keeps the best, so a poor start cannot trap it.
+pub fn fit(customers: &[Summary]) -> Fit {
+    let data = Data::new(customers);
+    let mean_t = customers.iter().map(|c| c.t).sum::<f64>() / customers.len().max(1) as f64;
+    let starts = [
+        [1.0, 1.0, 1.0, 1.0],
+        [0.5, mean_t.max(1.0) / 4.0, 1.0, 2.0],
+        [0.1, 10.0, 0.5, 5.0],
+    ];
+    let best: Option<Maximum> = starts
+        .iter()
+        .map(|s| maximize(&data, s))
+        .filter(|m| m.log_likelihood.is_finite())
+        .max_by(|x, y| x.log_likelihood.total_cmp(&y.log_likelihood));
+    let m = best.unwrap_or(Maximum {
+        params: vec![f64::NAN; 4],
+        log_likelihood: f64::NAN,
+        iterations: 0,
+        converged: false,
+    });
+    let se = standard_errors(&data, &m.params);
+    Fit {
+        params: BgNbd {
+            r: m.params[0],
+            alpha: m.params[1],
+            a: m.params[2],
+            b: m.params[3],
+        },
+        log_likelihood: m.log_likelihood,
+        standard_errors: [se[0], se[1], se[2], se[3]],
+        iterations: m.iterations,
+        converged: m.converged,
+    }
+}
+
+impl BgNbd {
+    /// The summed log-likelihood of the summaries under these parameters.
+    pub fn log_likelihood(&self, customers: &[Summary]) -> f64 {
+        let mut g = [0.0; 4];
+        Data::new(customers).value_and_gradient(&[self.r, self.alpha, self.a, self.b], &mut g)
+    }
+
+    /// The probability that a customer with this history is still alive at T.
+    pub fn p_alive(&self, c: &Summary) -> f64 {
+        if c.x == 0.0 {
+            return 1.0;
+        }
+        let rx = self.r + c.x;
+        let ratio =
+            (self.a / (self.b + c.x - 1.0)) * ((self.alpha + c.t) / (self.alpha + c.t_x)).powf(rx);
+        1.0 / (1.0 + ratio)
+    }
+
+    /// Expected purchases in the next `horizon` time units for a customer with this history.
+    pub fn expected_purchases(&self, c: &Summary, horizon: f64) -> f64 {
+        let BgNbd { r, alpha, a, b } = *self;
+        let (x, t) = (c.x, c.t);
+        let rx = r + x;
+        let z = horizon / (alpha + t + horizon);
+        let f = hyp2f1(rx, b + x, a + b + x - 1.0, z);
+        let head = (a + b + x - 1.0) / (a - 1.0)
+            * (1.0 - ((alpha + t) / (alpha + t + horizon)).powf(rx) * f);
+        let denominator = if x > 0.0 {
+            1.0 + (a / (b + x - 1.0)) * ((alpha + t) / (alpha + c.t_x)).powf(rx)
+        } else {
+            1.0
+        };
+        head / denominator
+    }
+
+    /// Expected purchases of a new customer in their first `t` time units.
+    pub fn expected_purchases_new(&self, t: f64) -> f64 {
+        let BgNbd { r, alpha, a, b } = *self;
+        let f = hyp2f1(r, b, a + b - 1.0, t / (alpha + t));
+        (a + b - 1.0) / (a - 1.0) * (1.0 - (alpha / (alpha + t)).powf(r) * f)
+    }
+}

@@ -1,0 +1,116 @@
+//! The Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and CLV"): a customer's
+//! purchase values are Gamma(p, ν) with ν ~ Gamma(q, γ) across customers, independent of
+//! how often they buy. Fitted on repeat buyers' mean repeat-purchase value z̄.
+
+use crate::optimize::{Maximum, Objective, maximize, standard_errors};
+use crate::special::{digamma, ln_gamma};
+use crate::summary::Summary;
+
+/// Fitted (or given) Gamma-Gamma parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GammaGamma {
+    pub p: f64,
+    pub q: f64,
+    pub gamma: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fit {
+    pub params: GammaGamma,
+    pub log_likelihood: f64,
+    /// Standard errors of p, q, γ.
+    pub standard_errors: [f64; 3],
+    /// Repeat buyers the fit used (x > 0 and z̄ > 0).
+    pub customers: usize,
+    pub iterations: usize,
+    pub converged: bool,
+}
+
+/// (x, z̄) of the repeat buyers with a positive mean value.
+struct Data(Vec<(f64, f64)>);
+
+impl Data {
+    fn new(customers: &[Summary]) -> Data {
+        Data(
+            customers
+                .iter()
+                .filter(|c| c.x > 0.0 && c.monetary > 0.0)
+                .map(|c| (c.x, c.monetary))
+                .collect(),
+        )
+    }
+}
+
+impl Objective for Data {
+    fn value_and_gradient(&self, params: &[f64], g: &mut [f64]) -> f64 {
+        let (p, q, gamma) = (params[0], params[1], params[2]);
+        let (lg_q, dg_q) = (ln_gamma(q), digamma(q));
+        let mut value = 0.0;
+        g.iter_mut().for_each(|v| *v = 0.0);
+        for &(x, z) in &self.0 {
+            let px = p * x;
+            let denominator = gamma + x * z;
+            let ld = denominator.ln();
+            value += ln_gamma(px + q) - ln_gamma(px) - lg_q
+                + q * gamma.ln()
+                + (px - 1.0) * z.ln()
+                + px * x.ln()
+                - (px + q) * ld;
+            let dg_pxq = digamma(px + q);
+            g[0] += x * (dg_pxq - digamma(px) + z.ln() + x.ln() - ld);
+            g[1] += dg_pxq - dg_q + gamma.ln() - ld;
+            g[2] += q / gamma - (px + q) / denominator;
+        }
+        value
+    }
+}
+
+/// Fits Gamma-Gamma by maximum likelihood on the repeat buyers (x > 0, z̄ > 0); customers
+/// without repeat purchases, or whose repeat purchases were all free, carry no spend
+/// information and are left out.
+pub fn fit(customers: &[Summary]) -> Fit {
+    let data = Data::new(customers);
+    let mean = data.0.iter().map(|c| c.1).sum::<f64>() / data.0.len().max(1) as f64;
+    let starts = [
+        [1.0, 1.0, 1.0],
+        [2.0, 2.0, mean.max(1e-3)],
+        [10.0, 5.0, 10.0],
+    ];
+    let best: Option<Maximum> = starts
+        .iter()
+        .map(|s| maximize(&data, s))
+        .filter(|m| m.log_likelihood.is_finite())
+        .max_by(|x, y| x.log_likelihood.total_cmp(&y.log_likelihood));
+    let m = best.unwrap_or(Maximum {
+        params: vec![f64::NAN; 3],
+        log_likelihood: f64::NAN,
+        iterations: 0,
+        converged: false,
+    });
+    let se = standard_errors(&data, &m.params);
+    Fit {
+        params: GammaGamma {
+            p: m.params[0],
+            q: m.params[1],
+            gamma: m.params[2],
+        },
+        log_likelihood: m.log_likelihood,
+        standard_errors: [se[0], se[1], se[2]],
+        customers: data.0.len(),
+        iterations: m.iterations,
+        converged: m.converged,
+    }
+}
+
+impl GammaGamma {
+    /// The expected value of a purchase of a customer with this history (the population
+    /// mean pγ/(q−1) when they have no repeat purchases).
+    pub fn expected_value(&self, c: &Summary) -> f64 {
+        let GammaGamma { p, q, gamma } = *self;
+        if c.x > 0.0 {
+            (gamma + c.x * c.monetary) * p / (p * c.x + q - 1.0)
+        } else {
+            p * gamma / (q - 1.0)
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Per-customer summaries of a purchase history, as the models take them: x (repeat
+//! purchase days within the calibration period), t_x (first to last purchase day), T (first
+//! purchase day to the calibration end) and z̄ (mean value of the repeat purchase days).
+//! Purchases on the same day count as one purchase worth the day's sum.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
+/// One customer's summary; times in the unit the caller chose (days or weeks).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub x: f64,
+    pub t_x: f64,
+    pub t: f64,
+    /// z̄: the mean value of the repeat purchase days; 0 without repeat purchases.
+    pub monetary: f64,
+}
+
+/// Summarises purchases `(customer, day, value)` up to and including `calibration_end`,
+/// with times in units of `days_per_unit` days (7 for weeks). Customers whose first
+/// purchase is after the calibration end are left out. The result is in customer order.
+pub fn summarize<K: Ord + Clone>(
+    purchases: impl IntoIterator<Item = (K, NaiveDate, f64)>,
+    calibration_end: NaiveDate,
+    days_per_unit: f64,
+) -> Vec<(K, Summary)> {
+    let mut days: BTreeMap<K, BTreeMap<NaiveDate, f64>> = BTreeMap::new();
+    for (k, day, value) in purchases {
+        if day <= calibration_end {
+            *days.entry(k).or_default().entry(day).or_insert(0.0) += value;
+        }
+    }
+    days.into_iter()
+        .filter_map(|(k, by_day)| {
+            let (&first, _) = by_day.iter().next()?;
+            let (&last, _) = by_day.iter().next_back()?;
+            let repeat: Vec<f64> = by_day.values().skip(1).copied().collect();
+            let x = repeat.len() as f64;
+            let units = |d: chrono::TimeDelta| d.num_days() as f64 / days_per_unit;
+            Some((
+                k,
+                Summary {
+                    x,
+                    t_x: units(last - first),
+                    t: units(calibration_end - first),
+                    monetary: if repeat.is_empty() {
+                        0.0
+                    } else {
+                        repeat.iter().sum::<f64>() / x
+                    },
+                },
+            ))
+        })
+        .collect()
+}
