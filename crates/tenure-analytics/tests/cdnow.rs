@@ -3,7 +3,7 @@
 //! README for the numbers).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::NaiveDate;
 use tenure_analytics::bgnbd::{self, BgNbd};
@@ -11,21 +11,7 @@ use tenure_analytics::clv::{ClvTerms, clv};
 use tenure_analytics::gamma_gamma::{self, GammaGamma};
 use tenure_analytics::{Summary, summarize};
 
-/// The reference data folder: `TENURE_REFERENCE_DATA`, or `shared/data` beside the checkout.
-fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("TENURE_REFERENCE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    if dir.join("cdnow/CDNOW_sample.txt").exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: the CDNOW reference data is not at {} (set TENURE_REFERENCE_DATA)",
-            dir.display()
-        );
-        None
-    }
-}
+use tenure_testkit::reference_data as data_dir;
 
 fn published(dir: &Path) -> Vec<(u32, Summary)> {
     let mut r =

@@ -581,6 +581,7 @@ pub(crate) async fn delete_tx(
         "DELETE FROM customer_tags WHERE customer_id = $1",
         "DELETE FROM customer_search_terms WHERE customer_id = $1",
         "DELETE FROM customer_stats WHERE customer_id = $1",
+        "DELETE FROM customer_predictions WHERE customer_id = $1",
     ] {
         sqlx::query(sql).bind(id.0).execute(&mut **tx).await?;
     }

@@ -9,6 +9,7 @@
 //! outage surfaces as [`StoreError::Unavailable`].
 
 pub mod accounts;
+pub mod analytics;
 pub mod customers;
 mod decode;
 pub mod dialect;

@@ -128,6 +128,25 @@ impl Drop for TestDb {
     }
 }
 
+/// The reference data folder (`TENURE_REFERENCE_DATA`, or `shared/data` beside the
+/// checkout); `None`, with a note, when it is not on this machine.
+pub fn reference_data() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("TENURE_REFERENCE_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+        });
+    if dir.join("cdnow/CDNOW_sample.txt").exists() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: the CDNOW reference data is not at {} (set TENURE_REFERENCE_DATA)",
+            dir.display()
+        );
+        None
+    }
+}
+
 /// A running server on its own database, with a token for every role.
 pub struct TestApp {
     pub addr: SocketAddr,

@@ -1,5 +1,6 @@
 //! `tenure`: the command-line tool and server of Tenure, a retention-first CRM.
 
+mod analytics;
 mod config;
 mod duplicates;
 mod export;
@@ -72,6 +73,11 @@ enum Command {
         kind: export::Kind,
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+    },
+    /// Customer-base models: CLV, P(alive) and churn risk.
+    Analytics {
+        #[command(subcommand)]
+        command: analytics::Command,
     },
     /// Find, merge and unmerge duplicate customers.
     Duplicates {
@@ -256,6 +262,7 @@ async fn main() -> Result<()> {
             export::run(&store, kind, out.as_deref()).await
         }
         Command::Duplicates { command } => duplicates::run(command).await,
+        Command::Analytics { command } => analytics::run(command).await,
         Command::Demo {
             db,
             customers,

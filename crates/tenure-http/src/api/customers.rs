@@ -59,10 +59,45 @@ pub struct CustomerDto {
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
     pub consents: Vec<Consent>,
     pub stats: StatsDto,
+    /// What the customer-base models predict (`tenure analytics clv`); absent until they
+    /// have run, and on lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<PredictionDto>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Increases on every change; send it back in `If-Match` to update only what you read.
     pub version: i64,
+}
+
+/// The models' view of a customer, as of `computed_at`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PredictionDto {
+    /// Probability that the customer is still buying (BG/NBD).
+    pub p_alive: f64,
+    /// 1 − p_alive.
+    pub churn_risk: f64,
+    /// Purchases expected over the horizon.
+    pub expected_purchases: f64,
+    /// Expected value of a purchase, in the reporting currency (Gamma-Gamma).
+    pub expected_value: f64,
+    /// Discounted customer lifetime value over the horizon, in the reporting currency.
+    pub clv: f64,
+    pub horizon_days: i64,
+    pub computed_at: DateTime<Utc>,
+}
+
+impl From<tenure_store::analytics::Prediction> for PredictionDto {
+    fn from(p: tenure_store::analytics::Prediction) -> Self {
+        PredictionDto {
+            p_alive: p.p_alive,
+            churn_risk: p.churn_risk(),
+            expected_purchases: p.expected_purchases,
+            expected_value: p.expected_value,
+            clv: p.clv,
+            horizon_days: p.horizon_days,
+            computed_at: p.computed_at,
+        }
+    }
 }
 
 /// Aggregates kept current on every order and interaction write.
@@ -127,6 +162,7 @@ impl CustomerDto {
                 interactions_count: s.interactions_count,
                 last_contact_at: s.last_contact_at,
             },
+            predictions: None,
             created_at: c.created_at,
             updated_at: c.updated_at,
             version: c.version,
@@ -495,10 +531,13 @@ async fn get_customer(
 ) -> Result<impl IntoResponse, ApiError> {
     let customer = state.store.get_customer(CustomerId(id)).await?;
     let etag = format!("\"{}\"", customer.version);
-    Ok((
-        [(header::ETAG, etag)],
-        axum::Json(CustomerDto::new(customer, caller.principal.role)),
-    ))
+    let mut dto = CustomerDto::new(customer, caller.principal.role);
+    dto.predictions = state
+        .store
+        .prediction(CustomerId(id))
+        .await?
+        .map(PredictionDto::from);
+    Ok(([(header::ETAG, etag)], axum::Json(dto)))
 }
 
 /// The version an `If-Match` header asks for, if any.

@@ -1,0 +1,148 @@
+//! What the customer-base models read and write: each customer's purchase days with their
+//! spend, the fits, and the per-customer predictions.
+
+use futures_util::TryStreamExt;
+use sqlx::Row;
+use tenure_domain::catalog::OrderStatus;
+use tenure_domain::ids::CustomerId;
+
+use crate::sql::Bulk;
+use crate::time::{from_micros, now_micros};
+use crate::{Store, StoreResult};
+
+/// One customer's purchase day: the completed orders of that UTC day, and their value in
+/// the reporting currency (minor units; orders in other currencies count as purchases
+/// without value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurchaseDay {
+    pub customer: CustomerId,
+    /// Days since 1970-01-01.
+    pub day: i64,
+    pub value_minor: i64,
+}
+
+/// What the models predict for a customer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction {
+    /// Probability that the customer is still buying.
+    pub p_alive: f64,
+    /// Purchases expected over the horizon.
+    pub expected_purchases: f64,
+    /// Expected value of a purchase, in the reporting currency.
+    pub expected_value: f64,
+    /// Discounted value over the horizon, in the reporting currency.
+    pub clv: f64,
+    pub horizon_days: i64,
+    pub computed_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Prediction {
+    /// 1 − P(alive).
+    pub fn churn_risk(&self) -> f64 {
+        1.0 - self.p_alive
+    }
+}
+
+impl Store {
+    /// Every customer's purchase days up to and including `last_day`, in customer and day
+    /// order.
+    pub async fn purchase_days(&self, last_day: i64) -> StoreResult<Vec<PurchaseDay>> {
+        let mut rows = sqlx::query(
+            "SELECT customer_id, purchase_day, \
+             CAST(SUM(CASE WHEN currency = $1 THEN total_minor ELSE 0 END) AS BIGINT) AS value_minor \
+             FROM orders WHERE status = $2 AND purchase_day <= $3 \
+             GROUP BY customer_id, purchase_day ORDER BY customer_id, purchase_day",
+        )
+        .bind(self.reporting_currency().to_owned())
+        .bind(OrderStatus::Completed.as_str())
+        .bind(last_day)
+        .fetch(self.pool());
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            out.push(PurchaseDay {
+                customer: CustomerId(row.try_get("customer_id")?),
+                day: row.try_get("purchase_day")?,
+                value_minor: row.try_get("value_minor")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records a fit (`params` as a JSON object).
+    pub async fn record_fit(
+        &self,
+        model: &str,
+        params: &serde_json::Value,
+        log_likelihood: f64,
+        customers: i64,
+        calibration_end: &str,
+    ) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO model_fits (model, params, log_likelihood, customers, calibration_end, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(model.to_owned())
+        .bind(params.to_string())
+        .bind(log_likelihood)
+        .bind(customers)
+        .bind(calibration_end.to_owned())
+        .bind(now_micros())
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
+    /// Replaces every customer's prediction with these, in one transaction.
+    pub async fn replace_predictions(
+        &self,
+        predictions: &[(CustomerId, Prediction)],
+    ) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("DELETE FROM customer_predictions")
+            .execute(&mut *w.tx)
+            .await?;
+        let mut rows = Bulk::new(
+            self.backend(),
+            "INSERT INTO customer_predictions (customer_id, p_alive, expected_purchases, expected_value, clv, \
+             horizon_days, computed_at)",
+            7,
+        );
+        for (id, p) in predictions {
+            rows.row(&mut w.tx, |r| {
+                r.add(id.0)?;
+                r.add(p.p_alive)?;
+                r.add(p.expected_purchases)?;
+                r.add(p.expected_value)?;
+                r.add(p.clv)?;
+                r.add(p.horizon_days)?;
+                r.add(p.computed_at.timestamp_micros())
+            })
+            .await?;
+        }
+        rows.flush(&mut w.tx).await?;
+        w.commit().await
+    }
+
+    /// A customer's latest prediction, if the models have run since they bought.
+    pub async fn prediction(&self, id: CustomerId) -> StoreResult<Option<Prediction>> {
+        let row = sqlx::query(
+            "SELECT p_alive, expected_purchases, expected_value, clv, horizon_days, computed_at \
+             FROM customer_predictions WHERE customer_id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(Prediction {
+                p_alive: r.try_get("p_alive")?,
+                expected_purchases: r.try_get("expected_purchases")?,
+                expected_value: r.try_get("expected_value")?,
+                clv: r.try_get("clv")?,
+                horizon_days: r.try_get("horizon_days")?,
+                computed_at: from_micros(r.try_get("computed_at")?),
+            })
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,326 @@
+//! `tenure analytics clv`: fit BG/NBD and Gamma-Gamma on the purchase history (or on a
+//! summary file), print the parameters, and store each customer's P(alive), expected
+//! purchases, expected spend and CLV.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{NaiveDate, Utc};
+use clap::Subcommand;
+use serde_json::json;
+use tenure_analytics::bgnbd;
+use tenure_analytics::clv::{ClvTerms, clv};
+use tenure_analytics::gamma_gamma;
+use tenure_analytics::{Summary, summarize};
+use tenure_domain::ids::CustomerId;
+use tenure_store::analytics::Prediction;
+
+use crate::config::DbArgs;
+
+/// Days in the time unit the models count in (weeks).
+const DAYS_PER_UNIT: f64 = 7.0;
+/// Weeks in a month, for the monthly discounting of CLV.
+const WEEKS_PER_MONTH: f64 = 4.345;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Fit BG/NBD (purchases) and Gamma-Gamma (spend), print the parameters and store every
+    /// customer's P(alive), churn risk, expected purchases and CLV.
+    Clv {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The last day of the calibration period (default: today). Purchases after it are
+        /// not used.
+        #[arg(long)]
+        calibration_end: Option<NaiveDate>,
+        /// Months ahead that expected purchases and CLV count.
+        #[arg(long, default_value_t = 12)]
+        horizon: u32,
+        /// Discount rate per month for CLV.
+        #[arg(long, default_value_t = 0.01)]
+        discount: f64,
+        /// Share of spend that is margin, for CLV.
+        #[arg(long, default_value_t = 1.0)]
+        margin: f64,
+        /// Fit on a summary CSV in the `lifetimes` format instead of the database:
+        /// `customer_id,frequency,recency,T[,monetary_value]` (times in weeks).
+        #[arg(long)]
+        from_summary: Option<PathBuf>,
+        /// With `--from-summary`: where to write the per-customer predictions (CSV).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// `json` (the fit as one JSON object) or `text`.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
+}
+
+pub async fn run(command: Command) -> Result<()> {
+    let Command::Clv {
+        db,
+        calibration_end,
+        horizon,
+        discount,
+        margin,
+        from_summary,
+        out,
+        format,
+    } = command;
+    if !(0.0..1.0).contains(&discount) {
+        bail!("--discount must be at least 0 and below 1 (a monthly rate)");
+    }
+    if !(0.0..=1.0).contains(&margin) {
+        bail!("--margin must be between 0 and 1");
+    }
+    let terms = ClvTerms {
+        periods: horizon,
+        period_length: WEEKS_PER_MONTH,
+        discount_rate: discount,
+        margin,
+    };
+    let (keys, customers, end) = match &from_summary {
+        Some(file) => {
+            let (keys, customers) = read_summary(file)?;
+            (keys, customers, None)
+        }
+        None => {
+            let end = calibration_end.unwrap_or_else(|| Utc::now().date_naive());
+            let store = crate::open(&db).await?;
+            let (keys, customers) = summaries_from_orders(&store, end).await?;
+            (
+                keys.into_iter().map(|k| k.0.to_string()).collect(),
+                customers,
+                Some((store, end)),
+            )
+        }
+    };
+    if customers.is_empty() {
+        bail!("there are no purchases to fit the models on");
+    }
+    let started = std::time::Instant::now();
+    let purchases = bgnbd::fit(&customers);
+    let spend = gamma_gamma::fit(&customers);
+    let fitted_in = started.elapsed();
+    let m = purchases.params;
+    let s = spend.params;
+    let spend_usable = spend.customers >= 2 && s.q > 1.0 && spend.log_likelihood.is_finite();
+    let horizon_units = f64::from(horizon) * WEEKS_PER_MONTH;
+    let predict = |c: &Summary| {
+        let value = if spend_usable {
+            s.expected_value(c)
+        } else {
+            0.0
+        };
+        (
+            m.p_alive(c),
+            m.expected_purchases(c, horizon_units),
+            value,
+            if spend_usable {
+                clv(&m, &s, c, terms)
+            } else {
+                0.0
+            },
+        )
+    };
+    let report = json!({
+        "bgnbd": {
+            "r": m.r, "alpha": m.alpha, "a": m.a, "b": m.b,
+            "log_likelihood": purchases.log_likelihood,
+            "standard_errors": {
+                "r": purchases.standard_errors[0], "alpha": purchases.standard_errors[1],
+                "a": purchases.standard_errors[2], "b": purchases.standard_errors[3],
+            },
+            "converged": purchases.converged,
+        },
+        "gamma_gamma": if spend.customers > 0 { json!({
+            "p": s.p, "q": s.q, "gamma": s.gamma,
+            "log_likelihood": spend.log_likelihood,
+            "standard_errors": {
+                "p": spend.standard_errors[0], "q": spend.standard_errors[1],
+                "gamma": spend.standard_errors[2],
+            },
+            "customers": spend.customers,
+            "converged": spend.converged,
+        }) } else { serde_json::Value::Null },
+        "customers": customers.len(),
+        "time_unit": "weeks",
+        "calibration_end": end.as_ref().map(|(_, e)| e.to_string()),
+        "horizon_months": horizon,
+        "discount_monthly": discount,
+        "margin": margin,
+        "fit_seconds": fitted_in.as_secs_f64(),
+    });
+
+    match end {
+        Some((store, end)) => {
+            let now = Utc::now();
+            let predictions: Vec<(CustomerId, Prediction)> = keys
+                .iter()
+                .zip(&customers)
+                .filter_map(|(k, c)| {
+                    let (p_alive, expected_purchases, expected_value, clv) = predict(c);
+                    Some((
+                        CustomerId(k.parse().ok()?),
+                        Prediction {
+                            p_alive,
+                            expected_purchases,
+                            expected_value,
+                            clv,
+                            horizon_days: (horizon_units * DAYS_PER_UNIT).round() as i64,
+                            computed_at: now,
+                        },
+                    ))
+                })
+                .collect();
+            store
+                .replace_predictions(&predictions)
+                .await
+                .context("storing the predictions")?;
+            let calibration_end = end.to_string();
+            store
+                .record_fit(
+                    "bgnbd",
+                    &report["bgnbd"],
+                    purchases.log_likelihood,
+                    customers.len() as i64,
+                    &calibration_end,
+                )
+                .await
+                .context("recording the fit")?;
+            if spend.customers > 0 {
+                store
+                    .record_fit(
+                        "gamma_gamma",
+                        &report["gamma_gamma"],
+                        spend.log_likelihood,
+                        spend.customers as i64,
+                        &calibration_end,
+                    )
+                    .await
+                    .context("recording the fit")?;
+            }
+        }
+        None => {
+            if let Some(out) = &out {
+                let mut w = csv::Writer::from_path(out)
+                    .with_context(|| format!("writing {}", out.display()))?;
+                w.write_record([
+                    "customer_id",
+                    "p_alive",
+                    "churn_risk",
+                    "expected_purchases",
+                    "expected_value",
+                    "clv",
+                ])?;
+                for (k, c) in keys.iter().zip(&customers) {
+                    let (p_alive, e, v, value) = predict(c);
+                    w.write_record([
+                        k.clone(),
+                        p_alive.to_string(),
+                        (1.0 - p_alive).to_string(),
+                        e.to_string(),
+                        v.to_string(),
+                        value.to_string(),
+                    ])?;
+                }
+                w.flush()?;
+            }
+        }
+    }
+
+    if format == "json" {
+        println!("{report}");
+    } else {
+        println!(
+            "BG/NBD on {} customers: r = {:.6}, alpha = {:.6}, a = {:.6}, b = {:.6}; log-likelihood {:.5}",
+            customers.len(),
+            m.r,
+            m.alpha,
+            m.a,
+            m.b,
+            purchases.log_likelihood
+        );
+        if spend.customers > 0 {
+            println!(
+                "Gamma-Gamma on {} repeat buyers: p = {:.6}, q = {:.6}, gamma = {:.6}; log-likelihood {:.5}",
+                spend.customers, s.p, s.q, s.gamma, spend.log_likelihood
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Per-customer summaries (in weeks) of the stored purchases up to `end`.
+async fn summaries_from_orders(
+    store: &tenure_store::Store,
+    end: NaiveDate,
+) -> Result<(Vec<CustomerId>, Vec<Summary>)> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).context("the epoch")?;
+    let last_day = (end - epoch).num_days();
+    let days = store
+        .purchase_days(last_day)
+        .await
+        .context("reading purchases")?;
+    let scale =
+        10_f64.powi(tenure_domain::money::minor_exponent(store.reporting_currency()) as i32);
+    let summaries = summarize(
+        days.iter().map(|d| {
+            (
+                d.customer,
+                epoch + chrono::Days::new(d.day.max(0) as u64),
+                d.value_minor as f64 / scale,
+            )
+        }),
+        end,
+        DAYS_PER_UNIT,
+    );
+    Ok(summaries.into_iter().unzip())
+}
+
+/// Reads a summary CSV in the `lifetimes` format (also accepting `x,t_x,T,zbar`).
+fn read_summary(file: &Path) -> Result<(Vec<String>, Vec<Summary>)> {
+    let mut r =
+        csv::Reader::from_path(file).with_context(|| format!("opening {}", file.display()))?;
+    let headers: Vec<String> = r
+        .headers()?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    let find = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
+    let id = find(&["customer_id", "id"]).unwrap_or(0);
+    let (Some(x), Some(t_x), Some(t)) = (
+        find(&["frequency", "x"]),
+        find(&["recency", "t_x"]),
+        find(&["t"]),
+    ) else {
+        bail!(
+            "{} needs the columns customer_id,frequency,recency,T[,monetary_value] (its header is: {})",
+            file.display(),
+            headers.join(",")
+        );
+    };
+    let monetary = find(&["monetary_value", "zbar"]);
+    let (mut keys, mut out) = (Vec::new(), Vec::new());
+    for (n, rec) in r.records().enumerate() {
+        let rec = rec.with_context(|| format!("reading line {}", n + 2))?;
+        let num = |i: usize| -> Result<f64> {
+            let v = rec.get(i).unwrap_or("").trim();
+            v.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .with_context(|| format!("line {}: {v:?} is not a number of at least 0", n + 2))
+        };
+        let s = Summary {
+            x: num(x)?,
+            t_x: num(t_x)?,
+            t: num(t)?,
+            monetary: monetary.map(num).transpose()?.unwrap_or(0.0),
+        };
+        if s.t_x > s.t {
+            bail!("line {}: recency is after T", n + 2);
+        }
+        keys.push(rec.get(id).unwrap_or("").to_owned());
+        out.push(s);
+    }
+    Ok((keys, out))
+}
