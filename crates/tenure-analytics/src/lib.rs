@@ -1,6 +1,7 @@
-//! Customer-base analytics: the BG/NBD and Gamma-Gamma models fitted by maximum
-//! likelihood, per-customer predictions (expected purchases, P(alive), expected spend,
-//! discounted CLV) and the summaries they are computed from.
+//! Customer-base analytics: the BG/NBD and Gamma-Gamma models (and the shifted-beta-
+//! geometric model for subscriptions) fitted by maximum likelihood with analytic gradients,
+//! per-customer predictions (expected purchases, P(alive), expected spend, discounted CLV)
+//! and the summaries they are computed from.
 //!
 //! Architecture invariant: no I/O; plain numbers in, plain numbers out.
 
@@ -8,6 +9,7 @@ pub mod bgnbd;
 pub mod clv;
 pub mod gamma_gamma;
 pub mod optimize;
+pub mod sbg;
 pub mod special;
 pub mod summary;
 
