@@ -2,7 +2,12 @@
 //! rate λ ~ Gamma(r, α); after each repeat purchase they drop out with probability
 //! p ~ Beta(a, b). Fitted by maximum likelihood on per-customer summaries (x, t_x, T).
 
-use crate::optimize::{Maximum, Objective, maximize, standard_errors};
+use rayon::prelude::*;
+
+use crate::optimize::{Objective, maximize_from, standard_errors};
+
+/// Customers per unit of parallel work.
+const CHUNK: usize = 16_384;
 use crate::special::{digamma, hyp2f1, ln_beta, ln_gamma};
 use crate::summary::Summary;
 
@@ -76,33 +81,51 @@ impl Objective for Data {
             g[3] += n * (digamma(b + x) - digamma(a + b + x) - dg_b + dg_ab);
         }
         // The per-customer mixture: alive at T, or dropped out after the last purchase.
-        for &(i, t_x, t) in &self.rows {
-            let x = self.xs[i];
-            let rx = r + x;
-            let l1 = -rx * (alpha + t).ln();
-            if x > 0.0 {
-                let l2 = a.ln() - (b + x - 1.0).ln() - rx * (alpha + t_x).ln();
-                let m = l1.max(l2);
-                let (e1, e2) = ((l1 - m).exp(), (l2 - m).exp());
-                let s = e1 + e2;
-                let (w1, w2) = (e1 / s, e2 / s);
-                value += m + s.ln();
-                g[0] += -w1 * (alpha + t).ln() - w2 * (alpha + t_x).ln();
-                g[1] += -rx * (w1 / (alpha + t) + w2 / (alpha + t_x));
-                g[2] += w2 / a;
-                g[3] += -w2 / (b + x - 1.0);
-            } else {
-                value += l1;
-                g[0] += -(alpha + t).ln();
-                g[1] += -rx / (alpha + t);
+        // Summed in fixed chunks on all cores, then in chunk order: the same result every run.
+        let ln_a = a.ln();
+        let partial: Vec<[f64; 5]> = self
+            .rows
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                let mut acc = [0.0; 5];
+                for &(i, t_x, t) in chunk {
+                    let x = self.xs[i];
+                    let rx = r + x;
+                    let ln_t = (alpha + t).ln();
+                    let l1 = -rx * ln_t;
+                    if x > 0.0 {
+                        let ln_tx = (alpha + t_x).ln();
+                        let l2 = ln_a - (b + x - 1.0).ln() - rx * ln_tx;
+                        let m = l1.max(l2);
+                        let (e1, e2) = ((l1 - m).exp(), (l2 - m).exp());
+                        let s = e1 + e2;
+                        let (w1, w2) = (e1 / s, e2 / s);
+                        acc[0] += m + s.ln();
+                        acc[1] += -w1 * ln_t - w2 * ln_tx;
+                        acc[2] += -rx * (w1 / (alpha + t) + w2 / (alpha + t_x));
+                        acc[3] += w2 / a;
+                        acc[4] += -w2 / (b + x - 1.0);
+                    } else {
+                        acc[0] += l1;
+                        acc[1] += -ln_t;
+                        acc[2] += -rx / (alpha + t);
+                    }
+                }
+                acc
+            })
+            .collect();
+        for acc in partial {
+            value += acc[0];
+            for (gk, v) in g.iter_mut().zip(&acc[1..]) {
+                *gk += v;
             }
         }
         value
     }
 }
 
-/// Fits BG/NBD to the summaries by maximum likelihood. Starts from several points and
-/// keeps the best, so a poor start cannot trap it.
+/// Fits BG/NBD to the summaries by maximum likelihood (see [`maximize_from`] for how the
+/// starting points are used).
 pub fn fit(customers: &[Summary]) -> Fit {
     let data = Data::new(customers);
     let mean_t = customers.iter().map(|c| c.t).sum::<f64>() / customers.len().max(1) as f64;
@@ -111,17 +134,7 @@ pub fn fit(customers: &[Summary]) -> Fit {
         [0.5, mean_t.max(1.0) / 4.0, 1.0, 2.0],
         [0.1, 10.0, 0.5, 5.0],
     ];
-    let best: Option<Maximum> = starts
-        .iter()
-        .map(|s| maximize(&data, s))
-        .filter(|m| m.log_likelihood.is_finite())
-        .max_by(|x, y| x.log_likelihood.total_cmp(&y.log_likelihood));
-    let m = best.unwrap_or(Maximum {
-        params: vec![f64::NAN; 4],
-        log_likelihood: f64::NAN,
-        iterations: 0,
-        converged: false,
-    });
+    let m = maximize_from(&data, &starts);
     let se = standard_errors(&data, &m.params);
     Fit {
         params: BgNbd {

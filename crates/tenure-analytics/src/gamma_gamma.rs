@@ -2,7 +2,7 @@
 //! purchase values are Gamma(p, ν) with ν ~ Gamma(q, γ) across customers, independent of
 //! how often they buy. Fitted on repeat buyers' mean repeat-purchase value z̄.
 
-use crate::optimize::{Maximum, Objective, maximize, standard_errors};
+use crate::optimize::{Objective, maximize_from, standard_errors};
 use crate::special::{digamma, ln_gamma};
 use crate::summary::Summary;
 
@@ -76,17 +76,7 @@ pub fn fit(customers: &[Summary]) -> Fit {
         [2.0, 2.0, mean.max(1e-3)],
         [10.0, 5.0, 10.0],
     ];
-    let best: Option<Maximum> = starts
-        .iter()
-        .map(|s| maximize(&data, s))
-        .filter(|m| m.log_likelihood.is_finite())
-        .max_by(|x, y| x.log_likelihood.total_cmp(&y.log_likelihood));
-    let m = best.unwrap_or(Maximum {
-        params: vec![f64::NAN; 3],
-        log_likelihood: f64::NAN,
-        iterations: 0,
-        converged: false,
-    });
+    let m = maximize_from(&data, &starts);
     let se = standard_errors(&data, &m.params);
     Fit {
         params: GammaGamma {

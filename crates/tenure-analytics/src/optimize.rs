@@ -101,6 +101,33 @@ pub fn maximize(f: &impl Objective, start: &[f64]) -> Maximum {
     }
 }
 
+/// Maximises `f` from the first start; the next starts are tried only while no run has
+/// converged, so a poor start cannot trap the fit and a good one costs one run. The best
+/// finite maximum wins (all `NaN` when none is finite).
+pub fn maximize_from<const N: usize>(f: &impl Objective, starts: &[[f64; N]]) -> Maximum {
+    let mut best: Option<Maximum> = None;
+    for s in starts {
+        let m = maximize(f, s);
+        let done = m.converged && m.log_likelihood.is_finite();
+        if m.log_likelihood.is_finite()
+            && best
+                .as_ref()
+                .is_none_or(|b| m.log_likelihood > b.log_likelihood)
+        {
+            best = Some(m);
+        }
+        if done {
+            break;
+        }
+    }
+    best.unwrap_or(Maximum {
+        params: vec![f64::NAN; N],
+        log_likelihood: f64::NAN,
+        iterations: 0,
+        converged: false,
+    })
+}
+
 /// Standard errors of the parameters at a maximum: the square roots of the diagonal of
 /// the inverse of the observed information (the negative Hessian, by central differences
 /// of the analytic gradient).

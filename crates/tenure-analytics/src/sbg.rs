@@ -2,7 +2,7 @@
 //! subscriber renews each period with a fixed probability 1 − θ, θ ~ Beta(α, β) across
 //! subscribers. Fitted on a cohort's survivor counts at renewals 0, 1, 2, ...
 
-use crate::optimize::{Maximum, Objective, maximize, standard_errors};
+use crate::optimize::{Objective, maximize_from, standard_errors};
 use crate::special::{digamma, ln_beta};
 
 /// Fitted (or given) sBG parameters.
@@ -67,12 +67,10 @@ pub fn fit(survivors: &[f64]) -> Fit {
     if survivors.len() < 2 {
         return nan;
     }
-    let best: Option<Maximum> = [[1.0, 1.0], [0.5, 3.0], [3.0, 0.5]]
-        .iter()
-        .map(|s| maximize(&data, s))
-        .filter(|m| m.log_likelihood.is_finite())
-        .max_by(|x, y| x.log_likelihood.total_cmp(&y.log_likelihood));
-    let Some(m) = best else { return nan };
+    let m = maximize_from(&data, &[[1.0, 1.0], [0.5, 3.0], [3.0, 0.5]]);
+    if !m.log_likelihood.is_finite() {
+        return nan;
+    }
     let se = standard_errors(&data, &m.params);
     Fit {
         params: Sbg {
