@@ -263,11 +263,33 @@ pub(crate) async fn import_customers(
     Ok(BatchOutcome::of(batch.len(), fresh.len() as u64, 0))
 }
 
+/// Refreshes the planner's statistics of `table` once it has changed by half since they
+/// were taken. A table loaded from empty otherwise keeps the statistics of its first rows,
+/// and the per-batch aggregate query turns into a scan of the whole table.
+async fn analyze_if_grown(conn: &mut PgConnection, table: &str) -> StoreResult<()> {
+    let row = sqlx::query(
+        "SELECT COALESCE(s.n_mod_since_analyze, 0) AS changed, GREATEST(c.reltuples, 0)::float8 AS rows \
+         FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = $1::regclass",
+    )
+    .bind(table)
+    .fetch_one(&mut *conn)
+    .await?;
+    let changed: i64 = row.try_get("changed")?;
+    let rows: f64 = row.try_get("rows")?;
+    if changed > 50_000 && changed as f64 > rows / 2.0 {
+        sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn import_purchases(
     conn: &mut PgConnection,
     currency: &str,
     batch: &[PurchaseRow],
 ) -> StoreResult<BatchOutcome> {
+    analyze_if_grown(conn, "orders").await?;
     let mut tx = conn.begin().await?;
     let (ids, created) = resolve_customers(
         &mut tx,
@@ -317,6 +339,7 @@ pub(crate) async fn import_interactions(
     currency: &str,
     batch: &[InteractionRow],
 ) -> StoreResult<BatchOutcome> {
+    analyze_if_grown(conn, "interactions").await?;
     let mut tx = conn.begin().await?;
     let (ids, created) = resolve_customers(
         &mut tx,
@@ -370,6 +393,7 @@ pub(crate) async fn import_order_lines(
     currency: &str,
     batch: &[OrderLineRow],
 ) -> StoreResult<BatchOutcome> {
+    analyze_if_grown(conn, "order_lines").await?;
     let mut tx = conn.begin().await?;
     sqlx::query(
         "CREATE TEMP TABLE IF NOT EXISTS load_lines (pos BIGINT, order_external_id TEXT, line_no BIGINT, \
