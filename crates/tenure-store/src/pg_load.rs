@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{Connection as _, PgConnection, Row};
 use tenure_domain::catalog::{OrderStatus, purchase_day};
 use tenure_domain::customer::{CustomerData, search_terms};
 
@@ -89,7 +89,14 @@ pub(crate) fn conn(slot: &mut Option<PgConnection>) -> StoreResult<&mut PgConnec
 }
 
 pub(crate) async fn connect(url: &str) -> StoreResult<PgConnection> {
-    let mut conn = PgConnection::connect(url).await?;
+    use sqlx::ConnectOptions;
+    // A batch statement moving 20,000 rows takes about a second; that is the work, not a
+    // slow query worth a warning on the terminal of whoever runs the import.
+    let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+    let mut conn = options
+        .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(30))
+        .connect()
+        .await?;
     // Loads commit once a batch; waiting for the disk on each adds nothing a crash could
     // not redo (a re-run skips what is stored).
     sqlx::query("SET synchronous_commit = off")
