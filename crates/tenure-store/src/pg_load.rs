@@ -291,54 +291,90 @@ async fn analyze_if_grown(conn: &mut PgConnection, table: &str) -> StoreResult<(
     Ok(())
 }
 
+/// How rows of one kind reach their table: copied into a temporary table, then moved.
+struct Staging {
+    /// The table the rows end in.
+    table: &'static str,
+    /// Creates the temporary table (if missing).
+    create: &'static str,
+    /// The temporary table's name.
+    stage: &'static str,
+    /// Moves the rows; binds the time as `$1` and returns the customer of every row written.
+    insert: &'static str,
+}
+
+/// A batch of rows that belong to customers named by external id (orders, interactions):
+/// unknown customers are created, the rows are staged and moved (see [`Staging`]), and the
+/// touched customers' aggregates are recomputed, all in one transaction.
+async fn import_for_customers<R>(
+    conn: &mut PgConnection,
+    currency: &str,
+    batch: &[R],
+    customer: impl Fn(&R) -> &str,
+    staging: Staging,
+    mut write: impl FnMut(&mut CopyRows, &R, i64),
+) -> StoreResult<BatchOutcome> {
+    let Staging {
+        table,
+        create,
+        stage,
+        insert,
+    } = staging;
+    analyze_if_grown(conn, table).await?;
+    let mut tx = conn.begin().await?;
+    let (ids, created) = resolve_customers(&mut tx, batch.iter().map(&customer)).await?;
+    sqlx::query(create).execute(&mut *tx).await?;
+    let mut rows = CopyRows::new();
+    for r in batch {
+        if let Some(&id) = ids.get(customer(r)) {
+            write(&mut rows, r, id);
+            rows.end();
+        }
+    }
+    copy(&mut tx, &format!("COPY {stage} FROM STDIN"), rows).await?;
+    let touched: Vec<i64> = sqlx::query_scalar(insert)
+        .bind(now_micros())
+        .fetch_all(&mut *tx)
+        .await?;
+    let inserted = touched.len() as u64;
+    rebuild_stats(&mut tx, currency, touched).await?;
+    tx.commit().await?;
+    Ok(BatchOutcome::of(batch.len(), inserted, created))
+}
+
 pub(crate) async fn import_purchases(
     conn: &mut PgConnection,
     currency: &str,
     batch: &[PurchaseRow],
 ) -> StoreResult<BatchOutcome> {
-    analyze_if_grown(conn, "orders").await?;
-    let mut tx = conn.begin().await?;
-    let (ids, created) = resolve_customers(
-        &mut tx,
-        batch.iter().map(|p| p.customer_external_id.as_str()),
-    )
-    .await?;
-    sqlx::query(
-        "CREATE TEMP TABLE IF NOT EXISTS load_orders (external_id TEXT, customer_id BIGINT, \
+    import_for_customers(
+        conn,
+        currency,
+        batch,
+        |p| p.customer_external_id.as_str(),
+        Staging {
+            table: "orders",
+            create: "CREATE TEMP TABLE IF NOT EXISTS load_orders (external_id TEXT, customer_id BIGINT, \
          occurred_at BIGINT, purchase_day BIGINT, currency TEXT, total_minor BIGINT, channel TEXT, \
          status TEXT) ON COMMIT DELETE ROWS",
-    )
-    .execute(&mut *tx)
-    .await?;
-    let mut rows = CopyRows::new();
-    for p in batch {
-        let Some(&customer) = ids.get(&p.customer_external_id) else {
-            continue;
-        };
-        rows.text(Some(&p.order_external_id));
-        rows.int(Some(customer));
-        rows.int(Some(p.occurred_at.timestamp_micros()));
-        rows.int(Some(purchase_day(p.occurred_at)));
-        rows.text(Some(&p.currency));
-        rows.int(Some(p.total_minor));
-        rows.text(Some(p.channel.as_str()));
-        rows.text(Some(p.status.as_str()));
-        rows.end();
-    }
-    copy(&mut tx, "COPY load_orders FROM STDIN", rows).await?;
-    let touched: Vec<i64> = sqlx::query_scalar(
-        "INSERT INTO orders (external_id, customer_id, occurred_at, purchase_day, currency, total_minor, \
+            stage: "load_orders",
+            insert: "INSERT INTO orders (external_id, customer_id, occurred_at, purchase_day, currency, total_minor, \
          channel, status, created_at, updated_at) \
          SELECT external_id, customer_id, occurred_at, purchase_day, currency, total_minor, channel, status, $1, $1 \
          FROM load_orders ON CONFLICT (external_id) DO NOTHING RETURNING customer_id",
+        },
+        |rows, p, customer| {
+            rows.text(Some(&p.order_external_id));
+            rows.int(Some(customer));
+            rows.int(Some(p.occurred_at.timestamp_micros()));
+            rows.int(Some(purchase_day(p.occurred_at)));
+            rows.text(Some(&p.currency));
+            rows.int(Some(p.total_minor));
+            rows.text(Some(p.channel.as_str()));
+            rows.text(Some(p.status.as_str()));
+        },
     )
-    .bind(now_micros())
-    .fetch_all(&mut *tx)
-    .await?;
-    let inserted = touched.len() as u64;
-    rebuild_stats(&mut tx, currency, touched).await?;
-    tx.commit().await?;
-    Ok(BatchOutcome::of(batch.len(), inserted, created))
+    .await
 }
 
 pub(crate) async fn import_interactions(
@@ -346,53 +382,38 @@ pub(crate) async fn import_interactions(
     currency: &str,
     batch: &[InteractionRow],
 ) -> StoreResult<BatchOutcome> {
-    analyze_if_grown(conn, "interactions").await?;
-    let mut tx = conn.begin().await?;
-    let (ids, created) = resolve_customers(
-        &mut tx,
-        batch.iter().map(|i| i.customer_external_id.as_str()),
-    )
-    .await?;
-    sqlx::query(
-        "CREATE TEMP TABLE IF NOT EXISTS load_interactions (external_id TEXT, customer_id BIGINT, \
+    import_for_customers(
+        conn,
+        currency,
+        batch,
+        |i| i.customer_external_id.as_str(),
+        Staging {
+            table: "interactions",
+            create: "CREATE TEMP TABLE IF NOT EXISTS load_interactions (external_id TEXT, customer_id BIGINT, \
          channel TEXT, direction TEXT, kind TEXT, subject TEXT, body TEXT, staff_user_id BIGINT, \
          buying_signal BIGINT, occurred_at BIGINT) ON COMMIT DELETE ROWS",
-    )
-    .execute(&mut *tx)
-    .await?;
-    let mut rows = CopyRows::new();
-    for i in batch {
-        let Some(&customer) = ids.get(&i.customer_external_id) else {
-            continue;
-        };
-        let d = &i.data;
-        rows.text(Some(&i.external_id));
-        rows.int(Some(customer));
-        rows.text(Some(d.channel.as_str()));
-        rows.text(Some(d.direction.as_str()));
-        rows.text(Some(d.kind.as_str()));
-        rows.text(Some(&d.subject));
-        rows.text(Some(&d.body));
-        rows.int(d.staff_user_id.map(|s| s.0));
-        rows.int(Some(i64::from(d.buying_signal)));
-        rows.int(Some(d.occurred_at.timestamp_micros()));
-        rows.end();
-    }
-    copy(&mut tx, "COPY load_interactions FROM STDIN", rows).await?;
-    let touched: Vec<i64> = sqlx::query_scalar(
-        "INSERT INTO interactions (external_id, customer_id, channel, direction, kind, subject, body, \
+            stage: "load_interactions",
+            insert: "INSERT INTO interactions (external_id, customer_id, channel, direction, kind, subject, body, \
          staff_user_id, buying_signal, occurred_at, created_at) \
          SELECT external_id, customer_id, channel, direction, kind, subject, body, staff_user_id, \
          buying_signal, occurred_at, $1 FROM load_interactions \
          ON CONFLICT (external_id) DO NOTHING RETURNING customer_id",
+        },
+        |rows, i, customer| {
+            let d = &i.data;
+            rows.text(Some(&i.external_id));
+            rows.int(Some(customer));
+            rows.text(Some(d.channel.as_str()));
+            rows.text(Some(d.direction.as_str()));
+            rows.text(Some(d.kind.as_str()));
+            rows.text(Some(&d.subject));
+            rows.text(Some(&d.body));
+            rows.int(d.staff_user_id.map(|s| s.0));
+            rows.int(Some(i64::from(d.buying_signal)));
+            rows.int(Some(d.occurred_at.timestamp_micros()));
+        },
     )
-    .bind(now_micros())
-    .fetch_all(&mut *tx)
-    .await?;
-    let inserted = touched.len() as u64;
-    rebuild_stats(&mut tx, currency, touched).await?;
-    tx.commit().await?;
-    Ok(BatchOutcome::of(batch.len(), inserted, created))
+    .await
 }
 
 pub(crate) async fn import_order_lines(

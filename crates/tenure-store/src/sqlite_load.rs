@@ -191,28 +191,54 @@ pub(crate) fn import_customers(
     Ok(BatchOutcome::of(batch.len(), fresh.len() as u64, 0))
 }
 
+/// A batch of rows that belong to customers named by external id (orders, interactions):
+/// unknown customers are created, each row is written by `write` with the prepared
+/// `insert` (it returns how many rows it wrote), and the touched customers' aggregates are
+/// recomputed, all in one transaction.
+fn import_for_customers<R>(
+    conn: &mut Connection,
+    currency: &str,
+    batch: &[R],
+    customer: impl Fn(&R) -> &str,
+    insert: &str,
+    mut write: impl FnMut(&mut rusqlite::CachedStatement<'_>, &R, i64, i64) -> rusqlite::Result<usize>,
+) -> StoreResult<BatchOutcome> {
+    let tx = begin(conn)?;
+    let (ids, created) = resolve_customers(&tx, batch.iter().map(&customer))?;
+    let now = now_micros();
+    let mut touched = Vec::with_capacity(batch.len());
+    {
+        let mut statement = tx.prepare_cached(insert)?;
+        for r in batch {
+            let Some(&id) = ids.get(customer(r)) else {
+                continue;
+            };
+            if write(&mut statement, r, id, now)? > 0 {
+                touched.push(id);
+            }
+        }
+    }
+    let inserted = touched.len() as u64;
+    rebuild_stats(&tx, currency, touched)?;
+    tx.commit()?;
+    Ok(BatchOutcome::of(batch.len(), inserted, created))
+}
+
 pub(crate) fn import_purchases(
     conn: &mut Connection,
     currency: &str,
     batch: &[PurchaseRow],
 ) -> StoreResult<BatchOutcome> {
-    let tx = begin(conn)?;
-    let (ids, created) =
-        resolve_customers(&tx, batch.iter().map(|p| p.customer_external_id.as_str()))?;
-    let now = now_micros();
-    let mut inserted = 0;
-    let mut touched = Vec::with_capacity(batch.len());
-    {
-        let mut order = tx.prepare_cached(
-            "INSERT INTO orders (external_id, customer_id, occurred_at, purchase_day, currency, total_minor, \
-             channel, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
-             ON CONFLICT (external_id) DO NOTHING",
-        )?;
-        for p in batch {
-            let Some(&customer) = ids.get(&p.customer_external_id) else {
-                continue;
-            };
-            let n = order.execute(params![
+    import_for_customers(
+        conn,
+        currency,
+        batch,
+        |p| p.customer_external_id.as_str(),
+        "INSERT INTO orders (external_id, customer_id, occurred_at, purchase_day, currency, total_minor, \
+         channel, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
+         ON CONFLICT (external_id) DO NOTHING",
+        |statement, p, customer, now| {
+            statement.execute(params![
                 p.order_external_id,
                 customer,
                 p.occurred_at.timestamp_micros(),
@@ -222,16 +248,9 @@ pub(crate) fn import_purchases(
                 p.channel.as_str(),
                 p.status.as_str(),
                 now
-            ])?;
-            if n > 0 {
-                inserted += 1;
-                touched.push(customer);
-            }
-        }
-    }
-    rebuild_stats(&tx, currency, touched)?;
-    tx.commit()?;
-    Ok(BatchOutcome::of(batch.len(), inserted, created))
+            ])
+        },
+    )
 }
 
 pub(crate) fn import_interactions(
@@ -239,24 +258,17 @@ pub(crate) fn import_interactions(
     currency: &str,
     batch: &[InteractionRow],
 ) -> StoreResult<BatchOutcome> {
-    let tx = begin(conn)?;
-    let (ids, created) =
-        resolve_customers(&tx, batch.iter().map(|i| i.customer_external_id.as_str()))?;
-    let now = now_micros();
-    let mut inserted = 0;
-    let mut touched = Vec::with_capacity(batch.len());
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO interactions (external_id, customer_id, channel, direction, kind, subject, body, \
-             staff_user_id, buying_signal, occurred_at, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (external_id) DO NOTHING",
-        )?;
-        for i in batch {
-            let Some(&customer) = ids.get(&i.customer_external_id) else {
-                continue;
-            };
+    import_for_customers(
+        conn,
+        currency,
+        batch,
+        |i| i.customer_external_id.as_str(),
+        "INSERT INTO interactions (external_id, customer_id, channel, direction, kind, subject, body, \
+         staff_user_id, buying_signal, occurred_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (external_id) DO NOTHING",
+        |statement, i, customer, now| {
             let d = &i.data;
-            let n = insert.execute(params![
+            statement.execute(params![
                 i.external_id,
                 customer,
                 d.channel.as_str(),
@@ -268,16 +280,9 @@ pub(crate) fn import_interactions(
                 i64::from(d.buying_signal),
                 d.occurred_at.timestamp_micros(),
                 now
-            ])?;
-            if n > 0 {
-                inserted += 1;
-                touched.push(customer);
-            }
-        }
-    }
-    rebuild_stats(&tx, currency, touched)?;
-    tx.commit()?;
-    Ok(BatchOutcome::of(batch.len(), inserted, created))
+            ])
+        },
+    )
 }
 
 pub(crate) fn import_order_lines(
