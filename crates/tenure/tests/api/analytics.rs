@@ -1,25 +1,11 @@
 //! `tenure analytics clv` on the CDNOW sample brought in through `tenure import purchases`,
 //! and on the published summary file — on both databases.
 
-use std::process::Command;
-
 use serde_json::Value;
 use tenure_testkit::{TestDb, reference_data};
 
-fn tenure(db: &TestDb, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "warn")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("run tenure");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn run(db: &TestDb, args: &[&str]) -> String {
+    crate::ok(&crate::tenure(db, args))
 }
 
 fn rel(a: &Value, b: f64) -> f64 {
@@ -49,9 +35,9 @@ async fn cdnow_imported_as_a_purchase_log_fits_the_published_models() {
     std::fs::write(&file, log).unwrap();
 
     for db in TestDb::all().await {
-        let imported = tenure(&db, &["import", "purchases", file.to_str().unwrap()]);
+        let imported = run(&db, &["import", "purchases", file.to_str().unwrap()]);
         assert!(imported.contains("2357 customers created"), "{imported}");
-        let report: Value = serde_json::from_str(&tenure(
+        let report: Value = serde_json::from_str(&run(
             &db,
             &[
                 "analytics",
@@ -100,7 +86,7 @@ async fn fits_a_summary_file_in_the_lifetimes_format() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("predictions.csv");
     let summary = data.join("cdnow/cdnow_customers_summary.csv");
-    let report: Value = serde_json::from_str(&tenure(
+    let report: Value = serde_json::from_str(&run(
         &db,
         &[
             "analytics",

@@ -1,19 +1,9 @@
 //! The command line: users, tokens (printed once, alone on the last line) and the
 //! aggregate rebuild, against the same database the server uses.
 
-use std::process::Command;
-
+use crate::tenure;
 use reqwest::Method;
 use tenure_testkit::{TestDb, spawn_app};
-
-fn tenure(db: &TestDb, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run tenure")
-}
 
 #[tokio::test]
 async fn tokens_made_on_the_command_line_open_the_api() {

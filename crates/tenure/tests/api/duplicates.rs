@@ -243,20 +243,7 @@ async fn the_command_line_lists_merges_and_undoes() {
         let mut b = tenure_domain::customer::CustomerData::named("María García");
         b.email = Some("MARIA@example.com".into());
         let ids = store.insert_customers_bulk(&[a, b]).await.unwrap();
-        let run = |args: &[&str]| {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
-                .args(args)
-                .env("DATABASE_URL", &db.url)
-                .env("RUST_LOG", "warn")
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        };
+        let run = |args: &[&str]| crate::ok(&crate::tenure(&db, args));
         let listed = run(&["duplicates", "list", "--format", "json"]);
         let pairs: Vec<Value> = listed
             .lines()

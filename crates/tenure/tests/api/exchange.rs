@@ -7,25 +7,7 @@ use std::process::Command;
 
 use tenure_testkit::TestDb;
 
-fn tenure(db: &TestDb, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "warn")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("run tenure")
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::{ok, tenure};
 
 const KINDS: [(&str, &str); 5] = [
     ("customers", "customers.csv"),

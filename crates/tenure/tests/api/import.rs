@@ -4,18 +4,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::tenure;
 use tenure_store::customers::CustomerFilter;
 use tenure_testkit::TestDb;
-
-fn tenure(db: &TestDb, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "warn")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("run tenure")
-}
 
 async fn orders_count(store: &tenure_store::Store) -> usize {
     let stats = store.all_customer_stats().await.unwrap();

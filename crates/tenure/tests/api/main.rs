@@ -13,3 +13,25 @@ mod exchange;
 mod faults;
 mod import;
 mod orders;
+
+/// Runs the `tenure` binary on `db`.
+pub fn tenure(db: &tenure_testkit::TestDb, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run tenure")
+}
+
+/// Its standard output, after checking that it succeeded.
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
