@@ -21,6 +21,9 @@ PG=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 mkdir -p "$WORK"
 
 [ -x "$BIN" ] || (cd "$ROOT" && cargo build --release -p tenure)
+for tool in sqlite3 psql; do
+  command -v "$tool" >/dev/null || { apt-get update -q && apt-get install -y -q sqlite3 postgresql-client; }
+done
 
 # Runs a command under /usr/bin/time; prints "seconds peak_mib".
 measure() {

@@ -15,6 +15,8 @@ VENV=$WORK/venv
 mkdir -p "$WORK"
 [ -x "$BIN" ] || (cd "$ROOT" && cargo build --release -p tenure)
 if ! "$VENV/bin/python" -c "import lifetimes" 2>/dev/null; then
+  python3 -m venv --help >/dev/null 2>&1 && python3 -c "import ensurepip" 2>/dev/null \
+    || { apt-get update -q && apt-get install -y -q python3-venv; }
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q lifetimes==0.11.3
 fi
