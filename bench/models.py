@@ -2,7 +2,9 @@
 it with lifetimes for comparison with `tenure analytics clv --from-summary`.
 
     python models.py simulate N FILE [SEED]
+    python models.py simulate-pareto N FILE [SEED]
     python models.py lifetimes FILE
+    python models.py lifetimes-pareto FILE
 """
 import json
 import sys
@@ -41,6 +43,41 @@ def simulate(n, path, seed=7):
         f.write("customer_id,frequency,recency,T,monetary_value\n")
         for i in range(n):
             f.write(f"{i},{int(x[i])},{t_x[i]:.6f},{T[i]:.6f},{zbar[i]:.6f}\n")
+
+
+def simulate_pareto(n, path, seed=11):
+    rng = np.random.default_rng(seed)
+    # Parameters near the CDNOW Pareto/NBD fit, in weeks; observation windows of 26 to 78 weeks.
+    r, alpha, s, beta = 0.553, 10.578, 0.606, 11.669
+    T = rng.uniform(26.0, 78.0, n)
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    mu = rng.gamma(s, 1.0 / beta, n)
+    lifetime = rng.exponential(1.0, n) / mu
+    end = np.minimum(T, lifetime)
+    # Repeat purchases while alive form a Poisson process: their count is Poisson and, given
+    # the count, the last one is the maximum of that many uniform times.
+    x = rng.poisson(lam * end)
+    t_x = np.where(x > 0, end * rng.random(n) ** (1.0 / np.maximum(x, 1)), 0.0)
+    with open(path, "w") as f:
+        f.write("customer_id,frequency,recency,T\n")
+        for i in range(n):
+            f.write(f"{i},{int(x[i])},{t_x[i]:.6f},{T[i]:.6f}\n")
+
+
+def fit_lifetimes_pareto(path):
+    import pandas as pd
+    from lifetimes import ParetoNBDFitter
+
+    df = pd.read_csv(path)
+    started = time.perf_counter()
+    f = ParetoNBDFitter(penalizer_coef=0.0).fit(df["frequency"], df["recency"], df["T"])
+    seconds = time.perf_counter() - started
+    params = [f.params_[k] for k in ("r", "alpha", "s", "beta")]
+    ll = float(np.sum(ParetoNBDFitter._conditional_log_likelihood(
+        params, df["frequency"].values.astype(float), df["recency"].values, df["T"].values)))
+    p_alive = f.conditional_probability_alive(df["frequency"], df["recency"], df["T"])
+    print(json.dumps({"params": params, "log_likelihood": ll, "seconds": seconds,
+                      "p_alive": [float(v) for v in np.asarray(p_alive)[:1000]]}))
 
 
 def bgnbd_ll(params, x, t_x, T):
@@ -91,5 +128,9 @@ def fit_lifetimes(path):
 if __name__ == "__main__":
     if sys.argv[1] == "simulate":
         simulate(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 7)
+    elif sys.argv[1] == "simulate-pareto":
+        simulate_pareto(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 11)
+    elif sys.argv[1] == "lifetimes-pareto":
+        fit_lifetimes_pareto(sys.argv[2])
     elif sys.argv[1] == "lifetimes":
         fit_lifetimes(sys.argv[2])

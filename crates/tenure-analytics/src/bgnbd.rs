@@ -6,10 +6,8 @@ use rayon::prelude::*;
 
 use crate::optimize::{Objective, maximize_from, standard_errors};
 
-/// Customers per unit of parallel work.
-const CHUNK: usize = 16_384;
 use crate::special::{digamma, hyp2f1, ln_beta, ln_gamma};
-use crate::summary::Summary;
+use crate::summary::{ByRepeats, CHUNK, Summary};
 
 /// Fitted (or given) BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,36 +29,7 @@ pub struct Fit {
     pub converged: bool,
 }
 
-/// Customers grouped by repeat count, so terms that depend on x alone are computed once
-/// per distinct x at each evaluation.
-struct Data {
-    /// Distinct x values.
-    xs: Vec<f64>,
-    /// (index into `xs`, t_x, T) per customer.
-    rows: Vec<(usize, f64, f64)>,
-    /// Customers per distinct x.
-    counts: Vec<f64>,
-}
-
-impl Data {
-    fn new(customers: &[Summary]) -> Data {
-        let mut xs: Vec<f64> = customers.iter().map(|c| c.x).collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
-        let mut counts = vec![0.0; xs.len()];
-        let rows = customers
-            .iter()
-            .map(|c| {
-                let i = xs.partition_point(|&v| v < c.x);
-                counts[i] += 1.0;
-                (i, c.t_x, c.t)
-            })
-            .collect();
-        Data { xs, rows, counts }
-    }
-}
-
-impl Objective for Data {
+impl Objective for ByRepeats {
     fn value_and_gradient(&self, p: &[f64], g: &mut [f64]) -> f64 {
         let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
         // Terms of x alone, summed with their counts.
@@ -127,7 +96,7 @@ impl Objective for Data {
 /// Fits BG/NBD to the summaries by maximum likelihood (see [`maximize_from`] for how the
 /// starting points are used).
 pub fn fit(customers: &[Summary]) -> Fit {
-    let data = Data::new(customers);
+    let data = ByRepeats::new(customers);
     let mean_t = customers.iter().map(|c| c.t).sum::<f64>() / customers.len().max(1) as f64;
     let starts = [
         [1.0, 1.0, 1.0, 1.0],
@@ -154,7 +123,7 @@ impl BgNbd {
     /// The summed log-likelihood of the summaries under these parameters.
     pub fn log_likelihood(&self, customers: &[Summary]) -> f64 {
         let mut g = [0.0; 4];
-        Data::new(customers).value_and_gradient(&[self.r, self.alpha, self.a, self.b], &mut g)
+        ByRepeats::new(customers).value_and_gradient(&[self.r, self.alpha, self.a, self.b], &mut g)
     }
 
     /// The probability that a customer with this history is still alive at T.

@@ -2,7 +2,38 @@
 
 use crate::bgnbd::BgNbd;
 use crate::gamma_gamma::GammaGamma;
+use crate::pareto_nbd::ParetoNbd;
 use crate::summary::Summary;
+
+/// A model of how many purchases a customer makes and whether they are still a customer:
+/// BG/NBD or Pareto/NBD.
+pub trait PurchaseModel: Sync {
+    /// The probability that a customer with this history is still alive at T.
+    fn p_alive(&self, c: &Summary) -> f64;
+    /// Expected purchases in the next `horizon` time units for a customer with this history.
+    fn expected_purchases(&self, c: &Summary, horizon: f64) -> f64;
+    /// Expected purchases of a new customer in their first `t` time units.
+    fn expected_purchases_new(&self, t: f64) -> f64;
+}
+
+macro_rules! purchase_model {
+    ($t:ty) => {
+        impl PurchaseModel for $t {
+            fn p_alive(&self, c: &Summary) -> f64 {
+                <$t>::p_alive(self, c)
+            }
+            fn expected_purchases(&self, c: &Summary, horizon: f64) -> f64 {
+                <$t>::expected_purchases(self, c, horizon)
+            }
+            fn expected_purchases_new(&self, t: f64) -> f64 {
+                <$t>::expected_purchases_new(self, t)
+            }
+        }
+    };
+}
+
+purchase_model!(BgNbd);
+purchase_model!(ParetoNbd);
 
 /// How CLV is counted: over `periods` periods of `period_length` time units each, with
 /// expected spend times `margin`, discounted at `discount_rate` per period.
@@ -25,12 +56,17 @@ impl ClvTerms {
 }
 
 /// Σ_{i=1..n} margin · m̂ · [E(Y(L·i)) − E(Y(L·(i−1)))] / (1+d)^i.
-pub fn clv(bgnbd: &BgNbd, spend: &GammaGamma, c: &Summary, terms: ClvTerms) -> f64 {
+pub fn clv(
+    model: &(impl PurchaseModel + ?Sized),
+    spend: &GammaGamma,
+    c: &Summary,
+    terms: ClvTerms,
+) -> f64 {
     let value = spend.expected_value(c) * terms.margin;
     let mut total = 0.0;
     let mut before = 0.0;
     for i in 1..=terms.periods {
-        let now = bgnbd.expected_purchases(c, terms.period_length * f64::from(i));
+        let now = model.expected_purchases(c, terms.period_length * f64::from(i));
         total += value * (now - before) / (1.0 + terms.discount_rate).powi(i as i32);
         before = now;
     }

@@ -1,4 +1,4 @@
-//! Customer-base analytics: the BG/NBD and Gamma-Gamma models (and the shifted-beta-
+//! Customer-base analytics: the BG/NBD, Pareto/NBD and Gamma-Gamma models (and the shifted-beta-
 //! geometric model for subscriptions) fitted by maximum likelihood with analytic gradients,
 //! per-customer predictions (expected purchases, P(alive), expected spend, discounted CLV)
 //! and the summaries they are computed from.
@@ -9,6 +9,7 @@ pub mod bgnbd;
 pub mod clv;
 pub mod gamma_gamma;
 pub mod optimize;
+pub mod pareto_nbd;
 pub mod sbg;
 pub mod special;
 pub mod summary;

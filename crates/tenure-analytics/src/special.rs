@@ -53,6 +53,64 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
     sum
 }
 
+/// ln ₂F₁(a, b; a+1; z) for a > 0 and 0 ≤ z < 1: the form the Pareto/NBD likelihood
+/// needs, where z comes close to 1 for customers seen briefly when one of the two rate
+/// scales is much larger than the other.
+///
+/// Summed as (1−z)^(1−b) ₂F₁(1, a+1−b; a+1; z) (Euler's transformation), whose terms are
+/// positive and fall at least as fast as zᵏ, so nothing cancels and nothing overflows. Near
+/// z = 1 that series is long; there the connection formula to 1−z is used instead,
+/// ₂F₁ = Γ(a+1)Γ(1−b)/Γ(a+1−b) z⁻ᵃ + (1−z)^(1−b) a/(b−1) ₂F₁(1, a+1−b; 2−b; 1−z),
+/// unless b is close to an integer (where its two halves grow without bound and cancel).
+pub fn ln_hyp2f1_next(a: f64, b: f64, z: f64) -> f64 {
+    if z <= 0.0 {
+        return 0.0;
+    }
+    let euler = (1.0 - b) * (-z).ln_1p();
+    if z > 0.9 && b < 30.0 && (b - b.round()).abs() > 1e-3 {
+        if let Some(v) = connection_to_one_minus_z(a, b, z) {
+            return euler + v.ln();
+        }
+    }
+    let c = a + 1.0 - b;
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    let mut k = 0.0;
+    while k < 1e6 {
+        term *= (c + k) / (a + 1.0 + k) * z;
+        sum += term;
+        // (Terms change sign while c + k < 0, which the likelihood's arguments never give.)
+        if c + k > 0.0 && term.abs() <= 1e-17 * sum.abs() {
+            break;
+        }
+        k += 1.0;
+    }
+    euler + sum.ln()
+}
+
+/// ₂F₁(1, a+1−b; a+1; z) from the expansion around z = 1 (see [`ln_hyp2f1_next`]);
+/// `None` when cancellation leaves nothing trustworthy.
+fn connection_to_one_minus_z(a: f64, b: f64, z: f64) -> Option<f64> {
+    let w = 1.0 - z;
+    let (ln_num, sign_num) = libm::lgamma_r(1.0 - b);
+    let (ln_den, sign_den) = libm::lgamma_r(a + 1.0 - b);
+    let first = f64::from(sign_num * sign_den)
+        * (ln_gamma(a + 1.0) + ln_num - ln_den - a * z.ln() + (b - 1.0) * w.ln()).exp();
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    let mut k = 0.0;
+    while k < 10_000.0 {
+        term *= (a + 1.0 - b + k) / (2.0 - b + k) * w;
+        sum += term;
+        if k > b && term.abs() <= 1e-17 * sum.abs() {
+            break;
+        }
+        k += 1.0;
+    }
+    let total = first + a / (b - 1.0) * sum;
+    (total.is_finite() && total > 0.0).then_some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +129,34 @@ mod tests {
             let numeric = (ln_gamma(x + h) - ln_gamma(x - h)) / (2.0 * h);
             assert!((digamma(x) - numeric).abs() < 1e-7, "{x}");
         }
+    }
+
+    #[test]
+    fn the_pareto_form_agrees_with_the_plain_series_and_across_its_two_methods() {
+        for (a, b) in [(1.2, 1.6), (3.5, 0.4), (0.8, 2.7), (12.0, 1.3)] {
+            for z in [0.0, 0.2, 0.6, 0.85] {
+                let plain = hyp2f1(a, b, a + 1.0, z).ln();
+                let ours = ln_hyp2f1_next(a, b, z);
+                assert!(
+                    (ours - plain).abs() < 1e-12,
+                    "{a} {b} {z}: {ours} vs {plain}"
+                );
+            }
+            // Either side of the switch to the expansion around 1, and close to 1, against
+            // the long series.
+            for z in [0.899_999, 0.900_001, 0.95, 0.999] {
+                let plain = hyp2f1(a, b, a + 1.0, z).ln();
+                let ours = ln_hyp2f1_next(a, b, z);
+                assert!(
+                    (ours - plain).abs() < 1e-10,
+                    "{a} {b} {z}: {ours} vs {plain}"
+                );
+            }
+        }
+        // ₂F₁(1, 1; 2; z) = −ln(1−z)/z, with b an integer (the long series is used).
+        let z: f64 = 0.99;
+        let exact = (-(1.0 - z).ln() / z).ln();
+        assert!((ln_hyp2f1_next(1.0, 1.0, z) - exact).abs() < 1e-12);
     }
 
     #[test]

@@ -54,3 +54,35 @@ pub fn summarize<K: Ord + Clone>(
         })
         .collect()
 }
+
+/// Customers per unit of parallel work in the likelihoods.
+pub(crate) const CHUNK: usize = 16_384;
+
+/// Customers grouped by repeat count, so the likelihood terms that depend on x alone are
+/// computed once per distinct x at each evaluation.
+pub(crate) struct ByRepeats {
+    /// Distinct x values.
+    pub xs: Vec<f64>,
+    /// (index into `xs`, t_x, T) per customer.
+    pub rows: Vec<(usize, f64, f64)>,
+    /// Customers per distinct x.
+    pub counts: Vec<f64>,
+}
+
+impl ByRepeats {
+    pub fn new(customers: &[Summary]) -> ByRepeats {
+        let mut xs: Vec<f64> = customers.iter().map(|c| c.x).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        let mut counts = vec![0.0; xs.len()];
+        let rows = customers
+            .iter()
+            .map(|c| {
+                let i = xs.partition_point(|&v| v < c.x);
+                counts[i] += 1.0;
+                (i, c.t_x, c.t)
+            })
+            .collect();
+        ByRepeats { xs, rows, counts }
+    }
+}

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use tenure_analytics::bgnbd::{self, BgNbd};
 use tenure_analytics::clv::{ClvTerms, clv};
 use tenure_analytics::gamma_gamma::{self, GammaGamma};
+use tenure_analytics::pareto_nbd::{self, ParetoNbd};
 use tenure_analytics::{Summary, summarize};
 
 use tenure_testkit::reference_data as data_dir;
@@ -93,6 +94,79 @@ fn bgnbd_fit_reproduces_the_published_maximum() {
             .all(|s| s.is_finite() && *s > 0.0),
         "{fit:?}"
     );
+}
+
+#[test]
+fn pareto_nbd_fit_reproduces_the_published_maximum() {
+    let Some(dir) = data_dir() else { return };
+    let customers: Vec<Summary> = published(&dir).into_iter().map(|(_, s)| s).collect();
+    let fit = pareto_nbd::fit(&customers);
+    assert!(fit.converged, "{fit:?}");
+    let p = fit.params;
+    // Published to three decimals: r = 0.553, α = 10.578, s = 0.606, β = 11.669, LL −9595.0.
+    assert!((p.r - 0.553).abs() < 6e-4, "{fit:?}");
+    assert!((p.alpha - 10.578).abs() < 6e-3, "{fit:?}");
+    assert!((p.s - 0.606).abs() < 6e-4, "{fit:?}");
+    assert!((p.beta - 11.669).abs() < 6e-3, "{fit:?}");
+    assert!((fit.log_likelihood - -9595.0).abs() < 0.05, "{fit:?}");
+    assert!(
+        fit.standard_errors
+            .iter()
+            .all(|s| s.is_finite() && *s > 0.0),
+        "{fit:?}"
+    );
+    // The published parameters are (to their rounding) a maximum: the fit is no worse.
+    let published = ParetoNbd {
+        r: 0.553,
+        alpha: 10.578,
+        s: 0.606,
+        beta: 11.669,
+    };
+    let at_published = published.log_likelihood(&customers);
+    assert!(fit.log_likelihood >= at_published, "{at_published}");
+    assert!(
+        (at_published - fit.log_likelihood).abs() < 0.01,
+        "{at_published}"
+    );
+}
+
+#[test]
+fn pareto_nbd_expectations_are_consistent() {
+    let m = ParetoNbd {
+        r: 0.553,
+        alpha: 10.578,
+        s: 0.606,
+        beta: 11.669,
+    };
+    // A customer who has just made their first purchase is a new customer.
+    let newcomer = Summary {
+        x: 0.0,
+        t_x: 0.0,
+        t: 1e-9,
+        monetary: 0.0,
+    };
+    for t in [1.0, 39.0, 78.0] {
+        let a = m.expected_purchases(&newcomer, t);
+        let b = m.expected_purchases_new(t);
+        assert!(rel(a, b) < 1e-6, "{t}: {a} vs {b}");
+    }
+    // Purchases recently make a customer more likely alive than the same count long ago,
+    // and the expectation grows with the horizon.
+    let recent = Summary {
+        x: 3.0,
+        t_x: 37.0,
+        t: 38.0,
+        monetary: 0.0,
+    };
+    let long_ago = Summary { t_x: 5.0, ..recent };
+    assert!(m.p_alive(&recent) > 0.9 && m.p_alive(&long_ago) < m.p_alive(&recent));
+    assert!(m.expected_purchases(&recent, 52.0) > m.expected_purchases(&recent, 26.0));
+    // P(alive) of someone who bought on their last day is 1 (nothing unseen to die in).
+    let at_end = Summary {
+        t_x: 38.0,
+        ..recent
+    };
+    assert_eq!(m.p_alive(&at_end), 1.0);
 }
 
 #[test]

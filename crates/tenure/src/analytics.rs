@@ -1,6 +1,6 @@
-//! `tenure analytics clv`: fit BG/NBD and Gamma-Gamma on the purchase history (or on a
-//! summary file), print the parameters, and store each customer's P(alive), expected
-//! purchases, expected spend and CLV.
+//! `tenure analytics clv`: fit BG/NBD (or Pareto/NBD) and Gamma-Gamma on the purchase
+//! history (or on a summary file), print the parameters, and store each customer's P(alive),
+//! expected purchases, expected spend and CLV.
 
 use std::path::{Path, PathBuf};
 
@@ -9,8 +9,9 @@ use chrono::{NaiveDate, Utc};
 use clap::Subcommand;
 use serde_json::json;
 use tenure_analytics::bgnbd;
-use tenure_analytics::clv::{ClvTerms, clv};
+use tenure_analytics::clv::{ClvTerms, PurchaseModel, clv};
 use tenure_analytics::gamma_gamma;
+use tenure_analytics::pareto_nbd;
 use tenure_analytics::{Summary, summarize};
 use tenure_domain::ids::CustomerId;
 use tenure_store::analytics::Prediction;
@@ -24,11 +25,14 @@ const WEEKS_PER_MONTH: f64 = 4.345;
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Fit BG/NBD (purchases) and Gamma-Gamma (spend), print the parameters and store every
-    /// customer's P(alive), churn risk, expected purchases and CLV.
+    /// Fit BG/NBD or Pareto/NBD (purchases) and Gamma-Gamma (spend), print the parameters
+    /// and store every customer's P(alive), churn risk, expected purchases and CLV.
     Clv {
         #[command(flatten)]
         db: DbArgs,
+        /// The purchase model: `bgnbd` (BG/NBD) or `pareto-nbd` (Pareto/NBD).
+        #[arg(long, default_value = "bgnbd", value_parser = ["bgnbd", "pareto-nbd"])]
+        model: String,
         /// The last day of the calibration period (default: today). Purchases after it are
         /// not used.
         #[arg(long)]
@@ -58,6 +62,7 @@ pub enum Command {
 pub async fn run(command: Command) -> Result<()> {
     let Command::Clv {
         db,
+        model,
         calibration_end,
         horizon,
         discount,
@@ -98,10 +103,12 @@ pub async fn run(command: Command) -> Result<()> {
         bail!("there are no purchases to fit the models on");
     }
     let started = std::time::Instant::now();
-    let purchases = bgnbd::fit(&customers);
+    let mut purchases = fit_purchase_model(&model, &customers);
+    let purchases_fitted_in = started.elapsed();
     let spend = gamma_gamma::fit(&customers);
     let fitted_in = started.elapsed();
-    let m = purchases.params;
+    purchases.report["fit_seconds"] = json!(purchases_fitted_in.as_secs_f64());
+    let m = purchases.model.as_ref();
     let s = spend.params;
     let spend_usable = spend.customers >= 2 && s.q > 1.0 && spend.log_likelihood.is_finite();
     let horizon_units = f64::from(horizon) * WEEKS_PER_MONTH;
@@ -116,22 +123,13 @@ pub async fn run(command: Command) -> Result<()> {
             m.expected_purchases(c, horizon_units),
             value,
             if spend_usable {
-                clv(&m, &s, c, terms)
+                clv(m, &s, c, terms)
             } else {
                 0.0
             },
         )
     };
-    let report = json!({
-        "bgnbd": {
-            "r": m.r, "alpha": m.alpha, "a": m.a, "b": m.b,
-            "log_likelihood": purchases.log_likelihood,
-            "standard_errors": {
-                "r": purchases.standard_errors[0], "alpha": purchases.standard_errors[1],
-                "a": purchases.standard_errors[2], "b": purchases.standard_errors[3],
-            },
-            "converged": purchases.converged,
-        },
+    let mut report = json!({
         "gamma_gamma": if spend.customers > 0 { json!({
             "p": s.p, "q": s.q, "gamma": s.gamma,
             "log_likelihood": spend.log_likelihood,
@@ -141,6 +139,7 @@ pub async fn run(command: Command) -> Result<()> {
             },
             "customers": spend.customers,
             "converged": spend.converged,
+            "fit_seconds": (fitted_in - purchases_fitted_in).as_secs_f64(),
         }) } else { serde_json::Value::Null },
         "customers": customers.len(),
         "time_unit": "weeks",
@@ -150,6 +149,7 @@ pub async fn run(command: Command) -> Result<()> {
         "margin": margin,
         "fit_seconds": fitted_in.as_secs_f64(),
     });
+    report[purchases.name] = purchases.report.clone();
 
     match end {
         Some((store, end)) => {
@@ -179,8 +179,8 @@ pub async fn run(command: Command) -> Result<()> {
             let calibration_end = end.to_string();
             store
                 .record_fit(
-                    "bgnbd",
-                    &report["bgnbd"],
+                    purchases.name,
+                    &purchases.report,
                     purchases.log_likelihood,
                     customers.len() as i64,
                     &calibration_end,
@@ -232,12 +232,15 @@ pub async fn run(command: Command) -> Result<()> {
         println!("{report}");
     } else {
         println!(
-            "BG/NBD on {} customers: r = {:.6}, alpha = {:.6}, a = {:.6}, b = {:.6}; log-likelihood {:.5}",
+            "{} on {} customers: {}; log-likelihood {:.5}",
+            purchases.title,
             customers.len(),
-            m.r,
-            m.alpha,
-            m.a,
-            m.b,
+            purchases
+                .params
+                .iter()
+                .map(|(name, v)| format!("{name} = {v:.6}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             purchases.log_likelihood
         );
         if spend.customers > 0 {
@@ -248,6 +251,76 @@ pub async fn run(command: Command) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A fitted purchase model and how to report it.
+struct PurchaseFit {
+    model: Box<dyn PurchaseModel>,
+    /// The key in the JSON report and in `model_fits`.
+    name: &'static str,
+    title: &'static str,
+    params: Vec<(&'static str, f64)>,
+    log_likelihood: f64,
+    report: serde_json::Value,
+}
+
+fn fit_purchase_model(model: &str, customers: &[Summary]) -> PurchaseFit {
+    let (model, name, title, params, standard_errors, log_likelihood, converged): (
+        Box<dyn PurchaseModel>,
+        _,
+        _,
+        _,
+        _,
+        _,
+        _,
+    ) = if model == "pareto-nbd" {
+        let f = pareto_nbd::fit(customers);
+        let p = f.params;
+        (
+            Box::new(p),
+            "pareto_nbd",
+            "Pareto/NBD",
+            vec![("r", p.r), ("alpha", p.alpha), ("s", p.s), ("beta", p.beta)],
+            f.standard_errors,
+            f.log_likelihood,
+            f.converged,
+        )
+    } else {
+        let f = bgnbd::fit(customers);
+        let p = f.params;
+        (
+            Box::new(p),
+            "bgnbd",
+            "BG/NBD",
+            vec![("r", p.r), ("alpha", p.alpha), ("a", p.a), ("b", p.b)],
+            f.standard_errors,
+            f.log_likelihood,
+            f.converged,
+        )
+    };
+    let mut report = serde_json::Map::new();
+    for (k, v) in &params {
+        report.insert((*k).into(), json!(v));
+    }
+    report.insert("log_likelihood".into(), json!(log_likelihood));
+    report.insert(
+        "standard_errors".into(),
+        params
+            .iter()
+            .zip(standard_errors)
+            .map(|((k, _), se)| ((*k).to_owned(), json!(se)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+    );
+    report.insert("converged".into(), json!(converged));
+    PurchaseFit {
+        model,
+        name,
+        title,
+        params,
+        log_likelihood,
+        report: report.into(),
+    }
 }
 
 /// Per-customer summaries (in weeks) of the stored purchases up to `end`.
