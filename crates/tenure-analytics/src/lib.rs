@@ -8,6 +8,7 @@
 pub mod bgnbd;
 pub mod clv;
 pub mod gamma_gamma;
+pub mod holdout;
 pub mod optimize;
 pub mod pareto_nbd;
 pub mod sbg;

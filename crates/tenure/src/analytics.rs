@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chrono::{NaiveDate, Utc};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::json;
 use tenure_analytics::bgnbd;
 use tenure_analytics::clv::{ClvTerms, PurchaseModel, clv};
 use tenure_analytics::gamma_gamma;
+use tenure_analytics::holdout;
 use tenure_analytics::pareto_nbd;
 use tenure_analytics::{Summary, summarize};
 use tenure_domain::ids::CustomerId;
@@ -27,40 +28,75 @@ const WEEKS_PER_MONTH: f64 = 4.345;
 pub enum Command {
     /// Fit BG/NBD or Pareto/NBD (purchases) and Gamma-Gamma (spend), print the parameters
     /// and store every customer's P(alive), churn risk, expected purchases and CLV.
-    Clv {
+    Clv(ClvArgs),
+    /// Check the purchase model against a holdout period: fit on the purchases up to
+    /// `--calibration-end`, then compare expected and actual repeat purchases up to
+    /// `--holdout-end`, by calibration frequency and week by week (tracking), with errors.
+    Holdout {
         #[command(flatten)]
         db: DbArgs,
+        /// The last day of the calibration period.
+        #[arg(long)]
+        calibration_end: NaiveDate,
+        /// The last day of the holdout period (default: today).
+        #[arg(long)]
+        holdout_end: Option<NaiveDate>,
         /// The purchase model: `bgnbd` (BG/NBD) or `pareto-nbd` (Pareto/NBD).
         #[arg(long, default_value = "bgnbd", value_parser = ["bgnbd", "pareto-nbd"])]
         model: String,
-        /// The last day of the calibration period (default: today). Purchases after it are
-        /// not used.
-        #[arg(long)]
-        calibration_end: Option<NaiveDate>,
-        /// Months ahead that expected purchases and CLV count.
-        #[arg(long, default_value_t = 12)]
-        horizon: u32,
-        /// Discount rate per month for CLV.
-        #[arg(long, default_value_t = 0.01)]
-        discount: f64,
-        /// Share of spend that is margin, for CLV.
-        #[arg(long, default_value_t = 1.0)]
-        margin: f64,
-        /// Fit on a summary CSV in the `lifetimes` format instead of the database:
-        /// `customer_id,frequency,recency,T[,monetary_value]` (times in weeks).
-        #[arg(long)]
-        from_summary: Option<PathBuf>,
-        /// With `--from-summary`: where to write the per-customer predictions (CSV).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// `json` (the fit as one JSON object) or `text`.
+        /// `json` (the whole check as one JSON object) or `text`.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         format: String,
     },
 }
 
+#[derive(Args)]
+pub struct ClvArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// The purchase model: `bgnbd` (BG/NBD) or `pareto-nbd` (Pareto/NBD).
+    #[arg(long, default_value = "bgnbd", value_parser = ["bgnbd", "pareto-nbd"])]
+    model: String,
+    /// The last day of the calibration period (default: today). Purchases after it are
+    /// not used.
+    #[arg(long)]
+    calibration_end: Option<NaiveDate>,
+    /// Months ahead that expected purchases and CLV count.
+    #[arg(long, default_value_t = 12)]
+    horizon: u32,
+    /// Discount rate per month for CLV.
+    #[arg(long, default_value_t = 0.01)]
+    discount: f64,
+    /// Share of spend that is margin, for CLV.
+    #[arg(long, default_value_t = 1.0)]
+    margin: f64,
+    /// Fit on a summary CSV in the `lifetimes` format instead of the database:
+    /// `customer_id,frequency,recency,T[,monetary_value]` (times in weeks).
+    #[arg(long)]
+    from_summary: Option<PathBuf>,
+    /// With `--from-summary`: where to write the per-customer predictions (CSV).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// `json` (the fit as one JSON object) or `text`.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+}
+
 pub async fn run(command: Command) -> Result<()> {
-    let Command::Clv {
+    match command {
+        Command::Clv(args) => fit_and_store(args).await,
+        Command::Holdout {
+            db,
+            calibration_end,
+            holdout_end,
+            model,
+            format,
+        } => holdout(&db, calibration_end, holdout_end, &model, &format).await,
+    }
+}
+
+async fn fit_and_store(args: ClvArgs) -> Result<()> {
+    let ClvArgs {
         db,
         model,
         calibration_end,
@@ -70,7 +106,7 @@ pub async fn run(command: Command) -> Result<()> {
         from_summary,
         out,
         format,
-    } = command;
+    } = args;
     if !(0.0..1.0).contains(&discount) {
         bail!("--discount must be at least 0 and below 1 (a monthly rate)");
     }
@@ -249,6 +285,114 @@ pub async fn run(command: Command) -> Result<()> {
                 spend.customers, s.p, s.q, s.gamma, spend.log_likelihood
             );
         }
+    }
+    Ok(())
+}
+
+async fn holdout(
+    db: &DbArgs,
+    calibration_end: NaiveDate,
+    holdout_end: Option<NaiveDate>,
+    model: &str,
+    format: &str,
+) -> Result<()> {
+    let holdout_end = holdout_end.unwrap_or_else(|| Utc::now().date_naive());
+    if holdout_end <= calibration_end {
+        bail!("--holdout-end ({holdout_end}) must be after --calibration-end ({calibration_end})");
+    }
+    let store = crate::open(db).await?;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).context("the epoch")?;
+    let day = |d: NaiveDate| (d - epoch).num_days();
+    let (cal, end) = (day(calibration_end), day(holdout_end));
+    let mut histories: Vec<Vec<i64>> = Vec::new();
+    let mut current = None;
+    for d in store
+        .purchase_days(end)
+        .await
+        .context("reading purchases")?
+    {
+        if current != Some(d.customer) {
+            current = Some(d.customer);
+            histories.push(Vec::new());
+        }
+        if let Some(h) = histories.last_mut() {
+            h.push(d.day);
+        }
+    }
+    let summaries: Vec<Summary> = histories
+        .iter()
+        .filter_map(|h| holdout::calibration_summary(h, cal, DAYS_PER_UNIT))
+        .collect();
+    if summaries.is_empty() {
+        bail!("there are no purchases on or before {calibration_end} to fit the model on");
+    }
+    let fitted = fit_purchase_model(model, &summaries);
+    let r = holdout::check(fitted.model.as_ref(), &histories, cal, end, DAYS_PER_UNIT);
+    let date = |d: i64| (epoch + chrono::Days::new(d.max(0) as u64)).to_string();
+    let relative_error = if r.actual_total > 0.0 {
+        (r.predicted_total - r.actual_total) / r.actual_total
+    } else {
+        0.0
+    };
+    let label = |x: u32| {
+        if x == holdout::LAST_BUCKET {
+            format!("{x}+")
+        } else {
+            x.to_string()
+        }
+    };
+    let mut model_report = fitted.report.clone();
+    model_report["name"] = json!(fitted.name);
+    let report = json!({
+        "model": model_report,
+        "customers": r.customers,
+        "time_unit": "weeks",
+        "calibration_end": calibration_end.to_string(),
+        "holdout_end": holdout_end.to_string(),
+        "holdout_weeks": r.holdout_units,
+        "actual_total": r.actual_total,
+        "predicted_total": r.predicted_total,
+        "relative_error": relative_error,
+        "mean_absolute_error": r.mean_absolute_error,
+        "root_mean_squared_error": r.root_mean_squared_error,
+        "tracking_mape": r.tracking_mape,
+        "by_frequency": r.by_frequency.iter().map(|b| json!({
+            "x": label(b.x), "customers": b.customers,
+            "actual": b.actual, "predicted": b.predicted,
+        })).collect::<Vec<_>>(),
+        "tracking": r.tracking.iter().map(|p| json!({
+            "week_ending": date(p.last_day), "holdout": p.holdout,
+            "actual": p.actual, "predicted": p.predicted,
+            "actual_cumulative": p.actual_cumulative,
+            "predicted_cumulative": p.predicted_cumulative,
+        })).collect::<Vec<_>>(),
+    });
+    if format == "json" {
+        println!("{report}");
+        return Ok(());
+    }
+    println!(
+        "{} fitted on {} customers up to {calibration_end}; holdout to {holdout_end} ({:.1} weeks)",
+        fitted.title, r.customers, r.holdout_units
+    );
+    println!(
+        "repeat purchases in the holdout: actual {:.0}, expected {:.1} ({:+.1} %); per customer MAE {:.3}, RMSE {:.3}; tracking MAPE {:.1} %",
+        r.actual_total,
+        r.predicted_total,
+        100.0 * relative_error,
+        r.mean_absolute_error,
+        r.root_mean_squared_error,
+        100.0 * r.tracking_mape
+    );
+    println!("calibration purchases | customers | holdout actual (mean) | expected (mean)");
+    for b in &r.by_frequency {
+        println!(
+            "{:>21} | {:>9} | {:>21.3} | {:>15.3}",
+            label(b.x),
+            b.customers,
+            b.actual,
+            b.predicted
+        );
     }
     Ok(())
 }
