@@ -7,6 +7,7 @@ text_enum! {
     pub enum TimelineKind {
         Order => "order",
         Interaction => "interaction",
+        Prediction => "prediction",
     }
 }
 

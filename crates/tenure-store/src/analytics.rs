@@ -133,16 +133,18 @@ impl Store {
         .bind(id.0)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| {
-            Ok(Prediction {
-                p_alive: r.try_get("p_alive")?,
-                expected_purchases: r.try_get("expected_purchases")?,
-                expected_value: r.try_get("expected_value")?,
-                clv: r.try_get("clv")?,
-                horizon_days: r.try_get("horizon_days")?,
-                computed_at: from_micros(r.try_get("computed_at")?),
-            })
-        })
-        .transpose()
+        row.as_ref().map(prediction_from_row).transpose()
     }
+}
+
+/// A `customer_predictions` row as a prediction.
+pub(crate) fn prediction_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Prediction> {
+    Ok(Prediction {
+        p_alive: r.try_get("p_alive")?,
+        expected_purchases: r.try_get("expected_purchases")?,
+        expected_value: r.try_get("expected_value")?,
+        clv: r.try_get("clv")?,
+        horizon_days: r.try_get("horizon_days")?,
+        computed_at: from_micros(r.try_get("computed_at")?),
+    })
 }

@@ -29,6 +29,12 @@ pub struct CustomerFilter {
     pub owner_id: Option<StaffUserId>,
     pub external_id: Option<String>,
     pub email: Option<String>,
+    /// Bounds (inclusive) on the stored predictions: customers without a prediction match
+    /// none of them.
+    pub clv_min: Option<f64>,
+    pub clv_max: Option<f64>,
+    pub p_alive_min: Option<f64>,
+    pub p_alive_max: Option<f64>,
 }
 
 pub(crate) const CUSTOMER_SELECT: &str = "SELECT c.id, c.external_id, c.kind, c.name, c.email, c.phone, c.birthday, \
@@ -76,6 +82,28 @@ fn add_filters(s: &mut Select, filter: &CustomerFilter) -> StoreResult<()> {
     }
     if let Some(e) = &filter.email {
         s.filter("c.email = {}", e.clone())?;
+    }
+    for (bound, condition) in [
+        (
+            filter.clv_min,
+            "EXISTS (SELECT 1 FROM customer_predictions p WHERE p.customer_id = c.id AND p.clv >= {})",
+        ),
+        (
+            filter.clv_max,
+            "EXISTS (SELECT 1 FROM customer_predictions p WHERE p.customer_id = c.id AND p.clv <= {})",
+        ),
+        (
+            filter.p_alive_min,
+            "EXISTS (SELECT 1 FROM customer_predictions p WHERE p.customer_id = c.id AND p.p_alive >= {})",
+        ),
+        (
+            filter.p_alive_max,
+            "EXISTS (SELECT 1 FROM customer_predictions p WHERE p.customer_id = c.id AND p.p_alive <= {})",
+        ),
+    ] {
+        if let Some(v) = bound {
+            s.filter(condition, v)?;
+        }
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use tenure_domain::interaction::Interaction;
 use tenure_domain::timeline::{TimelineKind, TimelinePosition};
 
 use crate::Page;
+use crate::analytics::Prediction;
 use crate::{Store, StoreError, StoreResult};
 
 /// One entry of a timeline.
@@ -15,6 +16,8 @@ use crate::{Store, StoreError, StoreResult};
 pub enum TimelineEntry {
     Order(Order),
     Interaction(Interaction),
+    /// The customer's current prediction, at the time it was computed.
+    Prediction(CustomerId, Prediction),
 }
 
 impl TimelineEntry {
@@ -29,6 +32,11 @@ impl TimelineEntry {
                 at_micros: i.data.occurred_at.timestamp_micros(),
                 kind: TimelineKind::Interaction,
                 id: i.id.0,
+            },
+            TimelineEntry::Prediction(customer, p) => TimelinePosition {
+                at_micros: p.computed_at.timestamp_micros(),
+                kind: TimelineKind::Prediction,
+                id: customer.0,
             },
         }
     }
@@ -100,6 +108,24 @@ impl Store {
         for r in &rows {
             entries.push(TimelineEntry::Interaction(
                 crate::interactions::interaction_from_row(r)?,
+            ));
+        }
+
+        let (at, id) = bound(TimelineKind::Prediction, before);
+        let row = sqlx::query(
+            "SELECT p_alive, expected_purchases, expected_value, clv, horizon_days, computed_at \
+             FROM customer_predictions WHERE customer_id = $1 \
+             AND (computed_at < $2 OR (computed_at = $2 AND customer_id < $3))",
+        )
+        .bind(customer.0)
+        .bind(at)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some(r) = row {
+            entries.push(TimelineEntry::Prediction(
+                customer,
+                crate::analytics::prediction_from_row(&r)?,
             ));
         }
 

@@ -429,6 +429,14 @@ pub struct CustomerListParams {
     pub owner_id: Option<i64>,
     pub external_id: Option<String>,
     pub email: Option<String>,
+    /// Customers whose predicted lifetime value (`predictions.clv`) is at least this.
+    pub clv_min: Option<f64>,
+    /// … at most this.
+    pub clv_max: Option<f64>,
+    /// Customers whose probability of still buying (`predictions.p_alive`) is at least this.
+    pub p_alive_min: Option<f64>,
+    /// … at most this (`p_alive_max=0.3`: likely lost).
+    pub p_alive_max: Option<f64>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -452,6 +460,22 @@ async fn list_customers(
     if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::field("q", "must be at most 200 characters"));
     }
+    for (name, v) in [("clv_min", p.clv_min), ("clv_max", p.clv_max)] {
+        if v.is_some_and(|v| !v.is_finite()) {
+            return Err(ApiError::field(name, "must be a finite number"));
+        }
+    }
+    for (name, v) in [
+        ("p_alive_min", p.p_alive_min),
+        ("p_alive_max", p.p_alive_max),
+    ] {
+        if v.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+            return Err(ApiError::field(
+                name,
+                "must be a probability between 0 and 1",
+            ));
+        }
+    }
     let filter = CustomerFilter {
         q: p.q,
         kind: p.kind,
@@ -460,6 +484,10 @@ async fn list_customers(
         owner_id: p.owner_id.map(StaffUserId),
         external_id: p.external_id,
         email: p.email.map(|e| dc::parse_email(&e).unwrap_or(e)),
+        clv_min: p.clv_min,
+        clv_max: p.clv_max,
+        p_alive_min: p.p_alive_min,
+        p_alive_max: p.p_alive_max,
     };
     let limit = limit(p.limit)?;
     let (items, next_cursor) = if filter.q.is_some() {
@@ -602,13 +630,16 @@ async fn delete_customer(
 /// One entry of a customer's timeline.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TimelineItemDto {
-    /// `order` or `interaction`.
+    /// `order`, `interaction` or `prediction` (the current CLV, P(alive) and churn risk,
+    /// at the time the models computed them).
     pub kind: String,
     pub occurred_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order: Option<OrderDto>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interaction: Option<InteractionDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<PredictionDto>,
 }
 
 /// Everything about a customer, newest first.
@@ -642,12 +673,21 @@ async fn customer_timeline(
                 occurred_at: o.data.occurred_at,
                 order: Some(OrderDto::from(o)),
                 interaction: None,
+                prediction: None,
             },
             TimelineEntry::Interaction(i) => TimelineItemDto {
                 kind: "interaction".into(),
                 occurred_at: i.data.occurred_at,
                 order: None,
                 interaction: Some(InteractionDto::from(i)),
+                prediction: None,
+            },
+            TimelineEntry::Prediction(_, p) => TimelineItemDto {
+                kind: "prediction".into(),
+                occurred_at: p.computed_at,
+                order: None,
+                interaction: None,
+                prediction: Some(PredictionDto::from(p)),
             },
         })
         .collect();

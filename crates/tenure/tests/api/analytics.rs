@@ -12,11 +12,9 @@ fn rel(a: &Value, b: f64) -> f64 {
     ((a.as_f64().unwrap() - b) / b).abs()
 }
 
-#[tokio::test]
-async fn cdnow_imported_as_a_purchase_log_fits_the_published_models() {
-    let Some(data) = reference_data() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    // The raw CDNOW file rewritten as the plain purchase log every shop system can export.
+/// The raw CDNOW file rewritten as the plain purchase log every shop system can export;
+/// returns the log's path and the raw text.
+fn cdnow_log(data: &std::path::Path, dir: &std::path::Path) -> (std::path::PathBuf, String) {
     let raw = std::fs::read_to_string(data.join("cdnow/CDNOW_sample.txt")).unwrap();
     let mut log = String::from("customer_external_id,occurred_at,amount\n");
     for l in raw.lines().filter(|l| !l.trim().is_empty()) {
@@ -31,8 +29,16 @@ async fn cdnow_imported_as_a_purchase_log_fits_the_published_models() {
             f[4]
         ));
     }
-    let file = dir.path().join("cdnow.csv");
+    let file = dir.join("cdnow.csv");
     std::fs::write(&file, log).unwrap();
+    (file, raw)
+}
+
+#[tokio::test]
+async fn cdnow_imported_as_a_purchase_log_fits_the_published_models() {
+    let Some(data) = reference_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (file, raw) = cdnow_log(&data, dir.path());
     // Distinct purchase days after the first, in calibration and in the holdout period.
     let mut days = std::collections::BTreeSet::new();
     for l in raw.lines().filter(|l| !l.trim().is_empty()) {
@@ -222,4 +228,104 @@ async fn fits_a_summary_file_in_the_lifetimes_format() {
     assert_eq!(m["converged"], true);
     let rows = std::fs::read_to_string(&out).unwrap();
     assert_eq!(rows.lines().count(), 2358);
+}
+
+/// Every customer id the list returns for `query`, following the cursor.
+async fn all_ids(app: &tenure_testkit::TestApp, query: &str) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = app
+            .get_json(&format!("/api/v1/customers?{query}&limit=500{cursor}"))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        ids.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return ids,
+        }
+    }
+}
+
+#[tokio::test]
+async fn predictions_filter_the_customer_list_and_appear_on_the_timeline() {
+    let Some(data) = reference_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (file, _) = cdnow_log(&data, dir.path());
+    for db in TestDb::all().await {
+        run(&db, &["import", "purchases", file.to_str().unwrap()]);
+        run(
+            &db,
+            &["analytics", "clv", "--calibration-end", "1997-09-30"],
+        );
+        let app = tenure_testkit::spawn_app(db).await;
+
+        // Likely lost (P(alive) ≤ 0.3) and the rest split the customer base between them.
+        let lost = all_ids(&app, "p_alive_max=0.3").await;
+        let rest = all_ids(&app, "p_alive_min=0.3000001").await;
+        assert!(!lost.is_empty() && !rest.is_empty());
+        assert_eq!(lost.len() + rest.len(), 2357);
+        assert!(lost.iter().all(|id| !rest.contains(id)));
+        // Valuable and likely lost: both hold for every customer listed.
+        let both = all_ids(&app, "clv_min=20&p_alive_max=0.3").await;
+        assert!(!both.is_empty() && both.len() < lost.len());
+        for id in &both {
+            let (_, c) = app.get_json(&format!("/api/v1/customers/{id}")).await;
+            let p = &c["predictions"];
+            assert!(p["clv"].as_f64().unwrap() >= 20.0, "{c}");
+            assert!(p["p_alive"].as_f64().unwrap() <= 0.3, "{c}");
+            assert!(
+                (p["churn_risk"].as_f64().unwrap() - (1.0 - p["p_alive"].as_f64().unwrap())).abs()
+                    < 1e-12
+            );
+        }
+        let high = all_ids(&app, "clv_min=500").await;
+        let (_, c) = app
+            .get_json(&format!("/api/v1/customers/{}", high[0]))
+            .await;
+        assert!(c["predictions"]["clv"].as_f64().unwrap() >= 500.0, "{c}");
+
+        // Bounds that cannot be probabilities or numbers are refused, naming the field.
+        for (query, field) in [
+            ("p_alive_max=1.5", "p_alive_max"),
+            ("p_alive_min=-0.1", "p_alive_min"),
+            ("clv_min=NaN", "clv_min"),
+        ] {
+            let (status, body) = app.get_json(&format!("/api/v1/customers?{query}")).await;
+            assert_eq!(status, 400, "{query}: {body}");
+            assert_eq!(body["errors"][0]["field"], field, "{body}");
+        }
+
+        // The prediction is on the timeline, newest (computed now, after every purchase).
+        let id = lost[0];
+        let (_, c) = app.get_json(&format!("/api/v1/customers/{id}")).await;
+        let (status, timeline) = app
+            .get_json(&format!("/api/v1/customers/{id}/timeline?limit=2"))
+            .await;
+        assert_eq!(status, 200, "{timeline}");
+        let first = &timeline["items"][0];
+        assert_eq!(first["kind"], "prediction", "{timeline}");
+        assert_eq!(first["prediction"]["p_alive"], c["predictions"]["p_alive"]);
+        assert_eq!(first["prediction"]["clv"], c["predictions"]["clv"]);
+        assert_eq!(timeline["items"][1]["kind"], "order", "{timeline}");
+        // Paging past it reaches the orders and never shows it again.
+        let cursor = timeline["next_cursor"].as_str().unwrap();
+        let (_, rest) = app
+            .get_json(&format!("/api/v1/customers/{id}/timeline?cursor={cursor}"))
+            .await;
+        assert!(
+            rest["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["kind"] != "prediction"),
+            "{rest}"
+        );
+    }
 }
