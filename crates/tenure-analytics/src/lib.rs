@@ -11,6 +11,7 @@ pub mod gamma_gamma;
 pub mod holdout;
 pub mod optimize;
 pub mod pareto_nbd;
+pub mod recommend;
 pub mod sbg;
 pub mod special;
 pub mod summary;

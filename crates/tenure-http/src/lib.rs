@@ -48,6 +48,7 @@ impl AppState {
         (name = "customers", description = "Customers, their search and timeline"),
         (name = "accounts", description = "Accounts: end customers, distributors, resellers, partners"),
         (name = "products", description = "The product catalogue"),
+        (name = "recommendations", description = "Bought together, and next best offers"),
         (name = "orders", description = "Orders with line items"),
         (name = "interactions", description = "Contacts with customers on every channel"),
         (name = "users", description = "Staff users"),

@@ -21,6 +21,7 @@ pub mod interactions;
 pub mod orders;
 mod pg_load;
 pub mod products;
+pub mod recommendations;
 mod sql;
 mod sqlite_load;
 pub mod stats;

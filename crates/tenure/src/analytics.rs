@@ -13,8 +13,9 @@ use tenure_analytics::clv::{ClvTerms, PurchaseModel, clv};
 use tenure_analytics::gamma_gamma;
 use tenure_analytics::holdout;
 use tenure_analytics::pareto_nbd;
+use tenure_analytics::recommend;
 use tenure_analytics::{Summary, summarize};
-use tenure_domain::ids::CustomerId;
+use tenure_domain::ids::{CustomerId, ProductId};
 use tenure_store::analytics::Prediction;
 
 use crate::config::DbArgs;
@@ -45,6 +46,30 @@ pub enum Command {
         #[arg(long, default_value = "bgnbd", value_parser = ["bgnbd", "pareto-nbd"])]
         model: String,
         /// `json` (the whole check as one JSON object) or `text`.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
+    /// Build the "bought together" model from the order lines and store it, for
+    /// `GET /api/v1/products/{id}/also-bought` and `GET /api/v1/customers/{id}/recommendations`.
+    /// With `--split DATE`, instead evaluate it: build on what was bought up to DATE and
+    /// report how often the top offers include a product the customer bought first later,
+    /// next to offering the best-sellers.
+    Recommendations {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Similar products kept per product.
+        #[arg(long, default_value_t = 20)]
+        keep: usize,
+        /// Pairs bought together by fewer customers are ignored.
+        #[arg(long, default_value_t = 2)]
+        min_customers: u32,
+        /// Evaluate on a time split at this day instead of storing the model.
+        #[arg(long)]
+        split: Option<NaiveDate>,
+        /// With `--split`: offers per customer.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// `json` or `text`.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         format: String,
     },
@@ -92,7 +117,132 @@ pub async fn run(command: Command) -> Result<()> {
             model,
             format,
         } => holdout(&db, calibration_end, holdout_end, &model, &format).await,
+        Command::Recommendations {
+            db,
+            keep,
+            min_customers,
+            split,
+            top,
+            format,
+        } => recommendations(&db, keep, min_customers, split, top, &format).await,
     }
+}
+
+async fn recommendations(
+    db: &DbArgs,
+    keep: usize,
+    min_customers: u32,
+    split: Option<NaiveDate>,
+    top: usize,
+    format: &str,
+) -> Result<()> {
+    let store = crate::open(db).await?;
+    let started = std::time::Instant::now();
+    let bought = store
+        .products_first_bought()
+        .await
+        .context("reading order lines")?;
+    // Dense product indices, and each customer's products before (and after) the split.
+    let mut ids: Vec<ProductId> = bought.iter().map(|b| b.product).collect();
+    ids.sort();
+    ids.dedup();
+    let index = |p: ProductId| ids.partition_point(|&q| q < p) as u32;
+    let split_day = split
+        .map(|d| -> Result<i64> {
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).context("the epoch")?;
+            Ok((d - epoch).num_days())
+        })
+        .transpose()?;
+    let (mut before, mut after): (Vec<Vec<u32>>, Vec<Vec<u32>>) = (Vec::new(), Vec::new());
+    let mut current = None;
+    for b in &bought {
+        if current != Some(b.customer) {
+            current = Some(b.customer);
+            before.push(Vec::new());
+            after.push(Vec::new());
+        }
+        let later = split_day.is_some_and(|s| b.day > s);
+        let list = if later {
+            after.last_mut()
+        } else {
+            before.last_mut()
+        };
+        if let Some(list) = list {
+            list.push(index(b.product));
+        }
+    }
+    let model = recommend::co_occurrence(&before, ids.len(), keep, min_customers);
+    let pairs: usize = model.similar.iter().map(Vec::len).sum();
+    if split.is_some() {
+        let e = recommend::evaluate(&model, &before, &after, top);
+        let report = json!({
+            "split": split.map(|d| d.to_string()),
+            "top": top,
+            "customers": e.customers,
+            "hits": e.hits,
+            "hit_rate": e.hit_rate(),
+            "best_seller_hits": e.best_seller_hits,
+            "best_seller_hit_rate": e.best_seller_hit_rate(),
+            "products": ids.len(),
+        });
+        if format == "json" {
+            println!("{report}");
+        } else {
+            println!(
+                "{} customers bought something new after the split: the top {top} offers included it for {} ({:.1} %), the top {top} best-sellers they lacked for {} ({:.1} %)",
+                e.customers,
+                e.hits,
+                100.0 * e.hit_rate(),
+                e.best_seller_hits,
+                100.0 * e.best_seller_hit_rate()
+            );
+        }
+        return Ok(());
+    }
+    let similar: Vec<(ProductId, recommend::Similar<ProductId>)> = model
+        .similar
+        .iter()
+        .enumerate()
+        .flat_map(|(i, list)| {
+            let ids = &ids;
+            list.iter().map(move |s| {
+                (
+                    ids[i],
+                    recommend::Similar {
+                        product: ids[s.product as usize],
+                        customers: s.customers,
+                        score: s.score,
+                    },
+                )
+            })
+        })
+        .collect();
+    let buyers: Vec<(ProductId, i64)> = ids
+        .iter()
+        .zip(&model.buyers)
+        .map(|(&p, &n)| (p, i64::from(n)))
+        .collect();
+    store
+        .replace_associations(&similar, &buyers)
+        .await
+        .context("storing the model")?;
+    let report = json!({
+        "customers": before.len(),
+        "products": ids.len(),
+        "pairs": pairs,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    if format == "json" {
+        println!("{report}");
+    } else {
+        println!(
+            "{} products bought by {} customers: {} similar-product pairs stored",
+            ids.len(),
+            before.len(),
+            pairs
+        );
+    }
+    Ok(())
 }
 
 async fn fit_and_store(args: ClvArgs) -> Result<()> {

@@ -6,6 +6,7 @@ mod duplicates;
 mod interactions;
 mod orders;
 mod products;
+mod recommendations;
 mod users;
 
 use base64::Engine;
@@ -20,6 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(duplicates::routes())
         .merge(accounts::routes())
         .merge(products::routes())
+        .merge(recommendations::routes())
         .merge(orders::routes())
         .merge(interactions::routes())
         .merge(users::routes())

@@ -61,6 +61,16 @@ const ROUTES: &[(&str, &str, Permission)] = &[
         "/api/v1/interactions/{id}",
         Permission::DeleteCustomers,
     ),
+    (
+        "GET",
+        "/api/v1/products/{id}/also-bought",
+        Permission::ReadAggregates,
+    ),
+    (
+        "GET",
+        "/api/v1/customers/{id}/recommendations",
+        Permission::ReadCustomers,
+    ),
     ("GET", "/api/v1/duplicates", Permission::ReadCustomers),
     (
         "GET",

@@ -17,7 +17,7 @@ const KINDS: [(&str, &str); 5] = [
     ("interactions", "interactions.csv"),
 ];
 
-fn import_all(db: &TestDb, dir: &Path) {
+pub(crate) fn import_all(db: &TestDb, dir: &Path) {
     for (kind, file) in KINDS {
         ok(&tenure(
             db,

@@ -13,6 +13,7 @@ mod exchange;
 mod faults;
 mod import;
 mod orders;
+mod recommendations;
 
 /// Runs the `tenure` binary on `db`.
 pub fn tenure(db: &tenure_testkit::TestDb, args: &[&str]) -> std::process::Output {
