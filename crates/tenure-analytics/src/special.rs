@@ -67,10 +67,12 @@ pub fn ln_hyp2f1_next(a: f64, b: f64, z: f64) -> f64 {
         return 0.0;
     }
     let euler = (1.0 - b) * (-z).ln_1p();
-    if z > 0.9 && b < 30.0 && (b - b.round()).abs() > 1e-3 {
-        if let Some(v) = connection_to_one_minus_z(a, b, z) {
-            return euler + v.ln();
-        }
+    if z > 0.9
+        && b < 30.0
+        && (b - b.round()).abs() > 1e-3
+        && let Some(v) = connection_to_one_minus_z(a, b, z)
+    {
+        return euler + v.ln();
     }
     let c = a + 1.0 - b;
     let mut term = 1.0;
