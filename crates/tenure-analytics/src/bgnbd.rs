@@ -4,10 +4,10 @@
 
 use rayon::prelude::*;
 
-use crate::optimize::{Objective, maximize_from, standard_errors};
+use crate::optimize::{Objective, maximize_from, maximize_staged, standard_errors};
 
 use crate::special::{digamma, hyp2f1, ln_beta, ln_gamma};
-use crate::summary::{ByRepeats, CHUNK, Summary};
+use crate::summary::{ByRepeats, CHUNK, Summary, sample};
 
 /// Fitted (or given) BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -103,7 +103,10 @@ pub fn fit(customers: &[Summary]) -> Fit {
         [0.5, mean_t.max(1.0) / 4.0, 1.0, 2.0],
         [0.1, 10.0, 0.5, 5.0],
     ];
-    let m = maximize_from(&data, &starts);
+    let m = match sample(customers, 50_000) {
+        Some((part, share)) => maximize_staged(&data, &ByRepeats::new(&part), share, &starts),
+        None => maximize_from(&data, &starts),
+    };
     let se = standard_errors(&data, &m.params);
     Fit {
         params: BgNbd {

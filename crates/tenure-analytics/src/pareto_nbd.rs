@@ -11,9 +11,9 @@
 
 use rayon::prelude::*;
 
-use crate::optimize::{CentralDifferences, maximize_from, standard_errors};
+use crate::optimize::{CentralDifferences, maximize_from, maximize_staged, standard_errors};
 use crate::special::{ln_gamma, ln_hyp2f1_next};
-use crate::summary::{ByRepeats, CHUNK, Summary};
+use crate::summary::{ByRepeats, CHUNK, Summary, sample};
 
 /// Fitted (or given) Pareto/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -165,7 +165,16 @@ pub fn fit(customers: &[Summary]) -> Fit {
         [1.0, 1.0, 1.0, 1.0],
         [0.1, mean_t.max(1.0), 1.5, mean_t.max(1.0)],
     ];
-    let m = maximize_from(&f, &starts);
+    let m = match sample(customers, 20_000) {
+        Some((part, share)) => {
+            let part = ByRepeats::new(&part);
+            let g = CentralDifferences(|p: &[f64]| {
+                ParetoNbd::from_slice(p).log_likelihood_grouped(&part)
+            });
+            maximize_staged(&f, &g, share, &starts)
+        }
+        None => maximize_from(&f, &starts),
+    };
     let se = standard_errors(&f, &m.params);
     Fit {
         params: ParetoNbd::from_slice(&m.params),

@@ -55,6 +55,19 @@ pub fn summarize<K: Ord + Clone>(
         .collect()
 }
 
+/// Every k-th customer, about `size` of them, and the share they are of the whole, for a
+/// fit that starts on a sample (see [`crate::optimize::maximize_staged`]); `None` when
+/// there are too few customers (under four times `size`) for a sample to save time.
+pub(crate) fn sample<T: Clone>(all: &[T], size: usize) -> Option<(Vec<T>, f64)> {
+    if all.len() < 4 * size.max(1) {
+        return None;
+    }
+    let step = all.len() / size;
+    let sample: Vec<T> = all.iter().step_by(step).cloned().collect();
+    let share = sample.len() as f64 / all.len() as f64;
+    Some((sample, share))
+}
+
 /// Customers per unit of parallel work in the likelihoods.
 pub(crate) const CHUNK: usize = 16_384;
 

@@ -170,6 +170,40 @@ fn pareto_nbd_expectations_are_consistent() {
 }
 
 #[test]
+fn large_fits_start_on_a_sample_and_reach_the_same_maximum() {
+    let Some(dir) = data_dir() else { return };
+    // The CDNOW customers 250 times over: big enough for both fits to start on a sample;
+    // the maximum is CDNOW's, with 250 times its log-likelihood.
+    let one: Vec<Summary> = published(&dir).into_iter().map(|(_, s)| s).collect();
+    let many: Vec<Summary> = (0..250).flat_map(|_| one.iter().copied()).collect();
+    let fit = bgnbd::fit(&many);
+    assert!(fit.converged, "{fit:?}");
+    let p = fit.params;
+    assert!(rel(p.r, 0.2425929) < 1e-5, "{fit:?}");
+    assert!(rel(p.alpha, 4.4135314) < 1e-5, "{fit:?}");
+    assert!(rel(p.a, 0.7928860) < 1e-5, "{fit:?}");
+    assert!(rel(p.b, 2.4257527) < 1e-5, "{fit:?}");
+    assert!(
+        rel(fit.log_likelihood, 250.0 * -9582.42556) < 1e-8,
+        "{fit:?}"
+    );
+    // Standard errors shrink with the square root of the data.
+    let small = bgnbd::fit(&one);
+    for (big, small) in fit.standard_errors.iter().zip(small.standard_errors) {
+        assert!(rel(big * 250f64.sqrt(), small) < 1e-2, "{big} vs {small}");
+    }
+    let spend = gamma_gamma::fit(&many);
+    assert_eq!(spend.customers, 250 * 946);
+    assert!(rel(spend.params.p, 6.2488025) < 1e-5, "{spend:?}");
+    assert!(rel(spend.params.q, 3.7445885) < 1e-5, "{spend:?}");
+    assert!(rel(spend.params.gamma, 15.4477481) < 1e-5, "{spend:?}");
+    assert!(
+        rel(spend.log_likelihood, 250.0 * -4055.92324) < 1e-8,
+        "{spend:?}"
+    );
+}
+
+#[test]
 fn gamma_gamma_fit_reproduces_the_published_maximum() {
     let Some(dir) = data_dir() else { return };
     let customers: Vec<Summary> = published(&dir).into_iter().map(|(_, s)| s).collect();
