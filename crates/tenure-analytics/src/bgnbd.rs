@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::optimize::{Objective, maximize_from, maximize_staged, standard_errors};
 
-use crate::special::{digamma, hyp2f1, ln_beta, ln_gamma};
+use crate::special::{digamma, hyp2f1, hyp2f1_many, ln_beta, ln_gamma};
 use crate::summary::{ByRepeats, CHUNK, Summary, sample};
 
 /// Fitted (or given) BG/NBD parameters.
@@ -142,19 +142,29 @@ impl BgNbd {
 
     /// Expected purchases in the next `horizon` time units for a customer with this history.
     pub fn expected_purchases(&self, c: &Summary, horizon: f64) -> f64 {
+        let mut out = [0.0];
+        self.expected_purchases_many(c, &[horizon], &mut out);
+        out[0]
+    }
+
+    /// Expected purchases over each of `horizons` (into `out`), sharing the work between
+    /// them.
+    pub fn expected_purchases_many(&self, c: &Summary, horizons: &[f64], out: &mut [f64]) {
         let BgNbd { r, alpha, a, b } = *self;
         let (x, t) = (c.x, c.t);
         let rx = r + x;
-        let z = horizon / (alpha + t + horizon);
-        let f = hyp2f1(rx, b + x, a + b + x - 1.0, z);
-        let head = (a + b + x - 1.0) / (a - 1.0)
-            * (1.0 - ((alpha + t) / (alpha + t + horizon)).powf(rx) * f);
+        let zs: Vec<f64> = horizons.iter().map(|h| h / (alpha + t + h)).collect();
+        hyp2f1_many(rx, b + x, a + b + x - 1.0, &zs, out);
         let denominator = if x > 0.0 {
             1.0 + (a / (b + x - 1.0)) * ((alpha + t) / (alpha + c.t_x)).powf(rx)
         } else {
             1.0
         };
-        head / denominator
+        let scale = (a + b + x - 1.0) / (a - 1.0) / denominator;
+        for (o, z) in out.iter_mut().zip(&zs) {
+            // (α+T)/(α+T+t) = 1 − z.
+            *o = scale * (1.0 - (1.0 - z).powf(rx) * *o);
+        }
     }
 
     /// Expected purchases of a new customer in their first `t` time units.

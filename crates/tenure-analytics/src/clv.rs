@@ -10,8 +10,15 @@ use crate::summary::Summary;
 pub trait PurchaseModel: Sync {
     /// The probability that a customer with this history is still alive at T.
     fn p_alive(&self, c: &Summary) -> f64;
+    /// Expected purchases over each of `horizons` (into `out`) for a customer with this
+    /// history.
+    fn expected_purchases_many(&self, c: &Summary, horizons: &[f64], out: &mut [f64]);
     /// Expected purchases in the next `horizon` time units for a customer with this history.
-    fn expected_purchases(&self, c: &Summary, horizon: f64) -> f64;
+    fn expected_purchases(&self, c: &Summary, horizon: f64) -> f64 {
+        let mut out = [0.0];
+        self.expected_purchases_many(c, &[horizon], &mut out);
+        out[0]
+    }
     /// Expected purchases of a new customer in their first `t` time units.
     fn expected_purchases_new(&self, t: f64) -> f64;
 }
@@ -22,8 +29,8 @@ macro_rules! purchase_model {
             fn p_alive(&self, c: &Summary) -> f64 {
                 <$t>::p_alive(self, c)
             }
-            fn expected_purchases(&self, c: &Summary, horizon: f64) -> f64 {
-                <$t>::expected_purchases(self, c, horizon)
+            fn expected_purchases_many(&self, c: &Summary, horizons: &[f64], out: &mut [f64]) {
+                <$t>::expected_purchases_many(self, c, horizons, out)
             }
             fn expected_purchases_new(&self, t: f64) -> f64 {
                 <$t>::expected_purchases_new(self, t)
@@ -63,11 +70,17 @@ pub fn clv(
     terms: ClvTerms,
 ) -> f64 {
     let value = spend.expected_value(c) * terms.margin;
+    let horizons: Vec<f64> = (1..=terms.periods)
+        .map(|i| terms.period_length * f64::from(i))
+        .collect();
+    let mut expected = vec![0.0; horizons.len()];
+    model.expected_purchases_many(c, &horizons, &mut expected);
     let mut total = 0.0;
     let mut before = 0.0;
-    for i in 1..=terms.periods {
-        let now = model.expected_purchases(c, terms.period_length * f64::from(i));
-        total += value * (now - before) / (1.0 + terms.discount_rate).powi(i as i32);
+    let mut discount = 1.0;
+    for now in expected {
+        discount /= 1.0 + terms.discount_rate;
+        total += value * (now - before) * discount;
         before = now;
     }
     total

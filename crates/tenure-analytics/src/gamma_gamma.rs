@@ -28,12 +28,18 @@ pub struct Fit {
     pub converged: bool,
 }
 
-/// (x, z̄) of the repeat buyers with a positive mean value.
-struct Data(Vec<(f64, f64)>);
+/// The repeat buyers with a positive mean value, grouped by x: the terms of x alone (the
+/// gamma functions) are computed once per distinct x, and Σ ln z̄ per x once for all.
+struct Data {
+    /// Distinct x, the number of buyers with it, and the sum of their ln z̄.
+    groups: Vec<(f64, f64, f64)>,
+    /// (index into `groups`, z̄) per buyer.
+    rows: Vec<(usize, f64)>,
+}
 
 impl Data {
     fn new(customers: &[Summary]) -> Data {
-        Data(
+        Data::from_pairs(
             customers
                 .iter()
                 .filter(|c| c.x > 0.0 && c.monetary > 0.0)
@@ -41,38 +47,70 @@ impl Data {
                 .collect(),
         )
     }
+
+    fn from_pairs(pairs: Vec<(f64, f64)>) -> Data {
+        let mut xs: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        let mut groups: Vec<(f64, f64, f64)> = xs.iter().map(|&x| (x, 0.0, 0.0)).collect();
+        let rows = pairs
+            .iter()
+            .map(|&(x, z)| {
+                let i = xs.partition_point(|&v| v < x);
+                groups[i].1 += 1.0;
+                groups[i].2 += z.ln();
+                (i, z)
+            })
+            .collect();
+        Data { groups, rows }
+    }
+
+    fn pairs(&self) -> Vec<(f64, f64)> {
+        self.rows
+            .iter()
+            .map(|&(i, z)| (self.groups[i].0, z))
+            .collect()
+    }
 }
 
 impl Objective for Data {
     fn value_and_gradient(&self, params: &[f64], g: &mut [f64]) -> f64 {
         let (p, q, gamma) = (params[0], params[1], params[2]);
         let (lg_q, dg_q, ln_gamma_scale) = (ln_gamma(q), digamma(q), gamma.ln());
-        // Summed in fixed chunks on all cores, then in chunk order: the same result every run.
+        let mut value = 0.0;
+        g.iter_mut().for_each(|v| *v = 0.0);
+        // Σ over buyers of lnΓ(px+q) − lnΓ(px) − lnΓ(q) + q ln γ + (px−1) ln z̄ + px ln x,
+        // by x.
+        for &(x, n, sum_ln_z) in &self.groups {
+            let px = p * x;
+            let ln_x = x.ln();
+            let dg_pxq = digamma(px + q);
+            value += n * (ln_gamma(px + q) - ln_gamma(px) - lg_q + q * ln_gamma_scale + px * ln_x)
+                + (px - 1.0) * sum_ln_z;
+            g[0] += n * x * (dg_pxq - digamma(px) + ln_x) + x * sum_ln_z;
+            g[1] += n * (dg_pxq - dg_q + ln_gamma_scale);
+            g[2] += n * q / gamma;
+        }
+        // −(px+q) ln(γ + x z̄) per buyer, summed in fixed chunks on all cores, then in chunk
+        // order: the same result every run.
         let partial: Vec<[f64; 4]> = self
-            .0
+            .rows
             .par_chunks(CHUNK)
             .map(|chunk| {
                 let mut acc = [0.0; 4];
-                for &(x, z) in chunk {
-                    let px = p * x;
+                for &(i, z) in chunk {
+                    let x = self.groups[i].0;
+                    let pxq = p * x + q;
                     let denominator = gamma + x * z;
                     let ld = denominator.ln();
-                    let (ln_z, ln_x) = (z.ln(), x.ln());
-                    acc[0] += ln_gamma(px + q) - ln_gamma(px) - lg_q
-                        + q * ln_gamma_scale
-                        + (px - 1.0) * ln_z
-                        + px * ln_x
-                        - (px + q) * ld;
-                    let dg_pxq = digamma(px + q);
-                    acc[1] += x * (dg_pxq - digamma(px) + ln_z + ln_x - ld);
-                    acc[2] += dg_pxq - dg_q + ln_gamma_scale - ld;
-                    acc[3] += q / gamma - (px + q) / denominator;
+                    acc[0] -= pxq * ld;
+                    acc[1] -= x * ld;
+                    acc[2] -= ld;
+                    acc[3] -= pxq / denominator;
                 }
                 acc
             })
             .collect();
-        g.iter_mut().for_each(|v| *v = 0.0);
-        let mut value = 0.0;
         for acc in partial {
             value += acc[0];
             for (gk, v) in g.iter_mut().zip(&acc[1..]) {
@@ -88,14 +126,14 @@ impl Objective for Data {
 /// information and are left out.
 pub fn fit(customers: &[Summary]) -> Fit {
     let data = Data::new(customers);
-    let mean = data.0.iter().map(|c| c.1).sum::<f64>() / data.0.len().max(1) as f64;
+    let mean = data.rows.iter().map(|c| c.1).sum::<f64>() / data.rows.len().max(1) as f64;
     let starts = [
         [1.0, 1.0, 1.0],
         [2.0, 2.0, mean.max(1e-3)],
         [10.0, 5.0, 10.0],
     ];
-    let m = match sample(&data.0, 50_000) {
-        Some((part, share)) => maximize_staged(&data, &Data(part), share, &starts),
+    let m = match sample(&data.pairs(), 50_000) {
+        Some((part, share)) => maximize_staged(&data, &Data::from_pairs(part), share, &starts),
         None => maximize_from(&data, &starts),
     };
     let se = standard_errors(&data, &m.params);
@@ -107,7 +145,7 @@ pub fn fit(customers: &[Summary]) -> Fit {
         },
         log_likelihood: m.log_likelihood,
         standard_errors: [se[0], se[1], se[2]],
-        customers: data.0.len(),
+        customers: data.rows.len(),
         iterations: m.iterations,
         converged: m.converged,
     }

@@ -233,8 +233,8 @@ mod tests {
         fn p_alive(&self, _: &Summary) -> f64 {
             1.0
         }
-        fn expected_purchases(&self, _: &Summary, horizon: f64) -> f64 {
-            horizon
+        fn expected_purchases_many(&self, _: &Summary, horizons: &[f64], out: &mut [f64]) {
+            out.copy_from_slice(horizons);
         }
         fn expected_purchases_new(&self, t: f64) -> f64 {
             t

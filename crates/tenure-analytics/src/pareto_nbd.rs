@@ -141,10 +141,18 @@ impl ParetoNbd {
 
     /// Expected purchases in the next `horizon` time units for a customer with this history.
     pub fn expected_purchases(&self, c: &Summary, horizon: f64) -> f64 {
+        let mut out = [0.0];
+        self.expected_purchases_many(c, &[horizon], &mut out);
+        out[0]
+    }
+
+    /// Expected purchases over each of `horizons` (into `out`), P(alive) computed once.
+    pub fn expected_purchases_many(&self, c: &Summary, horizons: &[f64], out: &mut [f64]) {
         let ParetoNbd { r, alpha, beta, .. } = *self;
-        (r + c.x) * (beta + c.t) / (alpha + c.t)
-            * self.lifetime_factor(c.t, horizon)
-            * self.p_alive(c)
+        let scale = (r + c.x) * (beta + c.t) / (alpha + c.t) * self.p_alive(c);
+        for (o, h) in out.iter_mut().zip(horizons) {
+            *o = scale * self.lifetime_factor(c.t, *h);
+        }
     }
 
     /// Expected purchases of a new customer in their first `t` time units.

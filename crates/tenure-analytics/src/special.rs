@@ -53,6 +53,29 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
     sum
 }
 
+/// ₂F₁(a, b; c; z) at several z at once (each 0 ≤ z < 1), into `out`: the series'
+/// coefficients do not depend on z, so they are computed once for all of them.
+pub fn hyp2f1_many(a: f64, b: f64, c: f64, zs: &[f64], out: &mut [f64]) {
+    let mut powers: Vec<f64> = vec![1.0; zs.len()];
+    out.iter_mut().for_each(|o| *o = 1.0);
+    let mut coefficient = 1.0;
+    let mut n = 0.0;
+    while n < 100_000.0 {
+        coefficient *= (a + n) * (b + n) / ((c + n) * (n + 1.0));
+        let mut done = true;
+        for ((o, p), z) in out.iter_mut().zip(&mut powers).zip(zs) {
+            *p *= z;
+            let term = coefficient * *p;
+            *o += term;
+            done &= term.abs() <= 1e-17 * o.abs();
+        }
+        if done {
+            break;
+        }
+        n += 1.0;
+    }
+}
+
 /// ln ₂F₁(a, b; a+1; z) for a > 0 and 0 ≤ z < 1: the form the Pareto/NBD likelihood
 /// needs, where z comes close to 1 for customers seen briefly when one of the two rate
 /// scales is much larger than the other.
@@ -159,6 +182,17 @@ mod tests {
         let z: f64 = 0.99;
         let exact = (-(1.0 - z).ln() / z).ln();
         assert!((ln_hyp2f1_next(1.0, 1.0, z) - exact).abs() < 1e-12);
+    }
+
+    #[test]
+    fn many_at_once_equal_one_at_a_time() {
+        let zs = [0.0, 0.1, 0.45, 0.8, 0.97];
+        let mut out = [0.0; 5];
+        hyp2f1_many(1.3, 2.7, 3.1, &zs, &mut out);
+        for (z, v) in zs.iter().zip(out) {
+            let one = hyp2f1(1.3, 2.7, 3.1, *z);
+            assert!((v - one).abs() <= 1e-14 * one, "{z}: {v} vs {one}");
+        }
     }
 
     #[test]
