@@ -50,8 +50,15 @@ impl Objective for ByRepeats {
             g[3] += n * (digamma(b + x) - digamma(a + b + x) - dg_b + dg_ab);
         }
         // The per-customer mixture: alive at T, or dropped out after the last purchase.
-        // Summed in fixed chunks on all cores, then in chunk order: the same result every run.
+        // ln(a/(b+x−1)) and 1/(b+x−1) depend on x alone.
         let ln_a = a.ln();
+        let by_x: Vec<(f64, f64)> = self
+            .xs
+            .iter()
+            .map(|&x| (ln_a - (b + x - 1.0).ln(), 1.0 / (b + x - 1.0)))
+            .collect();
+        let inv_a = 1.0 / a;
+        // Summed in fixed chunks on all cores, then in chunk order: the same result every run.
         let partial: Vec<[f64; 5]> = self
             .rows
             .par_chunks(CHUNK)
@@ -63,17 +70,22 @@ impl Objective for ByRepeats {
                     let ln_t = (alpha + t).ln();
                     let l1 = -rx * ln_t;
                     if x > 0.0 {
+                        let (ln_ratio, inv_bx) = by_x[i];
                         let ln_tx = (alpha + t_x).ln();
-                        let l2 = ln_a - (b + x - 1.0).ln() - rx * ln_tx;
-                        let m = l1.max(l2);
-                        let (e1, e2) = ((l1 - m).exp(), (l2 - m).exp());
-                        let s = e1 + e2;
-                        let (w1, w2) = (e1 / s, e2 / s);
-                        acc[0] += m + s.ln();
+                        let l2 = ln_ratio - rx * ln_tx;
+                        // ln(e^l1 + e^l2) and the two weights from one exponential.
+                        let e = (-(l1 - l2).abs()).exp();
+                        let share = 1.0 / (1.0 + e);
+                        let (w1, w2) = if l1 >= l2 {
+                            (share, e * share)
+                        } else {
+                            (e * share, share)
+                        };
+                        acc[0] += l1.max(l2) + e.ln_1p();
                         acc[1] += -w1 * ln_t - w2 * ln_tx;
                         acc[2] += -rx * (w1 / (alpha + t) + w2 / (alpha + t_x));
-                        acc[3] += w2 / a;
-                        acc[4] += -w2 / (b + x - 1.0);
+                        acc[3] += w2 * inv_a;
+                        acc[4] += -w2 * inv_bx;
                     } else {
                         acc[0] += l1;
                         acc[1] += -ln_t;
@@ -103,7 +115,7 @@ pub fn fit(customers: &[Summary]) -> Fit {
         [0.5, mean_t.max(1.0) / 4.0, 1.0, 2.0],
         [0.1, 10.0, 0.5, 5.0],
     ];
-    let m = match sample(customers, 50_000) {
+    let m = match sample(customers, 20_000) {
         Some((part, share)) => maximize_staged(&data, &ByRepeats::new(&part), share, &starts),
         None => maximize_from(&data, &starts),
     };

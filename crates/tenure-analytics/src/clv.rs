@@ -62,6 +62,31 @@ impl ClvTerms {
     };
 }
 
+impl ClvTerms {
+    /// The ends of the periods, in time units: L, 2L, … nL.
+    pub fn horizons(&self) -> Vec<f64> {
+        (1..=self.periods)
+            .map(|i| self.period_length * f64::from(i))
+            .collect()
+    }
+
+    /// Σ_{i=1..n} margin · m̂ · [E(Y(L·i)) − E(Y(L·(i−1)))] / (1+d)^i, from the expected
+    /// purchases at the ends of the periods (see [`ClvTerms::horizons`]) and the expected
+    /// value of a purchase m̂.
+    pub fn discounted(&self, value: f64, expected: &[f64]) -> f64 {
+        let value = value * self.margin;
+        let mut total = 0.0;
+        let mut before = 0.0;
+        let mut discount = 1.0;
+        for &now in expected {
+            discount /= 1.0 + self.discount_rate;
+            total += value * (now - before) * discount;
+            before = now;
+        }
+        total
+    }
+}
+
 /// Σ_{i=1..n} margin · m̂ · [E(Y(L·i)) − E(Y(L·(i−1)))] / (1+d)^i.
 pub fn clv(
     model: &(impl PurchaseModel + ?Sized),
@@ -69,19 +94,8 @@ pub fn clv(
     c: &Summary,
     terms: ClvTerms,
 ) -> f64 {
-    let value = spend.expected_value(c) * terms.margin;
-    let horizons: Vec<f64> = (1..=terms.periods)
-        .map(|i| terms.period_length * f64::from(i))
-        .collect();
+    let horizons = terms.horizons();
     let mut expected = vec![0.0; horizons.len()];
     model.expected_purchases_many(c, &horizons, &mut expected);
-    let mut total = 0.0;
-    let mut before = 0.0;
-    let mut discount = 1.0;
-    for now in expected {
-        discount /= 1.0 + terms.discount_rate;
-        total += value * (now - before) * discount;
-        before = now;
-    }
-    total
+    terms.discounted(spend.expected_value(c), &expected)
 }

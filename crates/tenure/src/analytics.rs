@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use rayon::prelude::*;
 use serde_json::json;
 use tenure_analytics::bgnbd;
-use tenure_analytics::clv::{ClvTerms, PurchaseModel, clv};
+use tenure_analytics::clv::{ClvTerms, PurchaseModel};
 use tenure_analytics::gamma_gamma;
 use tenure_analytics::holdout;
 use tenure_analytics::pareto_nbd;
@@ -261,6 +261,9 @@ async fn fit_and_store(args: ClvArgs) -> Result<()> {
     if !(0.0..1.0).contains(&discount) {
         bail!("--discount must be at least 0 and below 1 (a monthly rate)");
     }
+    if horizon == 0 {
+        bail!("--horizon must be at least one month");
+    }
     if !(0.0..=1.0).contains(&margin) {
         bail!("--margin must be between 0 and 1");
     }
@@ -299,22 +302,24 @@ async fn fit_and_store(args: ClvArgs) -> Result<()> {
     let s = spend.params;
     let spend_usable = spend.customers >= 2 && s.q > 1.0 && spend.log_likelihood.is_finite();
     let horizon_units = f64::from(horizon) * WEEKS_PER_MONTH;
+    // P(alive), expected purchases over the horizon, expected purchase value and CLV. The
+    // horizon is the end of the last CLV period, so one pass gives both.
+    let horizons = terms.horizons();
     let predict = |c: &Summary| {
-        let value = if spend_usable {
-            s.expected_value(c)
+        let mut expected = vec![0.0; horizons.len()];
+        m.expected_purchases_many(c, &horizons, &mut expected);
+        let purchases = expected.last().copied().unwrap_or(0.0);
+        if spend_usable {
+            let value = s.expected_value(c);
+            (
+                m.p_alive(c),
+                purchases,
+                value,
+                terms.discounted(value, &expected),
+            )
         } else {
-            0.0
-        };
-        (
-            m.p_alive(c),
-            m.expected_purchases(c, horizon_units),
-            value,
-            if spend_usable {
-                clv(m, &s, c, terms)
-            } else {
-                0.0
-            },
-        )
+            (m.p_alive(c), purchases, 0.0, 0.0)
+        }
     };
     // Every customer's scores, on all cores.
     let scoring = std::time::Instant::now();
