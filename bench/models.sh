@@ -69,6 +69,7 @@ for name, t, o, ll_t, ll_o in [
         print(f"| {name} | {t:.2f} | {o:.3f} | {t / o:.0f}× | | | |")
     else:
         print(f"| {name} | {t:.2f} | {o:.3f} | {t / o:.0f}× | {ll_t:.4f} | {ll_o:.4f} | {(ll_o - ll_t) / abs(ll_t):+.1e} |")
+print(f"| per-customer scoring of {n:,} customers (P(alive), expected purchases, value, 12-month CLV) | | {ours['score_seconds']:.3f} | | | | |")
 print(f"| whole `tenure analytics clv --from-summary` (read, fit, score, write) | | {total:.2f} | | | | |")
 gap = max(abs(a - b) for a, b in zip(theirs_p["p_alive"], ours_alive))
 print(f"\nPareto/NBD fits: lifetimes r, alpha, s, beta = {', '.join(f'{v:.5f}' for v in theirs_p['params'])}; "
