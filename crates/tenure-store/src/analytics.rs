@@ -6,9 +6,11 @@ use sqlx::Row;
 use tenure_domain::catalog::OrderStatus;
 use tenure_domain::ids::CustomerId;
 
+use crate::Page;
 use crate::sql::Bulk;
 use crate::time::{from_micros, now_micros};
 use crate::{Store, StoreResult};
+use tenure_domain::customer::Customer;
 
 /// One customer's purchase day: the completed orders of that UTC day, and their value in
 /// the reporting currency (minor units; orders in other currencies count as purchases
@@ -40,6 +42,13 @@ impl Prediction {
     /// 1 − P(alive).
     pub fn churn_risk(&self) -> f64 {
         1.0 - self.p_alive
+    }
+
+    /// Churn risk times CLV: what the at-risk list ranks by. Customers almost sure to stay
+    /// (no risk) and almost surely gone (no value left) both score low; the valuable
+    /// customers whose staying is in doubt score high.
+    pub fn value_at_risk(&self) -> f64 {
+        self.churn_risk() * self.clv
     }
 }
 
@@ -105,8 +114,8 @@ impl Store {
         let mut rows = Bulk::new(
             self.backend(),
             "INSERT INTO customer_predictions (customer_id, p_alive, expected_purchases, expected_value, clv, \
-             horizon_days, computed_at)",
-            7,
+             horizon_days, computed_at, value_at_risk)",
+            8,
         );
         for (id, p) in predictions {
             rows.row(&mut w.tx, |r| {
@@ -116,7 +125,8 @@ impl Store {
                 r.add(p.expected_value)?;
                 r.add(p.clv)?;
                 r.add(p.horizon_days)?;
-                r.add(p.computed_at.timestamp_micros())
+                r.add(p.computed_at.timestamp_micros())?;
+                r.add(p.value_at_risk())
             })
             .await?;
         }
@@ -134,6 +144,55 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(prediction_from_row).transpose()
+    }
+}
+
+impl Store {
+    /// Customers with a prediction, by value at risk (see [`Prediction::value_at_risk`]),
+    /// highest first, `limit` after the position `after`.
+    pub async fn at_risk(
+        &self,
+        after: Option<(f64, CustomerId)>,
+        limit: u32,
+    ) -> StoreResult<Page<(Customer, Prediction), (f64, CustomerId)>> {
+        let limit = i64::from(limit.clamp(1, 1000));
+        // The first page starts above every value the models give.
+        let (value, id) = after.map_or((f64::MAX, i64::MAX), |(v, c)| (v, c.0));
+        let rows = sqlx::query(
+            "SELECT customer_id, p_alive, expected_purchases, expected_value, clv, horizon_days, \
+             computed_at, value_at_risk FROM customer_predictions \
+             WHERE value_at_risk < $1 OR (value_at_risk = $1 AND customer_id < $2) \
+             ORDER BY value_at_risk DESC, customer_id DESC LIMIT $3",
+        )
+        .bind(value)
+        .bind(id)
+        .bind(limit + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let mut ranked = Vec::with_capacity(rows.len());
+        for r in &rows {
+            ranked.push((
+                CustomerId(r.try_get("customer_id")?),
+                prediction_from_row(r)?,
+                r.try_get::<f64, _>("value_at_risk")?,
+            ));
+        }
+        let ids: Vec<i64> = ranked.iter().map(|r| r.0.0).collect();
+        let mut customers: std::collections::HashMap<i64, Customer> = self
+            .customers_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id.0, c))
+            .collect();
+        let items: Vec<(Customer, Prediction, f64)> = ranked
+            .into_iter()
+            .filter_map(|(id, p, v)| Some((customers.remove(&id.0)?, p, v)))
+            .collect();
+        let page = Page::cut(items, limit, |(c, _, v)| (*v, c.id));
+        Ok(Page {
+            items: page.items.into_iter().map(|(c, p, _)| (c, p)).collect(),
+            next: page.next,
+        })
     }
 }
 

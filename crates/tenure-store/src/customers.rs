@@ -256,6 +256,24 @@ impl Store {
             .map(|row| customer_from_row(&row?))
     }
 
+    /// The customers with these ids (those that exist), in id order.
+    pub async fn customers_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<Customer>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut s = Select::new(CUSTOMER_SELECT);
+            s.filter_in("c.id IN ({})", chunk)?;
+            let (sql, args) = s.finish("ORDER BY c.id LIMIT {}", i64::MAX)?;
+            let rows = sqlx::query_with(AssertSqlSafe(sql), args)
+                .fetch_all(self.pool())
+                .await?;
+            for r in &rows {
+                out.push(customer_from_row(r)?);
+            }
+        }
+        out.sort_by_key(|c| c.id);
+        Ok(out)
+    }
+
     pub async fn get_customer(&self, id: CustomerId) -> StoreResult<Customer> {
         let row = sqlx::query(AssertSqlSafe(format!("{CUSTOMER_SELECT} WHERE c.id = $1")))
             .bind(id.0)

@@ -30,6 +30,7 @@ use crate::{ApiError, AppState};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_customers, create_customer))
+        .routes(routes!(at_risk_customers))
         .routes(routes!(get_customer, update_customer, delete_customer))
         .routes(routes!(customer_timeline))
 }
@@ -72,7 +73,8 @@ pub struct CustomerDto {
 /// The models' view of a customer, as of `computed_at`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PredictionDto {
-    /// Probability that the customer is still buying (BG/NBD).
+    /// Probability that the customer is still buying (BG/NBD, or Pareto/NBD when that is
+    /// the model `tenure analytics clv` fitted).
     pub p_alive: f64,
     /// 1 − p_alive.
     pub churn_risk: f64,
@@ -82,6 +84,8 @@ pub struct PredictionDto {
     pub expected_value: f64,
     /// Discounted customer lifetime value over the horizon, in the reporting currency.
     pub clv: f64,
+    /// churn_risk × clv: what the at-risk list ranks by.
+    pub value_at_risk: f64,
     pub horizon_days: i64,
     pub computed_at: DateTime<Utc>,
 }
@@ -94,6 +98,7 @@ impl From<tenure_store::analytics::Prediction> for PredictionDto {
             expected_purchases: p.expected_purchases,
             expected_value: p.expected_value,
             clv: p.clv,
+            value_at_risk: p.value_at_risk(),
             horizon_days: p.horizon_days,
             computed_at: p.computed_at,
         }
@@ -512,6 +517,50 @@ async fn list_customers(
             .map(|c| CustomerDto::new(c, role))
             .collect(),
         next_cursor,
+    }))
+}
+
+/// The ranked at-risk list: customers by churn risk times CLV, highest first — the
+/// valuable customers whose staying is in doubt (those sure to stay and those surely gone
+/// both rank low). Each carries its `predictions`.
+#[utoipa::path(get, path = "/api/v1/customers/at-risk", tag = "customers", params(PageParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = ListResponse<CustomerDto>), (status = 400, body = crate::problem::Problem)))]
+async fn at_risk_customers(
+    caller: Authorized<auth::ReadAggregates>,
+    State(state): State<AppState>,
+    Query(p): Query<PageParams>,
+) -> Result<axum::Json<ListResponse<CustomerDto>>, ApiError> {
+    let after = p
+        .cursor
+        .as_deref()
+        .map(|c| {
+            decode_cursor(c)?
+                .rsplit_once('_')
+                .and_then(|(v, id)| {
+                    Some((
+                        v.parse::<f64>().ok().filter(|v| v.is_finite())?,
+                        CustomerId(id.parse().ok()?),
+                    ))
+                })
+                .ok_or_else(|| ApiError::field("cursor", "not a cursor returned by this API"))
+        })
+        .transpose()?;
+    let page = state.store.at_risk(after, limit(p.limit)?).await?;
+    let role = caller.principal.role;
+    Ok(axum::Json(ListResponse {
+        items: page
+            .items
+            .into_iter()
+            .map(|(c, prediction)| {
+                let mut dto = CustomerDto::new(c, role);
+                dto.predictions = Some(PredictionDto::from(prediction));
+                dto
+            })
+            .collect(),
+        next_cursor: page
+            .next
+            .map(|(v, id)| encode_cursor(&format!("{v}_{}", id.0))),
     }))
 }
 

@@ -63,6 +63,11 @@ const ROUTES: &[(&str, &str, Permission)] = &[
     ),
     (
         "GET",
+        "/api/v1/customers/at-risk",
+        Permission::ReadAggregates,
+    ),
+    (
+        "GET",
         "/api/v1/products/{id}/also-bought",
         Permission::ReadAggregates,
     ),

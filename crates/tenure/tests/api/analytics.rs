@@ -302,6 +302,42 @@ async fn predictions_filter_the_customer_list_and_appear_on_the_timeline() {
             assert_eq!(body["errors"][0]["field"], field, "{body}");
         }
 
+        // The at-risk list: every customer with a prediction, by churn risk × CLV, highest
+        // first, across pages.
+        let mut ranked: Vec<(f64, i64)> = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (status, page) = app
+                .get_json(&format!("/api/v1/customers/at-risk?limit=400{cursor}"))
+                .await;
+            assert_eq!(status, 200, "{page}");
+            for c in page["items"].as_array().unwrap() {
+                let p = &c["predictions"];
+                let v = p["value_at_risk"].as_f64().unwrap();
+                let expected = p["churn_risk"].as_f64().unwrap() * p["clv"].as_f64().unwrap();
+                assert!((v - expected).abs() <= 1e-9 * expected.max(1.0), "{c}");
+                ranked.push((v, c["id"].as_i64().unwrap()));
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(ranked.len(), 2357);
+        assert!(ranked.windows(2).all(|w| w[0].0 >= w[1].0), "not ranked");
+        let mut ids: Vec<i64> = ranked.iter().map(|r| r.1).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 2357, "a customer twice");
+        // The top of the list is neither sure to stay nor surely gone.
+        let (_, top) = app.get_json("/api/v1/customers/at-risk?limit=1").await;
+        let p = top["items"][0]["predictions"]["p_alive"].as_f64().unwrap();
+        assert!(p > 0.05 && p < 0.95, "{top}");
+        let (status, body) = app
+            .get_json("/api/v1/customers/at-risk?cursor=bm9wZQ")
+            .await;
+        assert_eq!(status, 400, "{body}");
+
         // The prediction is on the timeline, newest (computed now, after every purchase).
         let id = lost[0];
         let (_, c) = app.get_json(&format!("/api/v1/customers/{id}")).await;
