@@ -56,23 +56,8 @@ pub struct Report {
 
 /// The calibration summary (in units of `days_per_unit` days) of one customer's distinct,
 /// sorted purchase days; `None` when the first purchase is after `calibration_end`.
-pub fn calibration_summary(
-    days: &[i64],
-    calibration_end: i64,
-    days_per_unit: f64,
-) -> Option<Summary> {
-    let &first = days.first()?;
-    if first > calibration_end {
-        return None;
-    }
-    let within = days.partition_point(|&d| d <= calibration_end);
-    let last = days[within - 1];
-    Some(Summary {
-        x: (within - 1) as f64,
-        t_x: (last - first) as f64 / days_per_unit,
-        t: (calibration_end - first) as f64 / days_per_unit,
-        monetary: 0.0,
-    })
+pub fn calibration_summary(days: &[i64], calibration_end: i64, days_per_unit: f64) -> Option<Summary> {
+    crate::summary::of_days(days, |d| d, |_| 0.0, calibration_end, days_per_unit)
 }
 
 /// Compares `model` (fitted on the calibration summaries) with what the customers did after

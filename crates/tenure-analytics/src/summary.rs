@@ -25,34 +25,53 @@ pub fn summarize<K: Ord + Clone>(
     calibration_end: NaiveDate,
     days_per_unit: f64,
 ) -> Vec<(K, Summary)> {
-    let mut days: BTreeMap<K, BTreeMap<NaiveDate, f64>> = BTreeMap::new();
+    let mut days: BTreeMap<K, BTreeMap<i64, f64>> = BTreeMap::new();
     for (k, day, value) in purchases {
         if day <= calibration_end {
-            *days.entry(k).or_default().entry(day).or_insert(0.0) += value;
+            *days
+                .entry(k)
+                .or_default()
+                .entry(day.to_epoch_days().into())
+                .or_insert(0.0) += value;
         }
     }
+    let end = calibration_end.to_epoch_days().into();
     days.into_iter()
         .filter_map(|(k, by_day)| {
-            let (&first, _) = by_day.iter().next()?;
-            let (&last, _) = by_day.iter().next_back()?;
-            let repeat: Vec<f64> = by_day.values().skip(1).copied().collect();
-            let x = repeat.len() as f64;
-            let units = |d: chrono::TimeDelta| d.num_days() as f64 / days_per_unit;
-            Some((
-                k,
-                Summary {
-                    x,
-                    t_x: units(last - first),
-                    t: units(calibration_end - first),
-                    monetary: if repeat.is_empty() {
-                        0.0
-                    } else {
-                        repeat.iter().sum::<f64>() / x
-                    },
-                },
-            ))
+            let days: Vec<(i64, f64)> = by_day.into_iter().collect();
+            Some((k, of_days(&days, |d| d.0, |d| d.1, end, days_per_unit)?))
         })
         .collect()
+}
+
+/// The summary of one customer from their purchase days — distinct, in order, each
+/// giving its day number with `day` and its value with `value` — counting those up to and
+/// including `calibration_end`; `None` when the first is after it.
+pub fn of_days<D: Copy>(
+    days: &[D],
+    day: impl Fn(D) -> i64,
+    value: impl Fn(D) -> f64,
+    calibration_end: i64,
+    days_per_unit: f64,
+) -> Option<Summary> {
+    let first = day(*days.first()?);
+    if first > calibration_end {
+        return None;
+    }
+    let within = days.partition_point(|&d| day(d) <= calibration_end);
+    let last = day(days[within - 1]);
+    let repeat = &days[1..within];
+    let x = repeat.len() as f64;
+    Some(Summary {
+        x,
+        t_x: (last - first) as f64 / days_per_unit,
+        t: (calibration_end - first) as f64 / days_per_unit,
+        monetary: if repeat.is_empty() {
+            0.0
+        } else {
+            repeat.iter().map(|&d| value(d)).sum::<f64>() / x
+        },
+    })
 }
 
 /// Every k-th customer, about `size` of them, and the share they are of the whole, for a

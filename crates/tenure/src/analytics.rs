@@ -15,7 +15,7 @@ use tenure_analytics::gamma_gamma;
 use tenure_analytics::holdout;
 use tenure_analytics::pareto_nbd;
 use tenure_analytics::recommend;
-use tenure_analytics::{Summary, summarize};
+use tenure_analytics::Summary;
 use tenure_domain::ids::{CustomerId, ProductId};
 use tenure_store::analytics::Prediction;
 
@@ -639,18 +639,21 @@ async fn summaries_from_orders(
         .context("reading purchases")?;
     let scale =
         10_f64.powi(tenure_domain::money::minor_exponent(store.reporting_currency()) as i32);
-    let summaries = summarize(
-        days.iter().map(|d| {
-            (
-                d.customer,
-                epoch + chrono::Days::new(d.day.max(0) as u64),
-                d.value_minor as f64 / scale,
-            )
-        }),
-        end,
-        DAYS_PER_UNIT,
-    );
-    Ok(summaries.into_iter().unzip())
+    // The store gives each customer's purchase days in order, one row per day.
+    let (mut keys, mut summaries) = (Vec::new(), Vec::new());
+    for group in days.chunk_by(|a, b| a.customer == b.customer) {
+        if let Some(s) = tenure_analytics::summary::of_days(
+            group,
+            |d| d.day,
+            |d| d.value_minor as f64 / scale,
+            last_day,
+            DAYS_PER_UNIT,
+        ) {
+            keys.push(group[0].customer);
+            summaries.push(s);
+        }
+    }
+    Ok((keys, summaries))
 }
 
 /// Reads a summary CSV in the `lifetimes` format (also accepting `x,t_x,T,zbar`).
