@@ -56,7 +56,11 @@ pub struct Report {
 
 /// The calibration summary (in units of `days_per_unit` days) of one customer's distinct,
 /// sorted purchase days; `None` when the first purchase is after `calibration_end`.
-pub fn calibration_summary(days: &[i64], calibration_end: i64, days_per_unit: f64) -> Option<Summary> {
+pub fn calibration_summary(
+    days: &[i64],
+    calibration_end: i64,
+    days_per_unit: f64,
+) -> Option<Summary> {
     crate::summary::of_days(days, |d| d, |_| 0.0, calibration_end, days_per_unit)
 }
 

@@ -9,13 +9,14 @@ use chrono::{NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use rayon::prelude::*;
 use serde_json::json;
+use tenure_analytics::Summary;
 use tenure_analytics::bgnbd;
 use tenure_analytics::clv::{ClvTerms, PurchaseModel};
 use tenure_analytics::gamma_gamma;
 use tenure_analytics::holdout;
 use tenure_analytics::pareto_nbd;
 use tenure_analytics::recommend;
-use tenure_analytics::Summary;
+use tenure_analytics::sbg;
 use tenure_domain::ids::{CustomerId, ProductId};
 use tenure_store::analytics::Prediction;
 
@@ -47,6 +48,19 @@ pub enum Command {
         #[arg(long, default_value = "bgnbd", value_parser = ["bgnbd", "pareto-nbd"])]
         model: String,
         /// `json` (the whole check as one JSON object) or `text`.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
+    /// Fit the shifted-beta-geometric model of contractual retention (subscriptions with
+    /// renewals) to a cohort's survivor counts, and project its survival and renewal rates.
+    Retention {
+        /// Subscribers at the start and after each renewal, e.g. `1000,631,468,382`.
+        #[arg(long, value_delimiter = ',', required = true)]
+        survivors: Vec<u64>,
+        /// Renewals to project (default: twice those observed).
+        #[arg(long)]
+        periods: Option<u32>,
+        /// `json` or `text`.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         format: String,
     },
@@ -118,6 +132,11 @@ pub async fn run(command: Command) -> Result<()> {
             model,
             format,
         } => holdout(&db, calibration_end, holdout_end, &model, &format).await,
+        Command::Retention {
+            survivors,
+            periods,
+            format,
+        } => retention(&survivors, periods, &format),
         Command::Recommendations {
             db,
             keep,
@@ -127,6 +146,73 @@ pub async fn run(command: Command) -> Result<()> {
             format,
         } => recommendations(&db, keep, min_customers, split, top, &format).await,
     }
+}
+
+fn retention(survivors: &[u64], periods: Option<u32>, format: &str) -> Result<()> {
+    if survivors.len() < 2 || survivors[0] == 0 {
+        bail!("--survivors needs the cohort's size (above 0) and at least one renewal");
+    }
+    if let Some(w) = survivors.windows(2).position(|w| w[1] > w[0]) {
+        bail!(
+            "--survivors must not grow: {} after renewal {} is more than {} before it",
+            survivors[w + 1],
+            w + 1,
+            survivors[w]
+        );
+    }
+    let counts: Vec<f64> = survivors.iter().map(|&n| n as f64).collect();
+    let fit = sbg::fit(&counts);
+    if !fit.log_likelihood.is_finite() {
+        bail!("the retention model could not be fitted to these counts");
+    }
+    let m = fit.params;
+    let observed = survivors.len() as u32 - 1;
+    let periods = periods.unwrap_or(2 * observed);
+    let start = counts[0];
+    let projection: Vec<serde_json::Value> = (0..=periods)
+        .map(|t| {
+            json!({
+                "renewal": t,
+                "survival": m.survival(t),
+                "expected_survivors": start * m.survival(t),
+                "actual_survivors": survivors.get(t as usize),
+                "retention": if t == 0 { None } else { Some(m.retention(t)) },
+            })
+        })
+        .collect();
+    let report = json!({
+        "sbg": {
+            "alpha": m.alpha, "beta": m.beta,
+            "log_likelihood": fit.log_likelihood,
+            "standard_errors": {"alpha": fit.standard_errors[0], "beta": fit.standard_errors[1]},
+            "converged": fit.converged,
+        },
+        "projection": projection,
+    });
+    if format == "json" {
+        println!("{report}");
+        return Ok(());
+    }
+    println!(
+        "shifted-beta-geometric: alpha = {:.4}, beta = {:.4}; log-likelihood {:.4}",
+        m.alpha, m.beta, fit.log_likelihood
+    );
+    println!("renewal | expected survivors | actual | renewal rate");
+    for t in 0..=periods {
+        println!(
+            "{t:>7} | {:>18.1} | {:>6} | {}",
+            start * m.survival(t),
+            survivors
+                .get(t as usize)
+                .map_or(String::new(), u64::to_string),
+            if t == 0 {
+                String::new()
+            } else {
+                format!("{:.4}", m.retention(t))
+            }
+        );
+    }
+    Ok(())
 }
 
 async fn recommendations(

@@ -365,3 +365,47 @@ async fn predictions_filter_the_customer_list_and_appear_on_the_timeline() {
         );
     }
 }
+
+#[test]
+fn retention_fits_the_published_subscription_cohorts() {
+    let db = TestDb::sqlite();
+    // Fader & Hardie (2007): survivors out of 1,000 at renewals 0..7.
+    let report: Value = serde_json::from_str(&run(
+        &db,
+        &[
+            "analytics",
+            "retention",
+            "--survivors",
+            "1000,631,468,382,326,289,262,241",
+            "--periods",
+            "12",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let m = &report["sbg"];
+    assert!(
+        (m["alpha"].as_f64().unwrap() - 0.704).abs() < 5e-4,
+        "{report}"
+    );
+    assert!(
+        (m["beta"].as_f64().unwrap() - 1.182).abs() < 5e-4,
+        "{report}"
+    );
+    let projection = report["projection"].as_array().unwrap();
+    assert_eq!(projection.len(), 13);
+    assert_eq!(projection[0]["expected_survivors"], 1000.0);
+    assert_eq!(projection[7]["actual_survivors"], 241);
+    assert!(projection[8]["actual_survivors"].is_null());
+    // Renewal rates rise with tenure: the customers who stay are the loyal ones.
+    let rate = |t: usize| projection[t]["retention"].as_f64().unwrap();
+    assert!((1..12).all(|t| rate(t) < rate(t + 1)));
+    assert!((projection[7]["expected_survivors"].as_f64().unwrap() - 241.0).abs() < 10.0);
+
+    // Counts that grow are refused with the renewal named.
+    let out = crate::tenure(&db, &["analytics", "retention", "--survivors", "100,90,95"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("95 after renewal 2"), "{err}");
+}
