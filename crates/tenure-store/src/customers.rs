@@ -256,6 +256,17 @@ impl Store {
             .map(|row| customer_from_row(&row?))
     }
 
+    /// `NotFound` unless the customer exists.
+    pub(crate) async fn require_customer(&self, id: CustomerId) -> StoreResult<()> {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?;
+        exists
+            .map(|_| ())
+            .ok_or(StoreError::NotFound { what: "customer" })
+    }
+
     /// The customers with these ids (those that exist), in id order.
     pub async fn customers_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<Customer>> {
         let mut out = Vec::with_capacity(ids.len());

@@ -10,7 +10,7 @@ use tenure_domain::catalog::{OrderStatus, Product};
 use tenure_domain::ids::{CustomerId, ProductId};
 
 use crate::sql::{Bulk, Select};
-use crate::{Store, StoreError, StoreResult};
+use crate::{Store, StoreResult};
 
 /// One customer's first purchase of one product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,13 +135,7 @@ impl Store {
         customer: CustomerId,
         limit: u32,
     ) -> StoreResult<Vec<Recommendation>> {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
-            .bind(customer.0)
-            .fetch_optional(self.pool())
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound { what: "customer" });
-        }
+        self.require_customer(customer).await?;
         let limit = limit.clamp(1, 100);
         let owned: Vec<ProductId> = sqlx::query_scalar::<_, i64>(
             "SELECT DISTINCT product_id FROM order_lines \

@@ -9,7 +9,7 @@ use tenure_domain::timeline::{TimelineKind, TimelinePosition};
 
 use crate::Page;
 use crate::analytics::Prediction;
-use crate::{Store, StoreError, StoreResult};
+use crate::{Store, StoreResult};
 
 /// One entry of a timeline.
 #[derive(Debug, Clone)]
@@ -61,13 +61,7 @@ impl Store {
         before: Option<TimelinePosition>,
         limit: u32,
     ) -> StoreResult<Page<TimelineEntry, TimelinePosition>> {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
-            .bind(customer.0)
-            .fetch_optional(self.pool())
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound { what: "customer" });
-        }
+        self.require_customer(customer).await?;
         let limit = i64::from(limit.clamp(1, 500));
         let mut entries = Vec::new();
 

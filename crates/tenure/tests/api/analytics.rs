@@ -166,20 +166,25 @@ async fn fits_a_summary_file_in_the_lifetimes_format() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("predictions.csv");
     let summary = data.join("cdnow/cdnow_customers_summary.csv");
-    let report: Value = serde_json::from_str(&run(
-        &db,
-        &[
-            "analytics",
-            "clv",
-            "--from-summary",
-            summary.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-    ))
-    .unwrap();
+    let fit = |model: &str| -> Value {
+        serde_json::from_str(&run(
+            &db,
+            &[
+                "analytics",
+                "clv",
+                "--model",
+                model,
+                "--from-summary",
+                summary.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+        ))
+        .unwrap()
+    };
+    let report = fit("bgnbd");
     let m = &report["bgnbd"];
     assert!(rel(&m["r"], 0.2425929) < 1e-5, "{report}");
     assert!(rel(&m["alpha"], 4.4135314) < 1e-5, "{report}");
@@ -195,22 +200,7 @@ async fn fits_a_summary_file_in_the_lifetimes_format() {
     assert!(rows.starts_with("customer_id,p_alive,churn_risk,expected_purchases"));
 
     // Pareto/NBD on the same file: the published fit (to its three decimals).
-    let report: Value = serde_json::from_str(&run(
-        &db,
-        &[
-            "analytics",
-            "clv",
-            "--model",
-            "pareto-nbd",
-            "--from-summary",
-            summary.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-    ))
-    .unwrap();
+    let report = fit("pareto-nbd");
     assert!(report.get("bgnbd").is_none(), "{report}");
     let m = &report["pareto_nbd"];
     for (k, published) in [
@@ -230,27 +220,13 @@ async fn fits_a_summary_file_in_the_lifetimes_format() {
     assert_eq!(rows.lines().count(), 2358);
 }
 
-/// Every customer id the list returns for `query`, following the cursor.
+/// Every customer id the list returns for `query`.
 async fn all_ids(app: &tenure_testkit::TestApp, query: &str) -> Vec<i64> {
-    let mut ids = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let (status, page) = app
-            .get_json(&format!("/api/v1/customers?{query}&limit=500{cursor}"))
-            .await;
-        assert_eq!(status, 200, "{page}");
-        ids.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["id"].as_i64().unwrap()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = format!("&cursor={c}"),
-            None => return ids,
-        }
-    }
+    crate::all_items(app, &format!("/api/v1/customers?{query}&limit=500"))
+        .await
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -305,23 +281,12 @@ async fn predictions_filter_the_customer_list_and_appear_on_the_timeline() {
         // The at-risk list: every customer with a prediction, by churn risk × CLV, highest
         // first, across pages.
         let mut ranked: Vec<(f64, i64)> = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let (status, page) = app
-                .get_json(&format!("/api/v1/customers/at-risk?limit=400{cursor}"))
-                .await;
-            assert_eq!(status, 200, "{page}");
-            for c in page["items"].as_array().unwrap() {
-                let p = &c["predictions"];
-                let v = p["value_at_risk"].as_f64().unwrap();
-                let expected = p["churn_risk"].as_f64().unwrap() * p["clv"].as_f64().unwrap();
-                assert!((v - expected).abs() <= 1e-9 * expected.max(1.0), "{c}");
-                ranked.push((v, c["id"].as_i64().unwrap()));
-            }
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = format!("&cursor={c}"),
-                None => break,
-            }
+        for c in crate::all_items(&app, "/api/v1/customers/at-risk?limit=400").await {
+            let p = &c["predictions"];
+            let v = p["value_at_risk"].as_f64().unwrap();
+            let expected = p["churn_risk"].as_f64().unwrap() * p["clv"].as_f64().unwrap();
+            assert!((v - expected).abs() <= 1e-9 * expected.max(1.0), "{c}");
+            ranked.push((v, c["id"].as_i64().unwrap()));
         }
         assert_eq!(ranked.len(), 2357);
         assert!(ranked.windows(2).all(|w| w[0].0 >= w[1].0), "not ranked");

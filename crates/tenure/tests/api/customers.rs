@@ -102,22 +102,11 @@ async fn a_customer_lives_through_the_api() {
             app.post_json("/api/v1/customers", json!({"name": format!("Page {i}")}))
                 .await;
         }
-        let mut seen = Vec::new();
-        let mut path = "/api/v1/customers?limit=3".to_owned();
-        loop {
-            let (_, page) = app.get_json(&path).await;
-            seen.extend(
-                page["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|c| c["id"].as_i64().unwrap()),
-            );
-            match page["next_cursor"].as_str() {
-                Some(c) => path = format!("/api/v1/customers?limit=3&cursor={c}"),
-                None => break,
-            }
-        }
+        let seen: Vec<i64> = crate::all_items(&app, "/api/v1/customers?limit=3")
+            .await
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect();
         assert_eq!(seen.len(), 9);
         assert!(seen.windows(2).all(|w| w[0] < w[1]));
 

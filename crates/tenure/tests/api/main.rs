@@ -26,6 +26,21 @@ pub fn tenure(db: &tenure_testkit::TestDb, args: &[&str]) -> std::process::Outpu
         .expect("run tenure")
 }
 
+/// Every item of a paged list, following `next_cursor` from `path` (which has a query).
+pub async fn all_items(app: &tenure_testkit::TestApp, path: &str) -> Vec<serde_json::Value> {
+    let mut items = Vec::new();
+    let mut next = path.to_owned();
+    loop {
+        let (status, page) = app.get_json(&next).await;
+        assert_eq!(status, 200, "{next}: {page}");
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => next = format!("{path}&cursor={c}"),
+            None => return items,
+        }
+    }
+}
+
 /// Its standard output, after checking that it succeeded.
 pub fn ok(out: &std::process::Output) -> String {
     assert!(

@@ -124,26 +124,18 @@ async fn bought_together_beats_best_sellers_and_never_offers_what_is_owned() {
 
 /// Every product on the customer's orders, read from the timeline.
 async fn owned_products(app: &tenure_testkit::TestApp, id: i64) -> Vec<i64> {
-    let mut owned = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let (_, page) = app
-            .get_json(&format!(
-                "/api/v1/customers/{id}/timeline?limit=500{cursor}"
-            ))
-            .await;
-        for item in page["items"].as_array().unwrap() {
-            for line in item["order"]["lines"].as_array().into_iter().flatten() {
-                if let Some(p) = line["product_id"].as_i64() {
-                    owned.push(p);
-                }
-            }
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = format!("&cursor={c}"),
-            None => break,
-        }
-    }
+    let mut owned: Vec<i64> =
+        crate::all_items(app, &format!("/api/v1/customers/{id}/timeline?limit=500"))
+            .await
+            .iter()
+            .flat_map(|item| {
+                item["order"]["lines"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|line| line["product_id"].as_i64())
+            .collect();
     owned.sort();
     owned.dedup();
     owned
