@@ -71,6 +71,28 @@ fn summaries_from_raw_purchases_equal_the_published_file() {
     }
 }
 
+/// Pareto/NBD on CDNOW as published (Fader, Hardie & Lee 2005).
+const PUBLISHED_PARETO: ParetoNbd = ParetoNbd {
+    r: 0.553,
+    alpha: 10.578,
+    s: 0.606,
+    beta: 11.669,
+};
+
+/// The tight BG/NBD maximum of the reference README, on `copies` copies of CDNOW.
+fn assert_tight_bgnbd(fit: &bgnbd::Fit, copies: f64) {
+    assert!(fit.converged, "{fit:?}");
+    let p = fit.params;
+    assert!(rel(p.r, 0.2425929) < 1e-5, "{fit:?}");
+    assert!(rel(p.alpha, 4.4135314) < 1e-5, "{fit:?}");
+    assert!(rel(p.a, 0.7928860) < 1e-5, "{fit:?}");
+    assert!(rel(p.b, 2.4257527) < 1e-5, "{fit:?}");
+    assert!(
+        rel(fit.log_likelihood, copies * -9582.42556) < 1e-8,
+        "{fit:?}"
+    );
+}
+
 fn rel(a: f64, b: f64) -> f64 {
     ((a - b) / b).abs()
 }
@@ -80,14 +102,7 @@ fn bgnbd_fit_reproduces_the_published_maximum() {
     let Some(dir) = data_dir() else { return };
     let customers: Vec<Summary> = published(&dir).into_iter().map(|(_, s)| s).collect();
     let fit = bgnbd::fit(&customers);
-    assert!(fit.converged, "{fit:?}");
-    let p = fit.params;
-    // The tight maximum of the reference README.
-    assert!(rel(p.r, 0.2425929) < 1e-5, "{fit:?}");
-    assert!(rel(p.alpha, 4.4135314) < 1e-5, "{fit:?}");
-    assert!(rel(p.a, 0.7928860) < 1e-5, "{fit:?}");
-    assert!(rel(p.b, 2.4257527) < 1e-5, "{fit:?}");
-    assert!(rel(fit.log_likelihood, -9582.42556) < 1e-8, "{fit:?}");
+    assert_tight_bgnbd(&fit, 1.0);
     assert!(
         fit.standard_errors
             .iter()
@@ -116,12 +131,7 @@ fn pareto_nbd_fit_reproduces_the_published_maximum() {
         "{fit:?}"
     );
     // The published parameters are (to their rounding) a maximum: the fit is no worse.
-    let published = ParetoNbd {
-        r: 0.553,
-        alpha: 10.578,
-        s: 0.606,
-        beta: 11.669,
-    };
+    let published = PUBLISHED_PARETO;
     let at_published = published.log_likelihood(&customers);
     assert!(fit.log_likelihood >= at_published, "{at_published}");
     assert!(
@@ -132,12 +142,7 @@ fn pareto_nbd_fit_reproduces_the_published_maximum() {
 
 #[test]
 fn pareto_nbd_expectations_are_consistent() {
-    let m = ParetoNbd {
-        r: 0.553,
-        alpha: 10.578,
-        s: 0.606,
-        beta: 11.669,
-    };
+    let m = PUBLISHED_PARETO;
     // A customer who has just made their first purchase is a new customer.
     let newcomer = Summary {
         x: 0.0,
@@ -177,16 +182,7 @@ fn large_fits_start_on_a_sample_and_reach_the_same_maximum() {
     let one: Vec<Summary> = published(&dir).into_iter().map(|(_, s)| s).collect();
     let many: Vec<Summary> = (0..250).flat_map(|_| one.iter().copied()).collect();
     let fit = bgnbd::fit(&many);
-    assert!(fit.converged, "{fit:?}");
-    let p = fit.params;
-    assert!(rel(p.r, 0.2425929) < 1e-5, "{fit:?}");
-    assert!(rel(p.alpha, 4.4135314) < 1e-5, "{fit:?}");
-    assert!(rel(p.a, 0.7928860) < 1e-5, "{fit:?}");
-    assert!(rel(p.b, 2.4257527) < 1e-5, "{fit:?}");
-    assert!(
-        rel(fit.log_likelihood, 250.0 * -9582.42556) < 1e-8,
-        "{fit:?}"
-    );
+    assert_tight_bgnbd(&fit, 250.0);
     // Standard errors shrink with the square root of the data.
     let small = bgnbd::fit(&one);
     for (big, small) in fit.standard_errors.iter().zip(small.standard_errors) {
