@@ -107,6 +107,12 @@ impl Store {
         &self,
         predictions: &[(CustomerId, Prediction)],
     ) -> StoreResult<()> {
+        if let Some(done) = self
+            .load_sqlite(|c| crate::sqlite_load::replace_predictions(c, predictions))
+            .await
+        {
+            return done;
+        }
         let mut w = self.begin_write().await?;
         sqlx::query("DELETE FROM customer_predictions")
             .execute(&mut *w.tx)

@@ -367,7 +367,13 @@ async fn fit_and_store(args: ClvArgs) -> Result<()> {
         None => {
             let end = calibration_end.unwrap_or_else(|| Utc::now().date_naive());
             let store = crate::open(&db).await?;
+            let reading = std::time::Instant::now();
             let (keys, customers) = summaries_from_orders(&store, end).await?;
+            tracing::info!(
+                customers = customers.len(),
+                seconds = reading.elapsed().as_secs_f64(),
+                "summarised the purchase history"
+            );
             (
                 keys.into_iter().map(|k| k.0.to_string()).collect(),
                 customers,
@@ -454,10 +460,15 @@ async fn fit_and_store(args: ClvArgs) -> Result<()> {
                     ))
                 })
                 .collect();
+            let writing = std::time::Instant::now();
             store
                 .replace_predictions(&predictions)
                 .await
                 .context("storing the predictions")?;
+            tracing::info!(
+                seconds = writing.elapsed().as_secs_f64(),
+                "stored the predictions"
+            );
             let calibration_end = end.to_string();
             store
                 .record_fit(
