@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::optimize::{Objective, maximize_from, maximize_staged, standard_errors};
 use crate::special::{digamma, ln_gamma};
-use crate::summary::{CHUNK, Summary, sample};
+use crate::summary::{CHUNK, Summary, distinct, sample};
 
 /// Fitted (or given) Gamma-Gamma parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,27 +49,18 @@ impl Data {
     }
 
     fn from_pairs(pairs: Vec<(f64, f64)>) -> Data {
-        let mut xs: Vec<f64> = pairs.iter().map(|p| p.0).collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
+        let (xs, index) = distinct(pairs.iter().map(|p| p.0));
         let mut groups: Vec<(f64, f64, f64)> = xs.iter().map(|&x| (x, 0.0, 0.0)).collect();
         let rows = pairs
             .iter()
-            .map(|&(x, z)| {
-                let i = xs.partition_point(|&v| v < x);
+            .zip(index)
+            .map(|(&(_, z), i)| {
                 groups[i].1 += 1.0;
                 groups[i].2 += z.ln();
                 (i, z)
             })
             .collect();
         Data { groups, rows }
-    }
-
-    fn pairs(&self) -> Vec<(f64, f64)> {
-        self.rows
-            .iter()
-            .map(|&(i, z)| (self.groups[i].0, z))
-            .collect()
     }
 }
 
@@ -132,8 +123,11 @@ pub fn fit(customers: &[Summary]) -> Fit {
         [2.0, 2.0, mean.max(1e-3)],
         [10.0, 5.0, 10.0],
     ];
-    let m = match sample(&data.pairs(), 50_000) {
-        Some((part, share)) => maximize_staged(&data, &Data::from_pairs(part), share, &starts),
+    let m = match sample(&data.rows, 50_000) {
+        Some((part, share)) => {
+            let part = Data::from_pairs(part.iter().map(|&(i, z)| (data.groups[i].0, z)).collect());
+            maximize_staged(&data, &part, share, &starts)
+        }
         None => maximize_from(&data, &starts),
     };
     let se = standard_errors(&data, &m.params);

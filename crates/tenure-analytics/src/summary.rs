@@ -103,18 +103,51 @@ pub(crate) struct ByRepeats {
 
 impl ByRepeats {
     pub fn new(customers: &[Summary]) -> ByRepeats {
-        let mut xs: Vec<f64> = customers.iter().map(|c| c.x).collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
+        let (xs, index) = distinct(customers.iter().map(|c| c.x));
         let mut counts = vec![0.0; xs.len()];
         let rows = customers
             .iter()
-            .map(|c| {
-                let i = xs.partition_point(|&v| v < c.x);
+            .zip(index)
+            .map(|(c, i)| {
                 counts[i] += 1.0;
                 (i, c.t_x, c.t)
             })
             .collect();
         ByRepeats { xs, rows, counts }
+    }
+}
+
+/// The distinct values in increasing order, and each value's index among them. A hash of
+/// the few distinct repeat counts instead of sorting every customer's.
+pub(crate) fn distinct(values: impl Iterator<Item = f64>) -> (Vec<f64>, Vec<usize>) {
+    let mut seen: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    let mut first_seen = Vec::new();
+    let index: Vec<usize> = values
+        .map(|v| {
+            *seen.entry(v.to_bits()).or_insert_with(|| {
+                first_seen.push(v);
+                first_seen.len() - 1
+            })
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..first_seen.len()).collect();
+    order.sort_by(|&a, &b| first_seen[a].total_cmp(&first_seen[b]));
+    let mut rank = vec![0; order.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
+    let xs = order.iter().map(|&i| first_seen[i]).collect();
+    (xs, index.into_iter().map(|i| rank[i]).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_values_are_ordered_and_indexed() {
+        let (xs, index) = distinct([3.0, 0.0, 3.0, 1.0, 0.0].into_iter());
+        assert_eq!(xs, vec![0.0, 1.0, 3.0]);
+        assert_eq!(index, vec![2, 0, 2, 1, 0]);
     }
 }
