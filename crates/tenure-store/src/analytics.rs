@@ -52,20 +52,41 @@ impl Prediction {
     }
 }
 
+/// Each customer's purchase days with their value in the reporting currency ($1), from
+/// orders with status $2 up to day $3.
+const PURCHASE_DAYS: &str = "SELECT customer_id, purchase_day, \
+     CAST(SUM(CASE WHEN currency = $1 THEN total_minor ELSE 0 END) AS BIGINT) AS value_minor \
+     FROM orders WHERE status = $2 AND purchase_day <= $3 \
+     GROUP BY customer_id, purchase_day ORDER BY customer_id, purchase_day";
+
 impl Store {
     /// Every customer's purchase days up to and including `last_day`, in customer and day
     /// order.
     pub async fn purchase_days(&self, last_day: i64) -> StoreResult<Vec<PurchaseDay>> {
-        let mut rows = sqlx::query(
-            "SELECT customer_id, purchase_day, \
-             CAST(SUM(CASE WHEN currency = $1 THEN total_minor ELSE 0 END) AS BIGINT) AS value_minor \
-             FROM orders WHERE status = $2 AND purchase_day <= $3 \
-             GROUP BY customer_id, purchase_day ORDER BY customer_id, purchase_day",
-        )
-        .bind(self.reporting_currency().to_owned())
-        .bind(OrderStatus::Completed.as_str())
-        .bind(last_day)
-        .fetch(self.pool());
+        let currency = self.reporting_currency().to_owned();
+        let status = OrderStatus::Completed.as_str();
+        if let Some(days) = self
+            .read_sqlite(|c| {
+                let mut statement = c.prepare(PURCHASE_DAYS)?;
+                let rows =
+                    statement.query_map(rusqlite::params![currency, status, last_day], |r| {
+                        Ok(PurchaseDay {
+                            customer: CustomerId(r.get(0)?),
+                            day: r.get(1)?,
+                            value_minor: r.get(2)?,
+                        })
+                    })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+        {
+            return days;
+        }
+        let mut rows = sqlx::query(PURCHASE_DAYS)
+            .bind(currency.clone())
+            .bind(status)
+            .bind(last_day)
+            .fetch(self.pool());
         let mut out = Vec::new();
         while let Some(row) = rows.try_next().await? {
             out.push(PurchaseDay {

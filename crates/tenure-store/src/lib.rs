@@ -236,6 +236,27 @@ impl Store {
         })
     }
 
+    /// Runs `f` on a fresh plain connection to the SQLite file, for a large read that the
+    /// generic driver would decode value by value; `None` on PostgreSQL. Reads take no
+    /// writer slot: in WAL mode they see the last committed state while writes go on.
+    pub(crate) async fn read_sqlite<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> StoreResult<T>,
+    ) -> Option<StoreResult<T>> {
+        let loader = self.loader.as_ref()?;
+        let run = || {
+            let conn = sqlite_load::open(&loader.path)?;
+            // A read keeps a small cache and sorts through a temporary file, so a large
+            // GROUP BY does not hold the whole result in memory twice.
+            conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA temp_store = FILE;")?;
+            f(&conn)
+        };
+        Some(match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
+            _ => run(),
+        })
+    }
+
     /// Applies every pending migration of this backend.
     pub async fn migrate(&self) -> StoreResult<()> {
         let migrator = match self.backend {
