@@ -11,12 +11,14 @@ pub trait Objective {
     fn value_and_gradient(&self, params: &[f64], gradient: &mut [f64]) -> f64;
 }
 
-/// A log-likelihood whose gradient is taken by central differences (for likelihoods built
-/// on special functions whose parameter derivatives have no convenient closed form). The
-/// step is the cube root of the machine epsilon relative to each parameter, which balances
-/// truncation against rounding: the gradient is good to about eight digits.
-pub struct CentralDifferences<F>(pub F);
+/// A log-likelihood whose gradient is taken by central differences: the reference the
+/// analytic gradients are tested against. The step is the cube root of the machine
+/// epsilon relative to each parameter, which balances truncation against rounding: the
+/// gradient is good to about eight digits.
+#[cfg(test)]
+pub(crate) struct CentralDifferences<F>(pub F);
 
+#[cfg(test)]
 impl<F: Fn(&[f64]) -> f64> Objective for CentralDifferences<F> {
     fn value_and_gradient(&self, params: &[f64], gradient: &mut [f64]) -> f64 {
         let f = &self.0;

@@ -665,21 +665,12 @@ struct PurchaseFit {
 }
 
 fn fit_purchase_model(model: &str, customers: &[Summary]) -> PurchaseFit {
-    let (model, name, title, params, standard_errors, log_likelihood, converged): (
-        Box<dyn PurchaseModel>,
-        _,
-        _,
-        _,
-        _,
-        _,
-        _,
-    ) = if model == "pareto-nbd" {
+    if model == "pareto-nbd" {
         let f = pareto_nbd::fit(customers);
         let p = f.params;
-        (
+        PurchaseFit::new(
             Box::new(p),
-            "pareto_nbd",
-            "Pareto/NBD",
+            ("pareto_nbd", "Pareto/NBD"),
             vec![("r", p.r), ("alpha", p.alpha), ("s", p.s), ("beta", p.beta)],
             f.standard_errors,
             f.log_likelihood,
@@ -688,38 +679,51 @@ fn fit_purchase_model(model: &str, customers: &[Summary]) -> PurchaseFit {
     } else {
         let f = bgnbd::fit(customers);
         let p = f.params;
-        (
+        PurchaseFit::new(
             Box::new(p),
-            "bgnbd",
-            "BG/NBD",
+            ("bgnbd", "BG/NBD"),
             vec![("r", p.r), ("alpha", p.alpha), ("a", p.a), ("b", p.b)],
             f.standard_errors,
             f.log_likelihood,
             f.converged,
         )
-    };
-    let mut report = serde_json::Map::new();
-    for (k, v) in &params {
-        report.insert((*k).into(), json!(v));
     }
-    report.insert("log_likelihood".into(), json!(log_likelihood));
-    report.insert(
-        "standard_errors".into(),
-        params
-            .iter()
-            .zip(standard_errors)
-            .map(|((k, _), se)| ((*k).to_owned(), json!(se)))
-            .collect::<serde_json::Map<_, _>>()
-            .into(),
-    );
-    report.insert("converged".into(), json!(converged));
-    PurchaseFit {
-        model,
-        name,
-        title,
-        params,
-        log_likelihood,
-        report: report.into(),
+}
+
+impl PurchaseFit {
+    /// The fit with its JSON report: the parameters, log-likelihood, standard errors and
+    /// whether the maximisation converged.
+    fn new(
+        model: Box<dyn PurchaseModel>,
+        (name, title): (&'static str, &'static str),
+        params: Vec<(&'static str, f64)>,
+        standard_errors: [f64; 4],
+        log_likelihood: f64,
+        converged: bool,
+    ) -> PurchaseFit {
+        let mut report = serde_json::Map::new();
+        for (k, v) in &params {
+            report.insert((*k).into(), json!(v));
+        }
+        report.insert("log_likelihood".into(), json!(log_likelihood));
+        report.insert(
+            "standard_errors".into(),
+            params
+                .iter()
+                .zip(standard_errors)
+                .map(|((k, _), se)| ((*k).to_owned(), json!(se)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        );
+        report.insert("converged".into(), json!(converged));
+        PurchaseFit {
+            model,
+            name,
+            title,
+            params,
+            log_likelihood,
+            report: report.into(),
+        }
     }
 }
 
