@@ -535,3 +535,253 @@ impl ProfileInput<'_> {
         d
     }
 }
+
+/// A change of consent as given; `at` is now when left out.
+#[derive(Debug, Clone)]
+pub struct ConsentInput {
+    pub channel: ConsentChannel,
+    pub status: ConsentStatus,
+    /// Where the consent came from ("web form", "phone call", ...).
+    pub source: String,
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Checks consent changes, naming errors `consents[i].field`.
+fn parse_consents(
+    c: &mut crate::validation::Collector,
+    ctx: &crate::validation::InputContext<'_>,
+    input: Vec<ConsentInput>,
+) -> Vec<ConsentChange> {
+    input
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, x)| {
+            let source = c.check(
+                &format!("consents[{i}].source"),
+                crate::validation::required_text(&x.source, 200),
+            )?;
+            let at = x.at.unwrap_or(ctx.now);
+            if at > ctx.now + chrono::Duration::minutes(5) {
+                c.push(&format!("consents[{i}].at"), "must not be in the future");
+                return None;
+            }
+            Some(ConsentChange {
+                channel: x.channel,
+                status: x.status,
+                source,
+                at,
+            })
+        })
+        .collect()
+}
+
+/// Most preference or custom-field keys.
+pub const DOCUMENT_KEYS_MAX: usize = 64;
+
+fn document(v: serde_json::Value) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    crate::validation::json_object(v, DOCUMENT_KEYS_MAX)
+}
+
+/// A whole customer as given (a JSON body, a form): the profile plus what only the API and
+/// the web application set (account, owner, contact points, preferences, custom fields,
+/// consents).
+#[derive(Debug, Default)]
+pub struct CustomerInput<'a> {
+    pub profile: ProfileInput<'a>,
+    pub account_id: Option<i64>,
+    pub owner_id: Option<i64>,
+    pub contact_points: Vec<ContactPoint>,
+    pub preferences: Option<serde_json::Value>,
+    pub custom_fields: Option<serde_json::Value>,
+    pub consents: Vec<ConsentInput>,
+}
+
+impl CustomerInput<'_> {
+    pub fn parse(
+        self,
+        c: &mut crate::validation::Collector,
+        ctx: &crate::validation::InputContext<'_>,
+    ) -> (CustomerData, Vec<ConsentChange>) {
+        let mut data = self.profile.parse(c, ctx.today());
+        data.account_id = c
+            .check_opt("account_id", self.account_id, crate::validation::positive_id)
+            .map(crate::ids::AccountId);
+        data.owner_id = c
+            .check_opt("owner_id", self.owner_id, crate::validation::positive_id)
+            .map(crate::ids::StaffUserId);
+        data.contact_points = c
+            .check("contact_points", parse_contact_points(self.contact_points))
+            .unwrap_or_default();
+        data.preferences = c
+            .check_opt("preferences", self.preferences, document)
+            .unwrap_or_default();
+        data.custom_fields = c
+            .check_opt("custom_fields", self.custom_fields, document)
+            .unwrap_or_default();
+        let consents = parse_consents(c, ctx, self.consents);
+        (data, consents)
+    }
+}
+
+/// A change to a customer as given: fields left out stay; for optional fields
+/// `Some(None)` clears.
+#[derive(Debug, Default)]
+pub struct CustomerPatchInput {
+    pub name: Option<String>,
+    pub kind: Option<CustomerKind>,
+    pub external_id: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub birthday: Option<Option<String>>,
+    pub locale: Option<Option<String>>,
+    pub region: Option<Option<String>>,
+    pub acquisition_source: Option<Option<String>>,
+    pub acquisition_channel: Option<Option<String>>,
+    pub account_id: Option<Option<i64>>,
+    pub owner_id: Option<Option<i64>>,
+    pub tags: Option<Vec<String>>,
+    pub contact_points: Option<Vec<ContactPoint>>,
+    pub preferences: Option<serde_json::Value>,
+    pub custom_fields: Option<serde_json::Value>,
+    pub consents: Vec<ConsentInput>,
+}
+
+/// An optional-and-clearable field: `Some(None)` clears, `Some(Some(v))` sets.
+fn clearable<T, U>(
+    c: &mut crate::validation::Collector,
+    field: &str,
+    v: Option<Option<U>>,
+    parse: impl FnOnce(U) -> Result<T, String>,
+) -> Option<Option<T>> {
+    match v {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(s)) => c.check(field, parse(s)).map(Some),
+    }
+}
+
+impl CustomerPatchInput {
+    pub fn parse(
+        self,
+        c: &mut crate::validation::Collector,
+        ctx: &crate::validation::InputContext<'_>,
+    ) -> CustomerPatch {
+        let text = |s: String| crate::validation::text(&s, 100, false);
+        let today = ctx.today();
+        CustomerPatch {
+            name: c.check_opt("name", self.name, |s| parse_name(&s)),
+            kind: self.kind,
+            external_id: clearable(c, "external_id", self.external_id, |s: String| {
+                crate::validation::external_id(&s)
+            }),
+            email: clearable(c, "email", self.email, |s: String| parse_email(&s)),
+            phone: clearable(c, "phone", self.phone, |s: String| parse_phone(&s)),
+            birthday: clearable(c, "birthday", self.birthday, |s: String| {
+                parse_birthday(&s, today)
+            }),
+            locale: clearable(c, "locale", self.locale, |s: String| parse_locale(&s)),
+            region: clearable(c, "region", self.region, text),
+            acquisition_source: clearable(c, "acquisition_source", self.acquisition_source, text),
+            acquisition_channel: clearable(
+                c,
+                "acquisition_channel",
+                self.acquisition_channel,
+                text,
+            ),
+            account_id: clearable(c, "account_id", self.account_id, |v| {
+                crate::validation::positive_id(v).map(crate::ids::AccountId)
+            }),
+            owner_id: clearable(c, "owner_id", self.owner_id, |v| {
+                crate::validation::positive_id(v).map(crate::ids::StaffUserId)
+            }),
+            tags: c.check_opt("tags", self.tags, parse_tags),
+            contact_points: c.check_opt("contact_points", self.contact_points, parse_contact_points),
+            preferences: c.check_opt("preferences", self.preferences, document),
+            custom_fields: c.check_opt("custom_fields", self.custom_fields, document),
+            consents: parse_consents(c, ctx, self.consents),
+        }
+    }
+}
+
+/// The writable fields of an account as given.
+#[derive(Debug, Clone, Default)]
+pub struct AccountInput {
+    pub external_id: Option<String>,
+    pub name: String,
+    /// An end customer when left out.
+    pub account_type: Option<AccountType>,
+    pub owner_id: Option<i64>,
+}
+
+impl AccountInput {
+    pub fn parse(self, c: &mut crate::validation::Collector) -> Option<AccountData> {
+        let name = c.check("name", parse_name(&self.name));
+        let external_id = match self.external_id {
+            Some(x) => Some(c.check("external_id", crate::validation::external_id(&x))?),
+            None => None,
+        };
+        let owner_id = match self.owner_id {
+            Some(o) => Some(c.check("owner_id", crate::validation::positive_id(o))?),
+            None => None,
+        };
+        Some(AccountData {
+            external_id,
+            name: name?,
+            account_type: self.account_type.unwrap_or(AccountType::EndCustomer),
+            owner_id: owner_id.map(crate::ids::StaffUserId),
+        })
+    }
+}
+
+/// A change to an account: fields left out stay; `Some(None)` clears.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    pub external_id: Option<Option<String>>,
+    pub name: Option<String>,
+    pub account_type: Option<AccountType>,
+    pub owner_id: Option<Option<i64>>,
+}
+
+impl AccountPatch {
+    pub fn apply(self, d: &mut AccountData) -> Result<(), crate::Invalid> {
+        let mut c = crate::validation::Collector::new();
+        if let Some(x) = clearable(&mut c, "external_id", self.external_id, |s: String| {
+            crate::validation::external_id(&s)
+        }) {
+            d.external_id = x;
+        }
+        if let Some(n) = c.check_opt("name", self.name, |s| parse_name(&s)) {
+            d.name = n;
+        }
+        if let Some(t) = self.account_type {
+            d.account_type = t;
+        }
+        if let Some(o) = clearable(&mut c, "owner_id", self.owner_id, |v| {
+            crate::validation::positive_id(v).map(crate::ids::StaffUserId)
+        }) {
+            d.owner_id = o;
+        }
+        c.finish()
+    }
+}
+
+impl Customer {
+    /// The customer as `role` may see it: roles that see only aggregates (analysts) get
+    /// names, emails and phones masked and the birthday, contact points, preferences and
+    /// custom fields left out. Every interface shows customers through this projection.
+    pub fn seen_by(mut self, role: crate::access::Role) -> Customer {
+        use crate::access::mask;
+        if !role.sees_masked_personal_data() {
+            return self;
+        }
+        let d = &mut self.data;
+        d.name = mask::name(&d.name);
+        d.email = d.email.as_deref().map(mask::email);
+        d.phone = d.phone.as_deref().map(mask::phone);
+        d.birthday = None;
+        d.contact_points.clear();
+        d.preferences.clear();
+        d.custom_fields.clear();
+        self
+    }
+}

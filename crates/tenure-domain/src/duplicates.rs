@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::customer::{Consent, ContactKind, ContactPoint, CustomerData, phone_digits};
+use crate::ids::CustomerId;
 use crate::text_enum;
 
 /// Every match key starts with this character; searchable terms never do.
@@ -162,6 +163,97 @@ pub fn score(reasons: &BTreeSet<MatchReason>, name_similarity: f64) -> f64 {
         s *= 0.8 + 0.2 * name_similarity;
     }
     (s * 1000.0).round() / 1000.0
+}
+
+/// The reasons each pair of customers shares, collected group by group.
+pub type Pairs = std::collections::HashMap<(i64, i64), BTreeSet<MatchReason>>;
+
+/// Adds the pairs made by the customers sharing match key `key` (ids in ascending order),
+/// when the group is small enough to say something about any two of them. With `only`,
+/// just the pairs that customer is part of.
+pub fn add_group_pairs(key: &str, members: &[i64], only: Option<i64>, pairs: &mut Pairs) {
+    let Some(reason) = MatchReason::of_key(key) else {
+        return;
+    };
+    if members.len() < 2 || members.len() > reason.group_limit() {
+        return;
+    }
+    for (i, &a) in members.iter().enumerate() {
+        for &b in &members[i + 1..] {
+            if only.is_none_or(|o| o == a || o == b) {
+                pairs.entry((a.min(b), a.max(b))).or_default().insert(reason);
+            }
+        }
+    }
+}
+
+/// A scored candidate pair, lower id first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredPair {
+    pub a: CustomerId,
+    pub b: CustomerId,
+    pub reasons: BTreeSet<MatchReason>,
+    /// Rounded to thousandths.
+    pub name_similarity: f64,
+    /// 0–1, in thousandths; lists are ordered by it, best first.
+    pub score_milli: i64,
+}
+
+impl ScoredPair {
+    /// Scores a pair from the reasons it shares and the two names.
+    pub fn new(a: CustomerId, b: CustomerId, reasons: BTreeSet<MatchReason>, name_a: &str, name_b: &str) -> Self {
+        let similarity = name_similarity(name_a, name_b);
+        let s = score(&reasons, similarity);
+        ScoredPair {
+            a,
+            b,
+            name_similarity: (similarity * 1000.0).round() / 1000.0,
+            score_milli: (s * 1000.0).round() as i64,
+            reasons,
+        }
+    }
+
+    pub fn score(&self) -> f64 {
+        self.score_milli as f64 / 1000.0
+    }
+}
+
+/// The reasons as stored: their spellings joined by commas, in order.
+pub fn reasons_text(reasons: &BTreeSet<MatchReason>) -> String {
+    reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// The reasons stored by [`reasons_text`].
+pub fn parse_reasons(text: &str) -> Result<BTreeSet<MatchReason>, String> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::parse)
+        .collect()
+}
+
+/// Where a page of candidate pairs ends: best first, then by ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CandidatePosition {
+    pub score_milli: i64,
+    pub a: CustomerId,
+    pub b: CustomerId,
+}
+
+impl crate::cursor::CursorKey for CandidatePosition {
+    const TAG: &'static str = "duplicates";
+    type Parts = (i64, i64, i64);
+
+    fn to_parts(&self) -> Self::Parts {
+        (self.score_milli, self.a.0, self.b.0)
+    }
+
+    fn from_parts((score_milli, a, b): Self::Parts) -> Option<Self> {
+        ((0..=1000).contains(&score_milli) && a > 0 && b > a).then_some(CandidatePosition {
+            score_milli,
+            a: CustomerId(a),
+            b: CustomerId(b),
+        })
+    }
 }
 
 /// A customer's profile and consents, as kept in a merge record.

@@ -33,4 +33,8 @@ id_type!(
     StaffUserId,
     /// An API token.
     TokenId,
+    /// A recorded merge of two customers.
+    MergeId,
+    /// A job of the durable queue.
+    JobId,
 );

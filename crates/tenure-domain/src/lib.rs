@@ -6,12 +6,16 @@
 
 pub mod access;
 pub mod catalog;
+pub mod changes;
+pub mod cursor;
 pub mod customer;
 pub mod duplicates;
 pub mod ids;
 pub mod interaction;
+pub mod jobs;
 mod macros;
 pub mod money;
+pub mod prediction;
 pub mod search;
 pub mod timeline;
 pub mod validation;

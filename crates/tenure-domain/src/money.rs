@@ -2,6 +2,53 @@
 
 use std::str::FromStr;
 
+/// The largest amount of money accepted anywhere, in minor units (a trillion major
+/// units). Every order, line and price is capped by it, so that sums over a customer's
+/// history stay far from the 64-bit limit.
+pub const AMOUNT_MAX: i64 = 100_000_000_000_000;
+
+/// The largest quantity on an order line.
+pub const QUANTITY_MAX: i64 = 1_000_000;
+
+/// An amount in minor units within ±[`AMOUNT_MAX`]; negative amounts (discount lines)
+/// are allowed.
+pub fn check_amount(v: i64) -> Result<i64, String> {
+    if (-AMOUNT_MAX..=AMOUNT_MAX).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "is out of range: at most {} minor units either way",
+            AMOUNT_MAX
+        ))
+    }
+}
+
+/// An amount in minor units between 0 and [`AMOUNT_MAX`] (an order total, a price).
+pub fn check_total(v: i64) -> Result<i64, String> {
+    if v < 0 {
+        Err("must not be negative (record a refund as an order with status refunded)".into())
+    } else {
+        check_amount(v)
+    }
+}
+
+/// A line quantity between 1 and [`QUANTITY_MAX`].
+pub fn check_quantity(q: i64) -> Result<i64, String> {
+    if (1..=QUANTITY_MAX).contains(&q) {
+        Ok(q)
+    } else {
+        Err(format!("must be between 1 and {QUANTITY_MAX}"))
+    }
+}
+
+/// A line's total: quantity × unit price, within the amount cap.
+pub fn line_total(quantity: i64, unit_price_minor: i64) -> Result<i64, String> {
+    quantity
+        .checked_mul(unit_price_minor)
+        .ok_or_else(|| "quantity × unit price is out of range".to_owned())
+        .and_then(check_amount)
+}
+
 /// A checked ISO 4217 currency code such as `USD`, `CNY` or `JPY`.
 pub fn parse_currency(s: &str) -> Result<String, String> {
     let code = s.trim().to_ascii_uppercase();
@@ -101,6 +148,19 @@ mod tests {
         assert_eq!(format_minor(1250, "USD"), "12.50");
         assert_eq!(format_minor(-5, "EUR"), "-0.05");
         assert_eq!(format_minor(1200, "JPY"), "1200");
+    }
+
+    #[test]
+    fn amounts_are_capped_without_wrapping() {
+        assert!(check_amount(i64::MIN).is_err());
+        assert!(check_amount(i64::MAX).is_err());
+        assert!(check_amount(-AMOUNT_MAX).is_ok());
+        assert!(check_total(-1).is_err());
+        assert!(check_total(AMOUNT_MAX + 1).is_err());
+        assert_eq!(line_total(3, 250), Ok(750));
+        assert!(line_total(QUANTITY_MAX, AMOUNT_MAX).is_err());
+        assert!(line_total(i64::MAX, 2).is_err());
+        assert!(check_quantity(0).is_err());
     }
 
     #[test]

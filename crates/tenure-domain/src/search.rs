@@ -230,3 +230,26 @@ mod tests {
         assert!("王尐" >= ub.as_str());
     }
 }
+
+/// Where a page of search results ends: the matching term and the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPosition {
+    pub term: String,
+    pub id: crate::ids::CustomerId,
+}
+
+impl crate::cursor::CursorKey for SearchPosition {
+    const TAG: &'static str = "search";
+    type Parts = (String, i64);
+
+    fn to_parts(&self) -> (String, i64) {
+        (self.term.clone(), self.id.0)
+    }
+
+    fn from_parts((term, id): (String, i64)) -> Option<Self> {
+        (id > 0).then_some(SearchPosition {
+            term,
+            id: crate::ids::CustomerId(id),
+        })
+    }
+}

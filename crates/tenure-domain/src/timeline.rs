@@ -20,17 +20,15 @@ pub struct TimelinePosition {
     pub id: i64,
 }
 
-impl TimelinePosition {
-    /// An opaque text form for a cursor.
-    pub fn encode(&self) -> String {
-        format!("{}.{}.{}", self.at_micros, self.kind.as_str(), self.id)
+impl crate::cursor::CursorKey for TimelinePosition {
+    const TAG: &'static str = "timeline";
+    type Parts = (i64, TimelineKind, i64);
+
+    fn to_parts(&self) -> Self::Parts {
+        (self.at_micros, self.kind, self.id)
     }
 
-    pub fn decode(s: &str) -> Option<Self> {
-        let mut it = s.splitn(3, '.');
-        let at_micros = it.next()?.parse().ok()?;
-        let kind = it.next()?.parse().ok()?;
-        let id = it.next()?.parse().ok()?;
+    fn from_parts((at_micros, kind, id): Self::Parts) -> Option<Self> {
         Some(Self {
             at_micros,
             kind,
@@ -43,6 +41,8 @@ impl TimelinePosition {
 mod tests {
     use super::*;
 
+    use crate::cursor::{decode, encode};
+
     #[test]
     fn positions_round_trip_and_reject_garbage() {
         let p = TimelinePosition {
@@ -50,9 +50,8 @@ mod tests {
             kind: TimelineKind::Interaction,
             id: 42,
         };
-        assert_eq!(TimelinePosition::decode(&p.encode()), Some(p));
-        assert_eq!(TimelinePosition::decode("x.order.1"), None);
-        assert_eq!(TimelinePosition::decode("1.nope.1"), None);
-        assert_eq!(TimelinePosition::decode(""), None);
+        assert_eq!(decode::<TimelinePosition>(&encode(&p)), Ok(p));
+        assert!(decode::<TimelinePosition>("x.order.1").is_err());
+        assert!(decode::<TimelinePosition>("").is_err());
     }
 }

@@ -78,12 +78,80 @@ impl Collector {
         self.errors.push(FieldError::new(field, message));
     }
 
+    /// Whether nothing was recorded so far.
+    pub fn is_clean(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// Records every error of `other`, its fields renamed by `rename` (a CSV column for
+    /// an input field, say).
+    pub fn absorb(&mut self, other: Collector, rename: impl Fn(&str) -> String) {
+        self.errors.extend(
+            other
+                .errors
+                .into_iter()
+                .map(|e| FieldError::new(rename(&e.field), e.message)),
+        );
+    }
+
+    /// The errors recorded so far.
+    pub fn into_errors(self) -> Vec<FieldError> {
+        self.errors
+    }
+
     pub fn finish(self) -> Result<(), Invalid> {
         if self.errors.is_empty() {
             Ok(())
         } else {
             Err(Invalid(self.errors))
         }
+    }
+}
+
+/// What the input rules need to know beyond the input: the moment it arrived (for the
+/// future-date rule and plausible birthdays) and the business's reporting currency (the
+/// default for amounts given without one).
+#[derive(Debug, Clone, Copy)]
+pub struct InputContext<'a> {
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub reporting_currency: &'a str,
+}
+
+impl<'a> InputContext<'a> {
+    pub fn new(reporting_currency: &'a str) -> Self {
+        InputContext {
+            now: chrono::Utc::now(),
+            reporting_currency,
+        }
+    }
+
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.now.date_naive()
+    }
+
+    /// A currency code given or the reporting currency.
+    pub fn currency(&self, c: &mut Collector, field: &str, given: Option<&str>) -> Option<String> {
+        match given {
+            Some(cur) => c.check(field, crate::money::parse_currency(cur)),
+            None => Some(self.reporting_currency.to_owned()),
+        }
+    }
+
+    /// Records an error under `field` when `at` lies in the future. A day of slack allows
+    /// for clocks and time zones: a shop in UTC+14 records "today" ahead of UTC.
+    pub fn not_future(&self, c: &mut Collector, field: &str, at: chrono::DateTime<chrono::Utc>) {
+        if at > self.now + chrono::Duration::days(1) {
+            c.push(field, "must not be in the future");
+        }
+    }
+}
+
+/// A positive id given by a client.
+pub fn positive_id(v: i64) -> Result<i64, String> {
+    if v > 0 {
+        Ok(v)
+    } else {
+        Err("must be a positive id".into())
     }
 }
 

@@ -9,8 +9,8 @@ use crate::Page;
 use crate::decode::parsed;
 use crate::sql::Select;
 use crate::sql::{Table, require};
-use crate::time::{from_micros, now_micros};
-use crate::{Store, StoreError, StoreResult};
+use crate::time::{now_micros, time};
+use crate::{Store, StoreError, StoreResult, WriteTx};
 
 const ACCOUNT_SELECT: &str =
     "SELECT id, external_id, name, account_type, owner_id, created_at, updated_at FROM accounts";
@@ -24,8 +24,8 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
             account_type: parsed(row, "account_type")?,
             owner_id: row.try_get::<Option<i64>, _>("owner_id")?.map(StaffUserId),
         },
-        created_at: from_micros(row.try_get("created_at")?),
-        updated_at: from_micros(row.try_get("updated_at")?),
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
     })
 }
 
@@ -39,10 +39,9 @@ async fn check_owner(
     Ok(())
 }
 
-impl Store {
-    pub async fn create_account(&self, data: &AccountData) -> StoreResult<Account> {
-        let mut w = self.begin_write().await?;
-        check_owner(&mut w.tx, data).await?;
+impl WriteTx<'_> {
+    pub async fn create_account(&mut self, data: &AccountData) -> StoreResult<Account> {
+        check_owner(&mut self.tx, data).await?;
         let row = sqlx::query(
             "INSERT INTO accounts (external_id, name, account_type, owner_id, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5) \
@@ -53,37 +52,27 @@ impl Store {
         .bind(data.account_type.as_str())
         .bind(data.owner_id.map(|o| o.0))
         .bind(now_micros())
-        .fetch_one(&mut *w.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
-        let account = account_from_row(&row)?;
-        w.commit().await?;
-        Ok(account)
-    }
-
-    pub async fn get_account(&self, id: AccountId) -> StoreResult<Account> {
-        let row = sqlx::query(AssertSqlSafe(format!("{ACCOUNT_SELECT} WHERE id = $1")))
-            .bind(id.0)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound { what: "account" })?;
         account_from_row(&row)
     }
 
-    /// Changes an account: `change` edits the current data inside the transaction.
+    /// Changes an account: `change` edits the current data, read under a row lock so a
+    /// concurrent change is not lost.
     pub async fn update_account(
-        &self,
+        &mut self,
         id: AccountId,
         change: impl FnOnce(&mut AccountData) -> Result<(), tenure_domain::Invalid>,
     ) -> StoreResult<Account> {
-        let mut w = self.begin_write().await?;
+        self.lock(Table::Accounts, id.0).await?;
         let row = sqlx::query(AssertSqlSafe(format!("{ACCOUNT_SELECT} WHERE id = $1")))
             .bind(id.0)
-            .fetch_optional(&mut *w.tx)
+            .fetch_optional(&mut *self.tx)
             .await?
             .ok_or(StoreError::NotFound { what: "account" })?;
         let mut data = account_from_row(&row)?.data;
         change(&mut data).map_err(StoreError::Invalid)?;
-        check_owner(&mut w.tx, &data).await?;
+        check_owner(&mut self.tx, &data).await?;
         let row = sqlx::query(
             "UPDATE accounts SET external_id = $2, name = $3, account_type = $4, owner_id = $5, updated_at = $6 \
              WHERE id = $1 RETURNING id, external_id, name, account_type, owner_id, created_at, updated_at",
@@ -94,24 +83,32 @@ impl Store {
         .bind(data.account_type.as_str())
         .bind(data.owner_id.map(|o| o.0))
         .bind(now_micros())
-        .fetch_one(&mut *w.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
-        let account = account_from_row(&row)?;
-        w.commit().await?;
-        Ok(account)
+        account_from_row(&row)
     }
 
     /// Deletes an account; its customers stay, without an account.
-    pub async fn delete_account(&self, id: AccountId) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
+    pub async fn delete_account(&mut self, id: AccountId) -> StoreResult<()> {
         let n = sqlx::query("DELETE FROM accounts WHERE id = $1")
             .bind(id.0)
-            .execute(&mut *w.tx)
+            .execute(&mut *self.tx)
             .await?;
         if n.rows_affected() == 0 {
             return Err(StoreError::NotFound { what: "account" });
         }
-        w.commit().await
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn get_account(&self, id: AccountId) -> StoreResult<Account> {
+        let row = sqlx::query(AssertSqlSafe(format!("{ACCOUNT_SELECT} WHERE id = $1")))
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound { what: "account" })?;
+        account_from_row(&row)
     }
 
     pub async fn list_accounts(
@@ -124,7 +121,7 @@ impl Store {
             s.filter("id > {}", a.0)?;
         }
         let limit = i64::from(limit.clamp(1, 1000));
-        let (sql, args) = s.finish("ORDER BY id LIMIT {}", limit + 1)?;
+        let (sql, args) = s.finish("ORDER BY id", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
             .fetch_all(self.pool())
             .await?;

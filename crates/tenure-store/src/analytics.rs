@@ -8,8 +8,9 @@ use tenure_domain::ids::CustomerId;
 
 use crate::Page;
 use crate::sql::Bulk;
-use crate::time::{from_micros, now_micros};
+use crate::time::{now_micros, time};
 use crate::{Store, StoreResult};
+use tenure_domain::changes::{Actor, Change};
 use tenure_domain::customer::Customer;
 
 /// One customer's purchase day: the completed orders of that UTC day, and their value in
@@ -23,34 +24,22 @@ pub struct PurchaseDay {
     pub value_minor: i64,
 }
 
-/// What the models predict for a customer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Prediction {
-    /// Probability that the customer is still buying.
-    pub p_alive: f64,
-    /// Purchases expected over the horizon.
-    pub expected_purchases: f64,
-    /// Expected value of a purchase, in the reporting currency.
-    pub expected_value: f64,
-    /// Discounted value over the horizon, in the reporting currency.
-    pub clv: f64,
-    pub horizon_days: i64,
-    pub computed_at: chrono::DateTime<chrono::Utc>,
+pub use tenure_domain::prediction::{AtRiskPosition, Prediction};
+
+/// A model fit to record beside the predictions made from it.
+#[derive(Debug, Clone)]
+pub struct FitRecord {
+    pub model: String,
+    /// The parameters and whatever else the fit reports, as a JSON object.
+    pub params: serde_json::Value,
+    pub log_likelihood: f64,
+    pub customers: i64,
+    pub calibration_end: String,
 }
 
-impl Prediction {
-    /// 1 − P(alive).
-    pub fn churn_risk(&self) -> f64 {
-        1.0 - self.p_alive
-    }
-
-    /// Churn risk times CLV: what the at-risk list ranks by. Customers almost sure to stay
-    /// (no risk) and almost surely gone (no value left) both score low; the valuable
-    /// customers whose staying is in doubt score high.
-    pub fn value_at_risk(&self) -> f64 {
-        self.churn_risk() * self.clv
-    }
-}
+/// Records one fit, binding `$1..$6` as [`FitRecord`]'s fields and the time.
+pub(crate) const RECORD_FIT: &str = "INSERT INTO model_fits (model, params, log_likelihood, customers, \
+     calibration_end, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// Each customer's purchase days with their value in the reporting currency ($1), from
 /// orders with status $2 up to day $3.
@@ -98,38 +87,18 @@ impl Store {
         Ok(out)
     }
 
-    /// Records a fit (`params` as a JSON object).
-    pub async fn record_fit(
-        &self,
-        model: &str,
-        params: &serde_json::Value,
-        log_likelihood: f64,
-        customers: i64,
-        calibration_end: &str,
-    ) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO model_fits (model, params, log_likelihood, customers, calibration_end, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(model.to_owned())
-        .bind(params.to_string())
-        .bind(log_likelihood)
-        .bind(customers)
-        .bind(calibration_end.to_owned())
-        .bind(now_micros())
-        .execute(&mut *w.tx)
-        .await?;
-        w.commit().await
-    }
-
-    /// Replaces every customer's prediction with these, in one transaction.
+    /// Replaces every customer's prediction with these and records the fits they came
+    /// from, with the change-log entry `change` for `by`, in one transaction. On a SQLite
+    /// file this runs on the bulk-load connection.
     pub async fn replace_predictions(
         &self,
         predictions: &[(CustomerId, Prediction)],
+        fits: &[FitRecord],
+        by: &Actor,
+        change: &Change,
     ) -> StoreResult<()> {
         if let Some(done) = self
-            .load_sqlite(|c| crate::sqlite_load::replace_predictions(c, predictions))
+            .load_sqlite(|c| crate::load::sqlite::replace_predictions(c, predictions, fits, (by, change)))
             .await
         {
             return done;
@@ -158,6 +127,18 @@ impl Store {
             .await?;
         }
         rows.flush(&mut w.tx).await?;
+        for f in fits {
+            sqlx::query(RECORD_FIT)
+                .bind(f.model.clone())
+                .bind(f.params.to_string())
+                .bind(f.log_likelihood)
+                .bind(f.customers)
+                .bind(f.calibration_end.clone())
+                .bind(now_micros())
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.append_change(by, change).await?;
         w.commit().await
     }
 
@@ -179,12 +160,12 @@ impl Store {
     /// highest first, `limit` after the position `after`.
     pub async fn at_risk(
         &self,
-        after: Option<(f64, CustomerId)>,
+        after: Option<AtRiskPosition>,
         limit: u32,
-    ) -> StoreResult<Page<(Customer, Prediction), (f64, CustomerId)>> {
+    ) -> StoreResult<Page<(Customer, Prediction), AtRiskPosition>> {
         let limit = i64::from(limit.clamp(1, 1000));
         // The first page starts above every value the models give.
-        let (value, id) = after.map_or((f64::MAX, i64::MAX), |(v, c)| (v, c.0));
+        let (value, id) = after.map_or((f64::MAX, i64::MAX), |p| (p.value_at_risk, p.customer.0));
         let rows = sqlx::query(
             "SELECT customer_id, p_alive, expected_purchases, expected_value, clv, horizon_days, \
              computed_at, value_at_risk FROM customer_predictions \
@@ -215,7 +196,10 @@ impl Store {
             .into_iter()
             .filter_map(|(id, p, v)| Some((customers.remove(&id.0)?, p, v)))
             .collect();
-        let page = Page::cut(items, limit, |(c, _, v)| (*v, c.id));
+        let page = Page::cut(items, limit, |(c, _, v)| AtRiskPosition {
+            value_at_risk: *v,
+            customer: c.id,
+        });
         Ok(Page {
             items: page.items.into_iter().map(|(c, p, _)| (c, p)).collect(),
             next: page.next,
@@ -231,6 +215,6 @@ pub(crate) fn prediction_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Predicti
         expected_value: r.try_get("expected_value")?,
         clv: r.try_get("clv")?,
         horizon_days: r.try_get("horizon_days")?,
-        computed_at: from_micros(r.try_get("computed_at")?),
+        computed_at: time(r, "computed_at")?,
     })
 }

@@ -15,8 +15,8 @@ use crate::Page;
 use crate::decode::{json, parsed};
 use crate::sql::{Bulk, Select, add_arg as add};
 use crate::sql::{Table, require};
-use crate::time::{from_micros, now_micros};
-use crate::{Store, StoreError, StoreResult};
+use crate::time::{now_micros, opt_time, time};
+use crate::{Store, StoreError, StoreResult, WriteTx};
 
 /// What a customer list is filtered by. All given filters must hold.
 #[derive(Debug, Clone, Default)]
@@ -53,12 +53,7 @@ const CUSTOMER_SEARCH_SELECT: &str = "SELECT c.id, c.external_id, c.kind, c.name
      FROM customer_search_terms t JOIN customers c ON c.id = t.customer_id \
      JOIN customer_stats s ON s.customer_id = c.id";
 
-/// Where a search result page ends: the matching term and the customer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchPosition {
-    pub term: String,
-    pub id: CustomerId,
-}
+pub use tenure_domain::search::SearchPosition;
 
 /// Filters shared by listing and searching.
 fn add_filters(s: &mut Select, filter: &CustomerFilter) -> StoreResult<()> {
@@ -134,25 +129,22 @@ pub(crate) fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
         preferences: json(row, "preferences")?,
         custom_fields: json(row, "custom_fields")?,
     };
-    let opt_time = |col: &'static str| -> StoreResult<_> {
-        Ok(row.try_get::<Option<i64>, _>(col)?.map(from_micros))
-    };
     Ok(Customer {
         id: CustomerId(row.try_get("id")?),
         data,
         consents: json::<Vec<Consent>>(row, "consents")?,
-        created_at: from_micros(row.try_get("created_at")?),
-        updated_at: from_micros(row.try_get("updated_at")?),
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
         version: row.try_get("version")?,
         stats: CustomerStats {
-            first_purchase_at: opt_time("first_purchase_at")?,
-            last_purchase_at: opt_time("last_purchase_at")?,
+            first_purchase_at: opt_time(row, "first_purchase_at")?,
+            last_purchase_at: opt_time(row, "last_purchase_at")?,
             orders_count: row.try_get("orders_count")?,
             purchase_days: row.try_get("purchase_days")?,
             total_spend_minor: row.try_get("total_spend_minor")?,
             repeat_spend_minor: row.try_get("repeat_spend_minor")?,
             interactions_count: row.try_get("interactions_count")?,
-            last_contact_at: opt_time("last_contact_at")?,
+            last_contact_at: opt_time(row, "last_contact_at")?,
         },
     })
 }
@@ -211,16 +203,15 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-impl Store {
+impl WriteTx<'_> {
     /// Creates a customer with its tags, search terms, consent history and an empty
-    /// aggregate row, in one transaction.
+    /// aggregate row.
     pub async fn create_customer(
-        &self,
+        &mut self,
         data: &CustomerData,
         consents: &[ConsentChange],
     ) -> StoreResult<Customer> {
-        let mut w = self.begin_write().await?;
-        check_references(&mut w.tx, data).await?;
+        check_references(&mut self.tx, data).await?;
         let now = now_micros();
         let mut current = Vec::new();
         apply_consents(&mut current, consents);
@@ -235,19 +226,76 @@ impl Store {
              RETURNING id",
             args,
         )
-        .fetch_one(&mut *w.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
         sqlx::query("INSERT INTO customer_stats (customer_id) VALUES ($1)")
             .bind(id)
-            .execute(&mut *w.tx)
+            .execute(&mut *self.tx)
             .await?;
-        write_index(&mut w.tx, id, data, None).await?;
-        record_consents(&mut w.tx, id, consents).await?;
-        let customer = fetch(&mut w.tx, CustomerId(id)).await?;
-        w.commit().await?;
-        Ok(customer)
+        let keys = write_index(&mut self.tx, id, data, None).await?;
+        self.key_changes.extend(keys);
+        record_consents(&mut self.tx, id, consents).await?;
+        fetch(&mut self.tx, CustomerId(id)).await
     }
 
+    /// Applies a patch. With `expected_version` the update happens only if the customer is
+    /// still at that version; without it, the patch applies to whatever is current.
+    pub async fn update_customer(
+        &mut self,
+        id: CustomerId,
+        patch: &CustomerPatch,
+        expected_version: Option<i64>,
+    ) -> StoreResult<Customer> {
+        let before = fetch_for_update(self, id).await?;
+        if let Some(v) = expected_version
+            && v != before.version
+        {
+            return Err(StoreError::VersionMismatch {
+                current: before.version,
+            });
+        }
+        let mut data = before.data.clone();
+        patch.apply(&mut data);
+        check_references(&mut self.tx, &data).await?;
+        let mut consents = before.consents.clone();
+        apply_consents(&mut consents, &patch.consents);
+        let keys = rewrite(&mut self.tx, id, &data, &consents, &before.data).await?;
+        self.key_changes.extend(keys);
+        record_consents(&mut self.tx, id.0, &patch.consents).await?;
+        fetch(&mut self.tx, id).await
+    }
+
+    /// Deletes a customer and everything that belongs to them, in every table of the
+    /// registry (see [`crate::registry`]).
+    pub async fn delete_customer(&mut self, id: CustomerId) -> StoreResult<()> {
+        if !self.lock(Table::Customers, id.0).await? {
+            return Err(StoreError::NotFound { what: "customer" });
+        }
+        let keys = delete_tx(&mut self.tx, id, false).await?;
+        self.key_changes.extend(keys);
+        Ok(())
+    }
+
+    /// Inserts many customers at once (tags, search terms and aggregate rows included),
+    /// with multi-row statements. For loading large data sets; ids are returned in input
+    /// order.
+    pub async fn insert_customers(&mut self, batch: &[CustomerData]) -> StoreResult<Vec<CustomerId>> {
+        let backend = self.backend();
+        let ids = insert_customers_tx(&mut self.tx, backend, batch).await?;
+        for (d, id) in batch.iter().zip(&ids) {
+            self.key_changes
+                .extend(key_changes(id.0, &[], &search_terms(d)));
+        }
+        Ok(ids)
+    }
+
+    /// A customer as this transaction sees it.
+    pub async fn get_customer(&mut self, id: CustomerId) -> StoreResult<Customer> {
+        fetch(&mut self.tx, id).await
+    }
+}
+
+impl Store {
     /// Every customer in id order, read as the stream is consumed.
     pub fn stream_customers(&self) -> impl futures_util::Stream<Item = StoreResult<Customer>> + '_ {
         use futures_util::StreamExt;
@@ -273,7 +321,7 @@ impl Store {
         for chunk in ids.chunks(500) {
             let mut s = Select::new(CUSTOMER_SELECT);
             s.filter_in("c.id IN ({})", chunk)?;
-            let (sql, args) = s.finish("ORDER BY c.id LIMIT {}", i64::MAX)?;
+            let (sql, args) = s.finish_unbounded("ORDER BY c.id");
             let rows = sqlx::query_with(AssertSqlSafe(sql), args)
                 .fetch_all(self.pool())
                 .await?;
@@ -307,42 +355,6 @@ impl Store {
         row.as_ref().map(customer_from_row).transpose()
     }
 
-    /// Applies a patch. With `expected_version` the update happens only if the customer is
-    /// still at that version; without it, the patch applies to whatever is current.
-    pub async fn update_customer(
-        &self,
-        id: CustomerId,
-        patch: &CustomerPatch,
-        expected_version: Option<i64>,
-    ) -> StoreResult<Customer> {
-        let mut w = self.begin_write().await?;
-        let before = fetch_for_update(&mut w.tx, id, self.backend()).await?;
-        if let Some(v) = expected_version
-            && v != before.version
-        {
-            return Err(StoreError::VersionMismatch {
-                current: before.version,
-            });
-        }
-        let mut data = before.data.clone();
-        patch.apply(&mut data);
-        check_references(&mut w.tx, &data).await?;
-        let mut consents = before.consents.clone();
-        apply_consents(&mut consents, &patch.consents);
-        rewrite(&mut w.tx, id, &data, &consents, &before.data).await?;
-        record_consents(&mut w.tx, id.0, &patch.consents).await?;
-        let after = fetch(&mut w.tx, id).await?;
-        w.commit().await?;
-        Ok(after)
-    }
-
-    /// Deletes a customer and everything that belongs to them.
-    pub async fn delete_customer(&self, id: CustomerId) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        delete_tx(&mut w.tx, id).await?;
-        w.commit().await
-    }
-
     /// Lists customers in id order, after `after`, matching every given filter. A
     /// free-text `q` is answered by [`Store::search_customers`] instead.
     pub async fn list_customers(
@@ -357,7 +369,7 @@ impl Store {
         }
         add_filters(&mut s, filter)?;
         let limit = i64::from(limit.clamp(1, 1000));
-        let (sql, args) = s.finish("ORDER BY c.id LIMIT {}", limit + 1)?;
+        let (sql, args) = s.finish("ORDER BY c.id", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
             .fetch_all(self.pool())
             .await?;
@@ -416,7 +428,7 @@ impl Store {
         }
         add_filters(&mut s, filter)?;
         let limit = i64::from(limit.clamp(1, 1000));
-        let (sql, args) = s.finish("ORDER BY t.term, t.customer_id LIMIT {}", limit + 1)?;
+        let (sql, args) = s.finish("ORDER BY t.term, t.customer_id", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
             .fetch_all(self.pool())
             .await?;
@@ -438,18 +450,6 @@ impl Store {
         Ok(Page { items, next })
     }
 
-    /// Inserts many customers at once (tags, search terms and aggregate rows included),
-    /// in one transaction, with multi-row statements. For loading large data sets; ids are
-    /// returned in input order.
-    pub async fn insert_customers_bulk(
-        &self,
-        batch: &[CustomerData],
-    ) -> StoreResult<Vec<CustomerId>> {
-        let mut w = self.begin_write().await?;
-        let ids = insert_customers_tx(&mut w.tx, self.backend(), batch).await?;
-        w.commit().await?;
-        Ok(ids)
-    }
 }
 
 /// Inserts customers with their tags, search terms and aggregate rows inside `tx`.
@@ -551,28 +551,20 @@ pub(crate) async fn fetch(
 }
 
 /// Reads a customer and, on PostgreSQL, locks the row until the transaction ends.
-pub(crate) async fn fetch_for_update(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    id: CustomerId,
-    backend: crate::Backend,
-) -> StoreResult<Customer> {
-    if backend == crate::Backend::Postgres {
-        sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
-            .bind(id.0)
-            .execute(&mut **tx)
-            .await?;
-    }
-    fetch(tx, id).await
+pub(crate) async fn fetch_for_update(w: &mut WriteTx<'_>, id: CustomerId) -> StoreResult<Customer> {
+    w.lock(Table::Customers, id.0).await?;
+    fetch(&mut w.tx, id).await
 }
 
-/// Replaces a customer's profile and consents (bumping its version) and re-indexes it.
+/// Replaces a customer's profile and consents (bumping its version) and re-indexes it;
+/// returns the match keys gained and lost.
 pub(crate) async fn rewrite(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: CustomerId,
     data: &CustomerData,
     consents: &[Consent],
     before: &CustomerData,
-) -> StoreResult<()> {
+) -> StoreResult<Vec<KeyChange>> {
     let mut args = field_args(data)?;
     add(&mut args, to_json(&consents))?;
     add(&mut args, now_micros())?;
@@ -590,14 +582,14 @@ pub(crate) async fn rewrite(
 }
 
 /// Inserts a customer row with a given id and creation time (a merge being undone), with
-/// its index and an aggregate row to be recomputed.
+/// its index and an aggregate row to be recomputed; returns the match keys gained.
 pub(crate) async fn reinsert(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: CustomerId,
     data: &CustomerData,
     consents: &[Consent],
     created_at: i64,
-) -> StoreResult<()> {
+) -> StoreResult<Vec<KeyChange>> {
     check_references(tx, data).await?;
     let mut args = AnyArguments::default();
     add(&mut args, id.0)?;
@@ -621,11 +613,16 @@ pub(crate) async fn reinsert(
     write_index(tx, id.0, data, None).await
 }
 
-/// Deletes a customer's row and its derived rows.
+/// Deletes a customer's rows from every table of the registry, children first, then the
+/// customer row; returns the match keys lost. A merge keeps the records (merge records,
+/// aliases) it re-points instead.
 pub(crate) async fn delete_tx(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: CustomerId,
-) -> StoreResult<()> {
+    keep_records: bool,
+) -> StoreResult<Vec<KeyChange>> {
+    let keys = stored_keys(tx, id).await?;
+    delete_belongings(tx, id, keep_records).await?;
     let n = sqlx::query("DELETE FROM customers WHERE id = $1")
         .bind(id.0)
         .execute(&mut **tx)
@@ -633,25 +630,74 @@ pub(crate) async fn delete_tx(
     if n.rows_affected() == 0 {
         return Err(StoreError::NotFound { what: "customer" });
     }
-    // The derived tables have no foreign key (see the migration); clear them here.
-    for sql in [
-        "DELETE FROM customer_tags WHERE customer_id = $1",
-        "DELETE FROM customer_search_terms WHERE customer_id = $1",
-        "DELETE FROM customer_stats WHERE customer_id = $1",
-        "DELETE FROM customer_predictions WHERE customer_id = $1",
-    ] {
-        sqlx::query(sql).bind(id.0).execute(&mut **tx).await?;
+    Ok(key_changes(id.0, &keys, &[]))
+}
+
+/// Deletes what belongs to a customer in every registered table but the customer row and
+/// the change log. Many of these tables carry no foreign key (bulk loads do not pay a
+/// per-row check, and a distributed database may not enforce one), so nothing is left to
+/// a cascade.
+async fn delete_belongings(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: CustomerId,
+    keep_records: bool,
+) -> StoreResult<()> {
+    for table in crate::registry::CUSTOMER_TABLES.iter().rev() {
+        if let Some(sql) = table.delete_sql(keep_records) {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(id.0)
+                .execute(&mut **tx)
+                .await?;
+        }
     }
     Ok(())
 }
 
-/// Rewrites a customer's tags and search terms when they changed.
+/// A match key a customer gained or lost in a write: the duplicate candidates of the
+/// key's other holders may change with it (see `WriteTx::take_key_changes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChange {
+    pub key: String,
+    pub customer: CustomerId,
+    /// Gained (true) or lost.
+    pub joined: bool,
+}
+
+/// The match-key changes between two sets of search terms.
+fn key_changes(id: i64, before: &[String], after: &[String]) -> Vec<KeyChange> {
+    let is_key = |t: &&String| t.starts_with(tenure_domain::duplicates::KEY_PREFIX);
+    let mut out: Vec<KeyChange> = before
+        .iter()
+        .filter(is_key)
+        .filter(|k| !after.contains(k))
+        .map(|k| KeyChange {
+            key: k.clone(),
+            customer: CustomerId(id),
+            joined: false,
+        })
+        .collect();
+    out.extend(
+        after
+            .iter()
+            .filter(is_key)
+            .filter(|k| !before.contains(k))
+            .map(|k| KeyChange {
+                key: k.clone(),
+                customer: CustomerId(id),
+                joined: true,
+            }),
+    );
+    out
+}
+
+/// Rewrites a customer's tags and search terms when they changed; returns the match keys
+/// gained and lost.
 async fn write_index(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: i64,
     data: &CustomerData,
     before: Option<&CustomerData>,
-) -> StoreResult<()> {
+) -> StoreResult<Vec<KeyChange>> {
     if before.is_none_or(|b| b.tags != data.tags) {
         if before.is_some() {
             sqlx::query("DELETE FROM customer_tags WHERE customer_id = $1")
@@ -668,7 +714,9 @@ async fn write_index(
         }
     }
     let terms = search_terms(data);
-    if before.is_none_or(|b| search_terms(b) != terms) {
+    let old_terms = before.map(search_terms).unwrap_or_default();
+    let changes = key_changes(id, &old_terms, &terms);
+    if before.is_none() || old_terms != terms {
         if before.is_some() {
             sqlx::query("DELETE FROM customer_search_terms WHERE customer_id = $1")
                 .bind(id)
@@ -683,7 +731,24 @@ async fn write_index(
                 .await?;
         }
     }
-    Ok(())
+    Ok(changes)
+}
+
+/// A customer's match keys as stored.
+pub(crate) async fn stored_keys(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: CustomerId,
+) -> StoreResult<Vec<String>> {
+    let (lo, hi) = tenure_domain::duplicates::key_range();
+    Ok(sqlx::query_scalar(
+        "SELECT term FROM customer_search_terms WHERE customer_id = $1 AND term >= $2 AND term < $3 \
+         ORDER BY term",
+    )
+    .bind(id.0)
+    .bind(lo)
+    .bind(hi)
+    .fetch_all(&mut **tx)
+    .await?)
 }
 
 async fn record_consents(

@@ -72,6 +72,20 @@ impl Backend {
     }
 }
 
+/// The highest id a SQLite table has ever used: the larger of its current maximum and
+/// what AUTOINCREMENT remembers (`sqlite_sequence`), so an id deleted at the top is never
+/// handed out again. Rows inserted with these ids plus one raise the remembered value.
+pub(crate) const SQLITE_LAST_CUSTOMER_ID: &str = "SELECT MAX(COALESCE((SELECT MAX(id) FROM customers), 0), \
+     COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'customers'), 0))";
+pub(crate) const SQLITE_LAST_ORDER_ID: &str = "SELECT MAX(COALESCE((SELECT MAX(id) FROM orders), 0), \
+     COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'orders'), 0))";
+pub(crate) const SQLITE_LAST_INTERACTION_ID: &str = "SELECT MAX(COALESCE((SELECT MAX(id) FROM interactions), 0), \
+     COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'interactions'), 0))";
+
+/// `n` fresh ids from a PostgreSQL table's identity sequence (`$1` the table, `$2` n).
+pub(crate) const POSTGRES_NEXT_IDS: &str =
+    "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)";
+
 impl Backend {
     /// Reserves `n` fresh ids for `table` inside a write transaction, so bulk inserts can
     /// name their ids and need no `RETURNING` (whose row order neither database promises).
@@ -86,12 +100,12 @@ impl Backend {
         }
         let n = i64::try_from(n).map_err(|_| StoreError::Config("batch too large".into()))?;
         match self {
-            // The write transaction holds SQLite's only write lock, so MAX(id) is stable.
+            // The write transaction holds SQLite's only write lock, so the last id is stable.
             Backend::Sqlite => {
                 let sql = match table {
-                    "customers" => "SELECT COALESCE(MAX(id), 0) FROM customers",
-                    "orders" => "SELECT COALESCE(MAX(id), 0) FROM orders",
-                    "interactions" => "SELECT COALESCE(MAX(id), 0) FROM interactions",
+                    "customers" => SQLITE_LAST_CUSTOMER_ID,
+                    "orders" => SQLITE_LAST_ORDER_ID,
+                    "interactions" => SQLITE_LAST_INTERACTION_ID,
                     other => {
                         return Err(StoreError::Config(format!("no id reservation for {other}")));
                     }
@@ -100,9 +114,7 @@ impl Backend {
                 Ok((max + 1..=max + n).collect())
             }
             Backend::Postgres => {
-                let ids: Vec<i64> = sqlx::query_scalar(
-                    "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)",
-                )
+                let ids: Vec<i64> = sqlx::query_scalar(POSTGRES_NEXT_IDS)
                 .bind(table)
                 .bind(n)
                 .fetch_all(&mut **tx)

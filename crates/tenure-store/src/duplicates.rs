@@ -1,20 +1,27 @@
-//! Duplicate customers: candidates from shared match keys, merges that move a whole
-//! history onto the survivor, and undoing them.
+//! Duplicate customers: the stored candidate pairs (kept current by the application on
+//! every customer write, read here as an index walk), merges that move a whole history
+//! onto the survivor, and undoing them.
+//!
+//! Which customers pair up and how a pair scores are domain rules
+//! (`tenure_domain::duplicates`); the store reads match keys and their groups, and writes
+//! the pairs it is given.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 use tenure_domain::duplicates::{
-    MatchReason, Profile, key_range, merge_profiles, name_similarity, score, unmerge_profile,
+    CandidatePosition, Profile, ScoredPair, key_range, merge_profiles, parse_reasons,
+    reasons_text, unmerge_profile,
 };
-use tenure_domain::ids::CustomerId;
+use tenure_domain::ids::{CustomerId, MergeId};
 use tenure_domain::validation::Invalid;
 
 use crate::customers::{delete_tx, fetch, reinsert, rewrite};
-use crate::time::{from_micros, now_micros};
-use crate::{Backend, Store, StoreError, StoreResult, stats};
+use crate::sql::{Bulk, Table};
+use crate::time::{now_micros, opt_time, time};
+use crate::{Page, Store, StoreError, StoreResult, WriteTx, stats};
 
 /// One side of a candidate pair, enough to tell the two apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,54 +39,42 @@ pub struct Candidate {
     /// The lower id first.
     pub a: CandidateSide,
     pub b: CandidateSide,
-    pub reasons: BTreeSet<MatchReason>,
-    pub name_similarity: f64,
-    /// 0–1; pairs are listed best first.
-    pub score: f64,
+    pub pair: ScoredPair,
 }
 
-/// Where a page of candidates ends: best first, then by ids.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CandidatePosition {
-    pub score: f64,
-    pub a: CustomerId,
-    pub b: CustomerId,
-}
-
-impl CandidatePosition {
-    fn of(c: &Candidate) -> Self {
+impl Candidate {
+    pub fn position(&self) -> CandidatePosition {
         CandidatePosition {
-            score: c.score,
-            a: c.a.id,
-            b: c.b.id,
+            score_milli: self.pair.score_milli,
+            a: self.pair.a,
+            b: self.pair.b,
         }
     }
-
-    fn is_before(&self, c: &Candidate) -> bool {
-        let key = |p: &CandidatePosition| (std::cmp::Reverse(ordered(p.score)), p.a, p.b);
-        key(self) < key(&CandidatePosition::of(c))
-    }
 }
 
-/// Scores in thousandths, to order without floating-point comparisons.
-fn ordered(score: f64) -> i64 {
-    (score * 1000.0).round() as i64
-}
-
-/// Which rows a merge moved onto the survivor, to move back on undo.
+/// Which rows a merge moved onto the survivor, by table, to move back on undo.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Moved {
-    pub orders: Vec<i64>,
-    pub interactions: Vec<i64>,
-    pub consent_events: Vec<i64>,
+    /// Row ids per table of the registry whose rows the customer owns (`orders`,
+    /// `interactions`, `consent_events`, ...).
+    #[serde(flatten)]
+    pub rows: BTreeMap<String, Vec<i64>>,
     /// External ids that pointed at the merged customer and now point at the survivor.
+    #[serde(default)]
     pub aliases: Vec<String>,
+}
+
+impl Moved {
+    /// How many rows of `table` moved.
+    pub fn count(&self, table: &str) -> usize {
+        self.rows.get(table).map_or(0, Vec::len)
+    }
 }
 
 /// A recorded merge.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merge {
-    pub id: i64,
+    pub id: MergeId,
     pub survivor_id: CustomerId,
     pub merged_id: CustomerId,
     pub merged_external_id: Option<String>,
@@ -101,7 +96,7 @@ const MERGE_SELECT: &str = "SELECT id, survivor_id, merged_id, merged_external_i
 fn merge_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Merge> {
     use crate::decode::json;
     Ok(Merge {
-        id: row.try_get("id")?,
+        id: MergeId(row.try_get("id")?),
         survivor_id: CustomerId(row.try_get("survivor_id")?),
         merged_id: CustomerId(row.try_get("merged_id")?),
         merged_external_id: row.try_get("merged_external_id")?,
@@ -111,9 +106,9 @@ fn merge_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Merge> {
         merged_created_at: row.try_get("merged_created_at")?,
         moved: json(row, "moved")?,
         merged_by: row.try_get("merged_by")?,
-        merged_at: from_micros(row.try_get("merged_at")?),
+        merged_at: time(row, "merged_at")?,
         undone_by: row.try_get("undone_by")?,
-        undone_at: row.try_get::<Option<i64>, _>("undone_at")?.map(from_micros),
+        undone_at: opt_time(row, "undone_at")?,
     })
 }
 
@@ -125,38 +120,33 @@ fn invalid(field: &str, message: impl Into<String>) -> StoreError {
     StoreError::Invalid(Invalid::one(field, message))
 }
 
-async fn ids_of(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    sql: &'static str,
-    customer: CustomerId,
-) -> StoreResult<Vec<i64>> {
-    Ok(sqlx::query_scalar(sql)
-        .bind(customer.0)
-        .fetch_all(&mut **tx)
-        .await?)
-}
-
-/// Moves the given rows (and, for orders, their lines) to `to`.
+/// Moves the given rows (and the rows of child tables that follow them) to `to`.
 async fn move_rows(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     moved: &Moved,
     to: CustomerId,
 ) -> StoreResult<()> {
-    for (table, ids) in [
-        ("orders", &moved.orders),
-        ("interactions", &moved.interactions),
-        ("consent_events", &moved.consent_events),
-    ] {
+    for table in crate::registry::owned_tables() {
+        let Some(ids) = moved.rows.get(table.name) else {
+            continue;
+        };
+        let children: Vec<_> = crate::registry::child_tables()
+            .filter(|c| matches!(c.ownership, crate::registry::Ownership::Child { parent, .. } if parent == table.name))
+            .collect();
         for chunk in ids.chunks(500) {
             let list: Vec<String> = (0..chunk.len()).map(|k| format!("${}", k + 2)).collect();
             let list = list.join(",");
             let mut statements = vec![format!(
-                "UPDATE {table} SET customer_id = $1 WHERE id IN ({list})"
+                "UPDATE {} SET customer_id = $1 WHERE id IN ({list})",
+                table.name
             )];
-            if table == "orders" {
-                statements.push(format!(
-                    "UPDATE order_lines SET customer_id = $1 WHERE order_id IN ({list})"
-                ));
+            for child in &children {
+                if let crate::registry::Ownership::Child { key, .. } = child.ownership {
+                    statements.push(format!(
+                        "UPDATE {} SET customer_id = $1 WHERE {key} IN ({list})",
+                        child.name
+                    ));
+                }
             }
             for sql in statements {
                 let mut q = sqlx::query(AssertSqlSafe(sql)).bind(to.0);
@@ -171,117 +161,109 @@ async fn move_rows(
 }
 
 /// Locks two customers' rows on PostgreSQL, in id order so two merges cannot deadlock.
-async fn lock_pair(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    backend: Backend,
-    a: CustomerId,
-    b: CustomerId,
-) -> StoreResult<()> {
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT id FROM customers WHERE id IN ($1, $2) ORDER BY id FOR UPDATE")
-            .bind(a.0.min(b.0))
-            .bind(a.0.max(b.0))
-            .execute(&mut **tx)
-            .await?;
-    }
+async fn lock_pair(w: &mut WriteTx<'_>, a: CustomerId, b: CustomerId) -> StoreResult<()> {
+    w.lock(Table::Customers, a.0.min(b.0)).await?;
+    w.lock(Table::Customers, a.0.max(b.0)).await?;
     Ok(())
 }
 
+const PAIR_SELECT: &str =
+    "SELECT a_id, b_id, reasons, name_similarity, score_milli FROM duplicate_pairs";
+
+fn pair_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ScoredPair> {
+    let reasons: String = row.try_get("reasons")?;
+    Ok(ScoredPair {
+        a: CustomerId(row.try_get("a_id")?),
+        b: CustomerId(row.try_get("b_id")?),
+        reasons: parse_reasons(&reasons).map_err(|e| StoreError::corrupt("reasons", e))?,
+        name_similarity: row.try_get("name_similarity")?,
+        score_milli: row.try_get("score_milli")?,
+    })
+}
+
+/// Writes pairs with multi-row inserts.
+async fn insert_pairs(w: &mut WriteTx<'_>, pairs: &[ScoredPair]) -> StoreResult<u64> {
+    let mut rows = Bulk::new(
+        w.backend(),
+        "INSERT INTO duplicate_pairs (a_id, b_id, reasons, name_similarity, score_milli, rank)",
+        6,
+    );
+    for p in pairs {
+        rows.row(&mut w.tx, |r| {
+            r.add(p.a.0)?;
+            r.add(p.b.0)?;
+            r.add(reasons_text(&p.reasons))?;
+            r.add(p.name_similarity)?;
+            r.add(p.score_milli)?;
+            r.add(1000 - p.score_milli)
+        })
+        .await?;
+    }
+    rows.flush(&mut w.tx).await?;
+    Ok(rows.rows_affected())
+}
+
 impl Store {
-    /// Likely duplicate pairs, best first, after `after`, with at least `min_score`.
-    /// With `of`, only the pairs that customer is part of.
+    /// Stored candidate pairs, best first, after `after`, scoring at least `min_score_milli`
+    /// thousandths; with `of`, only the pairs that customer is part of.
     pub async fn duplicate_candidates(
         &self,
         of: Option<CustomerId>,
-        min_score: f64,
+        min_score_milli: i64,
         after: Option<CandidatePosition>,
-        limit: usize,
-    ) -> StoreResult<crate::Page<Candidate, CandidatePosition>> {
-        let (lo, hi) = key_range();
-        let query = match of {
-            None => sqlx::query(
-                "SELECT term, customer_id FROM customer_search_terms \
-                 WHERE term >= $1 AND term < $2 ORDER BY term, customer_id",
-            )
-            .bind(lo)
-            .bind(hi),
-            Some(id) => sqlx::query(
-                "SELECT t.term, t.customer_id FROM customer_search_terms k \
-                 JOIN customer_search_terms t ON t.term = k.term \
-                 WHERE k.customer_id = $3 AND k.term >= $1 AND k.term < $2 ORDER BY t.term, t.customer_id",
-            )
-            .bind(lo)
-            .bind(hi)
-            .bind(id.0),
-        };
-        let mut pairs: HashMap<(i64, i64), BTreeSet<MatchReason>> = HashMap::new();
-        let mut group: Vec<i64> = Vec::new();
-        let mut current = String::new();
-        let mut close = |term: &str, group: &mut Vec<i64>| {
-            if let Some(reason) = MatchReason::of_key(term)
-                && group.len() >= 2
-                && group.len() <= reason.group_limit()
-            {
-                for (i, &a) in group.iter().enumerate() {
-                    for &b in &group[i + 1..] {
-                        if of.is_none_or(|o| o.0 == a || o.0 == b) {
-                            pairs.entry((a, b)).or_default().insert(reason);
-                        }
-                    }
-                }
-            }
-            group.clear();
-        };
-        let mut rows = query.fetch(self.pool());
-        while let Some(row) = rows.try_next().await? {
-            let term: String = row.try_get("term")?;
-            let id: i64 = row.try_get("customer_id")?;
-            if term != current {
-                close(&current, &mut group);
-                current = term;
-            }
-            group.push(id);
+        limit: u32,
+    ) -> StoreResult<Page<Candidate, CandidatePosition>> {
+        let limit = i64::from(limit.clamp(1, 1000));
+        let mut s = crate::sql::Select::new(PAIR_SELECT);
+        s.filter("rank <= {}", 1000 - min_score_milli)?;
+        if let Some(c) = of {
+            s.filter("(a_id = {} OR b_id = {})", c.0)?;
         }
-        drop(rows);
-        close(&current, &mut group);
-
-        let mut ids: Vec<i64> = pairs.keys().flat_map(|&(a, b)| [a, b]).collect();
+        if let Some(p) = after {
+            s.filter3(
+                "(rank, a_id, b_id) > ({1}, {2}, {3})",
+                1000 - p.score_milli,
+                p.a.0,
+                p.b.0,
+            )?;
+        }
+        let (sql, args) = s.finish("ORDER BY rank, a_id, b_id", limit + 1)?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql), args)
+            .fetch_all(self.pool())
+            .await?;
+        let pairs = rows
+            .iter()
+            .map(pair_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut ids: Vec<i64> = pairs.iter().flat_map(|p| [p.a.0, p.b.0]).collect();
         ids.sort_unstable();
         ids.dedup();
         let sides = self.candidate_sides(&ids).await?;
-        let mut out: Vec<Candidate> = pairs
+        let items: Vec<Candidate> = pairs
             .into_iter()
-            .filter_map(|((a, b), reasons)| {
-                let (a, b) = (sides.get(&a)?.clone(), sides.get(&b)?.clone());
-                let similarity = name_similarity(&a.name, &b.name);
+            .filter_map(|pair| {
                 Some(Candidate {
-                    score: score(&reasons, similarity),
-                    name_similarity: (similarity * 1000.0).round() / 1000.0,
-                    a,
-                    b,
-                    reasons,
+                    a: sides.get(&pair.a.0)?.clone(),
+                    b: sides.get(&pair.b.0)?.clone(),
+                    pair,
                 })
             })
-            .filter(|c| c.score >= min_score)
-            .filter(|c| after.is_none_or(|p| p.is_before(c)))
             .collect();
-        out.sort_by_key(|c| (std::cmp::Reverse(ordered(c.score)), c.a.id, c.b.id));
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        Ok(crate::Page::cut(out, limit, CandidatePosition::of))
+        Ok(Page::cut(items, limit, Candidate::position))
     }
 
     async fn candidate_sides(&self, ids: &[i64]) -> StoreResult<HashMap<i64, CandidateSide>> {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let list: Vec<String> = (0..chunk.len()).map(|k| format!("${}", k + 1)).collect();
-            let mut q = sqlx::query(AssertSqlSafe(format!(
-                "SELECT id, external_id, name, email, phone FROM customers WHERE id IN ({})",
-                list.join(",")
-            )));
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(self.pool()).await? {
+            let mut s = crate::sql::Select::new(
+                "SELECT id, external_id, name, email, phone FROM customers",
+            );
+            s.filter_in("id IN ({})", chunk)?;
+            let (sql, args) = s.finish_unbounded("");
+            for row in sqlx::query_with(AssertSqlSafe(sql), args)
+                .fetch_all(self.pool())
+                .await?
+            {
                 let id: i64 = row.try_get("id")?;
                 out.insert(
                     id,
@@ -298,12 +280,118 @@ impl Store {
         Ok(out)
     }
 
+    /// Calls `group` with every match key held by two or more customers and its holders in
+    /// id order, reading the key index once in key order.
+    pub async fn scan_key_groups(&self, mut group: impl FnMut(&str, &[i64])) -> StoreResult<()> {
+        let (lo, hi) = key_range();
+        let mut rows = sqlx::query(
+            "SELECT term, customer_id FROM customer_search_terms \
+             WHERE term >= $1 AND term < $2 ORDER BY term, customer_id",
+        )
+        .bind(lo)
+        .bind(hi)
+        .fetch(self.pool());
+        let mut members: Vec<i64> = Vec::new();
+        let mut current = String::new();
+        while let Some(row) = rows.try_next().await? {
+            let term: String = row.try_get("term")?;
+            let id: i64 = row.try_get("customer_id")?;
+            if term != current {
+                if members.len() >= 2 {
+                    group(&current, &members);
+                }
+                members.clear();
+                current = term;
+            }
+            members.push(id);
+        }
+        if members.len() >= 2 {
+            group(&current, &members);
+        }
+        Ok(())
+    }
+
+    /// The names of these customers (those that exist).
+    pub async fn customer_names(&self, ids: &[i64]) -> StoreResult<HashMap<i64, String>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut s = crate::sql::Select::new("SELECT id, name FROM customers");
+            s.filter_in("id IN ({})", chunk)?;
+            let (sql, args) = s.finish_unbounded("");
+            let mut rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch(self.pool());
+            while let Some(row) = rows.try_next().await? {
+                out.insert(row.try_get("id")?, row.try_get("name")?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl WriteTx<'_> {
+    /// A customer's match keys.
+    pub async fn match_keys_of(&mut self, customer: CustomerId) -> StoreResult<Vec<String>> {
+        crate::customers::stored_keys(&mut self.tx, customer).await
+    }
+
+    /// Up to `limit` holders of a match key, in id order.
+    pub async fn key_members(&mut self, key: &str, limit: usize) -> StoreResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT customer_id FROM customer_search_terms WHERE term = $1 ORDER BY customer_id LIMIT $2",
+        )
+        .bind(key.to_owned())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    /// The names of these customers as this transaction sees them.
+    pub async fn customer_names(&mut self, ids: &[i64]) -> StoreResult<HashMap<i64, String>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut s = crate::sql::Select::new("SELECT id, name FROM customers");
+            s.filter_in("id IN ({})", chunk)?;
+            let (sql, args) = s.finish_unbounded("");
+            for row in sqlx::query_with(AssertSqlSafe(sql), args)
+                .fetch_all(&mut *self.tx)
+                .await?
+            {
+                out.insert(row.try_get("id")?, row.try_get("name")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces every stored pair that involves one of `customers` with `pairs` (which
+    /// must be all the current pairs of those customers).
+    pub async fn replace_pairs_of(
+        &mut self,
+        customers: &[CustomerId],
+        pairs: &[ScoredPair],
+    ) -> StoreResult<()> {
+        for c in customers {
+            sqlx::query("DELETE FROM duplicate_pairs WHERE a_id = $1 OR b_id = $1")
+                .bind(c.0)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        insert_pairs(self, pairs).await?;
+        Ok(())
+    }
+
+    /// Replaces every stored pair.
+    pub async fn replace_all_pairs(&mut self, pairs: &[ScoredPair]) -> StoreResult<u64> {
+        sqlx::query("DELETE FROM duplicate_pairs")
+            .execute(&mut *self.tx)
+            .await?;
+        insert_pairs(self, pairs).await
+    }
+
     /// Merges `merged` into `survivor`: its orders (with lines), interactions and consent
     /// history move over, empty profile fields are filled from it, its external id keeps
     /// pointing at the survivor, the aggregates are recomputed, and the merge is recorded so
-    /// it can be undone. All in one transaction.
+    /// it can be undone.
     pub async fn merge_customers(
-        &self,
+        &mut self,
         survivor: CustomerId,
         merged: CustomerId,
         by: &str,
@@ -314,10 +402,9 @@ impl Store {
                 "a customer cannot be merged into itself",
             ));
         }
-        let mut w = self.begin_write().await?;
-        lock_pair(&mut w.tx, self.backend(), survivor, merged).await?;
-        let s = fetch(&mut w.tx, survivor).await?;
-        let m = match fetch(&mut w.tx, merged).await {
+        lock_pair(self, survivor, merged).await?;
+        let s = fetch(&mut self.tx, survivor).await?;
+        let m = match fetch(&mut self.tx, merged).await {
             Err(StoreError::NotFound { .. }) => {
                 return Err(StoreError::BadReference {
                     field: "duplicate_id",
@@ -340,35 +427,31 @@ impl Store {
         let aliases: Vec<String> =
             sqlx::query_scalar("SELECT external_id FROM customer_aliases WHERE customer_id = $1")
                 .bind(merged.0)
-                .fetch_all(&mut *w.tx)
+                .fetch_all(&mut *self.tx)
                 .await?;
-        let moved = Moved {
-            orders: ids_of(
-                &mut w.tx,
-                "SELECT id FROM orders WHERE customer_id = $1 ORDER BY id",
-                merged,
-            )
-            .await?,
-            interactions: ids_of(
-                &mut w.tx,
-                "SELECT id FROM interactions WHERE customer_id = $1 ORDER BY id",
-                merged,
-            )
-            .await?,
-            consent_events: ids_of(
-                &mut w.tx,
-                "SELECT id FROM consent_events WHERE customer_id = $1 ORDER BY id",
-                merged,
-            )
-            .await?,
+        let mut moved = Moved {
+            rows: BTreeMap::new(),
             aliases,
         };
-        move_rows(&mut w.tx, &moved, survivor).await?;
-        delete_tx(&mut w.tx, merged).await?;
-        rewrite(&mut w.tx, survivor, &after.data, &after.consents, &s.data).await?;
+        for table in crate::registry::owned_tables() {
+            let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT id FROM {} WHERE customer_id = $1 ORDER BY id",
+                table.name
+            )))
+            .bind(merged.0)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            moved.rows.insert(table.name.to_owned(), ids);
+        }
+        move_rows(&mut self.tx, &moved, survivor).await?;
+        let lost = delete_tx(&mut self.tx, merged, true).await?;
+        self.key_changes.extend(lost);
+        let changed = rewrite(&mut self.tx, survivor, &after.data, &after.consents, &s.data).await?;
+        self.key_changes.extend(changed);
+        let currency = self.reporting_currency().to_owned();
         stats::rebuild(
-            &mut w.tx,
-            self.reporting_currency(),
+            &mut self.tx,
+            &currency,
             Some(&[survivor.0.min(merged.0), survivor.0.max(merged.0)]),
         )
         .await?;
@@ -388,12 +471,12 @@ impl Store {
         .bind(to_json(&moved)?)
         .bind(by.to_owned())
         .bind(now)
-        .fetch_one(&mut *w.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
         sqlx::query("UPDATE customer_aliases SET customer_id = $1 WHERE customer_id = $2")
             .bind(survivor.0)
             .bind(merged.0)
-            .execute(&mut *w.tx)
+            .execute(&mut *self.tx)
             .await?;
         if let Some(x) = m.data.external_id.as_ref().filter(|_| !adopt_external_id) {
             sqlx::query(
@@ -402,21 +485,24 @@ impl Store {
             .bind(x.clone())
             .bind(survivor.0)
             .bind(id)
-            .execute(&mut *w.tx)
+            .execute(&mut *self.tx)
             .await?;
         }
-        let merge = self.merge_in(&mut w.tx, id).await?;
-        w.commit().await?;
-        Ok(merge)
+        merge_in(&mut self.tx, MergeId(id)).await
     }
 
     /// Undoes a merge: the merged customer comes back (same id when it is free) with its
     /// profile, and the rows that moved go back to it; the survivor's profile returns to
     /// what it was, keeping edits made since. A merge can be undone while no later merge
     /// involves its survivor (undo that one first).
-    pub async fn undo_merge(&self, merge_id: i64, by: &str) -> StoreResult<Merge> {
-        let mut w = self.begin_write().await?;
-        let merge = self.merge_in(&mut w.tx, merge_id).await?;
+    ///
+    /// The merge record is locked before it is checked, so of two concurrent undos (a
+    /// client's retry) the second waits and then finds the merge undone.
+    pub async fn undo_merge(&mut self, merge_id: MergeId, by: &str) -> StoreResult<Merge> {
+        if !self.lock(Table::Merges, merge_id.0).await? {
+            return Err(StoreError::NotFound { what: "merge" });
+        }
+        let merge = merge_in(&mut self.tx, merge_id).await?;
         if merge.undone_at.is_some() {
             return Err(StoreError::Refused(format!(
                 "merge {merge_id} was undone already"
@@ -426,9 +512,9 @@ impl Store {
             "SELECT MIN(id) FROM customer_merges WHERE id > $1 AND undone_at IS NULL \
              AND (survivor_id = $2 OR merged_id = $2)",
         )
-        .bind(merge_id)
+        .bind(merge_id.0)
         .bind(merge.survivor_id.0)
-        .fetch_one(&mut *w.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
         if let Some(later) = later {
             return Err(StoreError::Refused(format!(
@@ -437,59 +523,65 @@ impl Store {
             )));
         }
         let survivor = merge.survivor_id;
-        lock_pair(&mut w.tx, self.backend(), survivor, merge.merged_id).await?;
-        let s = fetch(&mut w.tx, survivor).await?;
+        lock_pair(self, survivor, merge.merged_id).await?;
+        let s = fetch(&mut self.tx, survivor).await?;
         let current = Profile {
             data: s.data.clone(),
             consents: s.consents.clone(),
         };
         let restored = unmerge_profile(&merge.survivor_before, &merge.survivor_after, &current);
-        rewrite(
-            &mut w.tx,
+        let changed = rewrite(
+            &mut self.tx,
             survivor,
             &restored.data,
             &restored.consents,
             &s.data,
         )
         .await?;
+        self.key_changes.extend(changed);
         let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
             .bind(merge.merged_id.0)
-            .fetch_optional(&mut *w.tx)
+            .fetch_optional(&mut *self.tx)
             .await?;
         let back = match taken {
             None => merge.merged_id,
-            Some(_) => CustomerId(
-                self.backend()
-                    .reserve_ids(&mut w.tx, "customers", 1)
-                    .await?
-                    .first()
-                    .copied()
-                    .ok_or_else(|| StoreError::Config("no customer id reserved".into()))?,
-            ),
+            Some(_) => {
+                let backend = self.backend();
+                CustomerId(
+                    backend
+                        .reserve_ids(&mut self.tx, "customers", 1)
+                        .await?
+                        .first()
+                        .copied()
+                        .ok_or_else(|| StoreError::Config("no customer id reserved".into()))?,
+                )
+            }
         };
         sqlx::query("DELETE FROM customer_aliases WHERE merge_id = $1")
-            .bind(merge_id)
-            .execute(&mut *w.tx)
+            .bind(merge_id.0)
+            .execute(&mut *self.tx)
             .await?;
-        reinsert(
-            &mut w.tx,
+        let gained = reinsert(
+            &mut self.tx,
             back,
             &merge.merged_profile.data,
             &merge.merged_profile.consents,
             merge.merged_created_at,
         )
         .await?;
-        move_rows(&mut w.tx, &merge.moved, back).await?;
+        self.key_changes.extend(gained);
+        move_rows(&mut self.tx, &merge.moved, back).await?;
         for alias in &merge.moved.aliases {
             sqlx::query("UPDATE customer_aliases SET customer_id = $1 WHERE external_id = $2")
                 .bind(back.0)
                 .bind(alias.clone())
-                .execute(&mut *w.tx)
+                .execute(&mut *self.tx)
                 .await?;
         }
+        let currency = self.reporting_currency().to_owned();
         stats::rebuild(
-            &mut w.tx,
-            self.reporting_currency(),
+            &mut self.tx,
+            &currency,
             Some(&[survivor.0.min(back.0), survivor.0.max(back.0)]),
         )
         .await?;
@@ -499,30 +591,29 @@ impl Store {
         .bind(by.to_owned())
         .bind(now_micros())
         .bind(back.0)
-        .bind(merge_id)
-        .execute(&mut *w.tx)
+        .bind(merge_id.0)
+        .execute(&mut *self.tx)
         .await?;
-        let merge = self.merge_in(&mut w.tx, merge_id).await?;
-        w.commit().await?;
-        Ok(merge)
+        merge_in(&mut self.tx, merge_id).await
     }
+}
 
-    async fn merge_in(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        id: i64,
-    ) -> StoreResult<Merge> {
-        let row = sqlx::query(AssertSqlSafe(format!("{MERGE_SELECT} WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(StoreError::NotFound { what: "merge" })?;
-        merge_from_row(&row)
-    }
+async fn merge_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: MergeId,
+) -> StoreResult<Merge> {
+    let row = sqlx::query(AssertSqlSafe(format!("{MERGE_SELECT} WHERE id = $1")))
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound { what: "merge" })?;
+    merge_from_row(&row)
+}
 
-    pub async fn get_merge(&self, id: i64) -> StoreResult<Merge> {
+impl Store {
+    pub async fn get_merge(&self, id: MergeId) -> StoreResult<Merge> {
         let row = sqlx::query(AssertSqlSafe(format!("{MERGE_SELECT} WHERE id = $1")))
-            .bind(id)
+            .bind(id.0)
             .fetch_optional(self.pool())
             .await?
             .ok_or(StoreError::NotFound { what: "merge" })?;
@@ -533,15 +624,16 @@ impl Store {
     pub async fn list_merges(
         &self,
         customer: Option<CustomerId>,
-        before: Option<i64>,
-        limit: i64,
-    ) -> StoreResult<crate::Page<Merge, i64>> {
+        before: Option<MergeId>,
+        limit: u32,
+    ) -> StoreResult<Page<Merge, MergeId>> {
+        let limit = i64::from(limit.clamp(1, 1000));
         let mut s = crate::sql::Select::new(MERGE_SELECT);
         if let Some(c) = customer {
             s.filter("(survivor_id = {} OR merged_id = {})", c.0)?;
         }
         if let Some(b) = before {
-            s.filter("id < {}", b)?;
+            s.filter("id < {}", b.0)?;
         }
         let (sql, args) = s.finish("ORDER BY id DESC", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
@@ -551,6 +643,6 @@ impl Store {
             .iter()
             .map(merge_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(crate::Page::cut(items, limit, |m| m.id))
+        Ok(Page::cut(items, limit, |m| m.id))
     }
 }

@@ -10,8 +10,8 @@ use crate::Page;
 use crate::decode::parsed;
 use crate::sql::Select;
 use crate::sql::{Table, require};
-use crate::time::{from_micros, now_micros};
-use crate::{Store, StoreError, StoreResult, stats};
+use crate::time::{now_micros, time};
+use crate::{Store, StoreError, StoreResult, WriteTx, stats};
 
 pub(crate) const INTERACTION_SELECT: &str = "SELECT id, external_id, customer_id, channel, direction, kind, subject, \
      body, staff_user_id, buying_signal, occurred_at, created_at FROM interactions";
@@ -31,25 +31,15 @@ pub(crate) fn interaction_from_row(row: &AnyRow) -> StoreResult<Interaction> {
                 .try_get::<Option<i64>, _>("staff_user_id")?
                 .map(StaffUserId),
             buying_signal: row.try_get::<i64, _>("buying_signal")? != 0,
-            occurred_at: from_micros(row.try_get("occurred_at")?),
+            occurred_at: time(row, "occurred_at")?,
         },
-        created_at: from_micros(row.try_get("created_at")?),
+        created_at: time(row, "created_at")?,
     })
 }
 
-impl Store {
-    pub async fn create_interaction(&self, data: &InteractionData) -> StoreResult<Interaction> {
-        let mut w = self.begin_write().await?;
-        require(
-            &mut w.tx,
-            Table::Customers,
-            data.customer_id.0,
-            "customer_id",
-        )
-        .await?;
-        if let Some(s) = data.staff_user_id {
-            require(&mut w.tx, Table::StaffUsers, s.0, "staff_user_id").await?;
-        }
+impl WriteTx<'_> {
+    pub async fn create_interaction(&mut self, data: &InteractionData) -> StoreResult<Interaction> {
+        check_refs(&mut self.tx, data).await?;
         let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO interactions (external_id, customer_id, channel, direction, kind, subject, body, \
              staff_user_id, buying_signal, occurred_at, created_at) \
@@ -67,14 +57,94 @@ impl Store {
         .bind(i64::from(data.buying_signal))
         .bind(data.occurred_at.timestamp_micros())
         .bind(now_micros())
-        .fetch_one(&mut *w.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
         let interaction = interaction_from_row(&row)?;
-        stats::refresh(&mut w.tx, data.customer_id, self).await?;
-        w.commit().await?;
+        stats::refresh(&mut self.tx, data.customer_id, self.store).await?;
         Ok(interaction)
     }
 
+    /// An interaction as this transaction sees it, locked on PostgreSQL until it ends.
+    pub async fn get_interaction_for_update(
+        &mut self,
+        id: InteractionId,
+    ) -> StoreResult<Interaction> {
+        self.lock(Table::Interactions, id.0).await?;
+        fetch(&mut self.tx, id).await
+    }
+
+    /// Replaces an interaction's data (its customer stays); the aggregates follow.
+    pub async fn update_interaction(
+        &mut self,
+        id: InteractionId,
+        data: &InteractionData,
+    ) -> StoreResult<Interaction> {
+        check_refs(&mut self.tx, data).await?;
+        let n = sqlx::query(
+            "UPDATE interactions SET channel = $2, direction = $3, kind = $4, subject = $5, body = $6, \
+             staff_user_id = $7, buying_signal = $8, occurred_at = $9 WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(data.channel.as_str())
+        .bind(data.direction.as_str())
+        .bind(data.kind.as_str())
+        .bind(data.subject.clone())
+        .bind(data.body.clone())
+        .bind(data.staff_user_id.map(|s| s.0))
+        .bind(i64::from(data.buying_signal))
+        .bind(data.occurred_at.timestamp_micros())
+        .execute(&mut *self.tx)
+        .await?;
+        if n.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "interaction",
+            });
+        }
+        stats::refresh(&mut self.tx, data.customer_id, self.store).await?;
+        fetch(&mut self.tx, id).await
+    }
+
+    /// Deletes an interaction; returns the customer it belonged to.
+    pub async fn delete_interaction(&mut self, id: InteractionId) -> StoreResult<CustomerId> {
+        let customer: Option<i64> =
+            sqlx::query_scalar("DELETE FROM interactions WHERE id = $1 RETURNING customer_id")
+                .bind(id.0)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        let customer = CustomerId(customer.ok_or(StoreError::NotFound {
+            what: "interaction",
+        })?);
+        stats::refresh(&mut self.tx, customer, self.store).await?;
+        Ok(customer)
+    }
+}
+
+async fn check_refs(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    data: &InteractionData,
+) -> StoreResult<()> {
+    require(tx, Table::Customers, data.customer_id.0, "customer_id").await?;
+    if let Some(s) = data.staff_user_id {
+        require(tx, Table::StaffUsers, s.0, "staff_user_id").await?;
+    }
+    Ok(())
+}
+
+async fn fetch(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: InteractionId,
+) -> StoreResult<Interaction> {
+    let row = sqlx::query(AssertSqlSafe(format!("{INTERACTION_SELECT} WHERE id = $1")))
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound {
+            what: "interaction",
+        })?;
+    interaction_from_row(&row)
+}
+
+impl Store {
     pub async fn get_interaction(&self, id: InteractionId) -> StoreResult<Interaction> {
         let row = sqlx::query(AssertSqlSafe(format!("{INTERACTION_SELECT} WHERE id = $1")))
             .bind(id.0)
@@ -84,20 +154,6 @@ impl Store {
                 what: "interaction",
             })?;
         interaction_from_row(&row)
-    }
-
-    pub async fn delete_interaction(&self, id: InteractionId) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        let customer: Option<i64> =
-            sqlx::query_scalar("DELETE FROM interactions WHERE id = $1 RETURNING customer_id")
-                .bind(id.0)
-                .fetch_optional(&mut *w.tx)
-                .await?;
-        let customer = customer.ok_or(StoreError::NotFound {
-            what: "interaction",
-        })?;
-        stats::refresh(&mut w.tx, CustomerId(customer), self).await?;
-        w.commit().await
     }
 
     pub async fn list_interactions(
@@ -114,7 +170,7 @@ impl Store {
             s.filter("id > {}", a.0)?;
         }
         let limit = i64::from(limit.clamp(1, 1000));
-        let (sql, args) = s.finish("ORDER BY id LIMIT {}", limit + 1)?;
+        let (sql, args) = s.finish("ORDER BY id", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
             .fetch_all(self.pool())
             .await?;

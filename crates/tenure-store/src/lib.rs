@@ -10,23 +10,26 @@
 
 pub mod accounts;
 pub mod analytics;
+pub mod changes;
 pub mod customers;
 mod decode;
 pub mod dialect;
 pub mod duplicates;
 mod error;
 pub mod export;
-pub mod import;
 pub mod interactions;
+pub mod jobs;
+pub mod load;
 pub mod orders;
-mod pg_load;
 pub mod products;
 pub mod recommendations;
+pub mod registry;
 mod sql;
-mod sqlite_load;
 pub mod stats;
 mod time;
 pub mod timeline;
+#[cfg(test)]
+mod tidy;
 pub mod users;
 
 use std::sync::Arc;
@@ -141,9 +144,14 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// A write transaction, holding the process's writer slot on SQLite.
+/// A write transaction, holding the process's writer slot on SQLite. Every write of the
+/// store is a method of it, so a use case can make several writes and commit them as one;
+/// dropped without [`WriteTx::commit`], it rolls back.
 pub struct WriteTx<'s> {
     pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) store: &'s Store,
+    /// Match keys customers gained or lost in this transaction so far.
+    pub(crate) key_changes: Vec<customers::KeyChange>,
     _writer: Option<MutexGuard<'s, ()>>,
 }
 
@@ -151,6 +159,39 @@ impl WriteTx<'_> {
     pub async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await?;
         Ok(())
+    }
+
+    pub async fn rollback(self) -> StoreResult<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.store.backend
+    }
+
+    /// The match keys customers gained or lost since the last call: the duplicate
+    /// candidates follow them.
+    pub fn take_key_changes(&mut self) -> Vec<customers::KeyChange> {
+        std::mem::take(&mut self.key_changes)
+    }
+
+    pub fn reporting_currency(&self) -> &str {
+        &self.store.reporting_currency
+    }
+
+    /// On PostgreSQL, locks the row `id` of `table` until the transaction ends (SQLite's
+    /// writer slot already serialises every write). Call it before reading a row that the
+    /// transaction will write back, so a concurrent writer cannot slip in between.
+    pub(crate) async fn lock(&mut self, table: sql::Table, id: i64) -> StoreResult<bool> {
+        if self.backend() == Backend::Sqlite {
+            return Ok(true);
+        }
+        let found: Option<i64> = sqlx::query_scalar(table.lock_sql())
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(found.is_some())
     }
 }
 
@@ -175,7 +216,7 @@ impl Store {
             writer: Arc::new(Mutex::new(())),
             reporting_currency: options.reporting_currency.clone().into(),
             loader: match backend {
-                Backend::Sqlite => sqlite_load::file_of(&options.url).map(|path| {
+                Backend::Sqlite => load::sqlite::file_of(&options.url).map(|path| {
                     Arc::new(Loader {
                         path,
                         conn: std::sync::Mutex::new(None),
@@ -193,7 +234,7 @@ impl Store {
     }
 
     /// The import connection to PostgreSQL, opened on first use (imports into SQLite go
-    /// through [`Store::load_sqlite`]; an in-memory SQLite database has neither).
+    /// through `Store::load_sqlite`; an in-memory SQLite database has neither).
     pub(crate) async fn pg_loader(
         &self,
     ) -> StoreResult<tokio::sync::MutexGuard<'_, Option<sqlx::PgConnection>>> {
@@ -204,7 +245,7 @@ impl Store {
         };
         let mut slot = loader.conn.lock().await;
         if slot.is_none() {
-            *slot = Some(pg_load::connect(&loader.url).await?);
+            *slot = Some(load::postgres::connect(&loader.url).await?);
         }
         Ok(slot)
     }
@@ -224,7 +265,7 @@ impl Store {
                 .map_err(|_| StoreError::Config("the bulk-load connection was poisoned".into()))?;
             let conn = match &mut *slot {
                 Some(conn) => conn,
-                empty => empty.insert(sqlite_load::open(&loader.path)?),
+                empty => empty.insert(load::sqlite::open(&loader.path)?),
             };
             f(conn)
         };
@@ -245,7 +286,7 @@ impl Store {
     ) -> Option<StoreResult<T>> {
         let loader = self.loader.as_ref()?;
         let run = || {
-            let conn = sqlite_load::open(&loader.path)?;
+            let conn = load::sqlite::open(&loader.path)?;
             // A read keeps a small cache and sorts through a temporary file, so a large
             // GROUP BY does not hold the whole result in memory twice.
             conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA temp_store = FILE;")?;
@@ -317,7 +358,12 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(WriteTx { tx, _writer: guard })
+        Ok(WriteTx {
+            tx,
+            store: self,
+            key_changes: Vec::new(),
+            _writer: guard,
+        })
     }
 }
 

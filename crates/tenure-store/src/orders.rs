@@ -10,8 +10,8 @@ use crate::Page;
 use crate::decode::parsed;
 use crate::sql::Select;
 use crate::sql::{Table, require};
-use crate::time::{from_micros, now_micros};
-use crate::{Store, StoreError, StoreResult, stats};
+use crate::time::{now_micros, time};
+use crate::{Store, StoreError, StoreResult, WriteTx, stats};
 
 pub(crate) const ORDER_SELECT: &str = "SELECT id, external_id, customer_id, occurred_at, currency, total_minor, channel, status, \
                             created_at, updated_at FROM orders";
@@ -22,15 +22,15 @@ pub(crate) fn order_from_row(row: &AnyRow, lines: Vec<OrderLine>) -> StoreResult
         data: OrderData {
             external_id: row.try_get("external_id")?,
             customer_id: CustomerId(row.try_get("customer_id")?),
-            occurred_at: from_micros(row.try_get("occurred_at")?),
+            occurred_at: time(row, "occurred_at")?,
             currency: row.try_get("currency")?,
             total_minor: row.try_get("total_minor")?,
             channel: parsed(row, "channel")?,
             status: parsed(row, "status")?,
             lines,
         },
-        created_at: from_micros(row.try_get("created_at")?),
-        updated_at: from_micros(row.try_get("updated_at")?),
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
     })
 }
 
@@ -50,7 +50,7 @@ where
         "SELECT order_id, product_id, description, quantity, unit_price_minor, total_minor FROM order_lines",
     );
     s.filter_in("order_id IN ({})", ids)?;
-    let (sql, args) = s.finish("ORDER BY order_id, line_no LIMIT {}", i64::MAX)?;
+    let (sql, args) = s.finish_unbounded("ORDER BY order_id, line_no");
     let rows = sqlx::query_with(AssertSqlSafe(sql), args)
         .fetch_all(exec)
         .await?;
@@ -122,10 +122,9 @@ async fn fetch(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: OrderId) -> S
     order_from_row(&row, lines.remove(&id.0).unwrap_or_default())
 }
 
-impl Store {
-    pub async fn create_order(&self, data: &OrderData) -> StoreResult<Order> {
-        let mut w = self.begin_write().await?;
-        check_refs(&mut w.tx, data).await?;
+impl WriteTx<'_> {
+    pub async fn create_order(&mut self, data: &OrderData) -> StoreResult<Order> {
+        check_refs(&mut self.tx, data).await?;
         let now = now_micros();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO orders (external_id, customer_id, occurred_at, purchase_day, currency, total_minor, channel, \
@@ -140,43 +139,24 @@ impl Store {
         .bind(data.channel.as_str())
         .bind(data.status.as_str())
         .bind(now)
-        .fetch_one(&mut *w.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
-        write_lines(&mut w.tx, id, data).await?;
-        stats::refresh(&mut w.tx, data.customer_id, self).await?;
-        let order = fetch(&mut w.tx, OrderId(id)).await?;
-        w.commit().await?;
-        Ok(order)
+        write_lines(&mut self.tx, id, data).await?;
+        stats::refresh(&mut self.tx, data.customer_id, self.store).await?;
+        fetch(&mut self.tx, OrderId(id)).await
     }
 
-    pub async fn get_order(&self, id: OrderId) -> StoreResult<Order> {
-        let row = sqlx::query(AssertSqlSafe(format!("{ORDER_SELECT} WHERE id = $1")))
-            .bind(id.0)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound { what: "order" })?;
-        let mut lines = lines_of(self.pool(), &[id.0]).await?;
-        order_from_row(&row, lines.remove(&id.0).unwrap_or_default())
+    /// An order as this transaction sees it, locked on PostgreSQL until it ends.
+    pub async fn get_order_for_update(&mut self, id: OrderId) -> StoreResult<Order> {
+        self.lock(Table::Orders, id.0).await?;
+        fetch(&mut self.tx, id).await
     }
 
-    /// Changes an order: `change` edits the current data inside the transaction and may
-    /// refuse. Both the old and the new customer's aggregates are refreshed.
-    pub async fn update_order(
-        &self,
-        id: OrderId,
-        change: impl FnOnce(&mut OrderData) -> Result<(), tenure_domain::Invalid>,
-    ) -> StoreResult<Order> {
-        let mut w = self.begin_write().await?;
-        if self.backend() == crate::Backend::Postgres {
-            sqlx::query("SELECT id FROM orders WHERE id = $1 FOR UPDATE")
-                .bind(id.0)
-                .execute(&mut *w.tx)
-                .await?;
-        }
-        let before = fetch(&mut w.tx, id).await?;
-        let mut data = before.data.clone();
-        change(&mut data).map_err(StoreError::Invalid)?;
-        check_refs(&mut w.tx, &data).await?;
+    /// Replaces an order's data (read it with [`WriteTx::get_order_for_update`] first).
+    /// Both the old and the new customer's aggregates are refreshed.
+    pub async fn update_order(&mut self, before: &Order, data: &OrderData) -> StoreResult<Order> {
+        let id = before.id;
+        check_refs(&mut self.tx, data).await?;
         sqlx::query(
             "UPDATE orders SET external_id = $2, customer_id = $3, occurred_at = $4, purchase_day = $5, currency = $6, \
              total_minor = $7, channel = $8, status = $9, updated_at = $10 WHERE id = $1",
@@ -191,37 +171,47 @@ impl Store {
         .bind(data.channel.as_str())
         .bind(data.status.as_str())
         .bind(now_micros())
-        .execute(&mut *w.tx)
+        .execute(&mut *self.tx)
         .await?;
         if data.lines != before.data.lines || data.customer_id != before.data.customer_id {
             sqlx::query("DELETE FROM order_lines WHERE order_id = $1")
                 .bind(id.0)
-                .execute(&mut *w.tx)
+                .execute(&mut *self.tx)
                 .await?;
-            write_lines(&mut w.tx, id.0, &data).await?;
+            write_lines(&mut self.tx, id.0, data).await?;
         }
         // Both customers when the order moved, in id order so two moves never deadlock.
         let mut customers = vec![before.data.customer_id, data.customer_id];
         customers.sort();
         customers.dedup();
         for c in customers {
-            stats::refresh(&mut w.tx, c, self).await?;
+            stats::refresh(&mut self.tx, c, self.store).await?;
         }
-        let order = fetch(&mut w.tx, id).await?;
-        w.commit().await?;
-        Ok(order)
+        fetch(&mut self.tx, id).await
     }
 
-    pub async fn delete_order(&self, id: OrderId) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
+    /// Deletes an order with its lines; returns the customer it belonged to.
+    pub async fn delete_order(&mut self, id: OrderId) -> StoreResult<CustomerId> {
         let customer: Option<i64> =
             sqlx::query_scalar("DELETE FROM orders WHERE id = $1 RETURNING customer_id")
                 .bind(id.0)
-                .fetch_optional(&mut *w.tx)
+                .fetch_optional(&mut *self.tx)
                 .await?;
-        let customer = customer.ok_or(StoreError::NotFound { what: "order" })?;
-        stats::refresh(&mut w.tx, CustomerId(customer), self).await?;
-        w.commit().await
+        let customer = CustomerId(customer.ok_or(StoreError::NotFound { what: "order" })?);
+        stats::refresh(&mut self.tx, customer, self.store).await?;
+        Ok(customer)
+    }
+}
+
+impl Store {
+    pub async fn get_order(&self, id: OrderId) -> StoreResult<Order> {
+        let row = sqlx::query(AssertSqlSafe(format!("{ORDER_SELECT} WHERE id = $1")))
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound { what: "order" })?;
+        let mut lines = lines_of(self.pool(), &[id.0]).await?;
+        order_from_row(&row, lines.remove(&id.0).unwrap_or_default())
     }
 
     /// Orders in id order, optionally of one customer.
@@ -239,7 +229,7 @@ impl Store {
             s.filter("id > {}", a.0)?;
         }
         let limit = i64::from(limit.clamp(1, 1000));
-        let (sql, args) = s.finish("ORDER BY id LIMIT {}", limit + 1)?;
+        let (sql, args) = s.finish("ORDER BY id", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
             .fetch_all(self.pool())
             .await?;

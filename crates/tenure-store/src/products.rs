@@ -8,8 +8,8 @@ use tenure_domain::ids::{CategoryId, ProductId};
 use crate::Page;
 use crate::sql::Select;
 use crate::sql::{Table, require};
-use crate::time::{from_micros, now_micros};
-use crate::{Store, StoreError, StoreResult};
+use crate::time::{now_micros, time};
+use crate::{Store, StoreError, StoreResult, WriteTx};
 
 const PRODUCT_COLUMNS: &str =
     "id, external_id, name, category_id, price_minor, currency, active, created_at, updated_at";
@@ -27,8 +27,8 @@ fn product_from_row(row: &AnyRow) -> StoreResult<Product> {
             currency: row.try_get("currency")?,
             active: row.try_get::<i64, _>("active")? != 0,
         },
-        created_at: from_micros(row.try_get("created_at")?),
-        updated_at: from_micros(row.try_get("updated_at")?),
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
     })
 }
 
@@ -43,22 +43,20 @@ async fn check_category(
     Ok(())
 }
 
-impl Store {
+impl WriteTx<'_> {
     pub async fn create_category(
-        &self,
+        &mut self,
         name: &str,
         parent: Option<CategoryId>,
     ) -> StoreResult<Category> {
-        let mut w = self.begin_write().await?;
-        check_category(&mut w.tx, parent, "parent_id").await?;
+        check_category(&mut self.tx, parent, "parent_id").await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO product_categories (name, parent_id) VALUES ($1, $2) RETURNING id",
         )
         .bind(name.to_owned())
         .bind(parent.map(|p| p.0))
-        .fetch_one(&mut *w.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
-        w.commit().await?;
         Ok(Category {
             id: CategoryId(id),
             name: name.to_owned(),
@@ -66,6 +64,61 @@ impl Store {
         })
     }
 
+    pub async fn create_product(&mut self, data: &ProductData) -> StoreResult<Product> {
+        check_category(&mut self.tx, data.category_id, "category_id").await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO products (external_id, name, category_id, price_minor, currency, active, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {PRODUCT_COLUMNS}"
+        )))
+        .bind(data.external_id.clone())
+        .bind(data.name.clone())
+        .bind(data.category_id.map(|c| c.0))
+        .bind(data.price_minor)
+        .bind(data.currency.clone())
+        .bind(i64::from(data.active))
+        .bind(now_micros())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        product_from_row(&row)
+    }
+
+    /// Changes a product: `change` edits the current data, read under a row lock so a
+    /// concurrent change is not lost.
+    pub async fn update_product(
+        &mut self,
+        id: ProductId,
+        change: impl FnOnce(&mut ProductData) -> Result<(), tenure_domain::Invalid>,
+    ) -> StoreResult<Product> {
+        self.lock(Table::Products, id.0).await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .ok_or(StoreError::NotFound { what: "product" })?;
+        let mut data = product_from_row(&row)?.data;
+        change(&mut data).map_err(StoreError::Invalid)?;
+        check_category(&mut self.tx, data.category_id, "category_id").await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE products SET external_id = $2, name = $3, category_id = $4, price_minor = $5, currency = $6, \
+             active = $7, updated_at = $8 WHERE id = $1 RETURNING {PRODUCT_COLUMNS}"
+        )))
+        .bind(id.0)
+        .bind(data.external_id.clone())
+        .bind(data.name.clone())
+        .bind(data.category_id.map(|c| c.0))
+        .bind(data.price_minor)
+        .bind(data.currency.clone())
+        .bind(i64::from(data.active))
+        .bind(now_micros())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        product_from_row(&row)
+    }
+}
+
+impl Store {
     pub async fn list_categories(&self) -> StoreResult<Vec<Category>> {
         let rows = sqlx::query("SELECT id, name, parent_id FROM product_categories ORDER BY name")
             .fetch_all(self.pool())
@@ -81,27 +134,6 @@ impl Store {
             .collect()
     }
 
-    pub async fn create_product(&self, data: &ProductData) -> StoreResult<Product> {
-        let mut w = self.begin_write().await?;
-        check_category(&mut w.tx, data.category_id, "category_id").await?;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO products (external_id, name, category_id, price_minor, currency, active, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {PRODUCT_COLUMNS}"
-        )))
-        .bind(data.external_id.clone())
-        .bind(data.name.clone())
-        .bind(data.category_id.map(|c| c.0))
-        .bind(data.price_minor)
-        .bind(data.currency.clone())
-        .bind(i64::from(data.active))
-        .bind(now_micros())
-        .fetch_one(&mut *w.tx)
-        .await?;
-        let product = product_from_row(&row)?;
-        w.commit().await?;
-        Ok(product)
-    }
-
     pub async fn get_product(&self, id: ProductId) -> StoreResult<Product> {
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1"
@@ -111,42 +143,6 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound { what: "product" })?;
         product_from_row(&row)
-    }
-
-    /// Changes a product: `change` edits the current data inside the transaction.
-    pub async fn update_product(
-        &self,
-        id: ProductId,
-        change: impl FnOnce(&mut ProductData) -> Result<(), tenure_domain::Invalid>,
-    ) -> StoreResult<Product> {
-        let mut w = self.begin_write().await?;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1"
-        )))
-        .bind(id.0)
-        .fetch_optional(&mut *w.tx)
-        .await?
-        .ok_or(StoreError::NotFound { what: "product" })?;
-        let mut data = product_from_row(&row)?.data;
-        change(&mut data).map_err(StoreError::Invalid)?;
-        check_category(&mut w.tx, data.category_id, "category_id").await?;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE products SET external_id = $2, name = $3, category_id = $4, price_minor = $5, currency = $6, \
-             active = $7, updated_at = $8 WHERE id = $1 RETURNING {PRODUCT_COLUMNS}"
-        )))
-        .bind(id.0)
-        .bind(data.external_id.clone())
-        .bind(data.name.clone())
-        .bind(data.category_id.map(|c| c.0))
-        .bind(data.price_minor)
-        .bind(data.currency.clone())
-        .bind(i64::from(data.active))
-        .bind(now_micros())
-        .fetch_one(&mut *w.tx)
-        .await?;
-        let product = product_from_row(&row)?;
-        w.commit().await?;
-        Ok(product)
     }
 
     pub async fn list_products(
@@ -161,7 +157,7 @@ impl Store {
             s.filter("id > {}", a.0)?;
         }
         let limit = i64::from(limit.clamp(1, 1000));
-        let (sql, args) = s.finish("ORDER BY id LIMIT {}", limit + 1)?;
+        let (sql, args) = s.finish("ORDER BY id", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
             .fetch_all(self.pool())
             .await?;

@@ -5,7 +5,8 @@
 
 use futures_util::TryStreamExt;
 use sqlx::{AssertSqlSafe, Row};
-use tenure_analytics::recommend::{Similar, recommend_from};
+use tenure_analytics::recommend::Similar;
+use tenure_domain::changes::{Actor, Change};
 use tenure_domain::catalog::{OrderStatus, Product};
 use tenure_domain::ids::{CustomerId, ProductId};
 
@@ -61,6 +62,8 @@ impl Store {
         &self,
         similar: &[(ProductId, Similar<ProductId>)],
         buyers: &[(ProductId, i64)],
+        by: &Actor,
+        change: &Change,
     ) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
         for table in [
@@ -97,6 +100,7 @@ impl Store {
             .await?;
         }
         rows.flush(&mut w.tx).await?;
+        w.append_change(by, change).await?;
         w.commit().await
     }
 
@@ -128,16 +132,10 @@ impl Store {
         self.with_products(ranked).await
     }
 
-    /// A customer's next best offers: up to `limit` active products they have not bought,
-    /// most similar to what they have bought first, then the best-sellers.
-    pub async fn recommendations_for(
-        &self,
-        customer: CustomerId,
-        limit: u32,
-    ) -> StoreResult<Vec<Recommendation>> {
+    /// The products a customer has bought, in id order.
+    pub async fn products_owned(&self, customer: CustomerId) -> StoreResult<Vec<ProductId>> {
         self.require_customer(customer).await?;
-        let limit = limit.clamp(1, 100);
-        let owned: Vec<ProductId> = sqlx::query_scalar::<_, i64>(
+        Ok(sqlx::query_scalar::<_, i64>(
             "SELECT DISTINCT product_id FROM order_lines \
              WHERE customer_id = $1 AND product_id IS NOT NULL ORDER BY product_id",
         )
@@ -146,10 +144,13 @@ impl Store {
         .await?
         .into_iter()
         .map(ProductId)
-        .collect();
+        .collect())
+    }
 
+    /// The stored similar partners of these products that are active.
+    pub async fn active_partners(&self, products: &[ProductId]) -> StoreResult<Vec<Similar<ProductId>>> {
         let mut partners = Vec::new();
-        for chunk in owned.chunks(500) {
+        for chunk in products.chunks(500) {
             let mut s = Select::new(
                 "SELECT a.other_id, a.customers, a.score FROM product_associations a \
                  JOIN products p ON p.id = a.other_id",
@@ -159,7 +160,7 @@ impl Store {
                 &chunk.iter().map(|p| p.0).collect::<Vec<_>>(),
             )?;
             s.filter("p.active = {}", 1_i64)?;
-            let (sql, args) = s.finish("LIMIT {}", i64::MAX)?;
+            let (sql, args) = s.finish_unbounded("");
             let mut rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch(self.pool());
             while let Some(r) = rows.try_next().await? {
                 partners.push(Similar {
@@ -169,12 +170,17 @@ impl Store {
                 });
             }
         }
-        let best_sellers: Vec<(ProductId, u32)> = sqlx::query(
+        Ok(partners)
+    }
+
+    /// The `limit` active products with the most buyers, most first.
+    pub async fn best_sellers(&self, limit: i64) -> StoreResult<Vec<(ProductId, u32)>> {
+        sqlx::query(
             "SELECT b.product_id, b.customers FROM product_buyers b \
              JOIN products p ON p.id = b.product_id WHERE p.active = 1 \
              ORDER BY b.customers DESC, b.product_id LIMIT $1",
         )
-        .bind(i64::from(limit) + owned.len() as i64)
+        .bind(limit)
         .fetch_all(self.pool())
         .await?
         .iter()
@@ -184,24 +190,14 @@ impl Store {
                 u32::try_from(r.try_get::<i64, _>("customers")?).unwrap_or(u32::MAX),
             ))
         })
-        .collect::<StoreResult<_>>()?;
-        let together = |p: ProductId| {
-            partners
-                .iter()
-                .filter(|s| s.product == p)
-                .map(|s| i64::from(s.customers))
-                .max()
-                .unwrap_or(0)
-        };
-        let ranked: Vec<(ProductId, f64, i64)> = recommend_from(
-            partners.iter().copied(),
-            &owned,
-            limit as usize,
-            best_sellers,
-        )
-        .into_iter()
-        .map(|(p, score)| (p, score, together(p)))
-        .collect();
+        .collect()
+    }
+
+    /// The products of a ranking (product, score, customers), in its order.
+    pub async fn ranked_products(
+        &self,
+        ranked: Vec<(ProductId, f64, i64)>,
+    ) -> StoreResult<Vec<Recommendation>> {
         self.with_products(ranked).await
     }
 

@@ -12,7 +12,7 @@ where
     T: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
 {
     args.add(value)
-        .map_err(|e| StoreError::Other(sqlx::Error::Encode(e)))
+        .map_err(|e| StoreError::Database(format!("could not encode a value: {e}")))
 }
 
 pub(crate) struct Select {
@@ -65,6 +65,25 @@ impl Select {
         Ok(())
     }
 
+    /// Adds a condition with three values, `{1}`, `{2}` and `{3}`.
+    pub fn filter3<T, U, V>(&mut self, fragment: &'static str, a: T, b: U, c: V) -> StoreResult<()>
+    where
+        T: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
+        U: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
+        V: 'static + Send + for<'q> Encode<'q, sqlx::Any> + Type<sqlx::Any>,
+    {
+        let pa = self.bind(a)?;
+        let pb = self.bind(b)?;
+        let pc = self.bind(c)?;
+        self.conditions.push(
+            fragment
+                .replace("{1}", &pa)
+                .replace("{2}", &pb)
+                .replace("{3}", &pc),
+        );
+        Ok(())
+    }
+
     /// Adds `fragment` with `{}` replaced by a list of placeholders, one per value.
     pub fn filter_in(&mut self, fragment: &'static str, values: &[i64]) -> StoreResult<()> {
         let mut ps = Vec::with_capacity(values.len());
@@ -75,16 +94,34 @@ impl Select {
         Ok(())
     }
 
-    /// Finishes with the WHERE clause and a tail (ORDER BY, LIMIT with `{}` for the limit).
-    pub fn finish(mut self, tail: &'static str, limit: i64) -> StoreResult<(String, AnyArguments)> {
+    /// Finishes a page query: the WHERE clause, `order` (an `ORDER BY ...`), and a `LIMIT`
+    /// binding `limit`. A list query cannot be built without its limit.
+    pub fn finish(mut self, order: &'static str, limit: i64) -> StoreResult<(String, AnyArguments)> {
         let p = self.bind(limit)?;
+        self.where_clause();
+        self.sql.push(' ');
+        self.sql.push_str(order);
+        self.sql.push_str(" LIMIT ");
+        self.sql.push_str(&p);
+        Ok((self.sql, self.args))
+    }
+
+    /// Finishes a query whose size the filters bound (rows of a list of ids), without a
+    /// limit.
+    pub fn finish_unbounded(mut self, order: &'static str) -> (String, AnyArguments) {
+        self.where_clause();
+        if !order.is_empty() {
+            self.sql.push(' ');
+            self.sql.push_str(order);
+        }
+        (self.sql, self.args)
+    }
+
+    fn where_clause(&mut self) {
         if !self.conditions.is_empty() {
             self.sql.push_str(" WHERE ");
             self.sql.push_str(&self.conditions.join(" AND "));
         }
-        self.sql.push(' ');
-        self.sql.push_str(&tail.replace("{}", &p));
-        Ok((self.sql, self.args))
     }
 }
 
@@ -215,9 +252,26 @@ pub(crate) enum Table {
     StaffUsers,
     Products,
     Categories,
+    Orders,
+    Interactions,
+    Merges,
 }
 
 impl Table {
+    /// Locks one row on PostgreSQL (see `WriteTx::lock`).
+    pub(crate) fn lock_sql(self) -> &'static str {
+        match self {
+            Table::Customers => "SELECT id FROM customers WHERE id = $1 FOR UPDATE",
+            Table::Accounts => "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
+            Table::StaffUsers => "SELECT id FROM staff_users WHERE id = $1 FOR UPDATE",
+            Table::Products => "SELECT id FROM products WHERE id = $1 FOR UPDATE",
+            Table::Categories => "SELECT id FROM product_categories WHERE id = $1 FOR UPDATE",
+            Table::Orders => "SELECT id FROM orders WHERE id = $1 FOR UPDATE",
+            Table::Interactions => "SELECT id FROM interactions WHERE id = $1 FOR UPDATE",
+            Table::Merges => "SELECT id FROM customer_merges WHERE id = $1 FOR UPDATE",
+        }
+    }
+
     fn exists_sql(self) -> &'static str {
         match self {
             Table::Customers => "SELECT id FROM customers WHERE id = $1",
@@ -225,6 +279,9 @@ impl Table {
             Table::StaffUsers => "SELECT id FROM staff_users WHERE id = $1",
             Table::Products => "SELECT id FROM products WHERE id = $1",
             Table::Categories => "SELECT id FROM product_categories WHERE id = $1",
+            Table::Orders => "SELECT id FROM orders WHERE id = $1",
+            Table::Interactions => "SELECT id FROM interactions WHERE id = $1",
+            Table::Merges => "SELECT id FROM customer_merges WHERE id = $1",
         }
     }
 
@@ -235,6 +292,9 @@ impl Table {
             Table::StaffUsers => "staff user",
             Table::Products => "product",
             Table::Categories => "category",
+            Table::Orders => "order",
+            Table::Interactions => "interaction",
+            Table::Merges => "merge",
         }
     }
 }
@@ -257,5 +317,21 @@ pub(crate) async fn require(
             field,
             message: format!("{} {id} does not exist", table.noun()),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_query_applies_its_limit() {
+        let mut s = Select::new("SELECT id FROM customer_merges");
+        s.filter("id < {}", 10_i64).unwrap();
+        let (sql, _) = s.finish("ORDER BY id DESC", 3).unwrap();
+        assert_eq!(
+            sql,
+            "SELECT id FROM customer_merges WHERE id < $1 ORDER BY id DESC LIMIT $2"
+        );
     }
 }

@@ -9,7 +9,7 @@
 use tenure_domain::catalog::OrderStatus;
 use tenure_domain::ids::CustomerId;
 
-use crate::{Store, StoreResult};
+use crate::{Store, StoreResult, WriteTx};
 
 /// Recomputes one customer's aggregate row from their orders and interactions.
 ///
@@ -135,16 +135,16 @@ pub(crate) async fn rebuild(
     Ok(total)
 }
 
-impl Store {
-    /// Rebuilds every customer's aggregates from raw orders and interactions, in one
-    /// transaction. Returns the number of customers.
-    pub async fn rebuild_customer_stats(&self) -> StoreResult<u64> {
-        let mut w = self.begin_write().await?;
-        let n = rebuild(&mut w.tx, self.reporting_currency(), None).await?;
-        w.commit().await?;
-        Ok(n)
+impl WriteTx<'_> {
+    /// Rebuilds every customer's aggregates from raw orders and interactions. Returns the
+    /// number of customers.
+    pub async fn rebuild_aggregates(&mut self) -> StoreResult<u64> {
+        let currency = self.reporting_currency().to_owned();
+        rebuild(&mut self.tx, &currency, None).await
     }
+}
 
+impl Store {
     /// Every customer's aggregates, in id order (for checks and exports).
     pub async fn all_customer_stats(
         &self,
@@ -159,9 +159,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let t = |c: &str| -> StoreResult<_> {
-                    Ok(row.try_get::<Option<i64>, _>(c)?.map(crate::from_micros))
-                };
+                let t = |c: &'static str| crate::time::opt_time(row, c);
                 Ok((
                     CustomerId(row.try_get("customer_id")?),
                     tenure_domain::customer::CustomerStats {

@@ -1,7 +1,7 @@
 //! Imports into a SQLite file through one plain connection with prepared single-row
 //! statements, without the per-value cost of the generic driver (which made million-row
-//! imports several times slower than SQLite itself). `pg_load.rs` is its PostgreSQL twin:
-//! the same rows under the same rules.
+//! imports several times slower than SQLite itself). [`super::postgres`] is its PostgreSQL
+//! twin: the same rows under the same rules.
 //!
 //! Each batch is one `BEGIN IMMEDIATE` transaction, taken while holding the store's writer
 //! slot, so it serialises with every other write of this process and of others.
@@ -12,26 +12,39 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use tenure_domain::catalog::{OrderStatus, purchase_day};
 use tenure_domain::customer::{CustomerData, search_terms};
 
-use crate::customers::{Field, fields};
-use crate::import::{
-    BatchOutcome, InteractionRow, OrderLineRow, ProductRow, PurchaseRow, fresh_customers,
-    placeholders,
-};
-use crate::time::now_micros;
-use crate::{StoreError, StoreResult, stats};
+use tenure_domain::changes::{Actor, Change, Entity};
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                StoreError::Refused("the database is busy; try again".into())
-            }
-            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict {
-                constraint: e.to_string(),
-            },
-            _ => StoreError::Config(format!("database error: {e}")),
-        }
-    }
+use super::{
+    BatchOutcome, CUSTOMER_COLUMNS, INTERACTION_COLUMNS, InteractionRow, ORDER_COLUMNS,
+    OrderLineRow, ProductRow, PurchaseRow, add_created, batch_change, distinct, fresh_customers,
+    placeholders, rebuild_chunks,
+};
+use crate::customers::{Field, fields};
+use crate::time::now_micros;
+use crate::{StoreResult, dialect};
+
+/// `$n` placeholders of a shared statement as SQLite's `?n`.
+fn positional(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+/// Appends a change-log entry inside the batch's transaction.
+pub(crate) fn append_change(tx: &Transaction<'_>, actor: &Actor, change: &Change) -> StoreResult<()> {
+    let v = crate::changes::entry_values(actor, change);
+    tx.prepare_cached(&positional(crate::changes::APPEND))?
+        .execute(params![
+            v.at,
+            v.actor_kind,
+            v.actor_id,
+            v.actor_name,
+            v.source,
+            v.entity,
+            v.entity_id,
+            v.operation,
+            v.customer_id,
+            v.detail
+        ])?;
+    Ok(())
 }
 
 /// The file a `sqlite:` URL names; `None` for in-memory databases.
@@ -88,18 +101,14 @@ fn insert_customers(tx: &Transaction<'_>, batch: &[CustomerData]) -> StoreResult
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    let max: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM customers", [], |r| {
-        r.get(0)
-    })?;
+    let max: i64 = tx.query_row(dialect::SQLITE_LAST_CUSTOMER_ID, [], |r| r.get(0))?;
     let ids: Vec<i64> = (max + 1..=max + batch.len() as i64).collect();
     let now = now_micros();
     {
-        let mut customer = tx.prepare_cached(
-            "INSERT INTO customers (id, external_id, kind, name, email, phone, birthday, locale, region, \
-             acquisition_source, acquisition_channel, account_id, owner_id, tags, contact_points, preferences, \
-             custom_fields, consents, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, '[]', ?18, ?18)",
-        )?;
+        let mut customer = tx.prepare_cached(&format!(
+            "INSERT INTO customers ({CUSTOMER_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, '[]', ?18, ?18)"
+        ))?;
         let mut stat = tx.prepare_cached("INSERT INTO customer_stats (customer_id) VALUES (?1)")?;
         for (d, &id) in batch.iter().zip(&ids) {
             let f = fields(d);
@@ -142,30 +151,21 @@ fn resolve_customers<'k>(
     tx: &Transaction<'_>,
     keys: impl Iterator<Item = &'k str>,
 ) -> StoreResult<(HashMap<String, i64>, u64)> {
-    let mut keys: Vec<&str> = keys.collect();
-    keys.sort_unstable();
-    keys.dedup();
+    let keys = distinct(keys);
     let mut ids = customer_ids(tx, &keys)?;
     let missing = placeholders(keys.iter().copied(), &ids);
     let created = insert_customers(tx, &missing)?;
-    for (d, id) in missing.iter().zip(&created) {
-        if let Some(x) = &d.external_id {
-            ids.insert(x.clone(), *id);
-        }
-    }
+    add_created(&mut ids, &missing, &created);
     Ok((ids, created.len() as u64))
 }
 
 /// Recomputes the aggregates of the touched customers.
-fn rebuild_stats(tx: &Transaction<'_>, currency: &str, mut touched: Vec<i64>) -> StoreResult<()> {
-    touched.sort_unstable();
-    touched.dedup();
-    for chunk in touched.chunks(500) {
-        let (delete, insert) = stats::rebuild_some_sql(chunk.len());
+fn rebuild_stats(tx: &Transaction<'_>, currency: &str, touched: Vec<i64>) -> StoreResult<()> {
+    for (chunk, delete, insert) in rebuild_chunks(touched) {
         // `$n` would be a named parameter in SQLite; `?n` is the n-th.
-        let mut delete = tx.prepare_cached(&delete.replace('$', "?"))?;
-        delete.execute(rusqlite::params_from_iter(chunk))?;
-        let mut insert = tx.prepare_cached(&insert.replace('$', "?"))?;
+        let mut delete = tx.prepare_cached(&positional(&delete))?;
+        delete.execute(rusqlite::params_from_iter(&chunk))?;
+        let mut insert = tx.prepare_cached(&positional(&insert))?;
         let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() + 2);
         let status = OrderStatus::Completed.as_str();
         values.push(&status);
@@ -179,26 +179,28 @@ fn rebuild_stats(tx: &Transaction<'_>, currency: &str, mut touched: Vec<i64>) ->
 pub(crate) fn import_customers(
     conn: &mut Connection,
     batch: &[CustomerData],
+    by: &Actor,
 ) -> StoreResult<BatchOutcome> {
     let tx = begin(conn)?;
-    let keys: Vec<&str> = batch
-        .iter()
-        .filter_map(|c| c.external_id.as_deref())
-        .collect();
+    let keys = distinct(batch.iter().filter_map(|c| c.external_id.as_deref()));
     let fresh = fresh_customers(batch, &customer_ids(&tx, &keys)?);
     insert_customers(&tx, &fresh)?;
+    let outcome = BatchOutcome::of(batch.len(), fresh.len() as u64, 0);
+    append_change(&tx, by, &batch_change(Entity::Customer, &outcome))?;
     tx.commit()?;
-    Ok(BatchOutcome::of(batch.len(), fresh.len() as u64, 0))
+    Ok(outcome)
 }
 
 /// A batch of rows that belong to customers named by external id (orders, interactions):
 /// unknown customers are created, each row is written by `write` with the prepared
 /// `insert` (it returns how many rows it wrote), and the touched customers' aggregates are
 /// recomputed, all in one transaction.
+#[allow(clippy::too_many_arguments)]
 fn import_for_customers<R>(
     conn: &mut Connection,
     currency: &str,
     batch: &[R],
+    (entity, by): (Entity, &Actor),
     customer: impl Fn(&R) -> &str,
     insert: &str,
     mut write: impl FnMut(&mut rusqlite::CachedStatement<'_>, &R, i64, i64) -> rusqlite::Result<usize>,
@@ -220,23 +222,28 @@ fn import_for_customers<R>(
     }
     let inserted = touched.len() as u64;
     rebuild_stats(&tx, currency, touched)?;
+    let outcome = BatchOutcome::of(batch.len(), inserted, created);
+    append_change(&tx, by, &batch_change(entity, &outcome))?;
     tx.commit()?;
-    Ok(BatchOutcome::of(batch.len(), inserted, created))
+    Ok(outcome)
 }
 
 pub(crate) fn import_purchases(
     conn: &mut Connection,
     currency: &str,
     batch: &[PurchaseRow],
+    by: &Actor,
 ) -> StoreResult<BatchOutcome> {
     import_for_customers(
         conn,
         currency,
         batch,
+        (Entity::Order, by),
         |p| p.customer_external_id.as_str(),
-        "INSERT INTO orders (external_id, customer_id, occurred_at, purchase_day, currency, total_minor, \
-         channel, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
-         ON CONFLICT (external_id) DO NOTHING",
+        &format!(
+            "INSERT INTO orders ({ORDER_COLUMNS}, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) ON CONFLICT (external_id) DO NOTHING"
+        ),
         |statement, p, customer, now| {
             statement.execute(params![
                 p.order_external_id,
@@ -257,15 +264,18 @@ pub(crate) fn import_interactions(
     conn: &mut Connection,
     currency: &str,
     batch: &[InteractionRow],
+    by: &Actor,
 ) -> StoreResult<BatchOutcome> {
     import_for_customers(
         conn,
         currency,
         batch,
+        (Entity::Interaction, by),
         |i| i.customer_external_id.as_str(),
-        "INSERT INTO interactions (external_id, customer_id, channel, direction, kind, subject, body, \
-         staff_user_id, buying_signal, occurred_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (external_id) DO NOTHING",
+        &format!(
+            "INSERT INTO interactions ({INTERACTION_COLUMNS}, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (external_id) DO NOTHING"
+        ),
         |statement, i, customer, now| {
             let d = &i.data;
             statement.execute(params![
@@ -289,6 +299,7 @@ pub(crate) fn import_order_lines(
     conn: &mut Connection,
     currency: &str,
     batch: &[OrderLineRow],
+    by: &Actor,
 ) -> StoreResult<BatchOutcome> {
     let tx = begin(conn)?;
     let now = now_micros();
@@ -361,18 +372,21 @@ pub(crate) fn import_order_lines(
             ])? as u64;
         }
     }
-    tx.commit()?;
-    Ok(BatchOutcome {
+    let outcome = BatchOutcome {
         inserted,
         skipped: (batch.len() - unknown_orders.len()) as u64 - inserted,
         customers_created: created,
         unknown_orders,
-    })
+    };
+    append_change(&tx, by, &batch_change(Entity::Order, &outcome))?;
+    tx.commit()?;
+    Ok(outcome)
 }
 
 pub(crate) fn import_products(
     conn: &mut Connection,
     batch: &[ProductRow],
+    by: &Actor,
 ) -> StoreResult<BatchOutcome> {
     let tx = begin(conn)?;
     let now = now_micros();
@@ -414,8 +428,10 @@ pub(crate) fn import_products(
             ])? as u64;
         }
     }
+    let outcome = BatchOutcome::of(batch.len(), inserted, 0);
+    append_change(&tx, by, &batch_change(Entity::Product, &outcome))?;
     tx.commit()?;
-    Ok(BatchOutcome::of(batch.len(), inserted, 0))
+    Ok(outcome)
 }
 
 /// Replaces every stored prediction with these, in one transaction. The table's secondary
@@ -424,6 +440,8 @@ pub(crate) fn import_products(
 pub(crate) fn replace_predictions(
     conn: &mut Connection,
     predictions: &[(tenure_domain::ids::CustomerId, crate::analytics::Prediction)],
+    fits: &[crate::analytics::FitRecord],
+    (by, change): (&Actor, &Change),
 ) -> StoreResult<()> {
     let tx = begin(conn)?;
     let indexes: Vec<(String, String)> = tx
@@ -460,6 +478,18 @@ pub(crate) fn replace_predictions(
     for (_, sql) in &indexes {
         tx.execute(sql, [])?;
     }
+    for f in fits {
+        tx.prepare_cached(&positional(crate::analytics::RECORD_FIT))?
+            .execute(params![
+                f.model,
+                f.params.to_string(),
+                f.log_likelihood,
+                f.customers,
+                f.calibration_end,
+                now_micros()
+            ])?;
+    }
+    append_change(&tx, by, change)?;
     tx.commit()?;
     Ok(())
 }

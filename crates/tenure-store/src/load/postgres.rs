@@ -1,6 +1,6 @@
 //! Bulk imports into PostgreSQL with `COPY`: each batch is streamed into a temporary table
 //! and moved with one `INSERT ... SELECT ... ON CONFLICT DO NOTHING`, in one transaction.
-//! The same rows under the same rules as `sqlite_load.rs`, at the speed of `COPY` instead
+//! The same rows under the same rules as [`super::sqlite`], at the speed of `COPY` instead
 //! of one bound value at a time.
 
 use std::collections::HashMap;
@@ -9,12 +9,35 @@ use sqlx::{Connection as _, PgConnection, Row};
 use tenure_domain::catalog::{OrderStatus, purchase_day};
 use tenure_domain::customer::{CustomerData, search_terms};
 
-use crate::customers::{Field, fields};
-use crate::import::{
-    BatchOutcome, InteractionRow, OrderLineRow, PurchaseRow, fresh_customers, placeholders,
+use tenure_domain::changes::{Actor, Change, Entity};
+
+use super::{
+    BatchOutcome, CUSTOMER_COLUMNS, INTERACTION_COLUMNS, InteractionRow, ORDER_COLUMNS,
+    OrderLineRow, PurchaseRow, add_created, batch_change, distinct, fresh_customers, placeholders,
+    rebuild_chunks,
 };
+use crate::customers::{Field, fields};
 use crate::time::now_micros;
-use crate::{StoreResult, stats};
+use crate::{StoreResult, dialect};
+
+/// Appends a change-log entry inside the batch's transaction.
+async fn append_change(conn: &mut PgConnection, actor: &Actor, change: &Change) -> StoreResult<()> {
+    let v = crate::changes::entry_values(actor, change);
+    sqlx::query(crate::changes::APPEND)
+        .bind(v.at)
+        .bind(v.actor_kind)
+        .bind(v.actor_id)
+        .bind(v.actor_name)
+        .bind(v.source)
+        .bind(v.entity)
+        .bind(v.entity_id)
+        .bind(v.operation)
+        .bind(v.customer_id)
+        .bind(v.detail)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
 
 /// Rows in PostgreSQL's `COPY` text format.
 #[derive(Default)]
@@ -141,10 +164,9 @@ async fn insert_customers(
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT nextval(pg_get_serial_sequence('customers', 'id')) FROM generate_series(1, $1)",
-    )
-    .bind(batch.len() as i64)
+    let ids: Vec<i64> = sqlx::query_scalar(dialect::POSTGRES_NEXT_IDS)
+        .bind("customers")
+        .bind(batch.len() as i64)
     .fetch_all(&mut *conn)
     .await?;
     let now = now_micros();
@@ -171,9 +193,7 @@ async fn insert_customers(
     }
     copy(
         conn,
-        "COPY customers (id, external_id, kind, name, email, phone, birthday, locale, region, \
-         acquisition_source, acquisition_channel, account_id, owner_id, tags, contact_points, preferences, \
-         custom_fields, consents, created_at, updated_at) FROM STDIN",
+        &format!("COPY customers ({CUSTOMER_COLUMNS}) FROM STDIN"),
         customers,
     )
     .await?;
@@ -217,38 +237,25 @@ async fn resolve_customers<'k>(
     conn: &mut PgConnection,
     keys: impl Iterator<Item = &'k str>,
 ) -> StoreResult<(HashMap<String, i64>, u64)> {
-    let mut keys: Vec<String> = keys.map(str::to_owned).collect();
-    keys.sort_unstable();
-    keys.dedup();
+    let keys: Vec<String> = distinct(keys).into_iter().map(str::to_owned).collect();
     let mut ids = customer_ids(conn, &keys).await?;
     let missing = placeholders(keys.iter().map(String::as_str), &ids);
     let created = insert_customers(conn, &missing).await?;
-    for (d, id) in missing.iter().zip(&created) {
-        if let Some(x) = &d.external_id {
-            ids.insert(x.clone(), *id);
-        }
-    }
+    add_created(&mut ids, &missing, &created);
     Ok((ids, created.len() as u64))
 }
 
-async fn rebuild_stats(
-    conn: &mut PgConnection,
-    currency: &str,
-    mut touched: Vec<i64>,
-) -> StoreResult<()> {
-    touched.sort_unstable();
-    touched.dedup();
-    for chunk in touched.chunks(500) {
-        let (delete, insert) = stats::rebuild_some_sql(chunk.len());
+async fn rebuild_stats(conn: &mut PgConnection, currency: &str, touched: Vec<i64>) -> StoreResult<()> {
+    for (chunk, delete, insert) in rebuild_chunks(touched) {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(delete));
-        for id in chunk {
+        for id in &chunk {
             q = q.bind(*id);
         }
         q.execute(&mut *conn).await?;
         let mut q = sqlx::query(sqlx::AssertSqlSafe(insert))
             .bind(OrderStatus::Completed.as_str())
             .bind(currency);
-        for id in chunk {
+        for id in &chunk {
             q = q.bind(*id);
         }
         q.execute(&mut *conn).await?;
@@ -259,15 +266,19 @@ async fn rebuild_stats(
 pub(crate) async fn import_customers(
     conn: &mut PgConnection,
     batch: &[CustomerData],
+    by: &Actor,
 ) -> StoreResult<BatchOutcome> {
     let mut tx = conn.begin().await?;
-    let mut keys: Vec<String> = batch.iter().filter_map(|c| c.external_id.clone()).collect();
-    keys.sort_unstable();
-    keys.dedup();
+    let keys: Vec<String> = distinct(batch.iter().filter_map(|c| c.external_id.as_deref()))
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let fresh = fresh_customers(batch, &customer_ids(&mut tx, &keys).await?);
     insert_customers(&mut tx, &fresh).await?;
+    let outcome = BatchOutcome::of(batch.len(), fresh.len() as u64, 0);
+    append_change(&mut tx, by, &batch_change(Entity::Customer, &outcome)).await?;
     tx.commit().await?;
-    Ok(BatchOutcome::of(batch.len(), fresh.len() as u64, 0))
+    Ok(outcome)
 }
 
 /// Refreshes the planner's statistics of `table` once it has changed by half since they
@@ -300,7 +311,7 @@ struct Staging {
     /// The temporary table's name.
     stage: &'static str,
     /// Moves the rows; binds the time as `$1` and returns the customer of every row written.
-    insert: &'static str,
+    insert: String,
 }
 
 /// A batch of rows that belong to customers named by external id (orders, interactions):
@@ -310,6 +321,7 @@ async fn import_for_customers<R>(
     conn: &mut PgConnection,
     currency: &str,
     batch: &[R],
+    (entity, by): (Entity, &Actor),
     customer: impl Fn(&R) -> &str,
     staging: Staging,
     mut write: impl FnMut(&mut CopyRows, &R, i64),
@@ -332,25 +344,29 @@ async fn import_for_customers<R>(
         }
     }
     copy(&mut tx, &format!("COPY {stage} FROM STDIN"), rows).await?;
-    let touched: Vec<i64> = sqlx::query_scalar(insert)
+    let touched: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(insert))
         .bind(now_micros())
         .fetch_all(&mut *tx)
         .await?;
     let inserted = touched.len() as u64;
     rebuild_stats(&mut tx, currency, touched).await?;
+    let outcome = BatchOutcome::of(batch.len(), inserted, created);
+    append_change(&mut tx, by, &batch_change(entity, &outcome)).await?;
     tx.commit().await?;
-    Ok(BatchOutcome::of(batch.len(), inserted, created))
+    Ok(outcome)
 }
 
 pub(crate) async fn import_purchases(
     conn: &mut PgConnection,
     currency: &str,
     batch: &[PurchaseRow],
+    by: &Actor,
 ) -> StoreResult<BatchOutcome> {
     import_for_customers(
         conn,
         currency,
         batch,
+        (Entity::Order, by),
         |p| p.customer_external_id.as_str(),
         Staging {
             table: "orders",
@@ -358,10 +374,11 @@ pub(crate) async fn import_purchases(
          occurred_at BIGINT, purchase_day BIGINT, currency TEXT, total_minor BIGINT, channel TEXT, \
          status TEXT) ON COMMIT DELETE ROWS",
             stage: "load_orders",
-            insert: "INSERT INTO orders (external_id, customer_id, occurred_at, purchase_day, currency, total_minor, \
-         channel, status, created_at, updated_at) \
-         SELECT external_id, customer_id, occurred_at, purchase_day, currency, total_minor, channel, status, $1, $1 \
-         FROM load_orders ON CONFLICT (external_id) DO NOTHING RETURNING customer_id",
+            insert: format!(
+                "INSERT INTO orders ({ORDER_COLUMNS}, created_at, updated_at) \
+                 SELECT {ORDER_COLUMNS}, $1, $1 FROM load_orders \
+                 ON CONFLICT (external_id) DO NOTHING RETURNING customer_id"
+            ),
         },
         |rows, p, customer| {
             rows.text(Some(&p.order_external_id));
@@ -381,11 +398,13 @@ pub(crate) async fn import_interactions(
     conn: &mut PgConnection,
     currency: &str,
     batch: &[InteractionRow],
+    by: &Actor,
 ) -> StoreResult<BatchOutcome> {
     import_for_customers(
         conn,
         currency,
         batch,
+        (Entity::Interaction, by),
         |i| i.customer_external_id.as_str(),
         Staging {
             table: "interactions",
@@ -393,11 +412,11 @@ pub(crate) async fn import_interactions(
          channel TEXT, direction TEXT, kind TEXT, subject TEXT, body TEXT, staff_user_id BIGINT, \
          buying_signal BIGINT, occurred_at BIGINT) ON COMMIT DELETE ROWS",
             stage: "load_interactions",
-            insert: "INSERT INTO interactions (external_id, customer_id, channel, direction, kind, subject, body, \
-         staff_user_id, buying_signal, occurred_at, created_at) \
-         SELECT external_id, customer_id, channel, direction, kind, subject, body, staff_user_id, \
-         buying_signal, occurred_at, $1 FROM load_interactions \
-         ON CONFLICT (external_id) DO NOTHING RETURNING customer_id",
+            insert: format!(
+                "INSERT INTO interactions ({INTERACTION_COLUMNS}, created_at) \
+                 SELECT {INTERACTION_COLUMNS}, $1 FROM load_interactions \
+                 ON CONFLICT (external_id) DO NOTHING RETURNING customer_id"
+            ),
         },
         |rows, i, customer| {
             let d = &i.data;
@@ -420,6 +439,7 @@ pub(crate) async fn import_order_lines(
     conn: &mut PgConnection,
     currency: &str,
     batch: &[OrderLineRow],
+    by: &Actor,
 ) -> StoreResult<BatchOutcome> {
     analyze_if_grown(conn, "order_lines").await?;
     let mut tx = conn.begin().await?;
@@ -474,12 +494,14 @@ pub(crate) async fn import_order_lines(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    tx.commit().await?;
     let unknown_orders: Vec<usize> = unknown.into_iter().map(|p| p as usize).collect();
-    Ok(BatchOutcome {
+    let outcome = BatchOutcome {
         inserted,
         skipped: (batch.len() - unknown_orders.len()) as u64 - inserted,
         customers_created: created,
         unknown_orders,
-    })
+    };
+    append_change(&mut tx, by, &batch_change(Entity::Order, &outcome)).await?;
+    tx.commit().await?;
+    Ok(outcome)
 }

@@ -1,24 +1,86 @@
 //! Bulk imports in batches: each batch is one transaction, skips rows whose external id is
 //! already stored (so a re-run, or a run after a crash, completes the job without
-//! duplicates) and recomputes the aggregates of the customers it touched.
+//! duplicates), recomputes the aggregates of the customers it touched, and appends its
+//! change-log entry.
 //!
 //! The batches run on a connection of their own: prepared statements over `rusqlite` for a
-//! SQLite file (`sqlite_load.rs`), `COPY` for PostgreSQL (`pg_load.rs`) — the generic
-//! driver's per-value cost made million-row imports several times slower than either.
-//! Products, a small table, go through the pool on PostgreSQL.
+//! SQLite file ([`sqlite`]), `COPY` for PostgreSQL ([`postgres`]) — the generic driver's
+//! per-value cost made million-row imports several times slower than either. Both write
+//! the same rows under the same rules; what they share is here: the row types, the batch
+//! outcome, which customers a batch creates, the column lists, the aggregate rebuild's
+//! chunks and the change-log entry. Products, a small table, go through the pool on
+//! PostgreSQL.
+
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Row};
 use tenure_domain::catalog::{OrderStatus, SalesChannel};
+use tenure_domain::changes::{Actor, Entity, import_change};
 use tenure_domain::customer::CustomerData;
 use tenure_domain::interaction::InteractionData;
 
 use crate::sql::Bulk;
 use crate::time::now_micros;
 use crate::{Store, StoreResult};
-use crate::{pg_load, sqlite_load};
+
+/// The columns a loaded customer row fills, in the order both loaders write them: the id,
+/// the 16 writable columns of `customers::fields`, the consents and the two times.
+pub(crate) const CUSTOMER_COLUMNS: &str = "id, external_id, kind, name, email, phone, birthday, locale, region, \
+     acquisition_source, acquisition_channel, account_id, owner_id, tags, contact_points, preferences, \
+     custom_fields, consents, created_at, updated_at";
+
+/// The columns of a loaded order (the creation time is written twice, as `updated_at` too).
+pub(crate) const ORDER_COLUMNS: &str = "external_id, customer_id, occurred_at, purchase_day, currency, total_minor, \
+     channel, status";
+
+/// The columns of a loaded interaction.
+pub(crate) const INTERACTION_COLUMNS: &str = "external_id, customer_id, channel, direction, kind, subject, body, \
+     staff_user_id, buying_signal, occurred_at";
+
+/// The distinct external ids a batch names, sorted.
+pub(crate) fn distinct<'k>(keys: impl Iterator<Item = &'k str>) -> Vec<&'k str> {
+    let mut keys: Vec<&str> = keys.collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Adds the placeholders just created to the ids found.
+pub(crate) fn add_created(ids: &mut HashMap<String, i64>, created: &[CustomerData], new_ids: &[i64]) {
+    for (d, id) in created.iter().zip(new_ids) {
+        if let Some(x) = &d.external_id {
+            ids.insert(x.clone(), *id);
+        }
+    }
+}
+
+/// The touched customers of a batch in chunks, each with its two statements recomputing
+/// their aggregates (see `stats::rebuild_some_sql`).
+pub(crate) fn rebuild_chunks(mut touched: Vec<i64>) -> Vec<(Vec<i64>, String, String)> {
+    touched.sort_unstable();
+    touched.dedup();
+    touched
+        .chunks(500)
+        .map(|chunk| {
+            let (delete, insert) = crate::stats::rebuild_some_sql(chunk.len());
+            (chunk.to_vec(), delete, insert)
+        })
+        .collect()
+}
+
+/// What a batch of `entity` rows records in the change log.
+pub(crate) fn batch_change(entity: Entity, outcome: &BatchOutcome) -> tenure_domain::changes::Change {
+    import_change(
+        entity,
+        outcome.inserted,
+        outcome.skipped,
+        outcome.customers_created,
+    )
+}
 
 /// One purchase of the plain purchase log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,53 +207,67 @@ async fn lookup(
 impl Store {
     /// Imports customers; those whose external id is stored already (or repeats within the
     /// batch) are skipped.
-    pub async fn import_customers(&self, batch: &[CustomerData]) -> StoreResult<BatchOutcome> {
+    pub async fn import_customers(
+        &self,
+        batch: &[CustomerData],
+        by: &Actor,
+    ) -> StoreResult<BatchOutcome> {
         if let Some(done) = self
-            .load_sqlite(|c| sqlite_load::import_customers(c, batch))
+            .load_sqlite(|c| sqlite::import_customers(c, batch, by))
             .await
         {
             return done;
         }
         let mut slot = self.pg_loader().await?;
-        pg_load::import_customers(pg_load::conn(&mut slot)?, batch).await
+        postgres::import_customers(postgres::conn(&mut slot)?, batch, by).await
     }
 
     /// Imports purchases as orders, creating unknown customers; orders whose external id is
     /// stored already are skipped. The touched customers' aggregates are recomputed in the
     /// same transaction.
-    pub async fn import_purchases(&self, batch: &[PurchaseRow]) -> StoreResult<BatchOutcome> {
+    pub async fn import_purchases(
+        &self,
+        batch: &[PurchaseRow],
+        by: &Actor,
+    ) -> StoreResult<BatchOutcome> {
         let currency = self.reporting_currency();
         if let Some(done) = self
-            .load_sqlite(|c| sqlite_load::import_purchases(c, currency, batch))
+            .load_sqlite(|c| sqlite::import_purchases(c, currency, batch, by))
             .await
         {
             return done;
         }
         let mut slot = self.pg_loader().await?;
-        pg_load::import_purchases(pg_load::conn(&mut slot)?, currency, batch).await
+        postgres::import_purchases(postgres::conn(&mut slot)?, currency, batch, by).await
     }
 
     /// Imports interactions, creating unknown customers; interactions whose external id is
     /// stored already are skipped. The touched customers' aggregates are recomputed.
-    pub async fn import_interactions(&self, batch: &[InteractionRow]) -> StoreResult<BatchOutcome> {
+    pub async fn import_interactions(
+        &self,
+        batch: &[InteractionRow],
+        by: &Actor,
+    ) -> StoreResult<BatchOutcome> {
         let currency = self.reporting_currency();
         if let Some(done) = self
-            .load_sqlite(|c| sqlite_load::import_interactions(c, currency, batch))
+            .load_sqlite(|c| sqlite::import_interactions(c, currency, batch, by))
             .await
         {
             return done;
         }
         let mut slot = self.pg_loader().await?;
-        pg_load::import_interactions(pg_load::conn(&mut slot)?, currency, batch).await
+        postgres::import_interactions(postgres::conn(&mut slot)?, currency, batch, by).await
     }
-}
 
-impl Store {
     /// Imports products, creating categories named for the first time; products whose
     /// external id is stored already are skipped.
-    pub async fn import_products(&self, batch: &[ProductRow]) -> StoreResult<BatchOutcome> {
+    pub async fn import_products(
+        &self,
+        batch: &[ProductRow],
+        by: &Actor,
+    ) -> StoreResult<BatchOutcome> {
         if let Some(done) = self
-            .load_sqlite(|c| sqlite_load::import_products(c, batch))
+            .load_sqlite(|c| sqlite::import_products(c, batch, by))
             .await
         {
             return done;
@@ -240,22 +316,29 @@ impl Store {
             .await?;
         }
         rows.flush(&mut w.tx).await?;
+        let outcome = BatchOutcome::of(batch.len(), rows.rows_affected(), 0);
+        w.append_change(by, &batch_change(Entity::Product, &outcome))
+            .await?;
         w.commit().await?;
-        Ok(BatchOutcome::of(batch.len(), rows.rows_affected(), 0))
+        Ok(outcome)
     }
 
     /// Imports order lines into existing orders (rows naming an unknown order are reported,
     /// not written), creating products named for the first time with a placeholder name.
     /// A line whose order already has a line with its number is skipped.
-    pub async fn import_order_lines(&self, batch: &[OrderLineRow]) -> StoreResult<BatchOutcome> {
+    pub async fn import_order_lines(
+        &self,
+        batch: &[OrderLineRow],
+        by: &Actor,
+    ) -> StoreResult<BatchOutcome> {
         let currency = self.reporting_currency();
         if let Some(done) = self
-            .load_sqlite(|c| sqlite_load::import_order_lines(c, currency, batch))
+            .load_sqlite(|c| sqlite::import_order_lines(c, currency, batch, by))
             .await
         {
             return done;
         }
         let mut slot = self.pg_loader().await?;
-        pg_load::import_order_lines(pg_load::conn(&mut slot)?, currency, batch).await
+        postgres::import_order_lines(postgres::conn(&mut slot)?, currency, batch, by).await
     }
 }

@@ -1,0 +1,375 @@
+//! Who changes what: the acting user or token, the interface a change came through, the
+//! domain events a write emits, and the change-log entry each event leaves.
+//!
+//! Every use case runs as an [`Actor`]; every write it makes emits [`Event`]s, which the
+//! application layer hands to its registered handlers inside the same transaction. The
+//! change log is one such handler: one [`Change`] per event.
+
+use crate::access::{Permission, Principal, Role};
+use crate::ids::{
+    AccountId, CategoryId, CustomerId, InteractionId, JobId, MergeId, OrderId, ProductId,
+    StaffUserId, TokenId,
+};
+use crate::text_enum;
+
+text_enum! {
+    /// What kind of party acts.
+    pub enum ActorKind {
+        /// An API token.
+        Token => "token",
+        /// A staff member signed in.
+        User => "user",
+        /// Someone at the command line of the server.
+        Cli => "cli",
+        /// Tenure itself: scheduled jobs.
+        System => "system",
+    }
+}
+
+text_enum! {
+    /// The interface a change came through.
+    pub enum Source {
+        Api => "api",
+        Web => "web",
+        Cli => "cli",
+        Import => "import",
+        Job => "job",
+    }
+}
+
+/// Who acts, through which interface, with which role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// The token's or user's id, when there is one.
+    pub id: Option<i64>,
+    pub name: String,
+    pub role: Role,
+    pub source: Source,
+}
+
+impl Actor {
+    /// The holder of an API token, or a signed-in user, calling through `source`.
+    pub fn from_principal(p: &Principal, source: Source) -> Actor {
+        match p.token_id {
+            Some(t) => Actor {
+                kind: ActorKind::Token,
+                id: Some(t.0),
+                name: p.name.clone(),
+                role: p.role,
+                source,
+            },
+            None => Actor {
+                kind: ActorKind::User,
+                id: None,
+                name: p.name.clone(),
+                role: p.role,
+                source,
+            },
+        }
+    }
+
+    /// The operator at the command line: the server's own administrator.
+    pub fn cli(name: impl Into<String>) -> Actor {
+        Actor {
+            kind: ActorKind::Cli,
+            id: None,
+            name: name.into(),
+            role: Role::Admin,
+            source: Source::Cli,
+        }
+    }
+
+    /// Tenure's own scheduled work.
+    pub fn system() -> Actor {
+        Actor {
+            kind: ActorKind::System,
+            id: None,
+            name: "worker".into(),
+            role: Role::Admin,
+            source: Source::Job,
+        }
+    }
+
+    /// The same actor, calling through another interface (an import run from the CLI).
+    pub fn via(&self, source: Source) -> Actor {
+        Actor {
+            source,
+            ..self.clone()
+        }
+    }
+
+    pub fn allows(&self, p: Permission) -> bool {
+        self.role.allows(p)
+    }
+
+    /// How merge records and logs name the actor: `token:3`, `cli:alice`, `system:worker`.
+    pub fn label(&self) -> String {
+        match self.id {
+            Some(id) => format!("{}:{id}", self.kind),
+            None => format!("{}:{}", self.kind, self.name),
+        }
+    }
+}
+
+text_enum! {
+    /// What a change-log entry is about.
+    pub enum Entity {
+        Customer => "customer",
+        Order => "order",
+        Interaction => "interaction",
+        Account => "account",
+        Product => "product",
+        Category => "category",
+        Merge => "merge",
+        User => "user",
+        Token => "token",
+        Predictions => "predictions",
+        Recommendations => "recommendations",
+        Aggregates => "aggregates",
+        Duplicates => "duplicates",
+        Job => "job",
+    }
+}
+
+text_enum! {
+    /// What happened to it.
+    pub enum Operation {
+        Create => "create",
+        Update => "update",
+        Delete => "delete",
+        Merge => "merge",
+        Undo => "undo",
+        Import => "import",
+        Revoke => "revoke",
+        Rebuild => "rebuild",
+    }
+}
+
+/// Something a write did, as the rest of the application hears of it. Handlers registered
+/// with the application layer (the change log now; points, stages, audit, messages and
+/// webhooks next) run for each, inside the write's transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    CustomerCreated { customer: CustomerId },
+    CustomerUpdated { customer: CustomerId },
+    CustomerDeleted { customer: CustomerId },
+    OrderRecorded { order: OrderId, customer: CustomerId },
+    /// `previous_customer` differs from `customer` when the order moved.
+    OrderUpdated { order: OrderId, customer: CustomerId, previous_customer: CustomerId },
+    OrderDeleted { order: OrderId, customer: CustomerId },
+    InteractionRecorded { interaction: InteractionId, customer: CustomerId },
+    InteractionUpdated { interaction: InteractionId, customer: CustomerId },
+    InteractionDeleted { interaction: InteractionId, customer: CustomerId },
+    CustomersMerged { merge: MergeId, survivor: CustomerId, merged: CustomerId },
+    /// `restored` is the id the merged customer came back with.
+    MergeUndone { merge: MergeId, survivor: CustomerId, restored: CustomerId },
+    AccountCreated { account: AccountId },
+    AccountUpdated { account: AccountId },
+    AccountDeleted { account: AccountId },
+    ProductCreated { product: ProductId },
+    ProductUpdated { product: ProductId },
+    CategoryCreated { category: CategoryId },
+    UserCreated { user: StaffUserId },
+    TokenCreated { token: TokenId },
+    TokenRevoked { token: TokenId },
+    /// The models scored every customer again.
+    PredictionsReplaced { customers: u64 },
+    RecommendationsReplaced { products: u64 },
+    AggregatesRebuilt { customers: u64 },
+    DuplicatesRebuilt { pairs: u64 },
+    /// A job was queued by hand.
+    JobQueued { job: JobId },
+}
+
+/// What the change log records of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub entity: Entity,
+    pub entity_id: Option<i64>,
+    pub operation: Operation,
+    /// The customer the change concerns, when it concerns one.
+    pub customer_id: Option<CustomerId>,
+    /// A small JSON object with counts, for changes to many rows at once.
+    pub detail: Option<String>,
+}
+
+impl Event {
+    /// The customers whose data this event changed (the duplicate candidates and, next,
+    /// stages and segments follow them).
+    pub fn customers(&self) -> Vec<CustomerId> {
+        use Event::*;
+        match self {
+            CustomerCreated { customer }
+            | CustomerUpdated { customer }
+            | CustomerDeleted { customer }
+            | OrderRecorded { customer, .. }
+            | OrderDeleted { customer, .. }
+            | InteractionRecorded { customer, .. }
+            | InteractionUpdated { customer, .. }
+            | InteractionDeleted { customer, .. } => vec![*customer],
+            OrderUpdated {
+                customer,
+                previous_customer,
+                ..
+            } if customer != previous_customer => vec![*previous_customer, *customer],
+            OrderUpdated { customer, .. } => vec![*customer],
+            CustomersMerged {
+                survivor, merged, ..
+            } => vec![*survivor, *merged],
+            MergeUndone {
+                survivor, restored, ..
+            } => vec![*survivor, *restored],
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn change(&self) -> Change {
+        use Event::*;
+        let change = |entity, id: Option<i64>, operation, customer: Option<CustomerId>| Change {
+            entity,
+            entity_id: id,
+            operation,
+            customer_id: customer,
+            detail: None,
+        };
+        let counted = |entity, operation, key: &str, n: u64| Change {
+            entity,
+            entity_id: None,
+            operation,
+            customer_id: None,
+            detail: Some(format!("{{\"{key}\":{n}}}")),
+        };
+        match *self {
+            CustomerCreated { customer } => {
+                change(Entity::Customer, Some(customer.0), Operation::Create, Some(customer))
+            }
+            CustomerUpdated { customer } => {
+                change(Entity::Customer, Some(customer.0), Operation::Update, Some(customer))
+            }
+            CustomerDeleted { customer } => {
+                change(Entity::Customer, Some(customer.0), Operation::Delete, Some(customer))
+            }
+            OrderRecorded { order, customer } => {
+                change(Entity::Order, Some(order.0), Operation::Create, Some(customer))
+            }
+            OrderUpdated {
+                order, customer, ..
+            } => change(Entity::Order, Some(order.0), Operation::Update, Some(customer)),
+            OrderDeleted { order, customer } => {
+                change(Entity::Order, Some(order.0), Operation::Delete, Some(customer))
+            }
+            InteractionRecorded {
+                interaction,
+                customer,
+            } => change(
+                Entity::Interaction,
+                Some(interaction.0),
+                Operation::Create,
+                Some(customer),
+            ),
+            InteractionUpdated {
+                interaction,
+                customer,
+            } => change(
+                Entity::Interaction,
+                Some(interaction.0),
+                Operation::Update,
+                Some(customer),
+            ),
+            InteractionDeleted {
+                interaction,
+                customer,
+            } => change(
+                Entity::Interaction,
+                Some(interaction.0),
+                Operation::Delete,
+                Some(customer),
+            ),
+            CustomersMerged {
+                merge, survivor, ..
+            } => change(Entity::Merge, Some(merge.0), Operation::Merge, Some(survivor)),
+            MergeUndone {
+                merge, survivor, ..
+            } => change(Entity::Merge, Some(merge.0), Operation::Undo, Some(survivor)),
+            AccountCreated { account } => {
+                change(Entity::Account, Some(account.0), Operation::Create, None)
+            }
+            AccountUpdated { account } => {
+                change(Entity::Account, Some(account.0), Operation::Update, None)
+            }
+            AccountDeleted { account } => {
+                change(Entity::Account, Some(account.0), Operation::Delete, None)
+            }
+            ProductCreated { product } => {
+                change(Entity::Product, Some(product.0), Operation::Create, None)
+            }
+            ProductUpdated { product } => {
+                change(Entity::Product, Some(product.0), Operation::Update, None)
+            }
+            CategoryCreated { category } => {
+                change(Entity::Category, Some(category.0), Operation::Create, None)
+            }
+            UserCreated { user } => change(Entity::User, Some(user.0), Operation::Create, None),
+            TokenCreated { token } => change(Entity::Token, Some(token.0), Operation::Create, None),
+            TokenRevoked { token } => change(Entity::Token, Some(token.0), Operation::Revoke, None),
+            PredictionsReplaced { customers } => {
+                counted(Entity::Predictions, Operation::Rebuild, "customers", customers)
+            }
+            RecommendationsReplaced { products } => {
+                counted(Entity::Recommendations, Operation::Rebuild, "products", products)
+            }
+            AggregatesRebuilt { customers } => {
+                counted(Entity::Aggregates, Operation::Rebuild, "customers", customers)
+            }
+            DuplicatesRebuilt { pairs } => {
+                counted(Entity::Duplicates, Operation::Rebuild, "pairs", pairs)
+            }
+            JobQueued { job } => change(Entity::Job, Some(job.0), Operation::Create, None),
+        }
+    }
+}
+
+/// The change-log entry of an import batch: one per batch, written by the loader in the
+/// batch's own transaction (see the store's `load` module).
+pub fn import_change(entity: Entity, inserted: u64, skipped: u64, created: u64) -> Change {
+    Change {
+        entity,
+        entity_id: None,
+        operation: Operation::Import,
+        customer_id: None,
+        detail: Some(format!(
+            "{{\"inserted\":{inserted},\"skipped\":{skipped},\"created\":{created}}}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_customer_event_names_its_customer() {
+        let e = Event::OrderUpdated {
+            order: OrderId(3),
+            customer: CustomerId(2),
+            previous_customer: CustomerId(1),
+        };
+        assert_eq!(e.customers(), [CustomerId(1), CustomerId(2)]);
+        let c = e.change();
+        assert_eq!((c.entity, c.operation), (Entity::Order, Operation::Update));
+        assert_eq!(c.customer_id, Some(CustomerId(2)));
+    }
+
+    #[test]
+    fn actors_are_labelled_for_records() {
+        let p = Principal {
+            token_id: Some(TokenId(3)),
+            name: "shop".into(),
+            role: Role::Agent,
+        };
+        assert_eq!(Actor::from_principal(&p, Source::Api).label(), "token:3");
+        assert_eq!(Actor::cli("ann").label(), "cli:ann");
+        assert!(Actor::system().allows(Permission::ManageUsers));
+    }
+}
