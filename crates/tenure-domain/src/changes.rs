@@ -180,6 +180,8 @@ pub enum Event {
     DuplicatesRebuilt { pairs: u64 },
     /// A job was queued by hand.
     JobQueued { job: JobId },
+    /// Many customers were loaded at once (synthetic data, a bulk load).
+    CustomersLoaded { customers: u64 },
 }
 
 /// What the change log records of one event.
@@ -326,6 +328,9 @@ impl Event {
                 counted(Entity::Duplicates, Operation::Rebuild, "pairs", pairs)
             }
             JobQueued { job } => change(Entity::Job, Some(job.0), Operation::Create, None),
+            CustomersLoaded { customers } => {
+                counted(Entity::Customer, Operation::Import, "inserted", customers)
+            }
         }
     }
 }

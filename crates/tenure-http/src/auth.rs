@@ -10,34 +10,42 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use tenure_domain::access::{Permission, Principal};
+use tenure_domain::changes::{Actor, Source};
 
 use crate::{ApiError, AppState};
 
-/// How long a resolved token is trusted before the store is asked again (so a revoked
-/// token stops working within this time).
-const TOKEN_TTL: Duration = Duration::from_secs(30);
+/// How long a resolved token is trusted before the database is asked again: a token
+/// revoked elsewhere (another server, the command line) stops working within this time.
+pub const TOKEN_TTL: Duration = Duration::from_secs(30);
 /// Unknown tokens are remembered briefly too, so guessing costs no database reads.
 const UNKNOWN_TTL: Duration = Duration::from_secs(5);
 const CACHE_MAX: usize = 10_000;
 
 /// Tokens recently resolved, keyed by the token's hash.
-#[derive(Default)]
 pub struct TokenCache {
+    ttl: Duration,
     entries: RwLock<HashMap<String, (Option<Principal>, Instant)>>,
 }
 
 impl TokenCache {
+    pub fn new(ttl: Duration) -> Self {
+        TokenCache {
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
     async fn resolve(&self, state: &AppState, token: &str) -> Result<Option<Principal>, ApiError> {
-        let key = tenure_store::users::token_hash(token);
+        let key = tenure_app::App::token_key(token);
         if let Ok(map) = self.entries.read()
             && let Some((p, at)) = map.get(&key)
         {
-            let ttl = if p.is_some() { TOKEN_TTL } else { UNKNOWN_TTL };
+            let ttl = if p.is_some() { self.ttl } else { UNKNOWN_TTL.min(self.ttl) };
             if at.elapsed() < ttl {
                 return Ok(p.clone());
             }
         }
-        let principal = state.store.authenticate_token(token).await?;
+        let principal = state.app.authenticate_token(token).await?;
         if let Ok(mut map) = self.entries.write() {
             if map.len() >= CACHE_MAX {
                 map.clear();
@@ -78,9 +86,9 @@ needs! {
     ManageUsers => ManageUsers,
 }
 
-/// The caller, known to hold permission `P`.
+/// The caller, known to hold permission `P`, as the actor of what it asks for.
 pub struct Authorized<P: Needs> {
-    pub principal: Principal,
+    pub actor: Actor,
     _p: PhantomData<P>,
 }
 
@@ -121,7 +129,7 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
             )));
         }
         Ok(Authorized {
-            principal,
+            actor: Actor::from_principal(&principal, Source::Api),
             _p: PhantomData,
         })
     }

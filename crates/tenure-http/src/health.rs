@@ -22,7 +22,7 @@ async fn healthz() -> &'static str {
 
 /// The process can serve: the database answers.
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    state.store.ping().await?;
+    state.app.ping().await?;
     Ok("ready")
 }
 

@@ -1,21 +1,21 @@
 //! Tenure's HTTP layer: the JSON API under `/api/v1`, its access control, problem+json
 //! errors, the OpenAPI document and browsable API page, health and metrics endpoints.
 //!
-//! API boundary: handlers parse input into domain values, call the store, and render DTOs.
-//! They hold no SQL and no business rule; DTOs live here, never in the domain or store.
+//! API boundary: handlers parse the request into domain inputs, call the application layer
+//! (`tenure-app`), and render DTOs. They hold no SQL and no business rule, and never reach
+//! the store; DTOs live here, never in the domain or store.
 
 pub mod api;
 pub mod auth;
 mod extract;
 mod health;
 mod metrics;
-pub mod password;
 mod problem;
 
 use std::sync::Arc;
 
 use axum::Router;
-use tenure_store::Store;
+use tenure_app::App;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -25,16 +25,21 @@ pub use problem::ApiError;
 /// Shared state of every request.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
+    pub app: App,
     pub tokens: Arc<auth::TokenCache>,
     pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
-    pub fn new(store: Store) -> Self {
+    pub fn new(app: App) -> Self {
+        Self::with_token_ttl(app, auth::TOKEN_TTL)
+    }
+
+    /// With resolved tokens trusted for `ttl` (a revoked token is refused within it).
+    pub fn with_token_ttl(app: App, ttl: std::time::Duration) -> Self {
         Self {
-            store,
-            tokens: Arc::new(auth::TokenCache::default()),
+            app,
+            tokens: Arc::new(auth::TokenCache::new(ttl)),
             metrics: Arc::new(metrics::Metrics::new()),
         }
     }
@@ -51,7 +56,8 @@ impl AppState {
         (name = "recommendations", description = "Bought together, and next best offers"),
         (name = "orders", description = "Orders with line items"),
         (name = "interactions", description = "Contacts with customers on every channel"),
-        (name = "users", description = "Staff users"),
+        (name = "users", description = "Staff users and API tokens"),
+        (name = "jobs", description = "Scheduled and queued work"),
     )
 )]
 struct ApiDoc;

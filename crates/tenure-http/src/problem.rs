@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tenure_domain::{FieldError, Invalid};
-use tenure_store::StoreError;
+use tenure_app::AppError;
 
 /// Everything a handler can fail with.
 #[derive(Debug)]
@@ -167,43 +167,29 @@ impl From<Invalid> for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
         match e {
-            StoreError::NotFound { what } => ApiError::NotFound(format!("{what} not found")),
-            StoreError::Conflict { constraint } => {
-                ApiError::Conflict(conflict_message(&constraint))
-            }
-            StoreError::Refused(reason) => ApiError::Conflict(reason),
-            StoreError::BadReference { field, message } => {
-                ApiError::Invalid(vec![FieldError::new(field, message)])
-            }
-            StoreError::Invalid(invalid) => ApiError::Invalid(invalid.0),
-            StoreError::VersionMismatch { current } => ApiError::PreconditionFailed(format!(
+            AppError::Invalid(invalid) => ApiError::Invalid(invalid.0),
+            AppError::BadParameter(invalid) => ApiError::BadRequest {
+                detail: "the request has an invalid parameter".into(),
+                errors: invalid.0,
+            },
+            AppError::NotFound(what) => ApiError::NotFound(what),
+            AppError::Conflict(reason) => ApiError::Conflict(reason),
+            AppError::PreconditionFailed { current } => ApiError::PreconditionFailed(format!(
                 "the record was changed since you read it; it is now at version {current}"
             )),
-            StoreError::Unavailable(err) => {
+            AppError::Forbidden(reason) => ApiError::Forbidden(reason),
+            AppError::Unavailable(err) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::Unavailable
             }
-            other => {
-                tracing::error!(error = %other, "store error");
+            AppError::Internal(err) => {
+                tracing::error!(error = %err, "internal error");
                 ApiError::Internal
             }
         }
-    }
-}
-
-/// Names the field a uniqueness conflict is about, whichever database reported it.
-fn conflict_message(constraint: &str) -> String {
-    if constraint.ends_with("external_id") || constraint.ends_with("external_id_key") {
-        "a record with this external_id already exists".into()
-    } else if constraint.contains("email") {
-        "a record with this email already exists".into()
-    } else if constraint.contains("name") {
-        "a record with this name already exists".into()
-    } else {
-        format!("the record conflicts with an existing one ({constraint})")
     }
 }
 

@@ -98,8 +98,9 @@ fn run_from_row(row: &AnyRow) -> StoreResult<JobRun> {
 
 /// The next due job: queued and its time has come, or running under a lease that ran out
 /// (its worker died). PostgreSQL adds `FOR UPDATE SKIP LOCKED` (see [`Backend`]).
-const DUE: &str = "SELECT id FROM jobs WHERE (status = $1 AND run_at <= $3) OR (status = $2 AND locked_until < $3) \
-     ORDER BY run_at, id LIMIT 1";
+const DUE: &str = "SELECT id FROM jobs WHERE ((status = $1 AND run_at <= $3) OR (status = $2 AND locked_until < $3))";
+const DUE_KIND: &str = " AND kind = $4";
+const DUE_ORDER: &str = " ORDER BY run_at, id LIMIT 1";
 
 /// How a run of a job ended, as the worker reports it.
 #[derive(Debug, Clone)]
@@ -136,24 +137,32 @@ impl WriteTx<'_> {
 }
 
 impl Store {
-    /// Claims the next due job for `worker` until `lease_until`, counting the attempt.
+    /// Claims the next due job (of `kind`, when given) for `worker` until `lease_until`,
+    /// counting the attempt.
     pub async fn claim_job(
         &self,
         worker: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        kind: Option<JobKind>,
     ) -> StoreResult<Option<Job>> {
         let mut w = self.begin_write().await?;
-        let due = match self.backend() {
-            Backend::Sqlite => DUE.to_owned(),
-            Backend::Postgres => format!("{DUE} FOR UPDATE SKIP LOCKED"),
-        };
-        let id: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(due))
+        let mut due = DUE.to_owned();
+        if kind.is_some() {
+            due.push_str(DUE_KIND);
+        }
+        due.push_str(DUE_ORDER);
+        if self.backend() == Backend::Postgres {
+            due.push_str(" FOR UPDATE SKIP LOCKED");
+        }
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(due))
             .bind(JobStatus::Queued.as_str())
             .bind(JobStatus::Running.as_str())
-            .bind(now.timestamp_micros())
-            .fetch_optional(&mut *w.tx)
-            .await?;
+            .bind(now.timestamp_micros());
+        if let Some(k) = kind {
+            q = q.bind(k.as_str());
+        }
+        let id: Option<i64> = q.fetch_optional(&mut *w.tx).await?;
         let Some(id) = id else {
             w.rollback().await?;
             return Ok(None);

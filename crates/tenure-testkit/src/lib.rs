@@ -152,23 +152,44 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub tokens: HashMap<Role, String>,
+    /// The application the server runs, to set up and check through its use cases.
+    pub app: tenure_app::App,
+    /// The store beneath it, for checks that look at the stored rows themselves.
     pub store: Store,
     pub db: TestDb,
 }
 
+/// The operator at the test's command line: the actor of set-up steps.
+pub fn operator() -> tenure_domain::changes::Actor {
+    tenure_domain::changes::Actor::cli("test")
+}
+
 /// Starts the application on `db` on a free port.
 pub async fn spawn_app(db: TestDb) -> TestApp {
+    spawn_app_with(db, |store| tenure_app::App::new(store), tenure_http::auth::TOKEN_TTL).await
+}
+
+/// Starts the application built by `build` on `db`, trusting resolved tokens for
+/// `token_ttl`.
+pub async fn spawn_app_with(
+    db: TestDb,
+    build: impl FnOnce(Store) -> tenure_app::App,
+    token_ttl: std::time::Duration,
+) -> TestApp {
     let store = db.store().await;
+    let app_core = build(store.clone());
     let mut tokens = HashMap::new();
     for role in Role::ALL {
-        let token = format!("tnr_test_{}_{:016x}", role, rand::random::<u64>());
-        store
-            .create_token(&format!("test {role}"), *role, &token)
+        let made = app_core
+            .create_token(&operator(), &format!("test {role}"), *role, None)
             .await
             .expect("create token");
-        tokens.insert(*role, token);
+        tokens.insert(*role, made.token);
     }
-    let app = tenure_http::router(tenure_http::AppState::new(store.clone()));
+    let app = tenure_http::router(tenure_http::AppState::with_token_ttl(
+        app_core.clone(),
+        token_ttl,
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -180,6 +201,7 @@ pub async fn spawn_app(db: TestDb) -> TestApp {
         addr,
         client: reqwest::Client::new(),
         tokens,
+        app: app_core,
         store,
         db,
     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use tenure_store::StoreOptions;
+use tenure_app::StoreOptions;
 
 /// Where the data lives.
 #[derive(Args, Clone)]

@@ -1,10 +1,12 @@
-//! `tenure duplicates`: review likely duplicate customers, merge them, undo merges.
+//! `tenure duplicates`: review likely duplicate customers, merge them, undo merges, rebuild
+//! the candidates.
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use tenure_domain::ids::CustomerId;
-use tenure_store::Store;
-use tenure_store::duplicates::{Candidate, Merge};
+use tenure_app::PageRequest;
+use tenure_app::model::{Candidate, CandidateSide, Merge};
+use tenure_domain::changes::Actor;
+use tenure_domain::ids::{CustomerId, MergeId};
 
 use crate::config::DbArgs;
 
@@ -21,7 +23,7 @@ pub enum Command {
         #[arg(long)]
         customer: Option<i64>,
         #[arg(long, default_value_t = 50)]
-        limit: usize,
+        limit: u32,
         /// `table` for reading, `json` (one object per line) for scripts.
         #[arg(long, default_value = "table", value_parser = ["table", "json"])]
         format: String,
@@ -44,21 +46,17 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
         #[arg(long, default_value_t = 50)]
-        limit: i64,
+        limit: u32,
+    },
+    /// Recompute every candidate pair from the customers' match keys (they are kept
+    /// current by every customer write; this is for after a bulk load or a repair).
+    Rebuild {
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 
-async fn open(db: &DbArgs) -> Result<Store> {
-    crate::open(db).await
-}
-
-/// Who the command line acts as, for the merge record.
-fn actor() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
-}
-
-pub async fn run(command: Command) -> Result<()> {
+pub async fn run(command: Command, me: &Actor) -> Result<()> {
     match command {
         Command::List {
             db,
@@ -67,12 +65,14 @@ pub async fn run(command: Command) -> Result<()> {
             limit,
             format,
         } => {
-            if !(0.0..=1.0).contains(&min_score) {
-                anyhow::bail!("--min-score must be between 0 and 1");
-            }
-            let store = open(&db).await?;
-            let page = store
-                .duplicate_candidates(customer.map(CustomerId), min_score, None, limit.max(1))
+            let app = crate::open(&db).await?;
+            let page = app
+                .duplicate_candidates(
+                    me,
+                    customer.map(CustomerId),
+                    Some(min_score),
+                    &PageRequest::first(limit.clamp(1, 500)),
+                )
                 .await
                 .context("finding duplicates")?;
             if format == "json" {
@@ -82,7 +82,7 @@ pub async fn run(command: Command) -> Result<()> {
             } else {
                 print_table(&page.items);
             }
-            if page.next.is_some() {
+            if page.next_cursor.is_some() {
                 eprintln!("(more pairs follow; raise --limit or --min-score)");
             }
             Ok(())
@@ -92,9 +92,9 @@ pub async fn run(command: Command) -> Result<()> {
             survivor,
             duplicate,
         } => {
-            let store = open(&db).await?;
-            let m = store
-                .merge_customers(CustomerId(survivor), CustomerId(duplicate), &actor())
+            let app = crate::open(&db).await?;
+            let m = app
+                .merge_customers(me, CustomerId(survivor), CustomerId(duplicate))
                 .await
                 .context("merging")?;
             println!(
@@ -102,31 +102,31 @@ pub async fn run(command: Command) -> Result<()> {
                 m.merged_id,
                 m.survivor_id,
                 m.id,
-                m.moved.orders.len(),
-                m.moved.interactions.len(),
+                m.moved.count("orders"),
+                m.moved.count("interactions"),
                 m.id
             );
             Ok(())
         }
         Command::Undo { db, merge } => {
-            let store = open(&db).await?;
-            let m = store
-                .undo_merge(merge, &actor())
+            let app = crate::open(&db).await?;
+            let m = app
+                .undo_merge(me, MergeId(merge))
                 .await
                 .context("undoing the merge")?;
             println!(
                 "undid merge {}: customer {} is back with {} orders and {} interactions",
                 m.id,
                 m.merged_id,
-                m.moved.orders.len(),
-                m.moved.interactions.len()
+                m.moved.count("orders"),
+                m.moved.count("interactions")
             );
             Ok(())
         }
         Command::History { db, limit } => {
-            let store = open(&db).await?;
-            let page = store
-                .list_merges(None, None, limit.max(1))
+            let app = crate::open(&db).await?;
+            let page = app
+                .list_merges(me, None, &PageRequest::first(limit.clamp(1, 500)))
                 .await
                 .context("listing merges")?;
             for m in &page.items {
@@ -134,11 +134,24 @@ pub async fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Rebuild { db } => {
+            let app = crate::open(&db).await?;
+            let started = std::time::Instant::now();
+            let n = app
+                .rebuild_duplicates(me)
+                .await
+                .context("rebuilding the duplicate candidates")?;
+            println!(
+                "{n} candidate pairs in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
     }
 }
 
 fn candidate_json(c: &Candidate) -> serde_json::Value {
-    let side = |s: &tenure_store::duplicates::CandidateSide| {
+    let side = |s: &CandidateSide| {
         serde_json::json!({
             "id": s.id.0, "external_id": s.external_id, "name": s.name,
             "email": s.email, "phone": s.phone,
@@ -146,9 +159,9 @@ fn candidate_json(c: &Candidate) -> serde_json::Value {
     };
     serde_json::json!({
         "customers": [side(&c.a), side(&c.b)],
-        "reasons": c.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-        "name_similarity": c.name_similarity,
-        "score": c.score,
+        "reasons": c.pair.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "name_similarity": c.pair.name_similarity,
+        "score": c.pair.score(),
     })
 }
 
@@ -158,22 +171,23 @@ fn print_table(items: &[Candidate]) {
         "score", "id", "name", "id", "name"
     );
     for c in items {
-        let reasons: Vec<&str> = c.reasons.iter().map(|r| r.as_str()).collect();
+        let reasons: Vec<&str> = c.pair.reasons.iter().map(|r| r.as_str()).collect();
         println!(
             "{:>5.3}  {:>8}  {:<28}  {:>8}  {:<28}  {}",
-            c.score,
+            c.pair.score(),
             c.a.id,
-            clip(&c.a.name),
+            clip(&c.a.name, 28),
             c.b.id,
-            clip(&c.b.name),
+            clip(&c.b.name, 28),
             reasons.join(",")
         );
     }
 }
 
-fn clip(s: &str) -> String {
-    if s.chars().count() > 28 {
-        let mut t: String = s.chars().take(27).collect();
+/// `s` cut to `width` characters, with an ellipsis when cut.
+pub fn clip(s: &str, width: usize) -> String {
+    if s.chars().count() > width {
+        let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
         t.push('…');
         t
     } else {

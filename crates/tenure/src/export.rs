@@ -10,9 +10,10 @@ use anyhow::{Context, Result};
 use chrono::SecondsFormat;
 use clap::ValueEnum;
 use futures_util::TryStreamExt;
+use tenure_app::App;
+use tenure_app::model::{Cell, ExportKind};
+use tenure_domain::changes::Actor;
 use tenure_domain::money::format_minor;
-use tenure_store::Store;
-use tenure_store::export::{Cell, ExportKind};
 
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -28,11 +29,11 @@ pub enum Kind {
     Vcard,
 }
 
-pub async fn run(store: &Store, kind: Kind, out: Option<&Path>) -> Result<()> {
+pub async fn run(app: &App, me: &Actor, kind: Kind, out: Option<&Path>) -> Result<()> {
     match out {
         None => {
             let stdout = std::io::stdout();
-            match write(store, kind, std::io::BufWriter::new(stdout.lock())).await {
+            match write(app, me, kind, std::io::BufWriter::new(stdout.lock())).await {
                 Ok(n) => eprintln!("exported {n} rows"),
                 // The reader stopped early (`| head`): not an error of the export.
                 Err(e) if is_broken_pipe(&e) => {}
@@ -43,7 +44,7 @@ pub async fn run(store: &Store, kind: Kind, out: Option<&Path>) -> Result<()> {
             let partial = partial_path(path);
             let file = std::fs::File::create(&partial)
                 .with_context(|| format!("creating {}", partial.display()))?;
-            let written = write(store, kind, std::io::BufWriter::new(file)).await;
+            let written = write(app, me, kind, std::io::BufWriter::new(file)).await;
             let n = match written {
                 Ok(n) => n,
                 Err(e) => {
@@ -76,9 +77,9 @@ fn partial_path(path: &Path) -> PathBuf {
 }
 
 /// Writes the export; returns the number of records.
-pub async fn write<W: Write>(store: &Store, kind: Kind, out: W) -> Result<u64> {
+pub async fn write<W: Write>(app: &App, me: &Actor, kind: Kind, out: W) -> Result<u64> {
     let kind = match kind {
-        Kind::Vcard => return write_vcards(store, out).await,
+        Kind::Vcard => return write_vcards(app, me, out).await,
         Kind::Customers => ExportKind::Customers,
         Kind::Purchases => ExportKind::Purchases,
         Kind::Orders => ExportKind::Orders,
@@ -88,7 +89,7 @@ pub async fn write<W: Write>(store: &Store, kind: Kind, out: W) -> Result<u64> {
     };
     let mut w = csv::Writer::from_writer(out);
     w.write_record(kind.columns().iter().map(|c| c.0))?;
-    let mut rows = store.export(kind);
+    let mut rows = std::pin::pin!(app.export_rows(me, kind)?);
     let mut n = 0;
     let mut record: Vec<String> = Vec::new();
     while let Some(cells) = rows.try_next().await.context("reading from the database")? {
@@ -108,14 +109,16 @@ fn text(cell: Cell) -> String {
         Cell::Money { minor, currency } => minor
             .map(|m| format_minor(m, &currency))
             .unwrap_or_default(),
-        Cell::Time(t) => tenure_store::from_micros(t).to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        Cell::Time(t) => chrono::DateTime::from_timestamp_micros(t)
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+            .unwrap_or_default(),
         Cell::List(items) => items.join(";"),
         Cell::Bool(b) => b.to_string(),
     }
 }
 
-async fn write_vcards<W: Write>(store: &Store, mut out: W) -> Result<u64> {
-    let mut rows = store.stream_customers();
+async fn write_vcards<W: Write>(app: &App, me: &Actor, mut out: W) -> Result<u64> {
+    let mut rows = std::pin::pin!(app.export_customers(me)?);
     let mut n = 0;
     let mut card = String::new();
     while let Some(c) = rows.try_next().await.context("reading from the database")? {

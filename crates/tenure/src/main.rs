@@ -1,4 +1,7 @@
 //! `tenure`: the command-line tool and server of Tenure, a retention-first CRM.
+//!
+//! Every command parses its arguments, calls the application layer (`tenure-app`) as the
+//! operator at the command line, and prints or writes what it returns.
 
 mod analytics;
 mod config;
@@ -7,10 +10,16 @@ mod export;
 mod import;
 mod seed;
 
-use anyhow::{Context, Result, bail};
+use std::io::BufRead;
+
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use tenure_app::App;
+use tenure_app::jobs::Worker;
 use tenure_domain::access::Role;
-use tenure_store::Store;
+use tenure_domain::changes::Actor;
+use tenure_domain::ids::TokenId;
+use tenure_domain::jobs::{JobKind, JobStatus};
 
 use crate::config::DbArgs;
 
@@ -23,7 +32,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run migrations and serve the web UI and the API.
+    /// Apply migrations, then serve the JSON API with its documentation, health and metrics,
+    /// and run the job worker.
     Serve {
         #[command(flatten)]
         db: DbArgs,
@@ -35,6 +45,19 @@ enum Command {
     Migrate {
         #[command(flatten)]
         db: DbArgs,
+    },
+    /// Run scheduled and queued jobs (the model refresh, duplicate rebuilds, ...).
+    Worker {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Exit once nothing is due instead of waiting for more.
+        #[arg(long)]
+        until_idle: bool,
+    },
+    /// Look at the job queue, or queue a job by hand.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
     },
     /// Manage staff users.
     User {
@@ -74,7 +97,7 @@ enum Command {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
-    /// Customer-base models: CLV, P(alive) and churn risk.
+    /// Customer-base models: CLV, P(alive) and churn risk; retention; recommendations.
     Analytics {
         #[command(subcommand)]
         command: analytics::Command,
@@ -116,8 +139,30 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum JobsCommand {
+    /// Jobs, newest first, with their state.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only jobs in this state: queued, running, done or failed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Queue a job to run as soon as a worker is free: model_refresh, duplicates_rebuild or
+    /// recommendations_build.
+    Queue {
+        #[command(flatten)]
+        db: DbArgs,
+        kind: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum UserCommand {
-    /// Create a staff user; prompts for the password when not given.
+    /// Create a staff user; prompts for the password unless it is given or read from
+    /// standard input.
     Create {
         #[command(flatten)]
         db: DbArgs,
@@ -128,8 +173,13 @@ enum UserCommand {
         role: String,
         #[arg(long, default_value = "")]
         name: String,
-        #[arg(long)]
+        /// The password (it stays in the shell's history; prefer the prompt or
+        /// --password-stdin).
+        #[arg(long, conflicts_with = "password_stdin")]
         password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -144,6 +194,20 @@ enum TokenCommand {
         /// admin, manager, agent, analyst or read_only.
         #[arg(long)]
         role: String,
+        /// Days until it expires; without, it works until revoked.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Every token with its role, expiry and whether it was revoked (never the tokens).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke a token: servers refuse it within their token cache time (30 seconds).
+    Revoke {
+        #[command(flatten)]
+        db: DbArgs,
+        id: i64,
     },
 }
 
@@ -163,18 +227,23 @@ fn parse_role(s: &str) -> Result<Role> {
         .context("--role")
 }
 
-pub(crate) async fn open(db: &DbArgs) -> Result<Store> {
-    let store = Store::connect(&db.store_options())
+/// The operator at this command line, the actor of everything a command does.
+pub(crate) fn operator() -> Actor {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    Actor::cli(user)
+}
+
+pub(crate) async fn open(db: &DbArgs) -> Result<App> {
+    App::open(&db.store_options())
         .await
-        .with_context(|| format!("opening {}", tenure_store::redact_url(&db.database_url)))?;
-    store.migrate().await.context("applying migrations")?;
-    Ok(store)
+        .with_context(|| format!("opening {}", tenure_app::redact_url(&db.database_url)))
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     config::init_logging();
+    let me = operator();
     match cli.command {
         Command::Serve { db, addr } => serve(db, addr).await,
         Command::Migrate { db } => {
@@ -182,6 +251,19 @@ async fn main() -> Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Worker { db, until_idle } => {
+            let app = open(&db).await?;
+            let worker = Worker::new(app, "worker");
+            if until_idle {
+                let n = worker.run_until_idle().await.context("running jobs")?;
+                println!("ran {n} jobs; nothing more is due");
+            } else {
+                eprintln!("worker {} waiting for jobs (Ctrl-C to stop)", worker.id());
+                worker.run(shutdown_signal()).await;
+            }
+            Ok(())
+        }
+        Command::Jobs { command } => jobs(command, &me).await,
         Command::User {
             command:
                 UserCommand::Create {
@@ -190,26 +272,27 @@ async fn main() -> Result<()> {
                     role,
                     name,
                     password,
+                    password_stdin,
                 },
         } => {
             let role = parse_role(&role)?;
-            let email = tenure_domain::customer::parse_email(&email)
-                .map_err(anyhow::Error::msg)
-                .context("--email")?;
-            let password = match password {
-                Some(p) => p,
-                None => rpassword::prompt_password("Password: ").context("reading the password")?,
+            let password = match (password, password_stdin) {
+                (Some(p), _) => p,
+                (None, true) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .lock()
+                        .read_line(&mut line)
+                        .context("reading the password from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+                (None, false) => {
+                    rpassword::prompt_password("Password: ").context("reading the password")?
+                }
             };
-            if password.chars().count() < tenure_http::password::MIN_LEN {
-                bail!(
-                    "the password must be at least {} characters",
-                    tenure_http::password::MIN_LEN
-                );
-            }
-            let hash = tenure_http::password::hash(&password).map_err(anyhow::Error::msg)?;
-            let store = open(&db).await?;
-            let user = store
-                .create_user(&email, &name, role, Some(&hash))
+            let app = open(&db).await?;
+            let user = app
+                .create_user(&me, &email, &name, role, Some(&password))
                 .await
                 .context("creating the user")?;
             println!(
@@ -218,27 +301,14 @@ async fn main() -> Result<()> {
             );
             Ok(())
         }
-        Command::Token {
-            command: TokenCommand::Create { db, name, role },
-        } => {
-            let role = parse_role(&role)?;
-            let store = open(&db).await?;
-            let token = new_token();
-            let id = store
-                .create_token(&name, role, &token)
-                .await
-                .context("storing the token")?;
-            println!("created token {id} {name:?} with role {role}; it is shown only once:");
-            println!("{token}");
-            Ok(())
-        }
+        Command::Token { command } => token(command, &me).await,
         Command::Aggregates {
             command: AggregatesCommand::Rebuild { db },
         } => {
-            let store = open(&db).await?;
+            let app = open(&db).await?;
             let started = std::time::Instant::now();
-            let n = store
-                .rebuild_customer_stats()
+            let n = app
+                .rebuild_aggregates(&me)
                 .await
                 .context("rebuilding aggregates")?;
             println!(
@@ -254,20 +324,20 @@ async fn main() -> Result<()> {
             encoding,
             batch,
         } => {
-            let store = open(&db).await?;
-            import::run(&store, kind, &file, encoding, batch.max(1)).await
+            let app = open(&db).await?;
+            import::run(&app, &me, kind, &file, encoding, batch).await
         }
         Command::Export { db, kind, out } => {
-            let store = open(&db).await?;
-            export::run(&store, kind, out.as_deref()).await
+            let app = open(&db).await?;
+            export::run(&app, &me, kind, out.as_deref()).await
         }
-        Command::Duplicates { command } => duplicates::run(command).await,
-        Command::Analytics { command } => analytics::run(command).await,
+        Command::Duplicates { command } => duplicates::run(command, &me).await,
+        Command::Analytics { command } => analytics::run(command, &me).await,
         Command::Demo {
             db,
             customers,
             seed,
-        } => demo(&db, customers, seed).await,
+        } => demo(&db, &me, customers, seed).await,
         Command::Generate {
             customers,
             seed,
@@ -290,16 +360,116 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::SeedCustomers { db, count, seed } => {
-            let store = open(&db).await?;
-            seed::customers(&store, count, seed).await
+            let app = open(&db).await?;
+            seed::customers(&app, &me, count, seed).await
         }
     }
 }
 
+async fn token(command: TokenCommand, me: &Actor) -> Result<()> {
+    match command {
+        TokenCommand::Create {
+            db,
+            name,
+            role,
+            expires_in_days,
+        } => {
+            let role = parse_role(&role)?;
+            let app = open(&db).await?;
+            let valid_for = expires_in_days.map(|d| chrono::Duration::days(i64::from(d)));
+            let made = app
+                .create_token(me, &name, role, valid_for)
+                .await
+                .context("storing the token")?;
+            let until = made
+                .expires_at
+                .map(|t| format!(", valid until {}", t.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_default();
+            println!(
+                "created token {} {name:?} with role {role}{until}; it is shown only once:",
+                made.id
+            );
+            println!("{}", made.token);
+        }
+        TokenCommand::List { db } => {
+            let app = open(&db).await?;
+            let tokens = app.list_tokens(me).await.context("listing tokens")?;
+            println!("{:>5}  {:<24}  {:<9}  {:<16}  state", "id", "name", "role", "created");
+            let now = chrono::Utc::now();
+            for t in tokens {
+                let state = match (t.revoked_at, t.expires_at) {
+                    (Some(r), _) => format!("revoked {}", r.format("%Y-%m-%d %H:%M")),
+                    (None, Some(e)) if e <= now => format!("expired {}", e.format("%Y-%m-%d %H:%M")),
+                    (None, Some(e)) => format!("valid until {}", e.format("%Y-%m-%d %H:%M")),
+                    (None, None) => "valid".to_owned(),
+                };
+                println!(
+                    "{:>5}  {:<24}  {:<9}  {:<16}  {state}",
+                    t.id,
+                    duplicates::clip(&t.name, 24),
+                    t.role,
+                    t.created_at.format("%Y-%m-%d %H:%M")
+                );
+            }
+        }
+        TokenCommand::Revoke { db, id } => {
+            let app = open(&db).await?;
+            app.revoke_token(me, TokenId(id))
+                .await
+                .with_context(|| format!("revoking token {id}"))?;
+            println!(
+                "revoked token {id}; running servers refuse it within {} seconds",
+                tenure_http::auth::TOKEN_TTL.as_secs()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn jobs(command: JobsCommand, me: &Actor) -> Result<()> {
+    match command {
+        JobsCommand::List { db, status, limit } => {
+            let status = status
+                .map(|s| s.parse::<JobStatus>().map_err(anyhow::Error::msg))
+                .transpose()
+                .context("--status")?;
+            let app = open(&db).await?;
+            let page = app
+                .list_jobs(me, status, &tenure_app::PageRequest::first(limit.clamp(1, 500)))
+                .await
+                .context("listing jobs")?;
+            println!(
+                "{:>5}  {:<22}  {:<8}  {:<16}  {:>8}  last error",
+                "id", "kind", "status", "due", "attempts"
+            );
+            for j in page.items {
+                println!(
+                    "{:>5}  {:<22}  {:<8}  {:<16}  {:>8}  {}",
+                    j.id,
+                    j.kind,
+                    j.status,
+                    j.run_at.format("%Y-%m-%d %H:%M"),
+                    j.attempts,
+                    j.last_error.unwrap_or_default()
+                );
+            }
+        }
+        JobsCommand::Queue { db, kind } => {
+            let kind: JobKind = kind.parse().map_err(anyhow::Error::msg).context("KIND")?;
+            let app = open(&db).await?;
+            match app.queue_job(me, kind).await.context("queuing the job")? {
+                Some(id) => println!("queued job {id} ({kind}); a worker runs it"),
+                None => println!("a {kind} job is pending already"),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Generates a small business and imports its customers, orders and interactions.
-async fn demo(db: &DbArgs, customers: u64, seed: u64) -> Result<()> {
+async fn demo(db: &DbArgs, me: &Actor, customers: u64, seed: u64) -> Result<()> {
     let started = std::time::Instant::now();
-    let store = open(db).await?;
+    let app = open(db).await?;
     let dir = std::env::temp_dir().join(format!("tenure-demo-{}", std::process::id()));
     let counts = tenure_generate::generate(&tenure_generate::Params::new(customers, seed), &dir)
         .with_context(|| format!("writing the demo data into {}", dir.display()))?;
@@ -311,8 +481,15 @@ async fn demo(db: &DbArgs, customers: u64, seed: u64) -> Result<()> {
         (import::Kind::OrderLines, "order_lines.csv"),
         (import::Kind::Interactions, "interactions.csv"),
     ] {
-        let summary =
-            import::import(&store, kind, &dir.join(file), import::Encoding::Utf8, 5_000).await;
+        let summary = import::import(
+            &app,
+            me,
+            kind,
+            &dir.join(file),
+            import::Encoding::Utf8,
+            5_000,
+        )
+        .await;
         match summary {
             Ok(s) if s.rejected == 0 => {}
             Ok(s) => {
@@ -343,29 +520,33 @@ async fn demo(db: &DbArgs, customers: u64, seed: u64) -> Result<()> {
     Ok(())
 }
 
-/// A new API token: 256 random bits, URL-safe.
-fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("tnr_{hex}")
-}
-
 async fn serve(db: DbArgs, addr: String) -> Result<()> {
-    let store = open(&db).await?;
-    let app = tenure_http::router(tenure_http::AppState::new(store.clone()));
+    let app = open(&db).await?;
+    let router = tenure_http::router(tenure_http::AppState::new(app.clone()));
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr().context("reading the bound address")?;
-    tracing::info!(%local, database = %tenure_store::redact_url(&db.database_url), "serving");
+    tracing::info!(%local, database = %tenure_app::redact_url(&db.database_url), "serving");
     println!("Tenure is listening on http://{local} (API docs at http://{local}/api/docs)");
-    axum::serve(listener, app)
+    // The server runs a job worker too; it stops with the server.
+    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = Worker::new(app.clone(), "serve");
+    let worker = tokio::spawn(async move {
+        worker
+            .run(async {
+                let _ = worker_stopped.await;
+            })
+            .await;
+    });
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("serving")?;
-    store.close().await;
-    Ok(())
+        .context("serving");
+    let _ = stop_worker.send(());
+    let _ = worker.await;
+    app.close().await;
+    served
 }
 
 async fn shutdown_signal() {

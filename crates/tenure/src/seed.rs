@@ -1,8 +1,9 @@
 //! Loads synthetic customers fast, in large transactions, for benchmarks and a first look.
 
 use anyhow::{Context, Result};
+use tenure_app::App;
+use tenure_domain::changes::Actor;
 use tenure_domain::customer::CustomerData;
-use tenure_store::Store;
 
 /// The `i`-th synthetic customer of a seed: a generated person with predictable email and
 /// external id, so benchmarks can ask for customers they know exist.
@@ -20,14 +21,13 @@ fn customer(seed: u64, i: u64) -> CustomerData {
     d
 }
 
-pub async fn customers(store: &Store, count: u64, seed: u64) -> Result<()> {
+pub async fn customers(app: &App, me: &Actor, count: u64, seed: u64) -> Result<()> {
     let started = std::time::Instant::now();
     let mut done = 0;
     while done < count {
         let n = (count - done).min(50_000);
         let batch: Vec<CustomerData> = (done..done + n).map(|i| customer(seed, i)).collect();
-        store
-            .insert_customers_bulk(&batch)
+        app.load_customers(me, &batch)
             .await
             .context("inserting customers")?;
         done += n;
@@ -36,10 +36,15 @@ pub async fn customers(store: &Store, count: u64, seed: u64) -> Result<()> {
             done as f64 / started.elapsed().as_secs_f64()
         );
     }
-    store
-        .analyze()
+    app.analyze()
         .await
         .context("updating planner statistics")?;
+    // A bulk load queues the rebuild of the duplicate candidates; run it now rather than
+    // leave it to the next worker.
+    tenure_app::jobs::Worker::new(app.clone(), "seed")
+        .run_kind(tenure_domain::jobs::JobKind::DuplicatesRebuild)
+        .await
+        .context("finding duplicates among the new customers")?;
     println!(
         "loaded {count} customers in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -6,14 +6,12 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tenure_domain::Invalid;
-use tenure_domain::customer::{self as dc, Account, AccountData, AccountType};
-use tenure_domain::ids::{AccountId, StaffUserId};
-use tenure_domain::validation::{self, Collector};
+use tenure_domain::customer::{Account, AccountInput, AccountPatch, AccountType};
+use tenure_domain::ids::AccountId;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ListResponse, PageParams, decode_id_cursor, double_option, encode_cursor, limit};
+use super::{ListResponse, PageParams, double_option};
 use crate::auth::{self, Authorized};
 use crate::extract::{Id, Json, Query};
 use crate::{ApiError, AppState};
@@ -72,79 +70,43 @@ pub struct UpdateAccount {
     pub owner_id: Option<Option<i64>>,
 }
 
-fn owner(c: &mut Collector, v: i64) -> Option<StaffUserId> {
-    if v > 0 {
-        Some(StaffUserId(v))
-    } else {
-        c.push("owner_id", "must be a positive id");
-        None
-    }
-}
-
-impl UpdateAccount {
-    fn apply(self, d: &mut AccountData) -> Result<(), Invalid> {
-        let mut c = Collector::new();
-        if let Some(n) = c.check_opt("name", self.name, |s| dc::parse_name(&s)) {
-            d.name = n;
+impl From<UpdateAccount> for AccountPatch {
+    fn from(u: UpdateAccount) -> Self {
+        AccountPatch {
+            external_id: u.external_id,
+            name: u.name,
+            account_type: u.account_type,
+            owner_id: u.owner_id,
         }
-        if let Some(t) = self.account_type {
-            d.account_type = t;
-        }
-        match self.external_id {
-            Some(Some(x)) => {
-                if let Some(x) = c.check("external_id", validation::external_id(&x)) {
-                    d.external_id = Some(x);
-                }
-            }
-            Some(None) => d.external_id = None,
-            None => {}
-        }
-        match self.owner_id {
-            Some(Some(o)) => d.owner_id = owner(&mut c, o),
-            Some(None) => d.owner_id = None,
-            None => {}
-        }
-        c.finish()
     }
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(PageParams), security(("bearer" = [])),
     responses((status = 200, body = ListResponse<AccountDto>)))]
 async fn list_accounts(
-    _caller: Authorized<auth::ReadAggregates>,
+    caller: Authorized<auth::ReadAggregates>,
     State(state): State<AppState>,
     Query(p): Query<PageParams>,
 ) -> Result<axum::Json<ListResponse<AccountDto>>, ApiError> {
-    let after = decode_id_cursor(p.cursor.as_deref())?.map(AccountId);
-    let page = state.store.list_accounts(after, limit(p.limit)?).await?;
-    Ok(axum::Json(ListResponse {
-        items: page.items.into_iter().map(AccountDto::from).collect(),
-        next_cursor: page.next.map(|id| encode_cursor(&id.0.to_string())),
-    }))
+    let found = state.app.list_accounts(&caller.actor, &p.page()).await?;
+    Ok(axum::Json(ListResponse::of(found, AccountDto::from)))
 }
 
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = CreateAccount, security(("bearer" = [])),
     responses((status = 201, body = AccountDto), (status = 409, body = crate::problem::Problem),
               (status = 422, body = crate::problem::Problem)))]
 async fn create_account(
-    _caller: Authorized<auth::WriteCatalog>,
+    caller: Authorized<auth::WriteCatalog>,
     State(state): State<AppState>,
     Json(body): Json<CreateAccount>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut c = Collector::new();
-    let name = c.check("name", dc::parse_name(&body.name));
-    let external_id = c.check_opt("external_id", body.external_id, |s| {
-        validation::external_id(&s)
-    });
-    let owner_id = body.owner_id.and_then(|o| owner(&mut c, o));
-    c.finish()?;
-    let data = AccountData {
-        external_id,
-        name: name.unwrap_or_default(),
-        account_type: body.account_type.unwrap_or(AccountType::EndCustomer),
-        owner_id,
+    let input = AccountInput {
+        external_id: body.external_id,
+        name: body.name,
+        account_type: body.account_type,
+        owner_id: body.owner_id,
     };
-    let account = state.store.create_account(&data).await?;
+    let account = state.app.create_account(&caller.actor, input).await?;
     let location = format!("/api/v1/accounts/{}", account.id);
     Ok((
         StatusCode::CREATED,
@@ -156,12 +118,12 @@ async fn create_account(
 #[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = AccountDto), (status = 404, body = crate::problem::Problem)))]
 async fn get_account(
-    _caller: Authorized<auth::ReadAggregates>,
+    caller: Authorized<auth::ReadAggregates>,
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<axum::Json<AccountDto>, ApiError> {
     Ok(axum::Json(AccountDto::from(
-        state.store.get_account(AccountId(id)).await?,
+        state.app.get_account(&caller.actor, AccountId(id)).await?,
     )))
 }
 
@@ -170,15 +132,15 @@ async fn get_account(
     responses((status = 200, body = AccountDto), (status = 404, body = crate::problem::Problem),
               (status = 422, body = crate::problem::Problem)))]
 async fn update_account(
-    _caller: Authorized<auth::WriteCatalog>,
+    caller: Authorized<auth::WriteCatalog>,
     State(state): State<AppState>,
     Id(id): Id,
     Json(body): Json<UpdateAccount>,
 ) -> Result<axum::Json<AccountDto>, ApiError> {
     Ok(axum::Json(AccountDto::from(
         state
-            .store
-            .update_account(AccountId(id), |d| body.apply(d))
+            .app
+            .update_account(&caller.actor, AccountId(id), body.into())
             .await?,
     )))
 }
@@ -186,10 +148,10 @@ async fn update_account(
 #[utoipa::path(delete, path = "/api/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 204), (status = 404, body = crate::problem::Problem)))]
 async fn delete_account(
-    _caller: Authorized<auth::WriteCatalog>,
+    caller: Authorized<auth::WriteCatalog>,
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_account(AccountId(id)).await?;
+    state.app.delete_account(&caller.actor, AccountId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,24 +3,18 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tenure_domain::access::{Role, mask};
+use tenure_app::model::{CustomerFilter, TimelineEntry};
 use tenure_domain::customer::{
-    self as dc, Consent, ConsentChange, ConsentChannel, ConsentStatus, ContactPoint, Customer,
-    CustomerData, CustomerKind, CustomerPatch,
+    self as dc, Consent, ConsentChannel, ConsentStatus, ContactPoint, Customer, CustomerKind,
 };
 use tenure_domain::ids::{AccountId, CustomerId, StaffUserId};
-use tenure_domain::timeline::TimelinePosition;
-use tenure_domain::validation::Collector;
-use tenure_store::customers::{CustomerFilter, SearchPosition};
-use tenure_store::timeline::TimelineEntry;
+use tenure_domain::prediction::Prediction;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{
-    ListResponse, PageParams, decode_cursor, decode_id_cursor, double_option, encode_cursor, limit,
-};
+use super::{ListResponse, PageParams, double_option, page};
 use crate::api::interactions::InteractionDto;
 use crate::api::orders::OrderDto;
 use crate::auth::{self, Authorized};
@@ -90,8 +84,8 @@ pub struct PredictionDto {
     pub computed_at: DateTime<Utc>,
 }
 
-impl From<tenure_store::analytics::Prediction> for PredictionDto {
-    fn from(p: tenure_store::analytics::Prediction) -> Self {
+impl From<Prediction> for PredictionDto {
+    fn from(p: Prediction) -> Self {
         PredictionDto {
             p_alive: p.p_alive,
             churn_risk: p.churn_risk(),
@@ -120,24 +114,19 @@ pub struct StatsDto {
     pub last_contact_at: Option<DateTime<Utc>>,
 }
 
-impl CustomerDto {
-    /// The DTO as `role` may see it: analysts get personal data masked.
-    pub fn new(c: Customer, role: Role) -> Self {
-        let masked = role.sees_masked_personal_data();
+impl From<Customer> for CustomerDto {
+    /// The customer as the application gave it, already projected for the caller's role.
+    fn from(c: Customer) -> Self {
         let d = c.data;
         let s = c.stats;
         CustomerDto {
             id: c.id.0,
             external_id: d.external_id,
             kind: d.kind,
-            name: if masked { mask::name(&d.name) } else { d.name },
-            email: d.email.map(|e| if masked { mask::email(&e) } else { e }),
-            phone: d.phone.map(|p| if masked { mask::phone(&p) } else { p }),
-            birthday: if masked {
-                None
-            } else {
-                d.birthday.map(|b| b.format("%Y-%m-%d").to_string())
-            },
+            name: d.name,
+            email: d.email,
+            phone: d.phone,
+            birthday: d.birthday.map(|b| b.format("%Y-%m-%d").to_string()),
             locale: d.locale,
             region: d.region,
             acquisition_source: d.acquisition_source,
@@ -145,17 +134,9 @@ impl CustomerDto {
             account_id: d.account_id.map(|a| a.0),
             owner_id: d.owner_id.map(|o| o.0),
             tags: d.tags,
-            contact_points: if masked { Vec::new() } else { d.contact_points },
-            preferences: if masked {
-                Default::default()
-            } else {
-                d.preferences
-            },
-            custom_fields: if masked {
-                Default::default()
-            } else {
-                d.custom_fields
-            },
+            contact_points: d.contact_points,
+            preferences: d.preferences,
+            custom_fields: d.custom_fields,
             consents: c.consents,
             stats: StatsDto {
                 first_purchase_at: s.first_purchase_at,
@@ -262,162 +243,65 @@ pub struct UpdateCustomer {
     pub consents: Vec<ConsentInput>,
 }
 
-fn today() -> NaiveDate {
-    Utc::now().date_naive()
-}
-
-fn id_field(c: &mut Collector, field: &str, v: i64) -> Option<i64> {
-    c.check(
-        field,
-        if v > 0 {
-            Ok(v)
-        } else {
-            Err("must be a positive id".into())
-        },
-    )
-}
-
-fn consents(c: &mut Collector, input: Vec<ConsentInput>) -> Vec<ConsentChange> {
-    let now = Utc::now();
+fn consents(input: Vec<ConsentInput>) -> Vec<dc::ConsentInput> {
     input
         .into_iter()
-        .enumerate()
-        .filter_map(|(i, x)| {
-            let source = c.check(
-                &format!("consents[{i}].source"),
-                tenure_domain::validation::required_text(&x.source, 200),
-            )?;
-            let at = x.at.unwrap_or(now);
-            if at > now + chrono::Duration::minutes(5) {
-                c.push(&format!("consents[{i}].at"), "must not be in the future");
-                return None;
-            }
-            Some(ConsentChange {
-                channel: x.channel,
-                status: x.status,
-                source,
-                at,
-            })
+        .map(|x| dc::ConsentInput {
+            channel: x.channel,
+            status: x.status,
+            source: x.source,
+            at: x.at,
         })
         .collect()
 }
 
 impl CreateCustomer {
-    fn validate(self) -> Result<(CustomerData, Vec<ConsentChange>), ApiError> {
-        let mut c = Collector::new();
-        let mut data = dc::ProfileInput {
-            name: &self.name,
-            kind: self.kind,
-            external_id: self.external_id.as_deref(),
-            email: self.email.as_deref(),
-            phone: self.phone.as_deref(),
-            birthday: self.birthday.as_deref(),
-            locale: self.locale.as_deref(),
-            region: self.region.as_deref(),
-            acquisition_source: self.acquisition_source.as_deref(),
-            acquisition_channel: self.acquisition_channel.as_deref(),
-            tags: self.tags,
+    fn input(&self) -> dc::CustomerInput<'_> {
+        dc::CustomerInput {
+            profile: dc::ProfileInput {
+                name: &self.name,
+                kind: self.kind,
+                external_id: self.external_id.as_deref(),
+                email: self.email.as_deref(),
+                phone: self.phone.as_deref(),
+                birthday: self.birthday.as_deref(),
+                locale: self.locale.as_deref(),
+                region: self.region.as_deref(),
+                acquisition_source: self.acquisition_source.as_deref(),
+                acquisition_channel: self.acquisition_channel.as_deref(),
+                tags: self.tags.clone(),
+            },
+            account_id: self.account_id,
+            owner_id: self.owner_id,
+            contact_points: self.contact_points.clone(),
+            preferences: self.preferences.clone(),
+            custom_fields: self.custom_fields.clone(),
+            consents: Vec::new(),
         }
-        .parse(&mut c, today());
-        data.account_id = self
-            .account_id
-            .and_then(|v| id_field(&mut c, "account_id", v))
-            .map(AccountId);
-        data.owner_id = self
-            .owner_id
-            .and_then(|v| id_field(&mut c, "owner_id", v))
-            .map(StaffUserId);
-        data.contact_points = c
-            .check(
-                "contact_points",
-                dc::parse_contact_points(self.contact_points),
-            )
-            .unwrap_or_default();
-        data.preferences = c
-            .check_opt("preferences", self.preferences, |v| {
-                tenure_domain::validation::json_object(v, 64)
-            })
-            .unwrap_or_default();
-        data.custom_fields = c
-            .check_opt("custom_fields", self.custom_fields, |v| {
-                tenure_domain::validation::json_object(v, 64)
-            })
-            .unwrap_or_default();
-        let consents = consents(&mut c, self.consents);
-        c.finish()?;
-        Ok((data, consents))
     }
 }
 
-/// Validates an optional-and-clearable field: `Some(None)` clears, `Some(Some(v))` sets.
-fn clearable<T>(
-    c: &mut Collector,
-    field: &str,
-    v: Option<Option<String>>,
-    parse: impl FnOnce(String) -> Result<T, String>,
-) -> Option<Option<T>> {
-    match v {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(s)) => c.check(field, parse(s)).map(Some),
-    }
-}
-
-impl UpdateCustomer {
-    fn validate(self) -> Result<CustomerPatch, ApiError> {
-        let mut c = Collector::new();
-        let text = |max: usize| move |s: String| tenure_domain::validation::text(&s, max, false);
-        let patch = CustomerPatch {
-            name: c.check_opt("name", self.name, |s| dc::parse_name(&s)),
-            kind: self.kind,
-            external_id: clearable(&mut c, "external_id", self.external_id, |s| {
-                tenure_domain::validation::external_id(&s)
-            }),
-            email: clearable(&mut c, "email", self.email, |s| dc::parse_email(&s)),
-            phone: clearable(&mut c, "phone", self.phone, |s| dc::parse_phone(&s)),
-            birthday: clearable(&mut c, "birthday", self.birthday, |s| {
-                dc::parse_birthday(&s, today())
-            }),
-            locale: clearable(&mut c, "locale", self.locale, |s| dc::parse_locale(&s)),
-            region: clearable(&mut c, "region", self.region, text(100)),
-            acquisition_source: clearable(
-                &mut c,
-                "acquisition_source",
-                self.acquisition_source,
-                text(100),
-            ),
-            acquisition_channel: clearable(
-                &mut c,
-                "acquisition_channel",
-                self.acquisition_channel,
-                text(100),
-            ),
-            account_id: match self.account_id {
-                None => None,
-                Some(None) => Some(None),
-                Some(Some(v)) => id_field(&mut c, "account_id", v).map(|v| Some(AccountId(v))),
-            },
-            owner_id: match self.owner_id {
-                None => None,
-                Some(None) => Some(None),
-                Some(Some(v)) => id_field(&mut c, "owner_id", v).map(|v| Some(StaffUserId(v))),
-            },
-            tags: c.check_opt("tags", self.tags, dc::parse_tags),
-            contact_points: c.check_opt(
-                "contact_points",
-                self.contact_points,
-                dc::parse_contact_points,
-            ),
-            preferences: c.check_opt("preferences", self.preferences, |v| {
-                tenure_domain::validation::json_object(v, 64)
-            }),
-            custom_fields: c.check_opt("custom_fields", self.custom_fields, |v| {
-                tenure_domain::validation::json_object(v, 64)
-            }),
-            consents: consents(&mut c, self.consents),
-        };
-        c.finish()?;
-        Ok(patch)
+impl From<UpdateCustomer> for dc::CustomerPatchInput {
+    fn from(u: UpdateCustomer) -> Self {
+        dc::CustomerPatchInput {
+            name: u.name,
+            kind: u.kind,
+            external_id: u.external_id,
+            email: u.email,
+            phone: u.phone,
+            birthday: u.birthday,
+            locale: u.locale,
+            region: u.region,
+            acquisition_source: u.acquisition_source,
+            acquisition_channel: u.acquisition_channel,
+            account_id: u.account_id,
+            owner_id: u.owner_id,
+            tags: u.tags,
+            contact_points: u.contact_points,
+            preferences: u.preferences,
+            custom_fields: u.custom_fields,
+            consents: consents(u.consents),
+        }
     }
 }
 
@@ -455,32 +339,6 @@ async fn list_customers(
     State(state): State<AppState>,
     Query(p): Query<CustomerListParams>,
 ) -> Result<axum::Json<ListResponse<CustomerDto>>, ApiError> {
-    let role = caller.principal.role;
-    let personal = p.q.is_some() || p.email.is_some() || p.external_id.is_some();
-    if personal && role.sees_masked_personal_data() {
-        return Err(ApiError::Forbidden(format!(
-            "the {role} role may not search by personal data"
-        )));
-    }
-    if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(ApiError::field("q", "must be at most 200 characters"));
-    }
-    for (name, v) in [("clv_min", p.clv_min), ("clv_max", p.clv_max)] {
-        if v.is_some_and(|v| !v.is_finite()) {
-            return Err(ApiError::field(name, "must be a finite number"));
-        }
-    }
-    for (name, v) in [
-        ("p_alive_min", p.p_alive_min),
-        ("p_alive_max", p.p_alive_max),
-    ] {
-        if v.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
-            return Err(ApiError::field(
-                name,
-                "must be a probability between 0 and 1",
-            ));
-        }
-    }
     let filter = CustomerFilter {
         q: p.q,
         kind: p.kind,
@@ -494,30 +352,11 @@ async fn list_customers(
         p_alive_min: p.p_alive_min,
         p_alive_max: p.p_alive_max,
     };
-    let limit = limit(p.limit)?;
-    let (items, next_cursor) = if filter.q.is_some() {
-        let after = p.cursor.as_deref().map(decode_search_cursor).transpose()?;
-        let page = state.store.search_customers(&filter, after, limit).await?;
-        (
-            page.items,
-            page.next
-                .map(|p| encode_cursor(&format!("{}.{}", p.id, p.term))),
-        )
-    } else {
-        let after = decode_id_cursor(p.cursor.as_deref())?.map(CustomerId);
-        let page = state.store.list_customers(&filter, after, limit).await?;
-        (
-            page.items,
-            page.next.map(|id| encode_cursor(&id.0.to_string())),
-        )
-    };
-    Ok(axum::Json(ListResponse {
-        items: items
-            .into_iter()
-            .map(|c| CustomerDto::new(c, role))
-            .collect(),
-        next_cursor,
-    }))
+    let found = state
+        .app
+        .list_customers(&caller.actor, filter, &page(p.limit, &p.cursor))
+        .await?;
+    Ok(axum::Json(ListResponse::of(found, CustomerDto::from)))
 }
 
 /// The ranked at-risk list: customers by churn risk times CLV, highest first — the
@@ -531,50 +370,12 @@ async fn at_risk_customers(
     State(state): State<AppState>,
     Query(p): Query<PageParams>,
 ) -> Result<axum::Json<ListResponse<CustomerDto>>, ApiError> {
-    let after = p
-        .cursor
-        .as_deref()
-        .map(|c| {
-            decode_cursor(c)?
-                .rsplit_once('_')
-                .and_then(|(v, id)| {
-                    Some((
-                        v.parse::<f64>().ok().filter(|v| v.is_finite())?,
-                        CustomerId(id.parse().ok()?),
-                    ))
-                })
-                .ok_or_else(|| ApiError::field("cursor", "not a cursor returned by this API"))
-        })
-        .transpose()?;
-    let page = state.store.at_risk(after, limit(p.limit)?).await?;
-    let role = caller.principal.role;
-    Ok(axum::Json(ListResponse {
-        items: page
-            .items
-            .into_iter()
-            .map(|(c, prediction)| {
-                let mut dto = CustomerDto::new(c, role);
-                dto.predictions = Some(PredictionDto::from(prediction));
-                dto
-            })
-            .collect(),
-        next_cursor: page
-            .next
-            .map(|(v, id)| encode_cursor(&format!("{v}_{}", id.0))),
-    }))
-}
-
-/// A search cursor: `<id>.<term>`.
-fn decode_search_cursor(cursor: &str) -> Result<SearchPosition, ApiError> {
-    decode_cursor(cursor)?
-        .split_once('.')
-        .and_then(|(id, term)| {
-            Some(SearchPosition {
-                id: CustomerId(id.parse().ok()?),
-                term: term.to_owned(),
-            })
-        })
-        .ok_or_else(|| ApiError::field("cursor", "not a cursor returned by this API"))
+    let found = state.app.at_risk(&caller.actor, &p.page()).await?;
+    Ok(axum::Json(ListResponse::of(found, |(c, prediction)| {
+        let mut dto = CustomerDto::from(c);
+        dto.predictions = Some(PredictionDto::from(prediction));
+        dto
+    })))
 }
 
 /// Create a customer.
@@ -585,15 +386,17 @@ fn decode_search_cursor(cursor: &str) -> Result<SearchPosition, ApiError> {
 async fn create_customer(
     caller: Authorized<auth::WriteCustomers>,
     State(state): State<AppState>,
-    Json(body): Json<CreateCustomer>,
+    Json(mut body): Json<CreateCustomer>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (data, consents) = body.validate()?;
-    let customer = state.store.create_customer(&data, &consents).await?;
+    let given = consents(std::mem::take(&mut body.consents));
+    let mut input = body.input();
+    input.consents = given;
+    let customer = state.app.create_customer(&caller.actor, input).await?;
     let location = format!("/api/v1/customers/{}", customer.id);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        axum::Json(CustomerDto::new(customer, caller.principal.role)),
+        axum::Json(CustomerDto::from(customer)),
     ))
 }
 
@@ -606,14 +409,10 @@ async fn get_customer(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<impl IntoResponse, ApiError> {
-    let customer = state.store.get_customer(CustomerId(id)).await?;
+    let (customer, prediction) = state.app.get_customer(&caller.actor, CustomerId(id)).await?;
     let etag = format!("\"{}\"", customer.version);
-    let mut dto = CustomerDto::new(customer, caller.principal.role);
-    dto.predictions = state
-        .store
-        .prediction(CustomerId(id))
-        .await?
-        .map(PredictionDto::from);
+    let mut dto = CustomerDto::from(customer);
+    dto.predictions = prediction.map(PredictionDto::from);
     Ok(([(header::ETAG, etag)], axum::Json(dto)))
 }
 
@@ -651,16 +450,12 @@ async fn update_customer(
     Json(body): Json<UpdateCustomer>,
 ) -> Result<impl IntoResponse, ApiError> {
     let expected = if_match(&headers)?;
-    let patch = body.validate()?;
     let customer = state
-        .store
-        .update_customer(CustomerId(id), &patch, expected)
+        .app
+        .update_customer(&caller.actor, CustomerId(id), body.into(), expected)
         .await?;
     let etag = format!("\"{}\"", customer.version);
-    Ok((
-        [(header::ETAG, etag)],
-        axum::Json(CustomerDto::new(customer, caller.principal.role)),
-    ))
+    Ok(([(header::ETAG, etag)], axum::Json(CustomerDto::from(customer))))
 }
 
 /// Delete a customer with their orders and interactions.
@@ -668,11 +463,11 @@ async fn update_customer(
     security(("bearer" = [])),
     responses((status = 204), (status = 404, body = crate::problem::Problem)))]
 async fn delete_customer(
-    _caller: Authorized<auth::DeleteCustomers>,
+    caller: Authorized<auth::DeleteCustomers>,
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_customer(CustomerId(id)).await?;
+    state.app.delete_customer(&caller.actor, CustomerId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -696,27 +491,16 @@ pub struct TimelineItemDto {
     params(("id" = i64, Path), PageParams), security(("bearer" = [])),
     responses((status = 200, body = ListResponse<TimelineItemDto>), (status = 404, body = crate::problem::Problem)))]
 async fn customer_timeline(
-    _caller: Authorized<auth::ReadCustomers>,
+    caller: Authorized<auth::ReadCustomers>,
     State(state): State<AppState>,
     Id(id): Id,
     Query(p): Query<PageParams>,
 ) -> Result<axum::Json<ListResponse<TimelineItemDto>>, ApiError> {
-    let before = p
-        .cursor
-        .as_deref()
-        .map(|c| {
-            TimelinePosition::decode(&decode_cursor(c)?)
-                .ok_or_else(|| ApiError::field("cursor", "not a cursor returned by this API"))
-        })
-        .transpose()?;
-    let page = state
-        .store
-        .timeline(CustomerId(id), before, limit(p.limit)?)
+    let found = state
+        .app
+        .timeline(&caller.actor, CustomerId(id), &p.page())
         .await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|e| match e {
+    Ok(axum::Json(ListResponse::of(found, |e| match e {
             TimelineEntry::Order(o) => TimelineItemDto {
                 kind: "order".into(),
                 occurred_at: o.data.occurred_at,
@@ -738,10 +522,5 @@ async fn customer_timeline(
                 interaction: None,
                 prediction: Some(PredictionDto::from(p)),
             },
-        })
-        .collect();
-    Ok(axum::Json(ListResponse {
-        items,
-        next_cursor: page.next.map(|p| encode_cursor(&p.encode())),
-    }))
+    })))
 }

@@ -4,12 +4,12 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tenure_domain::duplicates::MatchReason;
-use tenure_domain::ids::CustomerId;
-use tenure_store::duplicates::{Candidate, CandidatePosition, CandidateSide, Merge};
+use tenure_app::model::{Candidate, CandidateSide, Merge};
+use tenure_domain::ids::{CustomerId, MergeId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ListResponse, decode_cursor, decode_id_cursor, encode_cursor, limit};
+use super::{ListResponse, page};
 use crate::auth::{self, Authorized};
 use crate::extract::{Id, Json, Query};
 use crate::{ApiError, AppState};
@@ -23,9 +23,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_merge))
         .routes(routes!(undo_merge))
 }
-
-/// Pairs scoring below this are not listed unless asked for.
-const DEFAULT_MIN_SCORE: f64 = 0.5;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct DuplicateSide {
@@ -64,10 +61,10 @@ pub struct DuplicateDto {
 impl From<Candidate> for DuplicateDto {
     fn from(c: Candidate) -> Self {
         DuplicateDto {
+            score: c.pair.score(),
             customers: [c.a.into(), c.b.into()],
-            reasons: c.reasons.into_iter().collect(),
-            name_similarity: c.name_similarity,
-            score: c.score,
+            reasons: c.pair.reasons.into_iter().collect(),
+            name_similarity: c.pair.name_similarity,
         }
     }
 }
@@ -82,71 +79,21 @@ pub struct DuplicateParams {
     pub cursor: Option<String>,
 }
 
-impl DuplicateParams {
-    fn min_score(&self) -> Result<f64, ApiError> {
-        match self.min_score {
-            None => Ok(DEFAULT_MIN_SCORE),
-            Some(s) if (0.0..=1.0).contains(&s) => Ok(s),
-            Some(s) => Err(ApiError::field(
-                "min_score",
-                format!("must be between 0 and 1 (got {s})"),
-            )),
-        }
-    }
-
-    fn after(&self) -> Result<Option<CandidatePosition>, ApiError> {
-        let Some(c) = self.cursor.as_deref() else {
-            return Ok(None);
-        };
-        let text = decode_cursor(c)?;
-        let bad = || ApiError::field("cursor", "not a cursor returned by this API");
-        let mut parts = text.split(':');
-        let mut next = || {
-            parts
-                .next()
-                .and_then(|p| p.parse::<i64>().ok())
-                .ok_or_else(bad)
-        };
-        let (score, a, b) = (next()?, next()?, next()?);
-        Ok(Some(CandidatePosition {
-            score: score as f64 / 1000.0,
-            a: CustomerId(a),
-            b: CustomerId(b),
-        }))
-    }
-}
-
-fn candidate_page(
-    page: tenure_store::Page<Candidate, CandidatePosition>,
-) -> ListResponse<DuplicateDto> {
-    ListResponse {
-        items: page.items.into_iter().map(DuplicateDto::from).collect(),
-        next_cursor: page.next.map(|p| {
-            encode_cursor(&format!(
-                "{}:{}:{}",
-                (p.score * 1000.0).round() as i64,
-                p.a,
-                p.b
-            ))
-        }),
-    }
-}
-
 /// Likely duplicate customers, best first: the same email or phone, the same name (in any
 /// script variant) with the same birthday, or the same uncommon name.
 #[utoipa::path(get, path = "/api/v1/duplicates", tag = "duplicates", params(DuplicateParams),
     security(("bearer" = [])),
     responses((status = 200, body = ListResponse<DuplicateDto>), (status = 400, body = crate::problem::Problem)))]
 async fn list_duplicates(
-    _caller: Authorized<auth::ReadCustomers>,
+    caller: Authorized<auth::ReadCustomers>,
     State(state): State<AppState>,
     Query(p): Query<DuplicateParams>,
 ) -> Result<axum::Json<ListResponse<DuplicateDto>>, ApiError> {
-    let page = state
-        .store
-        .duplicate_candidates(None, p.min_score()?, p.after()?, limit(p.limit)? as usize)
+    let found = state
+        .app
+        .duplicate_candidates(&caller.actor, None, p.min_score, &page(p.limit, &p.cursor))
         .await?;
-    Ok(axum::Json(candidate_page(page)))
+    Ok(axum::Json(ListResponse::of(found, DuplicateDto::from)))
 }
 
 /// The likely duplicates of one customer.
@@ -154,18 +101,21 @@ async fn list_duplicates(
     params(("id" = i64, Path), DuplicateParams), security(("bearer" = [])),
     responses((status = 200, body = ListResponse<DuplicateDto>), (status = 404, body = crate::problem::Problem)))]
 async fn customer_duplicates(
-    _caller: Authorized<auth::ReadCustomers>,
+    caller: Authorized<auth::ReadCustomers>,
     State(state): State<AppState>,
     Id(id): Id,
     Query(p): Query<DuplicateParams>,
 ) -> Result<axum::Json<ListResponse<DuplicateDto>>, ApiError> {
-    let (min_score, after, limit) = (p.min_score()?, p.after()?, limit(p.limit)? as usize);
-    state.store.get_customer(CustomerId(id)).await?;
-    let page = state
-        .store
-        .duplicate_candidates(Some(CustomerId(id)), min_score, after, limit)
+    let found = state
+        .app
+        .duplicate_candidates(
+            &caller.actor,
+            Some(CustomerId(id)),
+            p.min_score,
+            &page(p.limit, &p.cursor),
+        )
         .await?;
-    Ok(axum::Json(candidate_page(page)))
+    Ok(axum::Json(ListResponse::of(found, DuplicateDto::from)))
 }
 
 /// The rows a merge moved to the survivor.
@@ -196,15 +146,15 @@ pub struct MergeDto {
 impl From<Merge> for MergeDto {
     fn from(m: Merge) -> Self {
         MergeDto {
-            id: m.id,
+            id: m.id.0,
             survivor_id: m.survivor_id.0,
             merged_id: m.merged_id.0,
             merged_external_id: m.merged_external_id,
             merged_name: m.merged_profile.data.name,
             moved: MovedDto {
-                orders: m.moved.orders.len(),
-                interactions: m.moved.interactions.len(),
-                consent_events: m.moved.consent_events.len(),
+                orders: m.moved.count("orders"),
+                interactions: m.moved.count("interactions"),
+                consent_events: m.moved.count("consent_events"),
             },
             merged_by: m.merged_by,
             merged_at: m.merged_at,
@@ -239,12 +189,8 @@ async fn merge_customer(
         return Err(ApiError::field("duplicate_id", "must be a positive id"));
     }
     let merge = state
-        .store
-        .merge_customers(
-            CustomerId(id),
-            CustomerId(body.duplicate_id),
-            &caller.principal.name,
-        )
+        .app
+        .merge_customers(&caller.actor, CustomerId(id), CustomerId(body.duplicate_id))
         .await?;
     Ok(axum::Json(merge.into()))
 }
@@ -263,34 +209,32 @@ pub struct MergeListParams {
 #[utoipa::path(get, path = "/api/v1/merges", tag = "duplicates", params(MergeListParams),
     security(("bearer" = [])), responses((status = 200, body = ListResponse<MergeDto>)))]
 async fn list_merges(
-    _caller: Authorized<auth::ReadCustomers>,
+    caller: Authorized<auth::ReadCustomers>,
     State(state): State<AppState>,
     Query(p): Query<MergeListParams>,
 ) -> Result<axum::Json<ListResponse<MergeDto>>, ApiError> {
-    let before = decode_id_cursor(p.cursor.as_deref())?;
-    let page = state
-        .store
+    let found = state
+        .app
         .list_merges(
+            &caller.actor,
             p.customer_id.map(CustomerId),
-            before,
-            i64::from(limit(p.limit)?),
+            &page(p.limit, &p.cursor),
         )
         .await?;
-    Ok(axum::Json(ListResponse {
-        items: page.items.into_iter().map(MergeDto::from).collect(),
-        next_cursor: page.next.map(|id| encode_cursor(&id.to_string())),
-    }))
+    Ok(axum::Json(ListResponse::of(found, MergeDto::from)))
 }
 
 #[utoipa::path(get, path = "/api/v1/merges/{id}", tag = "duplicates", params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = MergeDto), (status = 404, body = crate::problem::Problem)))]
 async fn get_merge(
-    _caller: Authorized<auth::ReadCustomers>,
+    caller: Authorized<auth::ReadCustomers>,
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<axum::Json<MergeDto>, ApiError> {
-    Ok(axum::Json(state.store.get_merge(id).await?.into()))
+    Ok(axum::Json(
+        state.app.get_merge(&caller.actor, MergeId(id)).await?.into(),
+    ))
 }
 
 /// Undo a merge: the merged customer comes back with its history; the survivor's fields
@@ -306,8 +250,8 @@ async fn undo_merge(
 ) -> Result<axum::Json<MergeDto>, ApiError> {
     Ok(axum::Json(
         state
-            .store
-            .undo_merge(id, &caller.principal.name)
+            .app
+            .undo_merge(&caller.actor, MergeId(id))
             .await?
             .into(),
     ))

@@ -6,13 +6,12 @@ use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tenure_domain::customer::{Channel, Direction, InteractionKind};
-use tenure_domain::ids::{CustomerId, InteractionId, StaffUserId};
-use tenure_domain::interaction::{BODY_MAX, Interaction, InteractionData, SUBJECT_MAX};
-use tenure_domain::validation::{self, Collector};
+use tenure_domain::ids::{CustomerId, InteractionId};
+use tenure_domain::interaction::{Interaction, InteractionInput, InteractionPatch};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ListResponse, decode_id_cursor, encode_cursor, limit};
+use super::{ListResponse, double_option, page};
 use crate::auth::{self, Authorized};
 use crate::extract::{Id, Json, Query};
 use crate::{ApiError, AppState};
@@ -20,7 +19,7 @@ use crate::{ApiError, AppState};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_interactions, create_interaction))
-        .routes(routes!(get_interaction, delete_interaction))
+        .routes(routes!(get_interaction, update_interaction, delete_interaction))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -81,41 +80,50 @@ pub struct CreateInteraction {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
-impl CreateInteraction {
-    fn validate(self) -> Result<InteractionData, ApiError> {
-        let mut c = Collector::new();
-        if self.customer_id <= 0 {
-            c.push("customer_id", "must be a positive id");
+impl From<CreateInteraction> for InteractionInput {
+    fn from(i: CreateInteraction) -> Self {
+        InteractionInput {
+            external_id: i.external_id,
+            channel: i.channel,
+            direction: i.direction,
+            kind: i.kind,
+            subject: i.subject,
+            body: i.body,
+            staff_user_id: i.staff_user_id,
+            buying_signal: i.buying_signal,
+            occurred_at: i.occurred_at,
         }
-        if self.staff_user_id.is_some_and(|s| s <= 0) {
-            c.push("staff_user_id", "must be a positive id");
+    }
+}
+
+/// The body of `PATCH /api/v1/interactions/{id}`: fields left out stay.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateInteraction {
+    pub channel: Option<Channel>,
+    pub direction: Option<Direction>,
+    pub kind: Option<InteractionKind>,
+    pub subject: Option<String>,
+    pub body: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub staff_user_id: Option<Option<i64>>,
+    pub buying_signal: Option<bool>,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+impl From<UpdateInteraction> for InteractionPatch {
+    fn from(u: UpdateInteraction) -> Self {
+        InteractionPatch {
+            channel: u.channel,
+            direction: u.direction,
+            kind: u.kind,
+            subject: u.subject,
+            body: u.body,
+            staff_user_id: u.staff_user_id,
+            buying_signal: u.buying_signal,
+            occurred_at: u.occurred_at,
         }
-        let external_id = c.check_opt("external_id", self.external_id, |s| {
-            validation::external_id(&s)
-        });
-        let subject = c.check(
-            "subject",
-            validation::text(&self.subject, SUBJECT_MAX, false),
-        );
-        let body = c.check("body", validation::text(&self.body, BODY_MAX, true));
-        let now = Utc::now();
-        let occurred_at = self.occurred_at.unwrap_or(now);
-        if occurred_at > now + chrono::Duration::days(1) {
-            c.push("occurred_at", "must not be in the future");
-        }
-        c.finish()?;
-        Ok(InteractionData {
-            external_id,
-            customer_id: CustomerId(self.customer_id),
-            channel: self.channel,
-            direction: self.direction,
-            kind: self.kind.unwrap_or(InteractionKind::Note),
-            subject: subject.unwrap_or_default(),
-            body: body.unwrap_or_default(),
-            staff_user_id: self.staff_user_id.map(StaffUserId),
-            buying_signal: self.buying_signal,
-            occurred_at,
-        })
     }
 }
 
@@ -131,19 +139,19 @@ pub struct InteractionListParams {
 #[utoipa::path(get, path = "/api/v1/interactions", tag = "interactions", params(InteractionListParams),
     security(("bearer" = [])), responses((status = 200, body = ListResponse<InteractionDto>)))]
 async fn list_interactions(
-    _caller: Authorized<auth::ReadCustomers>,
+    caller: Authorized<auth::ReadCustomers>,
     State(state): State<AppState>,
     Query(p): Query<InteractionListParams>,
 ) -> Result<axum::Json<ListResponse<InteractionDto>>, ApiError> {
-    let after = decode_id_cursor(p.cursor.as_deref())?.map(InteractionId);
-    let page = state
-        .store
-        .list_interactions(p.customer_id.map(CustomerId), after, limit(p.limit)?)
+    let found = state
+        .app
+        .list_interactions(
+            &caller.actor,
+            p.customer_id.map(CustomerId),
+            &page(p.limit, &p.cursor),
+        )
         .await?;
-    Ok(axum::Json(ListResponse {
-        items: page.items.into_iter().map(InteractionDto::from).collect(),
-        next_cursor: page.next.map(|id| encode_cursor(&id.0.to_string())),
-    }))
+    Ok(axum::Json(ListResponse::of(found, InteractionDto::from)))
 }
 
 /// Record an interaction; the customer's last contact updates in the same transaction.
@@ -151,12 +159,15 @@ async fn list_interactions(
     security(("bearer" = [])),
     responses((status = 201, body = InteractionDto), (status = 422, body = crate::problem::Problem)))]
 async fn create_interaction(
-    _caller: Authorized<auth::WriteCustomers>,
+    caller: Authorized<auth::WriteCustomers>,
     State(state): State<AppState>,
     Json(body): Json<CreateInteraction>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let data = body.validate()?;
-    let i = state.store.create_interaction(&data).await?;
+    let customer = body.customer_id;
+    let i = state
+        .app
+        .record_interaction(&caller.actor, customer, body.into())
+        .await?;
     let location = format!("/api/v1/interactions/{}", i.id);
     Ok((
         StatusCode::CREATED,
@@ -169,12 +180,34 @@ async fn create_interaction(
     security(("bearer" = [])),
     responses((status = 200, body = InteractionDto), (status = 404, body = crate::problem::Problem)))]
 async fn get_interaction(
-    _caller: Authorized<auth::ReadCustomers>,
+    caller: Authorized<auth::ReadCustomers>,
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<axum::Json<InteractionDto>, ApiError> {
     Ok(axum::Json(InteractionDto::from(
-        state.store.get_interaction(InteractionId(id)).await?,
+        state
+            .app
+            .get_interaction(&caller.actor, InteractionId(id))
+            .await?,
+    )))
+}
+
+/// Change an interaction (its customer stays); the customer's last contact follows.
+#[utoipa::path(patch, path = "/api/v1/interactions/{id}", tag = "interactions", params(("id" = i64, Path)),
+    request_body = UpdateInteraction, security(("bearer" = [])),
+    responses((status = 200, body = InteractionDto), (status = 404, body = crate::problem::Problem),
+              (status = 422, body = crate::problem::Problem)))]
+async fn update_interaction(
+    caller: Authorized<auth::WriteCustomers>,
+    State(state): State<AppState>,
+    Id(id): Id,
+    Json(body): Json<UpdateInteraction>,
+) -> Result<axum::Json<InteractionDto>, ApiError> {
+    Ok(axum::Json(InteractionDto::from(
+        state
+            .app
+            .update_interaction(&caller.actor, InteractionId(id), body.into())
+            .await?,
     )))
 }
 
@@ -182,10 +215,13 @@ async fn get_interaction(
     security(("bearer" = [])),
     responses((status = 204), (status = 404, body = crate::problem::Problem)))]
 async fn delete_interaction(
-    _caller: Authorized<auth::DeleteCustomers>,
+    caller: Authorized<auth::DeleteCustomers>,
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_interaction(InteractionId(id)).await?;
+    state
+        .app
+        .delete_interaction(&caller.actor, InteractionId(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,14 +6,14 @@ mod duplicates;
 mod interactions;
 mod orders;
 mod products;
+mod jobs;
 mod recommendations;
 mod users;
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{ApiError, AppState};
+use crate::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,6 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(orders::routes())
         .merge(interactions::routes())
         .merge(users::routes())
+        .merge(jobs::routes())
 }
 
 /// A page of results and the cursor of the next one (`null` on the last page).
@@ -45,41 +46,40 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 500;
-
-pub fn limit(l: Option<u32>) -> Result<u32, ApiError> {
-    match l {
-        None => Ok(DEFAULT_LIMIT),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::field(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT} (got {n})"),
-        )),
+impl PageParams {
+    /// The page asked for, as the application takes it.
+    pub fn page(&self) -> tenure_app::PageRequest {
+        tenure_app::PageRequest {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
     }
 }
 
-/// Cursors are opaque to clients: the position, base64url-encoded.
-pub fn encode_cursor(position: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position)
+/// A page request from the `limit` and `cursor` of any list's parameters.
+pub fn page(limit: Option<u32>, cursor: &Option<String>) -> tenure_app::PageRequest {
+    tenure_app::PageRequest {
+        limit,
+        cursor: cursor.clone(),
+    }
 }
 
-pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| ApiError::field("cursor", "not a cursor returned by this API"))
-}
+impl<T> ListResponse<T> {
+    /// A listed page, each item rendered by `f`.
+    pub fn of<U>(listed: tenure_app::Listed<U>, f: impl FnMut(U) -> T) -> Self {
+        ListResponse {
+            items: listed.items.into_iter().map(f).collect(),
+            next_cursor: listed.next_cursor,
+        }
+    }
 
-pub fn decode_id_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
-    cursor
-        .map(|c| {
-            decode_cursor(c)?
-                .parse::<i64>()
-                .map_err(|_| ApiError::field("cursor", "not a cursor returned by this API"))
-        })
-        .transpose()
+    /// A whole list in one page.
+    pub fn all(items: Vec<T>) -> Self {
+        ListResponse {
+            items,
+            next_cursor: None,
+        }
+    }
 }
 
 /// For PATCH bodies: tells a field set to `null` (clear it) from a field left out.

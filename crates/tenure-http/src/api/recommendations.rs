@@ -4,7 +4,7 @@
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use tenure_domain::ids::{CustomerId, ProductId};
-use tenure_store::recommendations::Recommendation;
+use tenure_app::model::Recommendation;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -50,21 +50,10 @@ pub struct RecommendationParams {
     pub limit: Option<u32>,
 }
 
-impl RecommendationParams {
-    fn limit(&self) -> Result<u32, ApiError> {
-        match self.limit {
-            None => Ok(10),
-            Some(n @ 1..=100) => Ok(n),
-            Some(_) => Err(ApiError::field("limit", "must be between 1 and 100")),
-        }
-    }
-}
-
 fn list(items: Vec<Recommendation>) -> axum::Json<ListResponse<RecommendationDto>> {
-    axum::Json(ListResponse {
-        items: items.into_iter().map(RecommendationDto::from).collect(),
-        next_cursor: None,
-    })
+    axum::Json(ListResponse::all(
+        items.into_iter().map(RecommendationDto::from).collect(),
+    ))
 }
 
 /// Active products most often bought by the customers who bought this one, best first.
@@ -72,13 +61,17 @@ fn list(items: Vec<Recommendation>) -> axum::Json<ListResponse<RecommendationDto
     params(("id" = i64, Path), RecommendationParams), security(("bearer" = [])),
     responses((status = 200, body = ListResponse<RecommendationDto>), (status = 404, body = crate::problem::Problem)))]
 async fn also_bought(
-    _caller: Authorized<auth::ReadAggregates>,
+    caller: Authorized<auth::ReadAggregates>,
     State(state): State<AppState>,
     Id(id): Id,
     Query(p): Query<RecommendationParams>,
 ) -> Result<axum::Json<ListResponse<RecommendationDto>>, ApiError> {
-    let limit = p.limit()?;
-    Ok(list(state.store.also_bought(ProductId(id), limit).await?))
+    Ok(list(
+        state
+            .app
+            .also_bought(&caller.actor, ProductId(id), p.limit)
+            .await?,
+    ))
 }
 
 /// The customer's next best offers: active products they have not bought, most like what
@@ -87,16 +80,15 @@ async fn also_bought(
     params(("id" = i64, Path), RecommendationParams), security(("bearer" = [])),
     responses((status = 200, body = ListResponse<RecommendationDto>), (status = 404, body = crate::problem::Problem)))]
 async fn customer_recommendations(
-    _caller: Authorized<auth::ReadCustomers>,
+    caller: Authorized<auth::ReadCustomers>,
     State(state): State<AppState>,
     Id(id): Id,
     Query(p): Query<RecommendationParams>,
 ) -> Result<axum::Json<ListResponse<RecommendationDto>>, ApiError> {
-    let limit = p.limit()?;
     Ok(list(
         state
-            .store
-            .recommendations_for(CustomerId(id), limit)
+            .app
+            .next_best_offers(&caller.actor, CustomerId(id), p.limit)
             .await?,
     ))
 }

@@ -1,0 +1,1057 @@
+//! Importing a CSV file (or vCard contacts) from any reader: every row is parsed and checked
+//! under the same input rules as the API (the domain's `ProfileInput`, `OrderInput`,
+//! `OrderLineInput`, `InteractionInput`, `ProductInput`), valid rows go to the store in
+//! batches (one transaction each, with its change-log entry), and rejected rows are kept
+//! with their line number, column and reason. Rows whose external id is already stored
+//! are skipped, so running the same import twice — or again after a crash — changes
+//! nothing that is already there and completes what is not.
+//!
+//! The command line hands this a file; the web upload page (next) hands it the upload.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tenure_domain::access::Permission;
+use tenure_domain::catalog::{OrderInput, OrderLineInput, ProductInput, SalesChannel};
+use tenure_domain::changes::{Actor, Source};
+use tenure_domain::customer::{self as dc, CustomerData};
+use tenure_domain::interaction::InteractionInput;
+use tenure_domain::jobs::JobKind;
+use tenure_domain::money::parse_amount;
+use tenure_domain::validation::{self, Collector, InputContext};
+use tenure_store::load::{BatchOutcome, InteractionRow, OrderLineRow, ProductRow, PurchaseRow};
+
+use crate::{App, AppError, AppResult, require};
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `external_id,name[,kind,email,phone,birthday,locale,region,acquisition_source,acquisition_channel,tags]`
+    Customers,
+    /// The plain purchase log: `customer_external_id,occurred_at,amount[,order_external_id,currency,channel]`
+    Purchases,
+    /// Orders: `external_id,customer_external_id,occurred_at,total[,currency,channel,status]`
+    Orders,
+    /// Interactions: `external_id,customer_external_id,occurred_at,channel,direction[,kind,subject,body,buying_signal]`
+    Interactions,
+    /// Lines of orders imported before: `order_external_id,line_no,quantity,unit_price[,product_external_id,description,total,currency]`
+    OrderLines,
+    /// The catalogue: `external_id,name[,category,price,currency]`
+    Products,
+    /// Contacts from a vCard file (2.1, 3.0 or 4.0), as customers.
+    Vcard,
+}
+
+impl Kind {
+    /// The columns a CSV of this kind must have.
+    pub fn required_columns(self) -> &'static [&'static str] {
+        match self {
+            Kind::Customers => &["external_id", "name"],
+            Kind::Purchases => &["customer_external_id", "occurred_at", "amount"],
+            Kind::Orders => &["external_id", "customer_external_id", "occurred_at", "total"],
+            Kind::Interactions => &[
+                "external_id",
+                "customer_external_id",
+                "occurred_at",
+                "channel",
+                "direction",
+            ],
+            Kind::OrderLines => &["order_external_id", "line_no", "quantity", "unit_price"],
+            Kind::Products => &["external_id", "name"],
+            Kind::Vcard => &[],
+        }
+    }
+
+    /// Whether the rows may name customers that do not exist yet (who are then created).
+    fn creates_customers(self) -> bool {
+        !matches!(self, Kind::OrderLines | Kind::Products)
+    }
+}
+
+/// The character encoding of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// UTF-8, with or without a byte-order mark.
+    #[default]
+    Utf8,
+    /// GB18030 (and so GBK and GB2312), as Chinese spreadsheet programs export.
+    Gb18030,
+}
+
+/// One rejected field of a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The line in the file (the header is line 1).
+    pub line: u64,
+    /// The column at fault; empty when the whole row is.
+    pub column: String,
+    pub reason: String,
+}
+
+/// Totals of one import.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub rows: u64,
+    pub imported: u64,
+    pub skipped: u64,
+    pub rejected: u64,
+    /// Customers (or, for order lines, products) created because rows named unknown ones.
+    pub created: u64,
+    /// Every rejected field, in line order.
+    pub rejections: Vec<Rejection>,
+}
+
+/// The input as UTF-8 text (a byte-order mark decides over `encoding`).
+fn decode<R: Read>(input: R, encoding: Encoding) -> impl Read {
+    encoding_rs_io::DecodeReaderBytesBuilder::new()
+        .encoding(Some(match encoding {
+            Encoding::Utf8 => encoding_rs::UTF_8,
+            Encoding::Gb18030 => encoding_rs::GB18030,
+        }))
+        .bom_override(true)
+        .build(input)
+}
+
+impl App {
+    /// Imports `input` of `kind`, `batch` rows per transaction, calling `progress` with the
+    /// position reached (in decoded bytes) after each batch.
+    pub async fn import<R: Read + Send + 'static>(
+        &self,
+        actor: &Actor,
+        kind: Kind,
+        input: R,
+        encoding: Encoding,
+        batch: usize,
+        mut progress: impl FnMut(u64) + Send,
+    ) -> AppResult<Summary> {
+        require(
+            actor,
+            if kind == Kind::Products {
+                Permission::WriteCatalog
+            } else {
+                Permission::WriteCustomers
+            },
+        )?;
+        let actor = actor.via(Source::Import);
+        let batch = batch.max(1);
+        if kind.creates_customers() {
+            // Imported customers are not matched one by one; a rebuild of the candidates is
+            // queued first, so that one runs even if this import is interrupted, and run
+            // at the end.
+            let mut uow = self.begin(&actor).await?;
+            crate::jobs::queue_once(
+                &mut uow.tx,
+                JobKind::DuplicatesRebuild,
+                crate::duplicates::REBUILD_KEY,
+            )
+            .await?;
+            uow.commit().await?;
+        }
+        let mut summary = if kind == Kind::Vcard {
+            self.import_vcard(&actor, input, encoding, batch).await?
+        } else {
+            self.import_csv(&actor, kind, input, encoding, batch, &mut progress)
+                .await?
+        };
+        summary.rejections.sort_by_key(|r| r.line);
+        if summary.imported > 0 {
+            self.analyze().await?;
+        }
+        if kind.creates_customers() {
+            crate::jobs::Worker::new(self.clone(), "import")
+                .run_kind(JobKind::DuplicatesRebuild)
+                .await?;
+        }
+        Ok(summary)
+    }
+
+    async fn import_csv<R: Read + Send + 'static>(
+        &self,
+        actor: &Actor,
+        kind: Kind,
+        input: R,
+        encoding: Encoding,
+        batch: usize,
+        progress: &mut (impl FnMut(u64) + Send),
+    ) -> AppResult<Summary> {
+        let currency = self.reporting_currency().to_owned();
+        // Reading and checking rows runs on its own thread, a batch ahead of the database
+        // writes, so the two overlap.
+        let (batches, mut received) = tokio::sync::mpsc::channel::<(Pending, u64)>(1);
+        let parser = tokio::task::spawn_blocking(move || {
+            let ctx = InputContext::new(&currency);
+            parse_rows(kind, decode(input, encoding), batch, &ctx, |pending, position| {
+                batches
+                    .blocking_send((pending, position))
+                    .map_err(|_| AppError::Internal("the import stopped".into()))
+            })
+        });
+        let mut summary = Summary::default();
+        let mut stored: AppResult<()> = Ok(());
+        while let Some((mut pending, position)) = received.recv().await {
+            if let Err(e) = pending.flush(self, actor, &mut summary).await {
+                stored = Err(e);
+                break;
+            }
+            progress(position);
+        }
+        // Dropping the receiver stops the reader at its next batch when storing failed.
+        drop(received);
+        let parsed = parser
+            .await
+            .map_err(|e| AppError::Internal(format!("the reader stopped: {e}")))?;
+        stored?;
+        let parsed = parsed?;
+        summary.rows = parsed.rows;
+        summary.rejected += parsed.rejected;
+        summary.rejections.extend(parsed.rejections);
+        Ok(summary)
+    }
+
+    /// Imports the contacts of a vCard file as customers. A card's `UID` is its external
+    /// id; a card without one gets an id derived from its name, email and phone, so
+    /// importing the file again adds nothing. Rejections name the line of the card's
+    /// `BEGIN:VCARD`.
+    async fn import_vcard<R: Read>(
+        &self,
+        actor: &Actor,
+        input: R,
+        encoding: Encoding,
+        batch: usize,
+    ) -> AppResult<Summary> {
+        let mut text = String::new();
+        decode(input, encoding)
+            .read_to_string(&mut text)
+            .map_err(|e| AppError::field("file", format!("could not be read: {e}")))?;
+        let mut summary = Summary::default();
+        let mut pending = Pending::default();
+        let today = Utc::now().date_naive();
+        for card in tenure_domain::vcard::parse(&text) {
+            summary.rows += 1;
+            let card = match card {
+                Ok(c) => c,
+                Err((line, reason)) => {
+                    summary.rejected += 1;
+                    summary.rejections.push(Rejection {
+                        line,
+                        column: String::new(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            match customer_of_card(&card, today) {
+                Ok(c) => pending.customers.push(c),
+                Err(errors) => {
+                    summary.rejected += 1;
+                    summary
+                        .rejections
+                        .extend(errors.into_iter().map(|(column, reason)| Rejection {
+                            line: card.line,
+                            column,
+                            reason,
+                        }));
+                }
+            }
+            if pending.len() >= batch {
+                pending.flush(self, actor, &mut summary).await?;
+            }
+        }
+        pending.flush(self, actor, &mut summary).await?;
+        Ok(summary)
+    }
+}
+
+/// What reading a file found, besides the rows handed on.
+#[derive(Default)]
+struct Parsed {
+    rows: u64,
+    rejected: u64,
+    rejections: Vec<Rejection>,
+}
+
+/// Reads and checks every row, handing valid rows on in batches of `batch` (with the byte
+/// position reached) and keeping the rejected ones.
+fn parse_rows(
+    kind: Kind,
+    text: impl Read,
+    batch: usize,
+    ctx: &InputContext<'_>,
+    mut send: impl FnMut(Pending, u64) -> AppResult<()>,
+) -> AppResult<Parsed> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(CrlfToLf::new(text));
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| AppError::field("file", format!("the header line could not be read: {e}")))?
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    let columns: HashMap<&str, usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.as_str(), i))
+        .collect();
+    let missing: Vec<&str> = kind
+        .required_columns()
+        .iter()
+        .copied()
+        .filter(|c| !columns.contains_key(c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(AppError::field(
+            "file",
+            format!(
+                "lacks the column(s) {} (its header is: {})",
+                missing.join(", "),
+                headers.join(",")
+            ),
+        ));
+    }
+
+    let mut summary = Parsed::default();
+    let mut pending = Pending::default();
+    // Purchases without an order id get one derived from the row, numbered when the same
+    // customer, time and amount repeat, so a re-run derives the same ids.
+    // Keyed by a hash of (customer, time, amount): a few bytes a row however long the ids.
+    let mut repeats: HashMap<u64, u32> = HashMap::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                summary.rows += 1;
+                summary.rejected += 1;
+                summary.rejections.push(Rejection {
+                    line,
+                    column: String::new(),
+                    reason: format!("unreadable row: {e}"),
+                });
+                continue;
+            }
+        }
+        let line = record.position().map_or(line, |p| p.line());
+        summary.rows += 1;
+        let get = |name: &str| {
+            columns
+                .get(name)
+                .and_then(|&i| record.get(i))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let mut errors: Errors = Vec::new();
+        match kind {
+            Kind::Customers => {
+                if let Some(c) = customer_row(&get, ctx, &mut errors) {
+                    pending.customers.push(c);
+                }
+            }
+            Kind::Orders => {
+                if let Some(p) = purchase_row(&get, ctx, ORDER_COLUMNS, &mut errors) {
+                    pending.purchases.push(p);
+                }
+            }
+            Kind::Purchases => {
+                if let Some(mut p) = purchase_row(&get, ctx, PURCHASE_COLUMNS, &mut errors) {
+                    if p.order_external_id.is_empty() {
+                        let key = {
+                            use std::hash::{Hash, Hasher};
+                            let mut h = std::collections::hash_map::DefaultHasher::new();
+                            (
+                                &p.customer_external_id,
+                                p.occurred_at.timestamp_micros(),
+                                p.total_minor,
+                            )
+                                .hash(&mut h);
+                            h.finish()
+                        };
+                        let n = repeats.entry(key).or_insert(0);
+                        *n += 1;
+                        p.order_external_id = format!(
+                            "purchase:{}:{}:{}:{}",
+                            p.customer_external_id,
+                            p.occurred_at.format("%Y%m%dT%H%M%S"),
+                            p.total_minor,
+                            n
+                        );
+                    }
+                    pending.purchases.push(p);
+                }
+            }
+            Kind::Interactions => {
+                if let Some(i) = interaction_row(&get, ctx, &mut errors) {
+                    pending.interactions.push(i);
+                }
+            }
+            Kind::OrderLines => {
+                if let Some(l) = order_line_row(&get, ctx, &mut errors) {
+                    pending.lines.push(l);
+                    pending.line_numbers.push(line);
+                }
+            }
+            Kind::Products => {
+                if let Some(p) = product_row(&get, ctx, &mut errors) {
+                    pending.products.push(p);
+                }
+            }
+            Kind::Vcard => {}
+        }
+        if !errors.is_empty() {
+            summary.rejected += 1;
+            summary
+                .rejections
+                .extend(errors.into_iter().map(|(column, reason)| Rejection {
+                    line,
+                    column,
+                    reason,
+                }));
+        }
+        if pending.len() >= batch {
+            send(std::mem::take(&mut pending), reader.position().byte())?;
+        }
+    }
+    send(pending, reader.position().byte())?;
+    Ok(summary)
+}
+
+/// The vCard property a profile field comes from, for error reports.
+fn vcard_property(field: &str) -> &str {
+    match field {
+        "name" => "FN",
+        "email" | "contact_points" => "EMAIL",
+        "phone" => "TEL",
+        "birthday" => "BDAY",
+        "tags" => "CATEGORIES",
+        "external_id" => "UID",
+        other => other,
+    }
+}
+
+fn customer_of_card(
+    card: &tenure_domain::vcard::Card,
+    today: NaiveDate,
+) -> Result<CustomerData, Errors> {
+    use tenure_domain::customer::{ContactKind, ContactPoint, CustomerKind};
+    let name = card
+        .name
+        .clone()
+        .or_else(|| card.organisation.clone())
+        .or_else(|| card.emails.first().cloned())
+        .or_else(|| card.phones.first().cloned())
+        .unwrap_or_default();
+    let derived;
+    let external_id = match &card.uid {
+        Some(u) => u.as_str(),
+        None => {
+            derived = format!(
+                "vcard-{:016x}",
+                stable_hash(&[
+                    &name,
+                    card.emails.first().map_or("", String::as_str),
+                    card.phones.first().map_or("", String::as_str),
+                ])
+            );
+            derived.as_str()
+        }
+    };
+    let mut c = Collector::new();
+    let mut data = dc::ProfileInput {
+        name: &name,
+        kind: Some(if card.is_organisation {
+            CustomerKind::Organisation
+        } else {
+            CustomerKind::Person
+        }),
+        external_id: Some(external_id),
+        email: card.emails.first().map(String::as_str),
+        phone: card.phones.first().map(String::as_str),
+        birthday: card.birthday.as_deref(),
+        tags: card.categories.clone(),
+        ..Default::default()
+    }
+    .parse(&mut c, today);
+    let more = card
+        .emails
+        .iter()
+        .skip(1)
+        .map(|e| (ContactKind::Email, dc::parse_email(e)))
+        .chain(
+            card.phones
+                .iter()
+                .skip(1)
+                .map(|p| (ContactKind::Phone, dc::parse_phone(p))),
+        );
+    for (kind, value) in more {
+        if let Some(value) = c.check(vcard_property(kind.as_str()), value) {
+            data.contact_points.push(ContactPoint {
+                kind,
+                value,
+                label: None,
+            });
+        }
+    }
+    if let Some(points) = c.check(
+        "contact_points",
+        dc::parse_contact_points(std::mem::take(&mut data.contact_points)),
+    ) {
+        data.contact_points = points;
+    }
+    match c.finish() {
+        Ok(()) => Ok(data),
+        Err(invalid) => Err(invalid
+            .0
+            .into_iter()
+            .map(|e| (vcard_property(&e.field).to_owned(), e.message))
+            .collect()),
+    }
+}
+
+/// FNV-1a over the parts (with a separator), stable across builds and platforms.
+fn stable_hash(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain([0x1f]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Valid rows waiting for the next batch.
+#[derive(Default)]
+struct Pending {
+    customers: Vec<CustomerData>,
+    purchases: Vec<PurchaseRow>,
+    interactions: Vec<InteractionRow>,
+    lines: Vec<OrderLineRow>,
+    /// The file line of each order line, to report the ones naming unknown orders.
+    line_numbers: Vec<u64>,
+    products: Vec<ProductRow>,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.customers.len()
+            + self.purchases.len()
+            + self.interactions.len()
+            + self.lines.len()
+            + self.products.len()
+    }
+
+    /// Stores the batch: one transaction (the store's loader's), with its change-log entry.
+    async fn flush(&mut self, app: &App, actor: &Actor, summary: &mut Summary) -> AppResult<()> {
+        let store = app.store();
+        let mut outcome = BatchOutcome::default();
+        if !self.customers.is_empty() {
+            outcome = store.import_customers(&self.customers, actor).await?;
+        }
+        if !self.purchases.is_empty() {
+            outcome = store.import_purchases(&self.purchases, actor).await?;
+        }
+        if !self.interactions.is_empty() {
+            outcome = store.import_interactions(&self.interactions, actor).await?;
+        }
+        if !self.products.is_empty() {
+            outcome = store.import_products(&self.products, actor).await?;
+        }
+        if !self.lines.is_empty() {
+            outcome = store.import_order_lines(&self.lines, actor).await?;
+            for &i in &outcome.unknown_orders {
+                summary.rejections.push(Rejection {
+                    line: self.line_numbers[i],
+                    column: "order_external_id".into(),
+                    reason: format!(
+                        "no order {:?} (import the orders first)",
+                        self.lines[i].order_external_id
+                    ),
+                });
+            }
+        }
+        summary.imported += outcome.inserted;
+        summary.skipped += outcome.skipped;
+        summary.created += outcome.customers_created;
+        summary.rejected += outcome.unknown_orders.len() as u64;
+        *self = Pending::default();
+        Ok(())
+    }
+}
+
+/// Turns CRLF line ends into LF, so the reported line numbers count lines the way an
+/// editor does (the CSV reader would otherwise number a CRLF file's rows one short).
+struct CrlfToLf<R> {
+    inner: R,
+    /// A CR read at the end of the previous chunk, not yet known to precede an LF.
+    pending_cr: bool,
+}
+
+impl<R: Read> CrlfToLf<R> {
+    fn new(inner: R) -> Self {
+        CrlfToLf {
+            inner,
+            pending_cr: false,
+        }
+    }
+}
+
+impl<R: Read> Read for CrlfToLf<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.len() < 2 {
+            return self.inner.read(buf);
+        }
+        // Leave room for a held-back CR.
+        let limit = buf.len() - 1;
+        let start = usize::from(self.pending_cr);
+        let n = self.inner.read(&mut buf[start..limit])?;
+        if self.pending_cr {
+            buf[0] = b'\r';
+            self.pending_cr = false;
+        }
+        let mut len = start + n;
+        if n == 0 {
+            return Ok(len);
+        }
+        if buf[len - 1] == b'\r' {
+            self.pending_cr = true;
+            len -= 1;
+        }
+        let mut out = 0;
+        for i in 0..len {
+            let b = buf[i];
+            if b == b'\r' && i + 1 < len && buf[i + 1] == b'\n' {
+                continue;
+            }
+            buf[out] = b;
+            out += 1;
+        }
+        if out == 0 && self.pending_cr {
+            // Only a CR so far: read on to learn what follows it.
+            return self.read(buf);
+        }
+        Ok(out)
+    }
+}
+
+/// (column, reason) of each field at fault in a row.
+type Errors = Vec<(String, String)>;
+
+fn check<T>(errors: &mut Errors, column: &str, r: Result<T, String>) -> Option<T> {
+    r.map_err(|reason| errors.push((column.to_owned(), reason)))
+        .ok()
+}
+
+/// Checks a domain input with `parse`, naming its field errors after the CSV's columns.
+fn with_columns<T>(
+    errors: &mut Errors,
+    column: impl Fn(&str) -> String,
+    parse: impl FnOnce(&mut Collector) -> Option<T>,
+) -> Option<T> {
+    let mut c = Collector::new();
+    let parsed = parse(&mut c);
+    let found = c.into_errors();
+    if !found.is_empty() {
+        errors.extend(found.into_iter().map(|e| (column(&e.field), e.message)));
+        return None;
+    }
+    parsed
+}
+
+fn customer_row<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    ctx: &InputContext<'_>,
+    errors: &mut Errors,
+) -> Option<CustomerData> {
+    if get("external_id").is_none() {
+        errors.push((
+            "external_id".into(),
+            "is required (it makes a re-run skip this row)".into(),
+        ));
+    }
+    let kind = get("kind").and_then(|k| check(errors, "kind", k.parse()));
+    let tags = get("tags")
+        .map(|t| {
+            t.split(';')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let data = with_columns(errors, str::to_owned, |c| {
+        Some(
+            dc::ProfileInput {
+                name: get("name").unwrap_or(""),
+                kind,
+                external_id: get("external_id"),
+                email: get("email"),
+                phone: get("phone"),
+                birthday: get("birthday"),
+                locale: get("locale"),
+                region: get("region"),
+                acquisition_source: get("acquisition_source"),
+                acquisition_channel: get("acquisition_channel"),
+                tags,
+            }
+            .parse(c, ctx.today()),
+        )
+    });
+    if errors.is_empty() { data } else { None }
+}
+
+/// A date (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 time.
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("{s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time"))
+}
+
+/// Which columns of a row hold an order's id and amount: the purchase log and the orders
+/// file name them differently.
+struct OrderColumns {
+    id: &'static str,
+    amount: &'static str,
+    /// Whether the id must be given.
+    id_required: bool,
+}
+
+const PURCHASE_COLUMNS: OrderColumns = OrderColumns {
+    id: "order_external_id",
+    amount: "amount",
+    id_required: false,
+};
+const ORDER_COLUMNS: OrderColumns = OrderColumns {
+    id: "external_id",
+    amount: "total",
+    id_required: true,
+};
+
+fn required_id<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    column: &str,
+    errors: &mut Errors,
+) -> Option<String> {
+    match get(column) {
+        Some(x) => check(errors, column, validation::external_id(x)),
+        None => check(errors, column, Err("is required".into())),
+    }
+}
+
+/// The currency column, or the reporting currency.
+fn currency<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    ctx: &InputContext<'_>,
+    errors: &mut Errors,
+) -> Option<String> {
+    match get("currency") {
+        Some(c) => check(errors, "currency", tenure_domain::money::parse_currency(c)),
+        None => Some(ctx.reporting_currency.to_owned()),
+    }
+}
+
+/// A decimal amount column in minor units of `currency`.
+fn amount<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    column: &str,
+    currency: Option<&str>,
+    errors: &mut Errors,
+) -> Option<i64> {
+    let cur = currency?;
+    let v = get(column)?;
+    check(errors, column, parse_amount(v, cur))
+}
+
+fn purchase_row<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    ctx: &InputContext<'_>,
+    columns: OrderColumns,
+    errors: &mut Errors,
+) -> Option<PurchaseRow> {
+    let customer = required_id(get, "customer_external_id", errors);
+    let occurred_at = check(
+        errors,
+        "occurred_at",
+        get("occurred_at")
+            .ok_or_else(|| "is required".to_owned())
+            .and_then(parse_time),
+    );
+    let currency = currency(get, ctx, errors);
+    if get(columns.amount).is_none() {
+        errors.push((columns.amount.into(), "is required".into()));
+    }
+    let total = amount(get, columns.amount, currency.as_deref(), errors);
+    let order_external_id = if columns.id_required {
+        required_id(get, columns.id, errors)
+    } else {
+        get(columns.id).and_then(|x| check(errors, columns.id, validation::external_id(x)))
+    };
+    let channel = get("channel").and_then(|c| check(errors, "channel", c.parse()));
+    let status = get("status").and_then(|c| check(errors, "status", c.parse()));
+    if !errors.is_empty() {
+        return None;
+    }
+    let fields = with_columns(
+        errors,
+        |f| match f {
+            "total_minor" => columns.amount.to_owned(),
+            "external_id" => columns.id.to_owned(),
+            other => other.to_owned(),
+        },
+        |c| {
+            OrderInput {
+                external_id: order_external_id.clone(),
+                occurred_at: occurred_at?,
+                currency: currency.clone(),
+                total_minor: total,
+                channel,
+                status,
+                lines: Vec::new(),
+            }
+            .parse(c, ctx)
+        },
+    )?;
+    Some(PurchaseRow {
+        customer_external_id: customer?,
+        order_external_id: fields.external_id.unwrap_or_default(),
+        occurred_at: fields.occurred_at,
+        total_minor: fields.total_minor,
+        currency: fields.currency,
+        channel: if channel.is_some() {
+            fields.channel
+        } else {
+            SalesChannel::Other
+        },
+        status: fields.status,
+    })
+}
+
+fn interaction_row<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    ctx: &InputContext<'_>,
+    errors: &mut Errors,
+) -> Option<InteractionRow> {
+    let external_id = required_id(get, "external_id", errors);
+    let customer = required_id(get, "customer_external_id", errors);
+    let occurred_at = check(
+        errors,
+        "occurred_at",
+        get("occurred_at")
+            .ok_or_else(|| "is required".to_owned())
+            .and_then(parse_time),
+    );
+    let channel = check(errors, "channel", get("channel").unwrap_or("").parse());
+    let direction = check(errors, "direction", get("direction").unwrap_or("").parse());
+    let kind = get("kind").and_then(|k| check(errors, "kind", k.parse()));
+    let buying_signal = match get("buying_signal").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false" | "0" | "no") => Some(false),
+        Some("true" | "1" | "yes") => Some(true),
+        Some(other) => check(
+            errors,
+            "buying_signal",
+            Err(format!("{other:?} is not true or false")),
+        ),
+    };
+    if !errors.is_empty() {
+        return None;
+    }
+    let fields = with_columns(errors, str::to_owned, |c| {
+        InteractionInput {
+            external_id: None,
+            channel: channel?,
+            direction: direction?,
+            kind,
+            subject: get("subject").unwrap_or("").to_owned(),
+            body: get("body").unwrap_or("").to_owned(),
+            staff_user_id: None,
+            buying_signal: buying_signal?,
+            occurred_at,
+        }
+        .parse(c, ctx)
+    })?;
+    Some(InteractionRow {
+        external_id: external_id?,
+        customer_external_id: customer?,
+        // The customer is resolved from customer_external_id by the store.
+        data: fields.for_customer(tenure_domain::ids::CustomerId(0)),
+    })
+}
+
+fn required_int<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    column: &str,
+    errors: &mut Errors,
+) -> Option<i64> {
+    let r = match get(column) {
+        None => Err("is required".to_owned()),
+        Some(v) => v
+            .parse::<i64>()
+            .map_err(|_| format!("{v:?} is not a whole number")),
+    };
+    check(errors, column, r)
+}
+
+fn order_line_row<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    ctx: &InputContext<'_>,
+    errors: &mut Errors,
+) -> Option<OrderLineRow> {
+    let order = required_id(get, "order_external_id", errors);
+    let line_no = required_int(get, "line_no", errors);
+    if line_no.is_some_and(|n| n < 1) {
+        errors.push(("line_no".into(), "must be at least 1".into()));
+    }
+    let quantity = required_int(get, "quantity", errors);
+    let currency = currency(get, ctx, errors);
+    if get("unit_price").is_none() {
+        errors.push(("unit_price".into(), "is required".into()));
+    }
+    let unit_price = amount(get, "unit_price", currency.as_deref(), errors);
+    let total = amount(get, "total", currency.as_deref(), errors);
+    let product = get("product_external_id")
+        .and_then(|x| check(errors, "product_external_id", validation::external_id(x)));
+    if !errors.is_empty() {
+        return None;
+    }
+    let line = with_columns(
+        errors,
+        |f| match f {
+            "unit_price_minor" => "unit_price".to_owned(),
+            "total_minor" => "total".to_owned(),
+            other => other.to_owned(),
+        },
+        |c| {
+            OrderLineInput {
+                product_id: None,
+                description: get("description").unwrap_or("").to_owned(),
+                quantity: quantity?,
+                unit_price_minor: unit_price?,
+                total_minor: total,
+            }
+            .parse(c, "")
+        },
+    )?;
+    Some(OrderLineRow {
+        order_external_id: order?,
+        line_no: line_no?,
+        product_external_id: product,
+        description: line.description,
+        quantity: line.quantity,
+        unit_price_minor: line.unit_price_minor,
+        total_minor: line.total_minor,
+    })
+}
+
+fn product_row<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    ctx: &InputContext<'_>,
+    errors: &mut Errors,
+) -> Option<ProductRow> {
+    let external_id = required_id(get, "external_id", errors);
+    let category = get("category").and_then(|c| {
+        check(
+            errors,
+            "category",
+            tenure_domain::catalog::parse_category_name(c),
+        )
+    });
+    let currency = currency(get, ctx, errors);
+    let price = amount(get, "price", currency.as_deref(), errors);
+    if !errors.is_empty() {
+        return None;
+    }
+    let product = with_columns(
+        errors,
+        |f| match f {
+            "price_minor" => "price".to_owned(),
+            other => other.to_owned(),
+        },
+        |c| {
+            ProductInput {
+                external_id: external_id.clone(),
+                name: get("name").unwrap_or("").to_owned(),
+                price_minor: price,
+                currency: currency.clone(),
+                active: None,
+            }
+            .parse(c, ctx)
+        },
+    )?;
+    Some(ProductRow {
+        external_id: external_id?,
+        name: product.name,
+        category,
+        price_minor: product.price_minor,
+        currency: product.currency,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> InputContext<'static> {
+        InputContext {
+            now: Utc::now(),
+            reporting_currency: "USD",
+        }
+    }
+
+    fn row<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> {
+        move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    }
+
+    #[test]
+    fn imported_amounts_follow_the_api_rules() {
+        let mut errors = Vec::new();
+        let get = row(&[
+            ("customer_external_id", "C1"),
+            ("occurred_at", "2024-01-05"),
+            ("amount", "-3.00"),
+        ]);
+        assert!(purchase_row(&get, &ctx(), PURCHASE_COLUMNS, &mut errors).is_none());
+        assert_eq!(errors[0].0, "amount", "{errors:?}");
+
+        // 5e18 minor units is beyond the cap a single order may have.
+        let mut errors = Vec::new();
+        let get = row(&[
+            ("customer_external_id", "C1"),
+            ("occurred_at", "2024-01-05"),
+            ("amount", "50000000000000000.00"),
+        ]);
+        assert!(purchase_row(&get, &ctx(), PURCHASE_COLUMNS, &mut errors).is_none());
+        assert_eq!(errors[0].0, "amount", "{errors:?}");
+    }
+
+    #[test]
+    fn an_overflowing_line_total_is_rejected_not_saturated() {
+        let mut errors = Vec::new();
+        let get = row(&[
+            ("order_external_id", "O1"),
+            ("line_no", "1"),
+            ("quantity", "1000000"),
+            ("unit_price", "999999999999.99"),
+        ]);
+        assert!(order_line_row(&get, &ctx(), &mut errors).is_none());
+        assert_eq!(errors[0].0, "total", "{errors:?}");
+    }
+
+    #[test]
+    fn a_purchase_from_the_future_is_rejected_by_the_shared_rule() {
+        let mut errors = Vec::new();
+        let get = row(&[
+            ("customer_external_id", "C1"),
+            ("occurred_at", "2999-01-01"),
+            ("amount", "3.00"),
+        ]);
+        assert!(purchase_row(&get, &ctx(), PURCHASE_COLUMNS, &mut errors).is_none());
+        assert_eq!(errors, [("occurred_at".to_owned(), "must not be in the future".to_owned())]);
+    }
+}

@@ -1,0 +1,15 @@
+//! The store's data types the interfaces show, re-exported so that interfaces depend on the
+//! application layer alone.
+
+pub use tenure_store::Page;
+pub use tenure_store::changes::{ChangeFilter, ChangeRecord};
+pub use tenure_store::customers::CustomerFilter;
+pub use tenure_store::duplicates::{Candidate, CandidateSide, Merge, Moved};
+pub use tenure_store::export::{Cell, ExportKind};
+pub use tenure_store::jobs::{Job, JobRun};
+pub use tenure_store::load::BatchOutcome;
+pub use tenure_store::recommendations::Recommendation;
+pub use tenure_store::timeline::TimelineEntry;
+pub use tenure_store::users::TokenInfo;
+
+pub use crate::users::NewToken;

@@ -1,0 +1,131 @@
+//! Staff users and API tokens: creating them, listing tokens, revoking and authenticating
+//! them.
+
+use tenure_domain::access::{Permission, Principal, Role, StaffUser};
+use tenure_domain::changes::{Actor, Event};
+use tenure_domain::customer::parse_email;
+use tenure_domain::ids::TokenId;
+use tenure_domain::validation::{Collector, text};
+use tenure_store::users::TokenInfo;
+
+use crate::{App, AppError, AppResult, password, require};
+
+/// A new API token: 256 random bits, hex, with a prefix that says what it is.
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("tnr_{hex}")
+}
+
+/// A token just made: its id and the token itself, which is shown this once.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub id: TokenId,
+    pub token: String,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl App {
+    /// Creates a staff user; without a password the user works only through tokens.
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        email: &str,
+        name: &str,
+        role: Role,
+        password: Option<&str>,
+    ) -> AppResult<StaffUser> {
+        require(actor, Permission::ManageUsers)?;
+        let mut c = Collector::new();
+        let email = c.check("email", parse_email(email));
+        let name = c.check("name", text(name, 200, false));
+        if password.is_some_and(|p| p.chars().count() < password::MIN_LEN) {
+            c.push(
+                "password",
+                format!("must be at least {} characters", password::MIN_LEN),
+            );
+        }
+        c.finish()?;
+        let hash = password
+            .map(password::hash)
+            .transpose()
+            .map_err(AppError::Internal)?;
+        let mut uow = self.begin(actor).await?;
+        let user = uow
+            .tx
+            .create_user(
+                &email.unwrap_or_default(),
+                &name.unwrap_or_default(),
+                role,
+                hash.as_deref(),
+            )
+            .await?;
+        uow.emit(Event::UserCreated { user: user.id });
+        uow.commit().await?;
+        Ok(user)
+    }
+
+    pub async fn list_users(&self, actor: &Actor) -> AppResult<Vec<StaffUser>> {
+        require(actor, Permission::ManageUsers)?;
+        Ok(self.store().list_users().await?)
+    }
+
+    /// Creates an API token for `role`, valid for `valid_for` when given. Only its hash is
+    /// stored; the token is returned this once.
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        name: &str,
+        role: Role,
+        valid_for: Option<chrono::Duration>,
+    ) -> AppResult<NewToken> {
+        require(actor, Permission::ManageUsers)?;
+        let mut c = Collector::new();
+        let name = c.check("name", tenure_domain::validation::required_text(name, 200));
+        if valid_for.is_some_and(|d| d <= chrono::Duration::zero()) {
+            c.push("expires_in", "must be a positive duration");
+        }
+        c.finish()?;
+        let token = new_token();
+        let expires_at = valid_for.map(|d| chrono::Utc::now() + d);
+        let mut uow = self.begin(actor).await?;
+        let id = uow
+            .tx
+            .create_token(&name.unwrap_or_default(), role, &token, expires_at)
+            .await?;
+        uow.emit(Event::TokenCreated { token: id });
+        uow.commit().await?;
+        Ok(NewToken {
+            id,
+            token,
+            expires_at,
+        })
+    }
+
+    /// Every token, newest first (never the tokens themselves).
+    pub async fn list_tokens(&self, actor: &Actor) -> AppResult<Vec<TokenInfo>> {
+        require(actor, Permission::ManageUsers)?;
+        Ok(self.store().list_tokens().await?)
+    }
+
+    /// Revokes a token. Servers stop accepting it within their token cache time.
+    pub async fn revoke_token(&self, actor: &Actor, id: TokenId) -> AppResult<()> {
+        require(actor, Permission::ManageUsers)?;
+        let mut uow = self.begin(actor).await?;
+        uow.tx.revoke_token(id).await?;
+        uow.emit(Event::TokenRevoked { token: id });
+        uow.commit().await?;
+        Ok(())
+    }
+
+    /// Who holds `token`; `None` when it is unknown, revoked or expired.
+    pub async fn authenticate_token(&self, token: &str) -> AppResult<Option<Principal>> {
+        Ok(self.store().authenticate_token(token).await?)
+    }
+
+    /// The stored form of a token, to key caches by without keeping tokens in memory.
+    pub fn token_key(token: &str) -> String {
+        tenure_store::users::token_hash(token)
+    }
+}
