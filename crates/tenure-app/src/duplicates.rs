@@ -163,7 +163,7 @@ impl App {
         let mut uow = self.begin(actor).await?;
         let merge = uow
             .tx
-            .merge_customers(survivor, duplicate, &actor.label())
+            .merge_customers(survivor, duplicate, &actor.display_name())
             .await?;
         uow.emit(Event::CustomersMerged {
             merge: merge.id,
@@ -178,7 +178,7 @@ impl App {
     pub async fn undo_merge(&self, actor: &Actor, merge: MergeId) -> AppResult<Merge> {
         require(actor, Permission::DeleteCustomers)?;
         let mut uow = self.begin(actor).await?;
-        let m = uow.tx.undo_merge(merge, &actor.label()).await?;
+        let m = uow.tx.undo_merge(merge, &actor.display_name()).await?;
         uow.emit(Event::MergeUndone {
             merge: m.id,
             survivor: m.survivor_id,

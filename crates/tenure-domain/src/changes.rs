@@ -103,7 +103,16 @@ impl Actor {
         self.role.allows(p)
     }
 
-    /// How merge records and logs name the actor: `token:3`, `cli:alice`, `system:worker`.
+    /// How records shown to people name the actor: a token's or user's name, `cli:alice`
+    /// at the command line, `system:worker` for scheduled work.
+    pub fn display_name(&self) -> String {
+        match self.kind {
+            ActorKind::Token | ActorKind::User => self.name.clone(),
+            ActorKind::Cli | ActorKind::System => format!("{}:{}", self.kind, self.name),
+        }
+    }
+
+    /// An unambiguous reference to the actor for logs: `token:3`, `cli:alice`, `system:worker`.
     pub fn label(&self) -> String {
         match self.id {
             Some(id) => format!("{}:{id}", self.kind),

@@ -98,7 +98,9 @@ impl Store {
         change: &Change,
     ) -> StoreResult<()> {
         if let Some(done) = self
-            .load_sqlite(|c| crate::load::sqlite::replace_predictions(c, predictions, fits, (by, change)))
+            .load_sqlite(|c| {
+                crate::load::sqlite::replace_predictions(c, predictions, fits, (by, change))
+            })
             .await
         {
             return done;

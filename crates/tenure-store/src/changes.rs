@@ -69,7 +69,9 @@ fn record_from_row(row: &AnyRow) -> StoreResult<ChangeRecord> {
             entity: parsed(row, "entity")?,
             entity_id: row.try_get("entity_id")?,
             operation: parsed(row, "operation")?,
-            customer_id: row.try_get::<Option<i64>, _>("customer_id")?.map(CustomerId),
+            customer_id: row
+                .try_get::<Option<i64>, _>("customer_id")?
+                .map(CustomerId),
             detail: row.try_get("detail")?,
         },
     })

@@ -279,7 +279,10 @@ impl WriteTx<'_> {
     /// Inserts many customers at once (tags, search terms and aggregate rows included),
     /// with multi-row statements. For loading large data sets; ids are returned in input
     /// order.
-    pub async fn insert_customers(&mut self, batch: &[CustomerData]) -> StoreResult<Vec<CustomerId>> {
+    pub async fn insert_customers(
+        &mut self,
+        batch: &[CustomerData],
+    ) -> StoreResult<Vec<CustomerId>> {
         let backend = self.backend();
         let ids = insert_customers_tx(&mut self.tx, backend, batch).await?;
         for (d, id) in batch.iter().zip(&ids) {
@@ -449,7 +452,6 @@ impl Store {
         };
         Ok(Page { items, next })
     }
-
 }
 
 /// Inserts customers with their tags, search terms and aggregate rows inside `tx`.

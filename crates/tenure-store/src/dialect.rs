@@ -115,10 +115,10 @@ impl Backend {
             }
             Backend::Postgres => {
                 let ids: Vec<i64> = sqlx::query_scalar(POSTGRES_NEXT_IDS)
-                .bind(table)
-                .bind(n)
-                .fetch_all(&mut **tx)
-                .await?;
+                    .bind(table)
+                    .bind(n)
+                    .fetch_all(&mut **tx)
+                    .await?;
                 Ok(ids)
             }
         }

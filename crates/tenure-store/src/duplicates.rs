@@ -12,8 +12,8 @@ use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 use tenure_domain::duplicates::{
-    CandidatePosition, Profile, ScoredPair, key_range, merge_profiles, parse_reasons,
-    reasons_text, unmerge_profile,
+    CandidatePosition, Profile, ScoredPair, key_range, merge_profiles, parse_reasons, reasons_text,
+    unmerge_profile,
 };
 use tenure_domain::ids::{CustomerId, MergeId};
 use tenure_domain::validation::Invalid;
@@ -446,7 +446,14 @@ impl WriteTx<'_> {
         move_rows(&mut self.tx, &moved, survivor).await?;
         let lost = delete_tx(&mut self.tx, merged, true).await?;
         self.key_changes.extend(lost);
-        let changed = rewrite(&mut self.tx, survivor, &after.data, &after.consents, &s.data).await?;
+        let changed = rewrite(
+            &mut self.tx,
+            survivor,
+            &after.data,
+            &after.consents,
+            &s.data,
+        )
+        .await?;
         self.key_changes.extend(changed);
         let currency = self.reporting_currency().to_owned();
         stats::rebuild(

@@ -53,7 +53,12 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// What a database error means, whichever driver reported it.
-fn classify(code: &str, message: &str, constraint: Option<&str>, unique: bool) -> Option<StoreError> {
+fn classify(
+    code: &str,
+    message: &str,
+    constraint: Option<&str>,
+    unique: bool,
+) -> Option<StoreError> {
     if unique {
         let constraint = match constraint {
             Some(c) => normalise_constraint(c),
@@ -94,8 +99,13 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
             sqlx::Error::Database(db) => {
                 let code = db.code().unwrap_or_default();
-                classify(&code, db.message(), db.constraint(), db.is_unique_violation())
-                    .unwrap_or_else(|| StoreError::Database(e.to_string()))
+                classify(
+                    &code,
+                    db.message(),
+                    db.constraint(),
+                    db.is_unique_violation(),
+                )
+                .unwrap_or_else(|| StoreError::Database(e.to_string()))
             }
             _ => StoreError::Database(e.to_string()),
         }
@@ -108,11 +118,18 @@ impl From<rusqlite::Error> for StoreError {
             let message = message.clone().unwrap_or_else(|| e.to_string());
             let unique = matches!(
                 failure.extended_code,
-                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
             );
             if let Some(mapped) =
-                classify(&failure.extended_code.to_string(), &message, None, unique)
-                    .or_else(|| classify(&(failure.extended_code & 0xff).to_string(), &message, None, false))
+                classify(&failure.extended_code.to_string(), &message, None, unique).or_else(|| {
+                    classify(
+                        &(failure.extended_code & 0xff).to_string(),
+                        &message,
+                        None,
+                        false,
+                    )
+                })
             {
                 return mapped;
             }
@@ -172,7 +189,10 @@ mod tests {
             ),
             "order_lines_order_id_line_no"
         );
-        assert_eq!(normalise_constraint("customers_external_id_key"), "customers_external_id");
+        assert_eq!(
+            normalise_constraint("customers_external_id_key"),
+            "customers_external_id"
+        );
         assert_eq!(
             normalise_constraint("order_lines_order_id_line_no_key"),
             "order_lines_order_id_line_no"

@@ -26,10 +26,10 @@ pub mod recommendations;
 pub mod registry;
 mod sql;
 pub mod stats;
-mod time;
-pub mod timeline;
 #[cfg(test)]
 mod tidy;
+mod time;
+pub mod timeline;
 pub mod users;
 
 use std::sync::Arc;

@@ -6,8 +6,8 @@
 use futures_util::TryStreamExt;
 use sqlx::{AssertSqlSafe, Row};
 use tenure_analytics::recommend::Similar;
-use tenure_domain::changes::{Actor, Change};
 use tenure_domain::catalog::{OrderStatus, Product};
+use tenure_domain::changes::{Actor, Change};
 use tenure_domain::ids::{CustomerId, ProductId};
 
 use crate::sql::{Bulk, Select};
@@ -148,7 +148,10 @@ impl Store {
     }
 
     /// The stored similar partners of these products that are active.
-    pub async fn active_partners(&self, products: &[ProductId]) -> StoreResult<Vec<Similar<ProductId>>> {
+    pub async fn active_partners(
+        &self,
+        products: &[ProductId],
+    ) -> StoreResult<Vec<Similar<ProductId>>> {
         let mut partners = Vec::new();
         for chunk in products.chunks(500) {
             let mut s = Select::new(

@@ -96,7 +96,11 @@ impl Select {
 
     /// Finishes a page query: the WHERE clause, `order` (an `ORDER BY ...`), and a `LIMIT`
     /// binding `limit`. A list query cannot be built without its limit.
-    pub fn finish(mut self, order: &'static str, limit: i64) -> StoreResult<(String, AnyArguments)> {
+    pub fn finish(
+        mut self,
+        order: &'static str,
+        limit: i64,
+    ) -> StoreResult<(String, AnyArguments)> {
         let p = self.bind(limit)?;
         self.where_clause();
         self.sql.push(' ');

@@ -82,12 +82,12 @@ impl Schema {
                     let mut columns = Vec::new();
                     for def in top_level(body) {
                         let first = def.split(' ').next().unwrap_or("");
-                        if ["PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "CONSTRAINT"].contains(&first) {
+                        if ["PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "CONSTRAINT"].contains(&first)
+                        {
                             continue;
                         }
                         if let Some(values) = check_values(&def) {
-                            self.checks
-                                .insert((name.clone(), first.to_owned()), values);
+                            self.checks.insert((name.clone(), first.to_owned()), values);
                         }
                         columns.push(first.to_owned());
                     }
@@ -176,7 +176,10 @@ fn every_check_list_is_its_enum() {
         (("api_tokens", "role"), spellings(Role::ALL)),
         (("accounts", "account_type"), spellings(AccountType::ALL)),
         (("customers", "kind"), spellings(CustomerKind::ALL)),
-        (("consent_events", "channel"), spellings(ConsentChannel::ALL)),
+        (
+            ("consent_events", "channel"),
+            spellings(ConsentChannel::ALL),
+        ),
         (("consent_events", "status"), spellings(ConsentStatus::ALL)),
         (("orders", "channel"), spellings(SalesChannel::ALL)),
         (("orders", "status"), spellings(OrderStatus::ALL)),
@@ -201,7 +204,11 @@ fn every_check_list_is_its_enum() {
                 });
             assert_eq!(values, want, "{folder}: {table}.{column}");
         }
-        assert_eq!(schema.checks.len(), expected.len(), "{folder}: every enum is checked");
+        assert_eq!(
+            schema.checks.len(),
+            expected.len(),
+            "{folder}: every enum is checked"
+        );
     }
 }
 
@@ -223,7 +230,11 @@ fn the_registry_knows_every_table_with_customer_rows() {
     for t in crate::registry::CUSTOMER_TABLES {
         let columns = &schema.tables[t.name];
         for c in t.columns.iter().chain(t.personal) {
-            assert!(columns.iter().any(|x| x == c), "{}.{c} does not exist", t.name);
+            assert!(
+                columns.iter().any(|x| x == c),
+                "{}.{c} does not exist",
+                t.name
+            );
         }
     }
 }

@@ -14,7 +14,34 @@ use tenure_domain::ids::{CustomerId, InteractionId, OrderId};
 use tenure_domain::interaction::InteractionData;
 use tenure_store::customers::CustomerFilter;
 use tenure_store::timeline::TimelineEntry;
-use tenure_store::{Store, StoreError};
+use tenure_store::{Store, StoreError, StoreResult, WriteTx};
+
+/// Runs `f` in a write transaction and commits it.
+async fn write<T>(
+    store: &Store,
+    f: impl for<'w, 's> AsyncFnOnce(&'w mut WriteTx<'s>) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let mut w = store.begin_write().await?;
+    let out = f(&mut w).await?;
+    w.commit().await?;
+    Ok(out)
+}
+
+/// Changes an order with `change`, the way the application does: read it locked, edit,
+/// write back.
+async fn update_order(
+    store: &Store,
+    id: OrderId,
+    change: impl FnOnce(&mut OrderData) -> Result<(), tenure_domain::Invalid>,
+) -> StoreResult<tenure_domain::catalog::Order> {
+    let mut w = store.begin_write().await?;
+    let before = w.get_order_for_update(id).await?;
+    let mut data = before.data.clone();
+    change(&mut data).map_err(StoreError::Invalid)?;
+    let after = w.update_order(&before, &data).await?;
+    w.commit().await?;
+    Ok(after)
+}
 use tenure_testkit::TestDb;
 
 fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
@@ -67,19 +94,23 @@ async fn store_story() {
 
 async fn story(store: &Store) {
     // Staff, an account and a richly described customer.
-    let owner = store
-        .create_user("owner@example.com", "Olga Owner", Role::Manager, None)
-        .await
-        .unwrap();
-    let account = store
-        .create_account(&AccountData {
+    let owner = write(store, async |w| {
+        w.create_user("owner@example.com", "Olga Owner", Role::Manager, None)
+            .await
+    })
+    .await
+    .unwrap();
+    let account = write(store, async |w| {
+        w.create_account(&AccountData {
             external_id: Some("ACME".into()),
             name: "上海贸易有限公司".into(),
             account_type: AccountType::Distributor,
             owner_id: Some(owner.id),
         })
         .await
-        .unwrap();
+    })
+    .await
+    .unwrap();
     let mut data = CustomerData::named("王小明");
     data.external_id = Some("CRM-1".into());
     data.email = Some("xiaoming@example.com".into());
@@ -95,10 +126,12 @@ async fn story(store: &Store) {
         source: "web form".into(),
         at: at(2024, 1, 1, 9),
     };
-    let wang = store
-        .create_customer(&data, std::slice::from_ref(&consent))
-        .await
-        .unwrap();
+    let wang = write(store, async |w| {
+        w.create_customer(&data, std::slice::from_ref(&consent))
+            .await
+    })
+    .await
+    .unwrap();
     assert_eq!(wang.data, data);
     assert_eq!(wang.consents.len(), 1);
     assert_eq!(wang.stats.orders_count, 0);
@@ -113,13 +146,13 @@ async fn story(store: &Store) {
     );
 
     // The same external id twice is a conflict, not a second customer.
-    let dup = store.create_customer(&data, &[]).await;
+    let dup = write(store, async |w| w.create_customer(&data, &[]).await).await;
     assert!(matches!(dup, Err(StoreError::Conflict { .. })), "{dup:?}");
     // A missing owner is a field-level error.
     let mut orphan = CustomerData::named("Nobody");
     orphan.owner_id = Some(tenure_domain::ids::StaffUserId(999_999));
     assert!(matches!(
-        store.create_customer(&orphan, &[]).await,
+        write(store, async |w| w.create_customer(&orphan, &[]).await).await,
         Err(StoreError::BadReference {
             field: "owner_id",
             ..
@@ -128,11 +161,14 @@ async fn story(store: &Store) {
 
     let mut smith = CustomerData::named("John Smith");
     smith.email = Some("john.smith@example.com".into());
-    let smith = store.create_customer(&smith, &[]).await.unwrap();
-    let chan = store
-        .create_customer(&CustomerData::named("陳大文"), &[])
+    let smith = write(store, async |w| w.create_customer(&smith, &[]).await)
         .await
         .unwrap();
+    let chan = write(store, async |w| {
+        w.create_customer(&CustomerData::named("陳大文"), &[]).await
+    })
+    .await
+    .unwrap();
 
     // Search in both scripts, by email, phone and external id.
     assert_eq!(search(store, "小明").await, ["王小明"]);
@@ -189,17 +225,19 @@ async fn story(store: &Store) {
         }],
         ..Default::default()
     };
-    let updated = store
-        .update_customer(wang.id, &patch, Some(wang.version))
-        .await
-        .unwrap();
+    let updated = write(store, async |w| {
+        w.update_customer(wang.id, &patch, Some(wang.version)).await
+    })
+    .await
+    .unwrap();
     assert_eq!(updated.version, wang.version + 1);
     assert_eq!(updated.data.email, None);
     assert_eq!(updated.consents[0].status, ConsentStatus::Withdrawn);
     assert!(matches!(
-        store
+        write(store, async |w| w
             .update_customer(wang.id, &patch, Some(wang.version))
-            .await,
+            .await)
+        .await,
         Err(StoreError::VersionMismatch { .. })
     ));
     assert!(
@@ -214,9 +252,11 @@ async fn story(store: &Store) {
     assert_eq!(search(store, "晓明").await, ["王晓明"]);
 
     // Catalogue and orders; aggregates follow every write.
-    let cat = store.create_category("Tea", None).await.unwrap();
-    let tea = store
-        .create_product(&ProductData {
+    let cat = write(store, async |w| w.create_category("Tea", None).await)
+        .await
+        .unwrap();
+    let tea = write(store, async |w| {
+        w.create_product(&ProductData {
             external_id: Some("SKU-TEA".into()),
             name: "Longjing".into(),
             category_id: Some(cat.id),
@@ -225,7 +265,9 @@ async fn story(store: &Store) {
             active: true,
         })
         .await
-        .unwrap();
+    })
+    .await
+    .unwrap();
     let mut first_order = order(wang.id, at(2024, 3, 1, 10), 0);
     first_order.lines = vec![OrderLine {
         product_id: Some(tea.id),
@@ -235,19 +277,27 @@ async fn story(store: &Store) {
         total_minor: 8400,
     }];
     first_order.total_minor = 8400;
-    let o1 = store.create_order(&first_order).await.unwrap();
+    let o1 = write(store, async |w| w.create_order(&first_order).await)
+        .await
+        .unwrap();
     assert_eq!(o1.data.lines, first_order.lines);
-    let o2 = store
-        .create_order(&order(wang.id, at(2024, 3, 1, 18), 1000))
-        .await
-        .unwrap();
-    let o3 = store
-        .create_order(&order(wang.id, at(2024, 4, 2, 12), 2500))
-        .await
-        .unwrap();
+    let o2 = write(store, async |w| {
+        w.create_order(&order(wang.id, at(2024, 3, 1, 18), 1000))
+            .await
+    })
+    .await
+    .unwrap();
+    let o3 = write(store, async |w| {
+        w.create_order(&order(wang.id, at(2024, 4, 2, 12), 2500))
+            .await
+    })
+    .await
+    .unwrap();
     let mut eur = order(wang.id, at(2024, 4, 3, 12), 9999);
     eur.currency = "EUR".into();
-    store.create_order(&eur).await.unwrap();
+    write(store, async |w| w.create_order(&eur).await)
+        .await
+        .unwrap();
     let s = store.get_customer(wang.id).await.unwrap().stats;
     assert_eq!(s.orders_count, 4);
     assert_eq!(s.purchase_days, 3);
@@ -260,7 +310,7 @@ async fn story(store: &Store) {
     assert_eq!(s.first_purchase_at, Some(at(2024, 3, 1, 10)));
     assert_eq!(s.last_purchase_at, Some(at(2024, 4, 3, 12)));
 
-    let cancelled = store.update_order(o3.id, |d| {
+    let cancelled = update_order(store, o3.id, |d| {
         d.status = OrderStatus::Cancelled;
         Ok(())
     });
@@ -270,7 +320,9 @@ async fn story(store: &Store) {
         (s.orders_count, s.total_spend_minor, s.repeat_spend_minor),
         (3, 9400, 0)
     );
-    store.delete_order(o2.id).await.unwrap();
+    write(store, async |w| w.delete_order(o2.id).await)
+        .await
+        .unwrap();
     assert!(matches!(
         store.get_order(o2.id).await,
         Err(StoreError::NotFound { .. })
@@ -286,7 +338,7 @@ async fn story(store: &Store) {
     );
     let bad = order(CustomerId(999_999), at(2024, 1, 1, 0), 1);
     assert!(matches!(
-        store.create_order(&bad).await,
+        write(store, async |w| w.create_order(&bad).await).await,
         Err(StoreError::BadReference {
             field: "customer_id",
             ..
@@ -294,10 +346,12 @@ async fn story(store: &Store) {
     ));
 
     // Interactions set the last contact.
-    let i1 = store
-        .create_interaction(&interaction(wang.id, at(2024, 3, 1, 10)))
-        .await
-        .unwrap();
+    let i1 = write(store, async |w| {
+        w.create_interaction(&interaction(wang.id, at(2024, 3, 1, 10)))
+            .await
+    })
+    .await
+    .unwrap();
     assert!(i1.data.buying_signal);
     let s = store.get_customer(wang.id).await.unwrap().stats;
     assert_eq!(
@@ -327,7 +381,12 @@ async fn story(store: &Store) {
 
     // Rebuilding from raw rows gives what the writes kept.
     let kept = store.all_customer_stats().await.unwrap();
-    assert_eq!(store.rebuild_customer_stats().await.unwrap(), 3);
+    assert_eq!(
+        write(store, async |w| w.rebuild_aggregates().await)
+            .await
+            .unwrap(),
+        3
+    );
     assert_eq!(store.all_customer_stats().await.unwrap(), kept);
 
     // Bulk loading, then deletion cascades.
@@ -339,7 +398,9 @@ async fn story(store: &Store) {
             d
         })
         .collect();
-    let ids = store.insert_customers_bulk(&bulk).await.unwrap();
+    let ids = write(store, async |w| w.insert_customers(&bulk).await)
+        .await
+        .unwrap();
     assert_eq!(ids.len(), 1200);
     assert_eq!(
         store
@@ -397,16 +458,20 @@ async fn story(store: &Store) {
             .len(),
         5
     );
-    let fresh = store
-        .create_customer(&CustomerData::named("After Bulk"), &[])
-        .await
-        .unwrap();
+    let fresh = write(store, async |w| {
+        w.create_customer(&CustomerData::named("After Bulk"), &[])
+            .await
+    })
+    .await
+    .unwrap();
     assert!(
         fresh.id.0 > ids[1199].0,
         "ids keep increasing after a bulk load"
     );
 
-    store.delete_customer(wang.id).await.unwrap();
+    write(store, async |w| w.delete_customer(wang.id).await)
+        .await
+        .unwrap();
     assert!(matches!(
         store.get_customer(wang.id).await,
         Err(StoreError::NotFound { .. })
@@ -424,16 +489,17 @@ async fn story(store: &Store) {
             .is_empty()
     );
     assert!(matches!(
-        store.delete_customer(wang.id).await,
+        write(store, async |w| w.delete_customer(wang.id).await).await,
         Err(StoreError::NotFound { .. })
     ));
     let _ = (smith, i1);
 
     // Tokens resolve by hash, and stop when revoked.
-    let token_id = store
-        .create_token("ci", Role::Agent, "tnr_secret")
-        .await
-        .unwrap();
+    let token_id = write(store, async |w| {
+        w.create_token("ci", Role::Agent, "tnr_secret", None).await
+    })
+    .await
+    .unwrap();
     assert_eq!(
         store
             .authenticate_token("tnr_secret")
@@ -443,7 +509,9 @@ async fn story(store: &Store) {
         Some(Role::Agent)
     );
     assert_eq!(store.authenticate_token("tnr_other").await.unwrap(), None);
-    store.revoke_token(token_id).await.unwrap();
+    write(store, async |w| w.revoke_token(token_id).await)
+        .await
+        .unwrap();
     assert_eq!(store.authenticate_token("tnr_secret").await.unwrap(), None);
 }
 
@@ -493,11 +561,13 @@ async fn run_ops(store: &Store, ops: &[Op]) {
     let mut customers = Vec::new();
     for i in 0..3 {
         customers.push(
-            store
-                .create_customer(&CustomerData::named(format!("P{i}")), &[])
-                .await
-                .unwrap()
-                .id,
+            write(store, async |w| {
+                w.create_customer(&CustomerData::named(format!("P{i}")), &[])
+                    .await
+            })
+            .await
+            .unwrap()
+            .id,
         );
     }
     let mut orders: Vec<OrderId> = Vec::new();
@@ -519,7 +589,12 @@ async fn run_ops(store: &Store, ops: &[Op]) {
                 if euro {
                     o.currency = "EUR".into();
                 }
-                orders.push(store.create_order(&o).await.unwrap().id);
+                orders.push(
+                    write(store, async |w| w.create_order(&o).await)
+                        .await
+                        .unwrap()
+                        .id,
+                );
             }
             Op::Update {
                 order,
@@ -529,37 +604,42 @@ async fn run_ops(store: &Store, ops: &[Op]) {
                 customer,
             } if !orders.is_empty() => {
                 let id = orders[order % orders.len()];
-                store
-                    .update_order(id, |d| {
-                        d.occurred_at = at(2024, 5, day, 12);
-                        d.total_minor = amount;
-                        d.status = if cancelled {
-                            OrderStatus::Cancelled
-                        } else {
-                            OrderStatus::Completed
-                        };
-                        d.customer_id = customers[customer];
-                        Ok(())
-                    })
-                    .await
-                    .unwrap();
+                update_order(store, id, |d| {
+                    d.occurred_at = at(2024, 5, day, 12);
+                    d.total_minor = amount;
+                    d.status = if cancelled {
+                        OrderStatus::Cancelled
+                    } else {
+                        OrderStatus::Completed
+                    };
+                    d.customer_id = customers[customer];
+                    Ok(())
+                })
+                .await
+                .unwrap();
             }
             Op::Delete { order } if !orders.is_empty() => {
                 let id = orders.remove(order % orders.len());
-                store.delete_order(id).await.unwrap();
+                write(store, async |w| w.delete_order(id).await)
+                    .await
+                    .unwrap();
             }
             Op::Contact { customer, day } => {
                 interactions.push(
-                    store
-                        .create_interaction(&interaction(customers[customer], at(2024, 5, day, 8)))
-                        .await
-                        .unwrap()
-                        .id,
+                    write(store, async |w| {
+                        w.create_interaction(&interaction(customers[customer], at(2024, 5, day, 8)))
+                            .await
+                    })
+                    .await
+                    .unwrap()
+                    .id,
                 );
             }
             Op::Uncontact { interaction } if !interactions.is_empty() => {
                 let id = interactions.remove(interaction % interactions.len());
-                store.delete_interaction(id).await.unwrap();
+                write(store, async |w| w.delete_interaction(id).await)
+                    .await
+                    .unwrap();
             }
             _ => {}
         }
@@ -580,7 +660,7 @@ fn check_rebuild_equals_incremental(cases: u32, postgres: bool) {
             let store = db.store().await;
             run_ops(&store, &ops).await;
             let incremental = store.all_customer_stats().await.unwrap();
-            store.rebuild_customer_stats().await.unwrap();
+            write(&store, async |w| w.rebuild_aggregates().await).await.unwrap();
             let rebuilt = store.all_customer_stats().await.unwrap();
             assert_eq!(incremental, rebuilt, "ops: {ops:?}");
             store.close().await;
@@ -602,24 +682,28 @@ fn aggregates_rebuild_equals_incremental_on_postgres() {
 async fn concurrent_orders_for_one_customer_keep_exact_aggregates() {
     for db in TestDb::all().await {
         let store = db.store().await;
-        let c = store
-            .create_customer(&CustomerData::named("Rush"), &[])
-            .await
-            .unwrap()
-            .id;
+        let c = write(&store, async |w| {
+            w.create_customer(&CustomerData::named("Rush"), &[]).await
+        })
+        .await
+        .unwrap()
+        .id;
         let mut tasks = Vec::new();
         for i in 0..48 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 let day = i % 28 + 1;
-                store
-                    .create_order(&order(c, at(2024, 6, day, 12), 10))
-                    .await
-                    .unwrap();
-                store
-                    .create_interaction(&interaction(c, at(2024, 6, day, 13)))
-                    .await
-                    .unwrap();
+                write(&store, async |w| {
+                    w.create_order(&order(c, at(2024, 6, day, 12), 10)).await
+                })
+                .await
+                .unwrap();
+                write(&store, async |w| {
+                    w.create_interaction(&interaction(c, at(2024, 6, day, 13)))
+                        .await
+                })
+                .await
+                .unwrap();
             }));
         }
         for t in tasks {

@@ -272,3 +272,11 @@ mod tests {
         );
     }
 }
+
+/// Recomputes every customer's aggregates from raw rows, to compare with the ones every
+/// write keeps.
+pub async fn rebuild_stats(store: &Store) {
+    let mut w = store.begin_write().await.expect("begin");
+    w.rebuild_aggregates().await.expect("rebuild aggregates");
+    w.commit().await.expect("commit");
+}

@@ -50,7 +50,11 @@ pub(crate) fn distinct<'k>(keys: impl Iterator<Item = &'k str>) -> Vec<&'k str> 
 }
 
 /// Adds the placeholders just created to the ids found.
-pub(crate) fn add_created(ids: &mut HashMap<String, i64>, created: &[CustomerData], new_ids: &[i64]) {
+pub(crate) fn add_created(
+    ids: &mut HashMap<String, i64>,
+    created: &[CustomerData],
+    new_ids: &[i64],
+) {
     for (d, id) in created.iter().zip(new_ids) {
         if let Some(x) = &d.external_id {
             ids.insert(x.clone(), *id);
@@ -73,7 +77,10 @@ pub(crate) fn rebuild_chunks(mut touched: Vec<i64>) -> Vec<(Vec<i64>, String, St
 }
 
 /// What a batch of `entity` rows records in the change log.
-pub(crate) fn batch_change(entity: Entity, outcome: &BatchOutcome) -> tenure_domain::changes::Change {
+pub(crate) fn batch_change(
+    entity: Entity,
+    outcome: &BatchOutcome,
+) -> tenure_domain::changes::Change {
     import_change(
         entity,
         outcome.inserted,

@@ -167,8 +167,8 @@ async fn insert_customers(
     let ids: Vec<i64> = sqlx::query_scalar(dialect::POSTGRES_NEXT_IDS)
         .bind("customers")
         .bind(batch.len() as i64)
-    .fetch_all(&mut *conn)
-    .await?;
+        .fetch_all(&mut *conn)
+        .await?;
     let now = now_micros();
     let mut customers = CopyRows::new();
     let mut stats_rows = CopyRows::new();
@@ -245,7 +245,11 @@ async fn resolve_customers<'k>(
     Ok((ids, created.len() as u64))
 }
 
-async fn rebuild_stats(conn: &mut PgConnection, currency: &str, touched: Vec<i64>) -> StoreResult<()> {
+async fn rebuild_stats(
+    conn: &mut PgConnection,
+    currency: &str,
+    touched: Vec<i64>,
+) -> StoreResult<()> {
     for (chunk, delete, insert) in rebuild_chunks(touched) {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(delete));
         for id in &chunk {

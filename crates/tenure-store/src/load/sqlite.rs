@@ -29,7 +29,11 @@ fn positional(sql: &str) -> String {
 }
 
 /// Appends a change-log entry inside the batch's transaction.
-pub(crate) fn append_change(tx: &Transaction<'_>, actor: &Actor, change: &Change) -> StoreResult<()> {
+pub(crate) fn append_change(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    change: &Change,
+) -> StoreResult<()> {
     let v = crate::changes::entry_values(actor, change);
     tx.prepare_cached(&positional(crate::changes::APPEND))?
         .execute(params![

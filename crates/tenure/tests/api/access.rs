@@ -96,6 +96,17 @@ const ROUTES: &[(&str, &str, Permission)] = &[
     ),
     ("GET", "/api/v1/users", Permission::ManageUsers),
     ("POST", "/api/v1/users", Permission::ManageUsers),
+    (
+        "PATCH",
+        "/api/v1/interactions/{id}",
+        Permission::WriteCustomers,
+    ),
+    ("GET", "/api/v1/tokens", Permission::ManageUsers),
+    ("POST", "/api/v1/tokens", Permission::ManageUsers),
+    ("DELETE", "/api/v1/tokens/{id}", Permission::ManageUsers),
+    ("GET", "/api/v1/jobs", Permission::ReadAggregates),
+    ("POST", "/api/v1/jobs", Permission::WriteCatalog),
+    ("GET", "/api/v1/jobs/{id}", Permission::ReadAggregates),
 ];
 
 #[test]
@@ -137,6 +148,9 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<serde_json::Value> {
         ("POST", "/api/v1/users") => {
             Some(json!({"email": format!("user{n}@example.com"), "role": "agent"}))
         }
+        ("PATCH", "/api/v1/interactions/{id}") => Some(json!({"subject": "called back"})),
+        ("POST", "/api/v1/tokens") => Some(json!({"name": format!("token {n}"), "role": "agent"})),
+        ("POST", "/api/v1/jobs") => Some(json!({"kind": "recommendations_build"})),
         _ => None,
     }
 }
@@ -145,6 +159,7 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<serde_json::Value> {
 async fn every_route_checks_the_token_and_the_role() {
     for db in TestDb::all().await {
         let app = spawn_app(db).await;
+        let job = app.app.queue_due_schedules().await.unwrap()[0];
         let mut n = 0;
         for role in Role::ALL.iter().copied() {
             for (method, template, permission) in ROUTES {
@@ -179,19 +194,26 @@ async fn every_route_checks_the_token_and_the_role() {
                     )
                     .await;
                 let merge = app
-                    .store
+                    .app
                     .merge_customers(
+                        &tenure_testkit::operator(),
                         tenure_domain::ids::CustomerId(s["id"].as_i64().unwrap()),
                         tenure_domain::ids::CustomerId(dup["id"].as_i64().unwrap()),
-                        "test",
                     )
                     .await
                     .unwrap();
                 let (_, dup) = app
                     .post_json("/api/v1/customers", json!({"name": format!("Dup {n}")}))
                     .await;
+                let token = app
+                    .app
+                    .create_token(&tenure_testkit::operator(), "to revoke", Role::Agent, None)
+                    .await
+                    .unwrap();
                 let id = match template.split('/').nth(3) {
-                    Some("merges") => json!(merge.id),
+                    Some("merges") => json!(merge.id.0),
+                    Some("tokens") => json!(token.id.0),
+                    Some("jobs") => json!(job.0),
                     Some("customers") => c["id"].clone(),
                     Some("accounts") => a["id"].clone(),
                     Some("products") => p["id"].clone(),

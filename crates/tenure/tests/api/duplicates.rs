@@ -155,12 +155,12 @@ async fn duplicates_are_found_merged_with_their_history_and_unmerged() {
         assert_eq!(timeline["items"].as_array().unwrap().len(), 4);
         let (_, list) = app.get_json("/api/v1/duplicates").await;
         assert_eq!(list["items"].as_array().unwrap().len(), 1);
-        app.store.rebuild_customer_stats().await.unwrap();
+        tenure_testkit::rebuild_stats(&app.store).await;
         let (_, rebuilt) = app.get_json(&format!("/api/v1/customers/{dawen}")).await;
         assert_eq!(rebuilt["stats"], c["stats"], "aggregates equal a rebuild");
 
         // The merged customer's external id now names the survivor in imports.
-        let purchase = tenure_store::import::PurchaseRow {
+        let purchase = tenure_store::load::PurchaseRow {
             customer_external_id: "D-2".into(),
             order_external_id: "late-D-2".into(),
             occurred_at: "2024-04-01T10:00:00Z".parse().unwrap(),
@@ -169,7 +169,11 @@ async fn duplicates_are_found_merged_with_their_history_and_unmerged() {
             channel: tenure_domain::catalog::SalesChannel::Online,
             status: tenure_domain::catalog::OrderStatus::Completed,
         };
-        let outcome = app.store.import_purchases(&[purchase]).await.unwrap();
+        let outcome = app
+            .store
+            .import_purchases(&[purchase], &tenure_testkit::operator())
+            .await
+            .unwrap();
         assert_eq!((outcome.inserted, outcome.customers_created), (1, 0));
         let (_, c) = app.get_json(&format!("/api/v1/customers/{dawen}")).await;
         assert_eq!(c["stats"]["orders_count"], 4);
@@ -228,7 +232,7 @@ async fn duplicates_are_found_merged_with_their_history_and_unmerged() {
             .get_json(&format!("/api/v1/merges?customer_id={dawen}"))
             .await;
         assert_eq!(merges["items"].as_array().unwrap().len(), 2);
-        app.store.rebuild_customer_stats().await.unwrap();
+        tenure_testkit::rebuild_stats(&app.store).await;
         let (_, rebuilt) = app.get_json(&format!("/api/v1/customers/{back}")).await;
         assert_eq!(rebuilt["stats"], d2["stats"]);
     }
@@ -238,11 +242,15 @@ async fn duplicates_are_found_merged_with_their_history_and_unmerged() {
 async fn the_command_line_lists_merges_and_undoes() {
     for db in TestDb::all().await {
         let store = db.store().await;
+        let core = tenure_app::App::new(store.clone());
         let mut a = tenure_domain::customer::CustomerData::named("Maria Garcia");
         a.email = Some("maria@example.com".into());
         let mut b = tenure_domain::customer::CustomerData::named("María García");
         b.email = Some("MARIA@example.com".into());
-        let ids = store.insert_customers_bulk(&[a, b]).await.unwrap();
+        let ids = core
+            .load_customers(&tenure_testkit::operator(), &[a, b])
+            .await
+            .unwrap();
         let run = |args: &[&str]| crate::ok(&crate::tenure(&db, args));
         let listed = run(&["duplicates", "list", "--format", "json"]);
         let pairs: Vec<Value> = listed
