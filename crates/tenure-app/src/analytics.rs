@@ -147,7 +147,11 @@ impl std::fmt::Display for ClvReport {
             write!(
                 f,
                 "Gamma-Gamma on {} repeat buyers: p = {:.6}, q = {:.6}, gamma = {:.6}; log-likelihood {:.5}",
-                gg["customers"], num(gg, "p"), num(gg, "q"), num(gg, "gamma"), num(gg, "log_likelihood")
+                gg["customers"],
+                num(gg, "p"),
+                num(gg, "q"),
+                num(gg, "gamma"),
+                num(gg, "log_likelihood")
             )?;
         }
         Ok(())
@@ -328,8 +332,8 @@ impl App {
     ) -> AppResult<(Vec<CustomerId>, Vec<Summary>)> {
         let last_day = epoch_day(end);
         let days = self.store().purchase_days(last_day).await?;
-        let scale = 10_f64
-            .powi(tenure_domain::money::minor_exponent(self.reporting_currency()) as i32);
+        let scale =
+            10_f64.powi(tenure_domain::money::minor_exponent(self.reporting_currency()) as i32);
         // The store gives each customer's purchase days in order, one row per day.
         let (mut keys, mut summaries) = (Vec::new(), Vec::new());
         for group in days.chunk_by(|a, b| a.customer == b.customer) {
@@ -465,14 +469,14 @@ impl App {
         if summaries.is_empty() {
             return Err(AppError::field(
                 "calibration_end",
-                format!("there are no purchases on or before {calibration_end} to fit the model on"),
+                format!(
+                    "there are no purchases on or before {calibration_end} to fit the model on"
+                ),
             ));
         }
         let fitted = fit_purchase_model(model, &summaries);
         let r = holdout::check(fitted.model.as_ref(), &histories, cal, end, unit.days());
-        let date = |d: i64| {
-            (NaiveDate::default() + chrono::Days::new(d.max(0) as u64)).to_string()
-        };
+        let date = |d: i64| (NaiveDate::default() + chrono::Days::new(d.max(0) as u64)).to_string();
         let relative_error = if r.actual_total > 0.0 {
             (r.predicted_total - r.actual_total) / r.actual_total
         } else {
@@ -524,7 +528,9 @@ impl App {
             r.root_mean_squared_error,
             100.0 * r.tracking_mape
         ));
-        text.push_str("calibration purchases | customers | holdout actual (mean) | expected (mean)");
+        text.push_str(
+            "calibration purchases | customers | holdout actual (mean) | expected (mean)",
+        );
         for b in &r.by_frequency {
             text.push_str(&format!(
                 "\n{:>21} | {:>9} | {:>21.3} | {:>15.3}",
@@ -571,7 +577,8 @@ impl App {
                 list.push(index(b.product));
             }
         }
-        let model = recommend::co_occurrence(&before, ids.len(), options.keep, options.min_customers);
+        let model =
+            recommend::co_occurrence(&before, ids.len(), options.keep, options.min_customers);
         let pairs: usize = model.similar.iter().map(Vec::len).sum();
         if let Some(split) = options.split {
             let top = options.top;

@@ -2,9 +2,7 @@
 
 use tenure_analytics::recommend::recommend_from;
 use tenure_domain::access::Permission;
-use tenure_domain::catalog::{
-    Category, Product, ProductInput, ProductPatch, parse_category_name,
-};
+use tenure_domain::catalog::{Category, Product, ProductInput, ProductPatch, parse_category_name};
 use tenure_domain::changes::{Actor, Event};
 use tenure_domain::customer::{Account, AccountInput, AccountPatch};
 use tenure_domain::ids::{AccountId, CategoryId, CustomerId, ProductId};
@@ -71,10 +69,17 @@ impl App {
         Ok(self.store().get_account(id).await?)
     }
 
-    pub async fn list_accounts(&self, actor: &Actor, page: &PageRequest) -> AppResult<Listed<Account>> {
+    pub async fn list_accounts(
+        &self,
+        actor: &Actor,
+        page: &PageRequest,
+    ) -> AppResult<Listed<Account>> {
         require(actor, Permission::ReadAggregates)?;
         let (limit, after) = (page.limit()?, page.after::<AccountId>()?);
-        Ok(listed(self.store().list_accounts(after, limit).await?, |a| a))
+        Ok(listed(
+            self.store().list_accounts(after, limit).await?,
+            |a| a,
+        ))
     }
 
     /// Creates a product, in the category with id `category_id` when given.
@@ -89,7 +94,8 @@ impl App {
         let category = c.check_opt("category_id", category_id, positive_id);
         let data = input.parse(&mut c, &self.input_context());
         c.finish()?;
-        let mut data = data.ok_or_else(|| AppError::Internal("a checked product is missing".into()))?;
+        let mut data =
+            data.ok_or_else(|| AppError::Internal("a checked product is missing".into()))?;
         data.category_id = category.map(CategoryId);
         let mut uow = self.begin(actor).await?;
         let product = uow.tx.create_product(&data).await?;
@@ -119,10 +125,17 @@ impl App {
         Ok(self.store().get_product(id).await?)
     }
 
-    pub async fn list_products(&self, actor: &Actor, page: &PageRequest) -> AppResult<Listed<Product>> {
+    pub async fn list_products(
+        &self,
+        actor: &Actor,
+        page: &PageRequest,
+    ) -> AppResult<Listed<Product>> {
         require(actor, Permission::ReadAggregates)?;
         let (limit, after) = (page.limit()?, page.after::<ProductId>()?);
-        Ok(listed(self.store().list_products(after, limit).await?, |p| p))
+        Ok(listed(
+            self.store().list_products(after, limit).await?,
+            |p| p,
+        ))
     }
 
     pub async fn create_category(
@@ -189,11 +202,15 @@ impl App {
                 .max()
                 .unwrap_or(0)
         };
-        let ranked: Vec<(ProductId, f64, i64)> =
-            recommend_from(partners.iter().copied(), &owned, limit as usize, best_sellers)
-                .into_iter()
-                .map(|(p, score)| (p, score, together(p)))
-                .collect();
+        let ranked: Vec<(ProductId, f64, i64)> = recommend_from(
+            partners.iter().copied(),
+            &owned,
+            limit as usize,
+            best_sellers,
+        )
+        .into_iter()
+        .map(|(p, score)| (p, score, together(p)))
+        .collect();
         Ok(self.store().ranked_products(ranked).await?)
     }
 }

@@ -50,10 +50,7 @@ impl App {
         let patch = input.parse(&mut c, &self.input_context());
         c.finish()?;
         let mut uow = self.begin(actor).await?;
-        let customer = uow
-            .tx
-            .update_customer(id, &patch, expected_version)
-            .await?;
+        let customer = uow.tx.update_customer(id, &patch, expected_version).await?;
         uow.emit(Event::CustomerUpdated { customer: id });
         uow.commit().await?;
         Ok(customer.seen_by(actor.role))
@@ -181,7 +178,10 @@ fn check_filter(f: &CustomerFilter) -> AppResult<()> {
             c.push(name, "must be a finite number");
         }
     }
-    for (name, v) in [("p_alive_min", f.p_alive_min), ("p_alive_max", f.p_alive_max)] {
+    for (name, v) in [
+        ("p_alive_min", f.p_alive_min),
+        ("p_alive_max", f.p_alive_max),
+    ] {
         if v.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
             c.push(name, "must be a probability between 0 and 1");
         }

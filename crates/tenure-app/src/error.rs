@@ -64,7 +64,9 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { what } => AppError::NotFound(format!("{what} not found")),
-            StoreError::Conflict { constraint } => AppError::Conflict(conflict_message(&constraint)),
+            StoreError::Conflict { constraint } => {
+                AppError::Conflict(conflict_message(&constraint))
+            }
             StoreError::Refused(reason) => AppError::Conflict(reason),
             StoreError::BadReference { field, message } => AppError::field(field, message),
             StoreError::Invalid(invalid) => AppError::Invalid(invalid),

@@ -27,6 +27,9 @@ impl App {
     ) -> AppResult<impl Stream<Item = AppResult<Customer>> + '_> {
         require(actor, Permission::ReadCustomers)?;
         use futures_util::StreamExt;
-        Ok(self.store().stream_customers().map(|r| r.map_err(Into::into)))
+        Ok(self
+            .store()
+            .stream_customers()
+            .map(|r| r.map_err(Into::into)))
     }
 }

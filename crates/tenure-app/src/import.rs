@@ -49,7 +49,12 @@ impl Kind {
         match self {
             Kind::Customers => &["external_id", "name"],
             Kind::Purchases => &["customer_external_id", "occurred_at", "amount"],
-            Kind::Orders => &["external_id", "customer_external_id", "occurred_at", "total"],
+            Kind::Orders => &[
+                "external_id",
+                "customer_external_id",
+                "occurred_at",
+                "total",
+            ],
             Kind::Interactions => &[
                 "external_id",
                 "customer_external_id",
@@ -181,11 +186,17 @@ impl App {
         let (batches, mut received) = tokio::sync::mpsc::channel::<(Pending, u64)>(1);
         let parser = tokio::task::spawn_blocking(move || {
             let ctx = InputContext::new(&currency);
-            parse_rows(kind, decode(input, encoding), batch, &ctx, |pending, position| {
-                batches
-                    .blocking_send((pending, position))
-                    .map_err(|_| AppError::Internal("the import stopped".into()))
-            })
+            parse_rows(
+                kind,
+                decode(input, encoding),
+                batch,
+                &ctx,
+                |pending, position| {
+                    batches
+                        .blocking_send((pending, position))
+                        .map_err(|_| AppError::Internal("the import stopped".into()))
+                },
+            )
         });
         let mut summary = Summary::default();
         let mut stored: AppResult<()> = Ok(());
@@ -1052,6 +1063,12 @@ mod tests {
             ("amount", "3.00"),
         ]);
         assert!(purchase_row(&get, &ctx(), PURCHASE_COLUMNS, &mut errors).is_none());
-        assert_eq!(errors, [("occurred_at".to_owned(), "must not be in the future".to_owned())]);
+        assert_eq!(
+            errors,
+            [(
+                "occurred_at".to_owned(),
+                "must not be in the future".to_owned()
+            )]
+        );
     }
 }

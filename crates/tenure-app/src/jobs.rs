@@ -131,7 +131,10 @@ impl App {
             }
             JobKind::RecommendationsBuild => {
                 let report = self
-                    .build_recommendations(&actor, &crate::analytics::RecommendationOptions::default())
+                    .build_recommendations(
+                        &actor,
+                        &crate::analytics::RecommendationOptions::default(),
+                    )
                     .await?;
                 Ok(report.json.to_string())
             }

@@ -227,7 +227,9 @@ impl PageRequest {
     pub(crate) fn after<K: tenure_domain::cursor::CursorKey>(&self) -> AppResult<Option<K>> {
         self.cursor
             .as_deref()
-            .map(|c| tenure_domain::cursor::decode::<K>(c).map_err(|e| AppError::parameter("cursor", e)))
+            .map(|c| {
+                tenure_domain::cursor::decode::<K>(c).map_err(|e| AppError::parameter("cursor", e))
+            })
             .transpose()
     }
 }

@@ -24,7 +24,9 @@ impl App {
         let fields = input.parse(&mut c, &self.input_context());
         c.finish()?;
         let (Some(customer), Some(fields)) = (customer, fields) else {
-            return Err(crate::AppError::Internal("a checked order is missing".into()));
+            return Err(crate::AppError::Internal(
+                "a checked order is missing".into(),
+            ));
         };
         let data = fields.for_customer(CustomerId(customer));
         let mut uow = self.begin(actor).await?;
@@ -155,7 +157,11 @@ impl App {
         Ok(())
     }
 
-    pub async fn get_interaction(&self, actor: &Actor, id: InteractionId) -> AppResult<Interaction> {
+    pub async fn get_interaction(
+        &self,
+        actor: &Actor,
+        id: InteractionId,
+    ) -> AppResult<Interaction> {
         require(actor, Permission::ReadCustomers)?;
         Ok(self.store().get_interaction(id).await?)
     }

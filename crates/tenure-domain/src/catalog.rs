@@ -198,7 +198,9 @@ fn parse_lines(c: &mut Collector, lines: Vec<OrderLineInput>) -> Option<Vec<Orde
 fn order_total(c: &mut Collector, given: Option<i64>, lines: Option<&[OrderLine]>) -> Option<i64> {
     let total = match given {
         Some(t) => Ok(t),
-        None => lines_total(lines?).ok_or_else(|| "the sum of the lines is out of range".to_owned()),
+        None => {
+            lines_total(lines?).ok_or_else(|| "the sum of the lines is out of range".to_owned())
+        }
     };
     c.check("total_minor", total.and_then(money::check_total))
 }
@@ -456,7 +458,10 @@ mod input_tests {
         }
         let mut c = Collector::new();
         let o = order(None, vec![]).parse(&mut c, &ctx());
-        assert_eq!(o.map(|o| (o.total_minor, o.currency)), Some((0, "USD".into())));
+        assert_eq!(
+            o.map(|o| (o.total_minor, o.currency)),
+            Some((0, "USD".into()))
+        );
     }
 
     #[test]

@@ -160,37 +160,100 @@ text_enum! {
 /// webhooks next) run for each, inside the write's transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    CustomerCreated { customer: CustomerId },
-    CustomerUpdated { customer: CustomerId },
-    CustomerDeleted { customer: CustomerId },
-    OrderRecorded { order: OrderId, customer: CustomerId },
+    CustomerCreated {
+        customer: CustomerId,
+    },
+    CustomerUpdated {
+        customer: CustomerId,
+    },
+    CustomerDeleted {
+        customer: CustomerId,
+    },
+    OrderRecorded {
+        order: OrderId,
+        customer: CustomerId,
+    },
     /// `previous_customer` differs from `customer` when the order moved.
-    OrderUpdated { order: OrderId, customer: CustomerId, previous_customer: CustomerId },
-    OrderDeleted { order: OrderId, customer: CustomerId },
-    InteractionRecorded { interaction: InteractionId, customer: CustomerId },
-    InteractionUpdated { interaction: InteractionId, customer: CustomerId },
-    InteractionDeleted { interaction: InteractionId, customer: CustomerId },
-    CustomersMerged { merge: MergeId, survivor: CustomerId, merged: CustomerId },
+    OrderUpdated {
+        order: OrderId,
+        customer: CustomerId,
+        previous_customer: CustomerId,
+    },
+    OrderDeleted {
+        order: OrderId,
+        customer: CustomerId,
+    },
+    InteractionRecorded {
+        interaction: InteractionId,
+        customer: CustomerId,
+    },
+    InteractionUpdated {
+        interaction: InteractionId,
+        customer: CustomerId,
+    },
+    InteractionDeleted {
+        interaction: InteractionId,
+        customer: CustomerId,
+    },
+    CustomersMerged {
+        merge: MergeId,
+        survivor: CustomerId,
+        merged: CustomerId,
+    },
     /// `restored` is the id the merged customer came back with.
-    MergeUndone { merge: MergeId, survivor: CustomerId, restored: CustomerId },
-    AccountCreated { account: AccountId },
-    AccountUpdated { account: AccountId },
-    AccountDeleted { account: AccountId },
-    ProductCreated { product: ProductId },
-    ProductUpdated { product: ProductId },
-    CategoryCreated { category: CategoryId },
-    UserCreated { user: StaffUserId },
-    TokenCreated { token: TokenId },
-    TokenRevoked { token: TokenId },
+    MergeUndone {
+        merge: MergeId,
+        survivor: CustomerId,
+        restored: CustomerId,
+    },
+    AccountCreated {
+        account: AccountId,
+    },
+    AccountUpdated {
+        account: AccountId,
+    },
+    AccountDeleted {
+        account: AccountId,
+    },
+    ProductCreated {
+        product: ProductId,
+    },
+    ProductUpdated {
+        product: ProductId,
+    },
+    CategoryCreated {
+        category: CategoryId,
+    },
+    UserCreated {
+        user: StaffUserId,
+    },
+    TokenCreated {
+        token: TokenId,
+    },
+    TokenRevoked {
+        token: TokenId,
+    },
     /// The models scored every customer again.
-    PredictionsReplaced { customers: u64 },
-    RecommendationsReplaced { products: u64 },
-    AggregatesRebuilt { customers: u64 },
-    DuplicatesRebuilt { pairs: u64 },
+    PredictionsReplaced {
+        customers: u64,
+    },
+    RecommendationsReplaced {
+        products: u64,
+    },
+    AggregatesRebuilt {
+        customers: u64,
+    },
+    DuplicatesRebuilt {
+        pairs: u64,
+    },
     /// A job was queued by hand.
-    JobQueued { job: JobId },
+    JobQueued {
+        job: JobId,
+    },
     /// Many customers were loaded at once (synthetic data, a bulk load).
-    CustomersLoaded { customers: u64 },
+    CustomersLoaded {
+        customers: u64,
+    },
 }
 
 /// What the change log records of one event.
@@ -252,24 +315,44 @@ impl Event {
             detail: Some(format!("{{\"{key}\":{n}}}")),
         };
         match *self {
-            CustomerCreated { customer } => {
-                change(Entity::Customer, Some(customer.0), Operation::Create, Some(customer))
-            }
-            CustomerUpdated { customer } => {
-                change(Entity::Customer, Some(customer.0), Operation::Update, Some(customer))
-            }
-            CustomerDeleted { customer } => {
-                change(Entity::Customer, Some(customer.0), Operation::Delete, Some(customer))
-            }
-            OrderRecorded { order, customer } => {
-                change(Entity::Order, Some(order.0), Operation::Create, Some(customer))
-            }
+            CustomerCreated { customer } => change(
+                Entity::Customer,
+                Some(customer.0),
+                Operation::Create,
+                Some(customer),
+            ),
+            CustomerUpdated { customer } => change(
+                Entity::Customer,
+                Some(customer.0),
+                Operation::Update,
+                Some(customer),
+            ),
+            CustomerDeleted { customer } => change(
+                Entity::Customer,
+                Some(customer.0),
+                Operation::Delete,
+                Some(customer),
+            ),
+            OrderRecorded { order, customer } => change(
+                Entity::Order,
+                Some(order.0),
+                Operation::Create,
+                Some(customer),
+            ),
             OrderUpdated {
                 order, customer, ..
-            } => change(Entity::Order, Some(order.0), Operation::Update, Some(customer)),
-            OrderDeleted { order, customer } => {
-                change(Entity::Order, Some(order.0), Operation::Delete, Some(customer))
-            }
+            } => change(
+                Entity::Order,
+                Some(order.0),
+                Operation::Update,
+                Some(customer),
+            ),
+            OrderDeleted { order, customer } => change(
+                Entity::Order,
+                Some(order.0),
+                Operation::Delete,
+                Some(customer),
+            ),
             InteractionRecorded {
                 interaction,
                 customer,
@@ -299,10 +382,20 @@ impl Event {
             ),
             CustomersMerged {
                 merge, survivor, ..
-            } => change(Entity::Merge, Some(merge.0), Operation::Merge, Some(survivor)),
+            } => change(
+                Entity::Merge,
+                Some(merge.0),
+                Operation::Merge,
+                Some(survivor),
+            ),
             MergeUndone {
                 merge, survivor, ..
-            } => change(Entity::Merge, Some(merge.0), Operation::Undo, Some(survivor)),
+            } => change(
+                Entity::Merge,
+                Some(merge.0),
+                Operation::Undo,
+                Some(survivor),
+            ),
             AccountCreated { account } => {
                 change(Entity::Account, Some(account.0), Operation::Create, None)
             }
@@ -324,15 +417,24 @@ impl Event {
             UserCreated { user } => change(Entity::User, Some(user.0), Operation::Create, None),
             TokenCreated { token } => change(Entity::Token, Some(token.0), Operation::Create, None),
             TokenRevoked { token } => change(Entity::Token, Some(token.0), Operation::Revoke, None),
-            PredictionsReplaced { customers } => {
-                counted(Entity::Predictions, Operation::Rebuild, "customers", customers)
-            }
-            RecommendationsReplaced { products } => {
-                counted(Entity::Recommendations, Operation::Rebuild, "products", products)
-            }
-            AggregatesRebuilt { customers } => {
-                counted(Entity::Aggregates, Operation::Rebuild, "customers", customers)
-            }
+            PredictionsReplaced { customers } => counted(
+                Entity::Predictions,
+                Operation::Rebuild,
+                "customers",
+                customers,
+            ),
+            RecommendationsReplaced { products } => counted(
+                Entity::Recommendations,
+                Operation::Rebuild,
+                "products",
+                products,
+            ),
+            AggregatesRebuilt { customers } => counted(
+                Entity::Aggregates,
+                Operation::Rebuild,
+                "customers",
+                customers,
+            ),
             DuplicatesRebuilt { pairs } => {
                 counted(Entity::Duplicates, Operation::Rebuild, "pairs", pairs)
             }

@@ -54,7 +54,9 @@ macro_rules! id_cursor {
     )+};
 }
 
-use crate::ids::{AccountId, CustomerId, InteractionId, JobId, MergeId, OrderId, ProductId, TokenId};
+use crate::ids::{
+    AccountId, CustomerId, InteractionId, JobId, MergeId, OrderId, ProductId, TokenId,
+};
 
 id_cursor! {
     CustomerId => "customers",
@@ -75,7 +77,10 @@ mod tests {
     fn cursors_round_trip_and_belong_to_their_list() {
         let c = encode(&CustomerId(42));
         assert_eq!(decode::<CustomerId>(&c), Ok(CustomerId(42)));
-        assert!(decode::<OrderId>(&c).is_err(), "a customer cursor is not an order cursor");
+        assert!(
+            decode::<OrderId>(&c).is_err(),
+            "a customer cursor is not an order cursor"
+        );
         assert!(decode::<CustomerId>("garbage!").is_err());
         assert!(decode::<CustomerId>(&encode(&OrderId(-1))).is_err());
         assert!(decode::<CustomerId>("").is_err());

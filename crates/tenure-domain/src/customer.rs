@@ -604,7 +604,11 @@ impl CustomerInput<'_> {
     ) -> (CustomerData, Vec<ConsentChange>) {
         let mut data = self.profile.parse(c, ctx.today());
         data.account_id = c
-            .check_opt("account_id", self.account_id, crate::validation::positive_id)
+            .check_opt(
+                "account_id",
+                self.account_id,
+                crate::validation::positive_id,
+            )
             .map(crate::ids::AccountId);
         data.owner_id = c
             .check_opt("owner_id", self.owner_id, crate::validation::positive_id)
@@ -695,7 +699,11 @@ impl CustomerPatchInput {
                 crate::validation::positive_id(v).map(crate::ids::StaffUserId)
             }),
             tags: c.check_opt("tags", self.tags, parse_tags),
-            contact_points: c.check_opt("contact_points", self.contact_points, parse_contact_points),
+            contact_points: c.check_opt(
+                "contact_points",
+                self.contact_points,
+                parse_contact_points,
+            ),
             preferences: c.check_opt("preferences", self.preferences, document),
             custom_fields: c.check_opt("custom_fields", self.custom_fields, document),
             consents: parse_consents(c, ctx, self.consents),

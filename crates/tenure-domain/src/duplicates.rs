@@ -181,7 +181,10 @@ pub fn add_group_pairs(key: &str, members: &[i64], only: Option<i64>, pairs: &mu
     for (i, &a) in members.iter().enumerate() {
         for &b in &members[i + 1..] {
             if only.is_none_or(|o| o == a || o == b) {
-                pairs.entry((a.min(b), a.max(b))).or_default().insert(reason);
+                pairs
+                    .entry((a.min(b), a.max(b)))
+                    .or_default()
+                    .insert(reason);
             }
         }
     }
@@ -201,7 +204,13 @@ pub struct ScoredPair {
 
 impl ScoredPair {
     /// Scores a pair from the reasons it shares and the two names.
-    pub fn new(a: CustomerId, b: CustomerId, reasons: BTreeSet<MatchReason>, name_a: &str, name_b: &str) -> Self {
+    pub fn new(
+        a: CustomerId,
+        b: CustomerId,
+        reasons: BTreeSet<MatchReason>,
+        name_a: &str,
+        name_b: &str,
+    ) -> Self {
         let similarity = name_similarity(name_a, name_b);
         let s = score(&reasons, similarity);
         ScoredPair {
@@ -220,7 +229,11 @@ impl ScoredPair {
 
 /// The reasons as stored: their spellings joined by commas, in order.
 pub fn reasons_text(reasons: &BTreeSet<MatchReason>) -> String {
-    reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    reasons
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The reasons stored by [`reasons_text`].

@@ -134,7 +134,11 @@ pub struct InteractionPatch {
 }
 
 impl InteractionPatch {
-    pub fn apply(self, d: &mut InteractionData, ctx: &InputContext<'_>) -> Result<(), crate::Invalid> {
+    pub fn apply(
+        self,
+        d: &mut InteractionData,
+        ctx: &InputContext<'_>,
+    ) -> Result<(), crate::Invalid> {
         let mut c = Collector::new();
         if let Some(v) = self.channel {
             d.channel = v;

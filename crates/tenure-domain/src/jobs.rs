@@ -95,9 +95,21 @@ mod tests {
             offset: Duration::hours(2),
         };
         let at = |t: &str| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
-        assert_eq!(s.slot(at("2026-12-01T02:00:00Z")), at("2026-12-01T02:00:00Z"));
-        assert_eq!(s.slot(at("2026-12-02T01:59:59Z")), at("2026-12-01T02:00:00Z"));
-        assert_eq!(s.slot(at("2026-12-01T01:00:00Z")), at("2026-11-30T02:00:00Z"));
-        assert_eq!(s.key(at("2026-12-01T13:00:00Z")), "model_refresh@2026-12-01T02:00:00+00:00");
+        assert_eq!(
+            s.slot(at("2026-12-01T02:00:00Z")),
+            at("2026-12-01T02:00:00Z")
+        );
+        assert_eq!(
+            s.slot(at("2026-12-02T01:59:59Z")),
+            at("2026-12-01T02:00:00Z")
+        );
+        assert_eq!(
+            s.slot(at("2026-12-01T01:00:00Z")),
+            at("2026-11-30T02:00:00Z")
+        );
+        assert_eq!(
+            s.key(at("2026-12-01T13:00:00Z")),
+            "model_refresh@2026-12-01T02:00:00+00:00"
+        );
     }
 }

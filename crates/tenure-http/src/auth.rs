@@ -40,7 +40,11 @@ impl TokenCache {
         if let Ok(map) = self.entries.read()
             && let Some((p, at)) = map.get(&key)
         {
-            let ttl = if p.is_some() { self.ttl } else { UNKNOWN_TTL.min(self.ttl) };
+            let ttl = if p.is_some() {
+                self.ttl
+            } else {
+                UNKNOWN_TTL.min(self.ttl)
+            };
             if at.elapsed() < ttl {
                 return Ok(p.clone());
             }

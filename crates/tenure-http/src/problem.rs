@@ -4,8 +4,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tenure_domain::{FieldError, Invalid};
 use tenure_app::AppError;
+use tenure_domain::{FieldError, Invalid};
 
 /// Everything a handler can fail with.
 #[derive(Debug)]

@@ -238,3 +238,27 @@ fn the_registry_knows_every_table_with_customer_rows() {
         }
     }
 }
+
+/// The `[dependencies]` section of a crate's manifest.
+fn dependencies(krate: &str) -> String {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(krate)
+        .join("Cargo.toml");
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let start = text.find("[dependencies]").unwrap();
+    let rest = &text[start + "[dependencies]".len()..];
+    rest[..rest.find("\n[").unwrap_or(rest.len())].to_owned()
+}
+
+#[test]
+fn interfaces_reach_the_store_only_through_the_application_layer() {
+    for krate in ["tenure-http", "tenure"] {
+        let deps = dependencies(krate);
+        assert!(deps.contains("tenure-app"), "{krate} uses the application layer");
+        assert!(
+            !deps.contains("tenure-store"),
+            "{krate} must not depend on the store: interfaces call tenure-app"
+        );
+    }
+}

@@ -166,7 +166,12 @@ pub fn operator() -> tenure_domain::changes::Actor {
 
 /// Starts the application on `db` on a free port.
 pub async fn spawn_app(db: TestDb) -> TestApp {
-    spawn_app_with(db, |store| tenure_app::App::new(store), tenure_http::auth::TOKEN_TTL).await
+    spawn_app_with(
+        db,
+        |store| tenure_app::App::new(store),
+        tenure_http::auth::TOKEN_TTL,
+    )
+    .await
 }
 
 /// Starts the application built by `build` on `db`, trusting resolved tokens for

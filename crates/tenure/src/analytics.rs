@@ -235,7 +235,8 @@ async fn clv(args: ClvArgs, me: &Actor) -> Result<()> {
 }
 
 fn write_scores(out: &Path, report: &uc::ClvReport) -> Result<()> {
-    let mut w = csv::Writer::from_path(out).with_context(|| format!("writing {}", out.display()))?;
+    let mut w =
+        csv::Writer::from_path(out).with_context(|| format!("writing {}", out.display()))?;
     w.write_record([
         "customer_id",
         "p_alive",

@@ -394,12 +394,17 @@ async fn token(command: TokenCommand, me: &Actor) -> Result<()> {
         TokenCommand::List { db } => {
             let app = open(&db).await?;
             let tokens = app.list_tokens(me).await.context("listing tokens")?;
-            println!("{:>5}  {:<24}  {:<9}  {:<16}  state", "id", "name", "role", "created");
+            println!(
+                "{:>5}  {:<24}  {:<9}  {:<16}  state",
+                "id", "name", "role", "created"
+            );
             let now = chrono::Utc::now();
             for t in tokens {
                 let state = match (t.revoked_at, t.expires_at) {
                     (Some(r), _) => format!("revoked {}", r.format("%Y-%m-%d %H:%M")),
-                    (None, Some(e)) if e <= now => format!("expired {}", e.format("%Y-%m-%d %H:%M")),
+                    (None, Some(e)) if e <= now => {
+                        format!("expired {}", e.format("%Y-%m-%d %H:%M"))
+                    }
                     (None, Some(e)) => format!("valid until {}", e.format("%Y-%m-%d %H:%M")),
                     (None, None) => "valid".to_owned(),
                 };
@@ -435,7 +440,11 @@ async fn jobs(command: JobsCommand, me: &Actor) -> Result<()> {
                 .context("--status")?;
             let app = open(&db).await?;
             let page = app
-                .list_jobs(me, status, &tenure_app::PageRequest::first(limit.clamp(1, 500)))
+                .list_jobs(
+                    me,
+                    status,
+                    &tenure_app::PageRequest::first(limit.clamp(1, 500)),
+                )
                 .await
                 .context("listing jobs")?;
             println!(

@@ -36,9 +36,7 @@ pub async fn customers(app: &App, me: &Actor, count: u64, seed: u64) -> Result<(
             done as f64 / started.elapsed().as_secs_f64()
         );
     }
-    app.analyze()
-        .await
-        .context("updating planner statistics")?;
+    app.analyze().await.context("updating planner statistics")?;
     // A bulk load queues the rebuild of the duplicate candidates; run it now rather than
     // leave it to the next worker.
     tenure_app::jobs::Worker::new(app.clone(), "seed")

@@ -152,6 +152,9 @@ async fn delete_account(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    state.app.delete_account(&caller.actor, AccountId(id)).await?;
+    state
+        .app
+        .delete_account(&caller.actor, AccountId(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

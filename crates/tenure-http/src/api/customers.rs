@@ -409,7 +409,10 @@ async fn get_customer(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (customer, prediction) = state.app.get_customer(&caller.actor, CustomerId(id)).await?;
+    let (customer, prediction) = state
+        .app
+        .get_customer(&caller.actor, CustomerId(id))
+        .await?;
     let etag = format!("\"{}\"", customer.version);
     let mut dto = CustomerDto::from(customer);
     dto.predictions = prediction.map(PredictionDto::from);
@@ -455,7 +458,10 @@ async fn update_customer(
         .update_customer(&caller.actor, CustomerId(id), body.into(), expected)
         .await?;
     let etag = format!("\"{}\"", customer.version);
-    Ok(([(header::ETAG, etag)], axum::Json(CustomerDto::from(customer))))
+    Ok((
+        [(header::ETAG, etag)],
+        axum::Json(CustomerDto::from(customer)),
+    ))
 }
 
 /// Delete a customer with their orders and interactions.
@@ -467,7 +473,10 @@ async fn delete_customer(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    state.app.delete_customer(&caller.actor, CustomerId(id)).await?;
+    state
+        .app
+        .delete_customer(&caller.actor, CustomerId(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -501,26 +510,26 @@ async fn customer_timeline(
         .timeline(&caller.actor, CustomerId(id), &p.page())
         .await?;
     Ok(axum::Json(ListResponse::of(found, |e| match e {
-            TimelineEntry::Order(o) => TimelineItemDto {
-                kind: "order".into(),
-                occurred_at: o.data.occurred_at,
-                order: Some(OrderDto::from(o)),
-                interaction: None,
-                prediction: None,
-            },
-            TimelineEntry::Interaction(i) => TimelineItemDto {
-                kind: "interaction".into(),
-                occurred_at: i.data.occurred_at,
-                order: None,
-                interaction: Some(InteractionDto::from(i)),
-                prediction: None,
-            },
-            TimelineEntry::Prediction(_, p) => TimelineItemDto {
-                kind: "prediction".into(),
-                occurred_at: p.computed_at,
-                order: None,
-                interaction: None,
-                prediction: Some(PredictionDto::from(p)),
-            },
+        TimelineEntry::Order(o) => TimelineItemDto {
+            kind: "order".into(),
+            occurred_at: o.data.occurred_at,
+            order: Some(OrderDto::from(o)),
+            interaction: None,
+            prediction: None,
+        },
+        TimelineEntry::Interaction(i) => TimelineItemDto {
+            kind: "interaction".into(),
+            occurred_at: i.data.occurred_at,
+            order: None,
+            interaction: Some(InteractionDto::from(i)),
+            prediction: None,
+        },
+        TimelineEntry::Prediction(_, p) => TimelineItemDto {
+            kind: "prediction".into(),
+            occurred_at: p.computed_at,
+            order: None,
+            interaction: None,
+            prediction: Some(PredictionDto::from(p)),
+        },
     })))
 }

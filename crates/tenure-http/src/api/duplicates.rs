@@ -3,8 +3,8 @@
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tenure_domain::duplicates::MatchReason;
 use tenure_app::model::{Candidate, CandidateSide, Merge};
+use tenure_domain::duplicates::MatchReason;
 use tenure_domain::ids::{CustomerId, MergeId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -233,7 +233,11 @@ async fn get_merge(
     Id(id): Id,
 ) -> Result<axum::Json<MergeDto>, ApiError> {
     Ok(axum::Json(
-        state.app.get_merge(&caller.actor, MergeId(id)).await?.into(),
+        state
+            .app
+            .get_merge(&caller.actor, MergeId(id))
+            .await?
+            .into(),
     ))
 }
 

@@ -19,7 +19,11 @@ use crate::{ApiError, AppState};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_interactions, create_interaction))
-        .routes(routes!(get_interaction, update_interaction, delete_interaction))
+        .routes(routes!(
+            get_interaction,
+            update_interaction,
+            delete_interaction
+        ))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

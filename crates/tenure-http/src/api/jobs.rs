@@ -155,6 +155,8 @@ async fn queue_job(
     let id = state.app.queue_job(&caller.actor, body.kind).await?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(QueuedDto { id: id.map(|j| j.0) }),
+        axum::Json(QueuedDto {
+            id: id.map(|j| j.0),
+        }),
     ))
 }

@@ -4,9 +4,9 @@ mod accounts;
 mod customers;
 mod duplicates;
 mod interactions;
+mod jobs;
 mod orders;
 mod products;
-mod jobs;
 mod recommendations;
 mod users;
 

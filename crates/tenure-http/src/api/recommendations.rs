@@ -3,8 +3,8 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use tenure_domain::ids::{CustomerId, ProductId};
 use tenure_app::model::Recommendation;
+use tenure_domain::ids::{CustomerId, ProductId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

@@ -374,3 +374,38 @@ fn retention_fits_the_published_subscription_cohorts() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("95 after renewal 2"), "{err}");
 }
+
+#[tokio::test]
+async fn the_models_count_time_in_days_or_weeks_alike() {
+    let db = TestDb::sqlite();
+    crate::ok(&crate::tenure(&db, &["demo", "--customers", "400"]));
+    let fit = |unit: &str| -> Value {
+        serde_json::from_str(&run(
+            &db,
+            &[
+                "analytics",
+                "clv",
+                "--time-unit",
+                unit,
+                "--calibration-end",
+                "2026-06-30",
+                "--format",
+                "json",
+            ],
+        ))
+        .unwrap()
+    };
+    let (weeks, days) = (fit("weeks"), fit("days"));
+    assert_eq!(weeks["time_unit"], "weeks");
+    assert_eq!(days["time_unit"], "days");
+    let (w, d) = (&weeks["bgnbd"], &days["bgnbd"]);
+    // Counting in days stretches time seven times: the rate's scale follows, the shapes
+    // and the dropout probabilities do not.
+    for p in ["r", "a", "b"] {
+        assert!(rel(&d[p], w[p].as_f64().unwrap()) < 1e-3, "{p}: {w} {d}");
+    }
+    assert!(
+        rel(&d["alpha"], 7.0 * w["alpha"].as_f64().unwrap()) < 1e-3,
+        "{w} {d}"
+    );
+}

@@ -98,3 +98,15 @@ async fn tokens_made_on_the_command_line_open_the_api() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("rebuilt aggregates of"));
     }
 }
+
+#[tokio::test]
+async fn serve_says_what_it_serves() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = crate::ok(&out);
+    let summary = help.lines().next().unwrap();
+    assert!(summary.contains("API") && summary.contains("job worker"), "{summary}");
+    assert!(!help.contains("web UI"), "no web UI yet: {help}");
+}

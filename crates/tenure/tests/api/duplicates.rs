@@ -291,3 +291,118 @@ async fn the_command_line_lists_merges_and_undoes() {
         );
     }
 }
+
+/// The stored pairs as (a, b, reasons, score), in list order.
+async fn stored_pairs(app: &tenure_app::App) -> Vec<(i64, i64, Vec<String>, f64)> {
+    let mut out = Vec::new();
+    let mut page = tenure_app::PageRequest::first(500);
+    loop {
+        let found = app
+            .duplicate_candidates(&tenure_testkit::operator(), None, Some(0.0), &page)
+            .await
+            .unwrap();
+        out.extend(found.items.iter().map(|c| {
+            (
+                c.a.id.0,
+                c.b.id.0,
+                c.pair.reasons.iter().map(|r| r.to_string()).collect(),
+                c.pair.score(),
+            )
+        }));
+        match found.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_candidates_follow_every_customer_write_and_equal_a_rebuild() {
+    use tenure_domain::customer::{CustomerInput, CustomerPatchInput, ProfileInput};
+    for db in TestDb::all().await {
+        let app = tenure_app::App::new(db.store().await);
+        let me = tenure_testkit::operator();
+        let person = |name: &'static str, email: Option<&'static str>| CustomerInput {
+            profile: ProfileInput {
+                name,
+                email,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let a = app
+            .create_customer(&me, person("Kim Lee", Some("kim@example.com")))
+            .await
+            .unwrap();
+        let b = app
+            .create_customer(&me, person("Kimberly Stone", Some("kim@example.com")))
+            .await
+            .unwrap();
+        let pairs = stored_pairs(&app).await;
+        assert_eq!(pairs.len(), 1);
+        assert_eq!((pairs[0].0, pairs[0].1), (a.id.0, b.id.0));
+        assert_eq!(pairs[0].2, ["same_email"]);
+
+        // A changed email ends the pair; changing it back brings it back.
+        let change_email = |email: &'static str| CustomerPatchInput {
+            email: Some(Some(email.to_owned())),
+            ..Default::default()
+        };
+        app.update_customer(&me, b.id, change_email("stone@example.com"), None)
+            .await
+            .unwrap();
+        assert!(stored_pairs(&app).await.is_empty());
+        app.update_customer(&me, b.id, change_email("kim@example.com"), None)
+            .await
+            .unwrap();
+        assert_eq!(stored_pairs(&app).await.len(), 1);
+
+        // Nine people called Wang Fang: too common a name to say anything; when one goes,
+        // the other eight pair up (a name groups at most eight).
+        let mut wangs = Vec::new();
+        for _ in 0..9 {
+            wangs.push(
+                app.create_customer(&me, person("Wang Fang", None))
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        assert_eq!(
+            stored_pairs(&app).await.len(),
+            1,
+            "nine share a name: no pairs"
+        );
+        app.delete_customer(&me, wangs[4]).await.unwrap();
+        let pairs = stored_pairs(&app).await;
+        let by_name = pairs.iter().filter(|p| p.2 == ["same_name"]).count();
+        assert_eq!(by_name, 8 * 7 / 2, "the remaining eight pair up");
+        // A ninth again: the name stops pairing.
+        app.create_customer(&me, person("王芳 Wang Fang", None))
+            .await
+            .unwrap();
+        app.create_customer(&me, person("Fang Wang", None))
+            .await
+            .unwrap();
+        let kept = stored_pairs(&app).await;
+        assert_eq!(kept.len(), 1, "{kept:?}");
+
+        // Merges and undos keep them too, and everything equals a rebuild from scratch.
+        let c = app
+            .create_customer(&me, person("Kim Lee", None))
+            .await
+            .unwrap();
+        let m = app.merge_customers(&me, a.id, c.id).await.unwrap();
+        let after_merge = stored_pairs(&app).await;
+        app.rebuild_duplicates(&me).await.unwrap();
+        assert_eq!(stored_pairs(&app).await, after_merge);
+        app.undo_merge(&me, m.id).await.unwrap();
+        let after_undo = stored_pairs(&app).await;
+        assert!(
+            after_undo.len() > after_merge.len(),
+            "the restored Kim Lee pairs again"
+        );
+        app.rebuild_duplicates(&me).await.unwrap();
+        assert_eq!(stored_pairs(&app).await, after_undo);
+    }
+}

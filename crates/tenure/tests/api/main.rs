@@ -6,14 +6,17 @@ mod access;
 mod analytics;
 mod cli;
 mod concurrency;
+mod core;
 mod customers;
 mod duplicates;
 mod errors;
 mod exchange;
 mod faults;
 mod import;
+mod jobs;
 mod orders;
 mod recommendations;
+mod tokens;
 
 /// Runs the `tenure` binary on `db`.
 pub fn tenure(db: &tenure_testkit::TestDb, args: &[&str]) -> std::process::Output {
