@@ -251,10 +251,9 @@ impl OrderFields {
 impl OrderInput {
     /// Checks every field, recording what is wrong in `c`; `None` when anything was.
     pub fn parse(self, c: &mut Collector, ctx: &InputContext<'_>) -> Option<OrderFields> {
-        let external_id = match self.external_id {
-            Some(x) => Some(c.check("external_id", crate::validation::external_id(&x))),
-            None => None,
-        };
+        let external_id = c.check_opt("external_id", self.external_id, |x| {
+            crate::validation::external_id(&x)
+        });
         ctx.not_future(c, "occurred_at", self.occurred_at);
         let currency = ctx.currency(c, "currency", self.currency.as_deref());
         let lines = parse_lines(c, self.lines);
@@ -263,7 +262,7 @@ impl OrderInput {
             return None;
         }
         Some(OrderFields {
-            external_id: external_id.flatten(),
+            external_id,
             occurred_at: self.occurred_at,
             currency: currency?,
             total_minor: total?,
@@ -317,10 +316,10 @@ impl OrderPatch {
         {
             d.lines = l;
         }
-        if self.total_minor.is_some() || lines_changed {
-            if let Some(t) = order_total(&mut c, self.total_minor, Some(&d.lines)) {
-                d.total_minor = t;
-            }
+        if (self.total_minor.is_some() || lines_changed)
+            && let Some(t) = order_total(&mut c, self.total_minor, Some(&d.lines))
+        {
+            d.total_minor = t;
         }
         c.finish()
     }

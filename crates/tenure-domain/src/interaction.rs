@@ -91,14 +91,14 @@ fn body(s: &str) -> Result<String, String> {
 
 impl InteractionInput {
     pub fn parse(self, c: &mut Collector, ctx: &InputContext<'_>) -> Option<InteractionFields> {
-        let external_id = match self.external_id {
-            Some(x) => Some(c.check("external_id", crate::validation::external_id(&x))),
-            None => None,
-        };
-        let staff_user_id = match self.staff_user_id {
-            Some(s) => Some(c.check("staff_user_id", crate::validation::positive_id(s))),
-            None => None,
-        };
+        let external_id = c.check_opt("external_id", self.external_id, |x| {
+            crate::validation::external_id(&x)
+        });
+        let staff_user_id = c.check_opt(
+            "staff_user_id",
+            self.staff_user_id,
+            crate::validation::positive_id,
+        );
         let subject = c.check("subject", subject(&self.subject));
         let body = c.check("body", body(&self.body));
         let occurred_at = self.occurred_at.unwrap_or(ctx.now);
@@ -107,13 +107,13 @@ impl InteractionInput {
             return None;
         }
         Some(InteractionFields {
-            external_id: external_id.flatten(),
+            external_id,
             channel: self.channel,
             direction: self.direction,
             kind: self.kind.unwrap_or(InteractionKind::Note),
             subject: subject?,
             body: body?,
-            staff_user_id: staff_user_id.flatten().map(StaffUserId),
+            staff_user_id: staff_user_id.map(StaffUserId),
             buying_signal: self.buying_signal,
             occurred_at,
         })

@@ -255,7 +255,10 @@ fn dependencies(krate: &str) -> String {
 fn interfaces_reach_the_store_only_through_the_application_layer() {
     for krate in ["tenure-http", "tenure"] {
         let deps = dependencies(krate);
-        assert!(deps.contains("tenure-app"), "{krate} uses the application layer");
+        assert!(
+            deps.contains("tenure-app"),
+            "{krate} uses the application layer"
+        );
         assert!(
             !deps.contains("tenure-store"),
             "{krate} must not depend on the store: interfaces call tenure-app"

@@ -166,12 +166,7 @@ pub fn operator() -> tenure_domain::changes::Actor {
 
 /// Starts the application on `db` on a free port.
 pub async fn spawn_app(db: TestDb) -> TestApp {
-    spawn_app_with(
-        db,
-        |store| tenure_app::App::new(store),
-        tenure_http::auth::TOKEN_TTL,
-    )
-    .await
+    spawn_app_with(db, tenure_app::App::new, tenure_http::auth::TOKEN_TTL).await
 }
 
 /// Starts the application built by `build` on `db`, trusting resolved tokens for
@@ -257,6 +252,14 @@ impl TestApp {
     }
 }
 
+/// Recomputes every customer's aggregates from raw rows, to compare with the ones every
+/// write keeps.
+pub async fn rebuild_stats(store: &Store) {
+    let mut w = store.begin_write().await.expect("begin");
+    w.rebuild_aggregates().await.expect("rebuild aggregates");
+    w.commit().await.expect("commit");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,12 +279,4 @@ mod tests {
             "postgres://u@h:5432/x"
         );
     }
-}
-
-/// Recomputes every customer's aggregates from raw rows, to compare with the ones every
-/// write keeps.
-pub async fn rebuild_stats(store: &Store) {
-    let mut w = store.begin_write().await.expect("begin");
-    w.rebuild_aggregates().await.expect("rebuild aggregates");
-    w.commit().await.expect("commit");
 }

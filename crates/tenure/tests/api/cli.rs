@@ -107,6 +107,9 @@ async fn serve_says_what_it_serves() {
         .unwrap();
     let help = crate::ok(&out);
     let summary = help.lines().next().unwrap();
-    assert!(summary.contains("API") && summary.contains("job worker"), "{summary}");
+    assert!(
+        summary.contains("API") && summary.contains("job worker"),
+        "{summary}"
+    );
     assert!(!help.contains("web UI"), "no web UI yet: {help}");
 }
