@@ -21,8 +21,13 @@ PORT=18181
 export N LOAD_SEED
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
-cargo build --release -q -p tenure
-BIN=$PWD/target/release/tenure
+# TENURE_BIN runs another build of tenure (an earlier commit's, to compare).
+if [ -n "${TENURE_BIN:-}" ]; then
+  BIN=$TENURE_BIN
+else
+  cargo build --release -q -p tenure
+  BIN=$PWD/target/release/tenure
+fi
 WORK=$(mktemp -d)
 PGDB=tenure_bench_$$
 SERVER=

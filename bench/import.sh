@@ -14,7 +14,8 @@ set -euo pipefail
 N=${1:-1000000}
 WHICH=${2:-both}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=$ROOT/target/release/tenure
+# TENURE_BIN runs another build of tenure (an earlier commit's, to compare).
+BIN=${TENURE_BIN:-$ROOT/target/release/tenure}
 WORK=${BENCH_DIR:-/tmp/tenure-bench}
 DATA=$WORK/data-$N
 PG=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}

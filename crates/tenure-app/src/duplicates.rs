@@ -135,16 +135,18 @@ impl App {
     /// Returns the number of pairs.
     pub async fn rebuild_duplicates(&self, actor: &Actor) -> AppResult<u64> {
         require(actor, Permission::WriteCustomers)?;
+        // Read and written in one transaction, so no customer write falls between the
+        // scan and the replacement.
+        let mut uow = self.begin(actor).await?;
         let mut pairs = Pairs::new();
-        self.store()
+        uow.tx
             .scan_key_groups(|key, members| add_group_pairs(key, members, None, &mut pairs))
             .await?;
         let mut ids: Vec<i64> = pairs.keys().flat_map(|&(a, b)| [a, b]).collect();
         ids.sort_unstable();
         ids.dedup();
-        let names = self.store().customer_names(&ids).await?;
+        let names = uow.tx.customer_names(&ids).await?;
         let pairs = scored(pairs, &names);
-        let mut uow = self.begin(actor).await?;
         let n = uow.tx.replace_all_pairs(&pairs).await?;
         uow.emit(Event::DuplicatesRebuilt { pairs: n });
         uow.commit().await?;

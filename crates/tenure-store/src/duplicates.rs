@@ -279,10 +279,15 @@ impl Store {
         }
         Ok(out)
     }
+}
 
+impl WriteTx<'_> {
     /// Calls `group` with every match key held by two or more customers and its holders in
-    /// id order, reading the key index once in key order.
-    pub async fn scan_key_groups(&self, mut group: impl FnMut(&str, &[i64])) -> StoreResult<()> {
+    /// id order, reading the key index once in key order, as this transaction sees it.
+    pub async fn scan_key_groups(
+        &mut self,
+        mut group: impl FnMut(&str, &[i64]),
+    ) -> StoreResult<()> {
         let (lo, hi) = key_range();
         let mut rows = sqlx::query(
             "SELECT term, customer_id FROM customer_search_terms \
@@ -290,7 +295,7 @@ impl Store {
         )
         .bind(lo)
         .bind(hi)
-        .fetch(self.pool());
+        .fetch(&mut *self.tx);
         let mut members: Vec<i64> = Vec::new();
         let mut current = String::new();
         while let Some(row) = rows.try_next().await? {
@@ -311,23 +316,6 @@ impl Store {
         Ok(())
     }
 
-    /// The names of these customers (those that exist).
-    pub async fn customer_names(&self, ids: &[i64]) -> StoreResult<HashMap<i64, String>> {
-        let mut out = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let mut s = crate::sql::Select::new("SELECT id, name FROM customers");
-            s.filter_in("id IN ({})", chunk)?;
-            let (sql, args) = s.finish_unbounded("");
-            let mut rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch(self.pool());
-            while let Some(row) = rows.try_next().await? {
-                out.insert(row.try_get("id")?, row.try_get("name")?);
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl WriteTx<'_> {
     /// A customer's match keys.
     pub async fn match_keys_of(&mut self, customer: CustomerId) -> StoreResult<Vec<String>> {
         crate::customers::stored_keys(&mut self.tx, customer).await
