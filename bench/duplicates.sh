@@ -87,6 +87,7 @@ LUA
   out=$(PATHS=$RUN/paths.txt TOKEN=$token wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 120s --latency \
     -s "$RUN/pages.lua" "http://127.0.0.1:$PORT" 2>&1)
   kill "$sampler" 2>/dev/null || true
+  echo "$out" >&2
   peak=$(sort -n "$RUN/rss.txt" | tail -n1)
   local rps p50 p99 errors
   rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')

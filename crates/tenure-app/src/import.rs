@@ -68,9 +68,12 @@ impl Kind {
         }
     }
 
-    /// Whether the rows may name customers that do not exist yet (who are then created).
-    fn creates_customers(self) -> bool {
-        !matches!(self, Kind::OrderLines | Kind::Products)
+    /// Whether the rows are customers with profiles, whose duplicates must be found.
+    /// (Orders, purchases and interactions create placeholders for unknown customers; a
+    /// placeholder is named after its unique external id and has no email or phone, so it
+    /// makes no pair.)
+    fn brings_profiles(self) -> bool {
+        matches!(self, Kind::Customers | Kind::Vcard)
     }
 }
 
@@ -140,7 +143,7 @@ impl App {
         )?;
         let actor = actor.via(Source::Import);
         let batch = batch.max(1);
-        if kind.creates_customers() {
+        if kind.brings_profiles() {
             // Imported customers are not matched one by one; a rebuild of the candidates is
             // queued first, so that one runs even if this import is interrupted, and run
             // at the end.
@@ -163,7 +166,7 @@ impl App {
         if summary.imported > 0 {
             self.analyze().await?;
         }
-        if kind.creates_customers() {
+        if kind.brings_profiles() {
             crate::jobs::Worker::new(self.clone(), "import")
                 .run_kind(JobKind::DuplicatesRebuild)
                 .await?;

@@ -215,18 +215,20 @@ impl WriteTx<'_> {
         let now = now_micros();
         let mut current = Vec::new();
         apply_consents(&mut current, consents);
+        let backend = self.backend();
+        let id = backend.reserve_id(&mut self.tx, "customers").await?;
         let mut args = field_args(data)?;
         add(&mut args, to_json(&current))?;
         add(&mut args, now)?;
-        let id: i64 = sqlx::query_scalar_with(
+        add(&mut args, id)?;
+        sqlx::query_with(
             "INSERT INTO customers (external_id, kind, name, email, phone, birthday, locale, region, \
              acquisition_source, acquisition_channel, account_id, owner_id, tags, contact_points, preferences, \
-             custom_fields, consents, created_at, updated_at, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, 1) \
-             RETURNING id",
+             custom_fields, consents, created_at, updated_at, version, id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, 1, $19)",
             args,
         )
-        .fetch_one(&mut *self.tx)
+        .execute(&mut *self.tx)
         .await?;
         sqlx::query("INSERT INTO customer_stats (customer_id) VALUES ($1)")
             .bind(id)

@@ -72,23 +72,37 @@ impl Backend {
     }
 }
 
-/// The highest id a SQLite table has ever used: the larger of its current maximum and
-/// what AUTOINCREMENT remembers (`sqlite_sequence`), so an id deleted at the top is never
-/// handed out again. Rows inserted with these ids plus one raise the remembered value.
+/// The highest id a SQLite table has ever used: the larger of its current maximum and the
+/// highest id deleted from it (`id_floors`, kept by triggers), so an id deleted at the top
+/// is never handed out again. Inserts name their ids above it.
 pub(crate) const SQLITE_LAST_CUSTOMER_ID: &str = "SELECT MAX(COALESCE((SELECT MAX(id) FROM customers), 0), \
-     COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'customers'), 0))";
+     COALESCE((SELECT last FROM id_floors WHERE name = 'customers'), 0))";
 pub(crate) const SQLITE_LAST_ORDER_ID: &str = "SELECT MAX(COALESCE((SELECT MAX(id) FROM orders), 0), \
-     COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'orders'), 0))";
+     COALESCE((SELECT last FROM id_floors WHERE name = 'orders'), 0))";
 pub(crate) const SQLITE_LAST_INTERACTION_ID: &str = "SELECT MAX(COALESCE((SELECT MAX(id) FROM interactions), 0), \
-     COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'interactions'), 0))";
+     COALESCE((SELECT last FROM id_floors WHERE name = 'interactions'), 0))";
 
 /// `n` fresh ids from a PostgreSQL table's identity sequence (`$1` the table, `$2` n).
 pub(crate) const POSTGRES_NEXT_IDS: &str =
     "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)";
 
 impl Backend {
-    /// Reserves `n` fresh ids for `table` inside a write transaction, so bulk inserts can
-    /// name their ids and need no `RETURNING` (whose row order neither database promises).
+    /// Reserves `n` fresh ids for `table` inside a write transaction: inserts into the
+    /// tables whose ids clients hold name their ids, which keeps SQLite from reusing a
+    /// deleted one, and bulk inserts need no `RETURNING` (whose row order neither database
+    /// promises).
+    pub(crate) async fn reserve_id(
+        self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        table: &'static str,
+    ) -> StoreResult<i64> {
+        self.reserve_ids(tx, table, 1)
+            .await?
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::Config(format!("no id reserved for {table}")))
+    }
+
     pub(crate) async fn reserve_ids(
         self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,

@@ -542,14 +542,7 @@ impl WriteTx<'_> {
             None => merge.merged_id,
             Some(_) => {
                 let backend = self.backend();
-                CustomerId(
-                    backend
-                        .reserve_ids(&mut self.tx, "customers", 1)
-                        .await?
-                        .first()
-                        .copied()
-                        .ok_or_else(|| StoreError::Config("no customer id reserved".into()))?,
-                )
+                CustomerId(backend.reserve_id(&mut self.tx, "customers").await?)
             }
         };
         sqlx::query("DELETE FROM customer_aliases WHERE merge_id = $1")

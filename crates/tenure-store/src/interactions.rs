@@ -40,10 +40,12 @@ pub(crate) fn interaction_from_row(row: &AnyRow) -> StoreResult<Interaction> {
 impl WriteTx<'_> {
     pub async fn create_interaction(&mut self, data: &InteractionData) -> StoreResult<Interaction> {
         check_refs(&mut self.tx, data).await?;
+        let backend = self.backend();
+        let id = backend.reserve_id(&mut self.tx, "interactions").await?;
         let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO interactions (external_id, customer_id, channel, direction, kind, subject, body, \
-             staff_user_id, buying_signal, occurred_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {}",
+             staff_user_id, buying_signal, occurred_at, created_at, id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {}",
             INTERACTION_SELECT.trim_start_matches("SELECT ").trim_end_matches(" FROM interactions")
         )))
         .bind(data.external_id.clone())
@@ -57,6 +59,7 @@ impl WriteTx<'_> {
         .bind(i64::from(data.buying_signal))
         .bind(data.occurred_at.timestamp_micros())
         .bind(now_micros())
+        .bind(id)
         .fetch_one(&mut *self.tx)
         .await?;
         let interaction = interaction_from_row(&row)?;

@@ -126,9 +126,11 @@ impl WriteTx<'_> {
     pub async fn create_order(&mut self, data: &OrderData) -> StoreResult<Order> {
         check_refs(&mut self.tx, data).await?;
         let now = now_micros();
-        let id: i64 = sqlx::query_scalar(
+        let backend = self.backend();
+        let id = backend.reserve_id(&mut self.tx, "orders").await?;
+        sqlx::query(
             "INSERT INTO orders (external_id, customer_id, occurred_at, purchase_day, currency, total_minor, channel, \
-             status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+             status, created_at, updated_at, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
         )
         .bind(data.external_id.clone())
         .bind(data.customer_id.0)
@@ -139,7 +141,8 @@ impl WriteTx<'_> {
         .bind(data.channel.as_str())
         .bind(data.status.as_str())
         .bind(now)
-        .fetch_one(&mut *self.tx)
+        .bind(id)
+        .execute(&mut *self.tx)
         .await?;
         write_lines(&mut self.tx, id, data).await?;
         stats::refresh(&mut self.tx, data.customer_id, self.store).await?;

@@ -199,31 +199,48 @@ pub(crate) fn import_customers(
 /// unknown customers are created, each row is written by `write` with the prepared
 /// `insert` (it returns how many rows it wrote), and the touched customers' aggregates are
 /// recomputed, all in one transaction.
-#[allow(clippy::too_many_arguments)]
+/// How a batch's rows reach their table: the table, whose ids the rows name from its last
+/// (see `dialect::SQLITE_LAST_ORDER_ID`), and the prepared insert.
+struct Insert<'a> {
+    table: Entity,
+    last_id: &'static str,
+    sql: &'a str,
+}
+
+/// Writes one row with the prepared statement: the row, its customer, its id and the time;
+/// returns how many rows it wrote.
+type WriteRow<'f, R> = dyn FnMut(&mut rusqlite::CachedStatement<'_>, &R, i64, i64, i64) -> rusqlite::Result<usize>
+    + 'f;
+
 fn import_for_customers<R>(
     conn: &mut Connection,
     currency: &str,
     batch: &[R],
-    (entity, by): (Entity, &Actor),
+    by: &Actor,
     customer: impl Fn(&R) -> &str,
-    insert: &str,
-    mut write: impl FnMut(&mut rusqlite::CachedStatement<'_>, &R, i64, i64) -> rusqlite::Result<usize>,
+    insert: Insert<'_>,
+    write: &mut WriteRow<'_, R>,
 ) -> StoreResult<BatchOutcome> {
     let tx = begin(conn)?;
     let (ids, created) = resolve_customers(&tx, batch.iter().map(&customer))?;
     let now = now_micros();
     let mut touched = Vec::with_capacity(batch.len());
     {
-        let mut statement = tx.prepare_cached(insert)?;
+        // Ids follow the highest ever used, never a deleted one; a row skipped as stored
+        // already leaves its id unused.
+        let mut next: i64 = tx.query_row(insert.last_id, [], |r| r.get(0))?;
+        let mut statement = tx.prepare_cached(insert.sql)?;
         for r in batch {
             let Some(&id) = ids.get(customer(r)) else {
                 continue;
             };
-            if write(&mut statement, r, id, now)? > 0 {
+            next += 1;
+            if write(&mut statement, r, id, next, now)? > 0 {
                 touched.push(id);
             }
         }
     }
+    let entity = insert.table;
     let inserted = touched.len() as u64;
     rebuild_stats(&tx, currency, touched)?;
     let outcome = BatchOutcome::of(batch.len(), inserted, created);
@@ -242,13 +259,17 @@ pub(crate) fn import_purchases(
         conn,
         currency,
         batch,
-        (Entity::Order, by),
+        by,
         |p| p.customer_external_id.as_str(),
-        &format!(
-            "INSERT INTO orders ({ORDER_COLUMNS}, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) ON CONFLICT (external_id) DO NOTHING"
-        ),
-        |statement, p, customer, now| {
+        Insert {
+            table: Entity::Order,
+            last_id: dialect::SQLITE_LAST_ORDER_ID,
+            sql: &format!(
+                "INSERT INTO orders ({ORDER_COLUMNS}, created_at, updated_at, id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10) ON CONFLICT (external_id) DO NOTHING"
+            ),
+        },
+        &mut |statement, p, customer, id, now| {
             statement.execute(params![
                 p.order_external_id,
                 customer,
@@ -258,7 +279,8 @@ pub(crate) fn import_purchases(
                 p.total_minor,
                 p.channel.as_str(),
                 p.status.as_str(),
-                now
+                now,
+                id
             ])
         },
     )
@@ -274,13 +296,17 @@ pub(crate) fn import_interactions(
         conn,
         currency,
         batch,
-        (Entity::Interaction, by),
+        by,
         |i| i.customer_external_id.as_str(),
-        &format!(
-            "INSERT INTO interactions ({INTERACTION_COLUMNS}, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (external_id) DO NOTHING"
-        ),
-        |statement, i, customer, now| {
+        Insert {
+            table: Entity::Interaction,
+            last_id: dialect::SQLITE_LAST_INTERACTION_ID,
+            sql: &format!(
+                "INSERT INTO interactions ({INTERACTION_COLUMNS}, created_at, id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (external_id) DO NOTHING"
+            ),
+        },
+        &mut |statement, i, customer, id, now| {
             let d = &i.data;
             statement.execute(params![
                 i.external_id,
@@ -293,7 +319,8 @@ pub(crate) fn import_interactions(
                 d.staff_user_id.map(|s| s.0),
                 i64::from(d.buying_signal),
                 d.occurred_at.timestamp_micros(),
-                now
+                now,
+                id
             ])
         },
     )
