@@ -13,7 +13,7 @@ use std::io::Read;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tenure_domain::access::Permission;
-use tenure_domain::catalog::{OrderInput, OrderLineInput, ProductInput, SalesChannel};
+use tenure_domain::catalog::{OrderInput, OrderLineInput, ProductInput};
 use tenure_domain::changes::{Actor, Source};
 use tenure_domain::customer::{self as dc, CustomerData};
 use tenure_domain::interaction::InteractionInput;
@@ -728,6 +728,20 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
         .ok_or_else(|| format!("{s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time"))
 }
 
+/// The `occurred_at` column, which every row of history has.
+fn required_time<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    errors: &mut Errors,
+) -> Option<DateTime<Utc>> {
+    check(
+        errors,
+        "occurred_at",
+        get("occurred_at")
+            .ok_or_else(|| "is required".to_owned())
+            .and_then(parse_time),
+    )
+}
+
 /// Which columns of a row hold an order's id and amount: the purchase log and the orders
 /// file name them differently.
 struct OrderColumns {
@@ -790,13 +804,7 @@ fn purchase_row<'r>(
     errors: &mut Errors,
 ) -> Option<PurchaseRow> {
     let customer = required_id(get, "customer_external_id", errors);
-    let occurred_at = check(
-        errors,
-        "occurred_at",
-        get("occurred_at")
-            .ok_or_else(|| "is required".to_owned())
-            .and_then(parse_time),
-    );
+    let occurred_at = required_time(get, errors);
     let currency = currency(get, ctx, errors);
     if get(columns.amount).is_none() {
         errors.push((columns.amount.into(), "is required".into()));
@@ -838,11 +846,7 @@ fn purchase_row<'r>(
         occurred_at: fields.occurred_at,
         total_minor: fields.total_minor,
         currency: fields.currency,
-        channel: if channel.is_some() {
-            fields.channel
-        } else {
-            SalesChannel::Other
-        },
+        channel: fields.channel,
         status: fields.status,
     })
 }
@@ -854,13 +858,7 @@ fn interaction_row<'r>(
 ) -> Option<InteractionRow> {
     let external_id = required_id(get, "external_id", errors);
     let customer = required_id(get, "customer_external_id", errors);
-    let occurred_at = check(
-        errors,
-        "occurred_at",
-        get("occurred_at")
-            .ok_or_else(|| "is required".to_owned())
-            .and_then(parse_time),
-    );
+    let occurred_at = required_time(get, errors);
     let channel = check(errors, "channel", get("channel").unwrap_or("").parse());
     let direction = check(errors, "direction", get("direction").unwrap_or("").parse());
     let kind = get("kind").and_then(|k| check(errors, "kind", k.parse()));

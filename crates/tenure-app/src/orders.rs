@@ -10,6 +10,24 @@ use tenure_domain::validation::{Collector, positive_id};
 
 use crate::{App, AppResult, Listed, PageRequest, listed, require};
 
+/// A record of a customer as given: the customer's id checked beside what `parse` checks,
+/// every field at fault reported at once.
+fn of_customer<T>(
+    customer_id: i64,
+    parse: impl FnOnce(&mut Collector) -> Option<T>,
+) -> AppResult<(CustomerId, T)> {
+    let mut c = Collector::new();
+    let customer = c.check("customer_id", positive_id(customer_id));
+    let fields = parse(&mut c);
+    c.finish()?;
+    match (customer, fields) {
+        (Some(customer), Some(fields)) => Ok((CustomerId(customer), fields)),
+        _ => Err(crate::AppError::Internal(
+            "input passed its checks but did not parse".into(),
+        )),
+    }
+}
+
 impl App {
     /// Records an order of `customer_id`.
     pub async fn record_order(
@@ -19,16 +37,9 @@ impl App {
         input: OrderInput,
     ) -> AppResult<Order> {
         require(actor, Permission::WriteCustomers)?;
-        let mut c = Collector::new();
-        let customer = c.check("customer_id", positive_id(customer_id));
-        let fields = input.parse(&mut c, &self.input_context());
-        c.finish()?;
-        let (Some(customer), Some(fields)) = (customer, fields) else {
-            return Err(crate::AppError::Internal(
-                "a checked order is missing".into(),
-            ));
-        };
-        let data = fields.for_customer(CustomerId(customer));
+        let (customer, fields) =
+            of_customer(customer_id, |c| input.parse(c, &self.input_context()))?;
+        let data = fields.for_customer(customer);
         let mut uow = self.begin(actor).await?;
         let order = uow.tx.create_order(&data).await?;
         uow.emit(Event::OrderRecorded {
@@ -103,16 +114,9 @@ impl App {
         input: InteractionInput,
     ) -> AppResult<Interaction> {
         require(actor, Permission::WriteCustomers)?;
-        let mut c = Collector::new();
-        let customer = c.check("customer_id", positive_id(customer_id));
-        let fields = input.parse(&mut c, &self.input_context());
-        c.finish()?;
-        let (Some(customer), Some(fields)) = (customer, fields) else {
-            return Err(crate::AppError::Internal(
-                "a checked interaction is missing".into(),
-            ));
-        };
-        let data = fields.for_customer(CustomerId(customer));
+        let (customer, fields) =
+            of_customer(customer_id, |c| input.parse(c, &self.input_context()))?;
+        let data = fields.for_customer(customer);
         let mut uow = self.begin(actor).await?;
         let interaction = uow.tx.create_interaction(&data).await?;
         uow.emit(Event::InteractionRecorded {

@@ -82,6 +82,17 @@ impl TestDb {
         store
     }
 
+    /// A pool of the generic driver on this database, for tests that look at or damage the
+    /// stored rows themselves.
+    pub async fn raw_pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+
     /// For PostgreSQL: the admin URL and the database name.
     pub fn postgres_admin(&self) -> Option<(&str, &str)> {
         self.pg.as_ref().map(|(a, n)| (a.as_str(), n.as_str()))

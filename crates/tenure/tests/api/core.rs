@@ -57,15 +57,6 @@ async fn all_changes(store: &Store) -> Vec<tenure_store::changes::ChangeRecord> 
         .items
 }
 
-async fn raw_pool(db: &TestDb) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    sqlx::any::AnyPoolOptions::new()
-        .max_connections(2)
-        .connect(&db.url)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_committed_write_leaves_one_change_log_entry_and_a_rolled_back_one_none() {
     for db in TestDb::all().await {
@@ -310,7 +301,7 @@ async fn a_deleted_customer_leaves_no_trace_of_their_personal_data_in_any_table(
             .await
             .unwrap();
 
-        let pool = raw_pool(&db).await;
+        let pool = db.raw_pool().await;
         let count = |table: &str, column: &str, needle: &str| {
             let sql = format!("SELECT COUNT(*) FROM {table} WHERE LOWER({column}) LIKE $1");
             let pool = pool.clone();
@@ -432,7 +423,7 @@ async fn a_corrupt_stored_time_is_an_error_not_the_epoch() {
                 json!({"customer_id": c["id"], "occurred_at": "2024-03-01T09:00:00Z", "total_minor": 5}),
             )
             .await;
-        let pool = raw_pool(&app.db).await;
+        let pool = app.db.raw_pool().await;
         sqlx::query("UPDATE orders SET occurred_at = $1 WHERE id = $2")
             .bind(i64::MAX)
             .bind(o["id"].as_i64().unwrap())

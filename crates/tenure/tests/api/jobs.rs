@@ -122,7 +122,7 @@ async fn a_failing_job_is_retried_with_backoff_then_given_up() {
             .unwrap()
             .expect("queued");
         // The job's table is gone: every run fails.
-        let pool = raw_pool(&db).await;
+        let pool = db.raw_pool().await;
         sqlx::query("DROP TABLE product_associations")
             .execute(&pool)
             .await
@@ -199,7 +199,7 @@ async fn a_job_whose_worker_died_is_taken_over_when_its_lease_runs_out() {
             .unwrap()
             .unwrap();
         // A worker claims it and dies: its claim is the only trace.
-        let pool = raw_pool(&db).await;
+        let pool = db.raw_pool().await;
         sqlx::query(
             "UPDATE jobs SET status = 'running', locked_by = 'dead', locked_until = $1, attempts = 1 WHERE id = $2",
         )
@@ -258,13 +258,4 @@ async fn the_worker_command_runs_what_is_due_and_exits() {
             "{listed}"
         );
     }
-}
-
-async fn raw_pool(db: &TestDb) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    sqlx::any::AnyPoolOptions::new()
-        .max_connections(2)
-        .connect(&db.url)
-        .await
-        .unwrap()
 }
