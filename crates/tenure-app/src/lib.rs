@@ -33,6 +33,7 @@ use tenure_domain::validation::InputContext;
 use tenure_store::Store;
 
 pub use error::{AppError, AppResult};
+pub use users::{TOKEN_DAYS_MAX, TOKEN_NAME_MAX};
 pub use tenure_store::{StoreOptions, redact_url};
 
 /// Settings of the application beyond the store's.

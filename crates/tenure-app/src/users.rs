@@ -26,6 +26,11 @@ pub struct NewToken {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// Longest token name accepted, in characters.
+pub const TOKEN_NAME_MAX: usize = 200;
+/// The longest a token may be made valid for: ten years.
+pub const TOKEN_DAYS_MAX: u32 = 3650;
+
 impl App {
     /// Creates a staff user; without a password the user works only through tokens.
     pub async fn create_user(
@@ -71,8 +76,8 @@ impl App {
         Ok(self.store().list_users().await?)
     }
 
-    /// Creates an API token for `role`, valid for `valid_for` when given. Only its hash is
-    /// stored; the token is returned this once.
+    /// Creates an API token for `role`, valid for `valid_for` when given (at most
+    /// [`TOKEN_DAYS_MAX`] days). Only its hash is stored; the token is returned this once.
     pub async fn create_token(
         &self,
         actor: &Actor,
@@ -82,9 +87,16 @@ impl App {
     ) -> AppResult<NewToken> {
         require(actor, Permission::ManageUsers)?;
         let mut c = Collector::new();
-        let name = c.check("name", tenure_domain::validation::required_text(name, 200));
-        if valid_for.is_some_and(|d| d <= chrono::Duration::zero()) {
-            c.push("expires_in", "must be a positive duration");
+        let name = c.check(
+            "name",
+            tenure_domain::validation::required_text(name, TOKEN_NAME_MAX),
+        );
+        let longest = chrono::Duration::days(i64::from(TOKEN_DAYS_MAX));
+        if valid_for.is_some_and(|d| d <= chrono::Duration::zero() || d > longest) {
+            c.push(
+                "expires_in_days",
+                format!("must be between 1 and {TOKEN_DAYS_MAX} days"),
+            );
         }
         c.finish()?;
         let token = new_token();

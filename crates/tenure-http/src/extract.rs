@@ -48,34 +48,51 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     }
 }
 
-/// Parses JSON, naming the path of the field at fault.
+/// Parses JSON, naming the path of the field at fault. A number with no fraction
+/// (`351.0`) is an integer, as JSON Schema counts it.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest {
+            detail: format!(
+                "the body is not valid JSON: {}",
+                clean_serde_message(&e.to_string())
+            ),
+            errors: Vec::new(),
+        })?;
+    integral_numbers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let message = clean_serde_message(&inner.to_string());
-        match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                ApiError::BadRequest {
-                    detail: format!("the body is not valid JSON: {message}"),
-                    errors: Vec::new(),
-                }
-            }
-            _ => {
-                // The path already ends with an unknown field's name.
-                let field = if path == "." {
-                    unknown_field(&message).unwrap_or_default().to_owned()
-                } else {
-                    path
-                };
-                ApiError::BadRequest {
-                    detail: "the body does not match the expected shape".into(),
-                    errors: vec![FieldError::new(field, message)],
-                }
-            }
+        let message = clean_serde_message(&e.into_inner().to_string());
+        // The path already ends with an unknown field's name.
+        let field = if path == "." {
+            unknown_field(&message).unwrap_or_default().to_owned()
+        } else {
+            path
+        };
+        ApiError::BadRequest {
+            detail: "the body does not match the expected shape".into(),
+            errors: vec![FieldError::new(field, message)],
         }
     })
+}
+
+/// Rewrites every float without a fraction that fits an `i64` as that integer.
+fn integral_numbers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f >= i64::MIN as f64
+                && f < i64::MAX as f64
+            {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
 }
 
 /// serde's message without its " at line 1 column 10" suffix.

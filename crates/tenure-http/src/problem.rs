@@ -40,6 +40,10 @@ pub struct Problem {
     /// The fields at fault, when the problem is with the input.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
+    /// The id of the request (also in the `x-request-id` header), as the server's log
+    /// names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -139,12 +143,13 @@ impl IntoResponse for ApiError {
                     message: e.message,
                 })
                 .collect(),
+            request_id: crate::request::current_id(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut res = (status, json).into_response();
         res.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
+            HeaderValue::from_static(crate::openapi::PROBLEM_JSON),
         );
         match status {
             StatusCode::UNAUTHORIZED => {

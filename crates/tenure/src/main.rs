@@ -240,9 +240,21 @@ pub(crate) async fn open(db: &DbArgs) -> Result<App> {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     config::init_logging();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line with its causes, whatever RUST_BACKTRACE says: a user error is not a
+            // crash, and a crash has its panic message and backtrace already.
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
     let me = operator();
     match cli.command {
         Command::Serve { db, addr } => serve(db, addr).await,
@@ -376,9 +388,8 @@ async fn token(command: TokenCommand, me: &Actor) -> Result<()> {
         } => {
             let role = parse_role(&role)?;
             let app = open(&db).await?;
-            let valid_for = expires_in_days.map(|d| chrono::Duration::days(i64::from(d)));
             let made = app
-                .create_token(me, &name, role, valid_for)
+                .create_token(me, &name, role, expires_in_days.map(days))
                 .await
                 .context("storing the token")?;
             let until = made
@@ -574,4 +585,9 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// A number of days as a duration.
+fn days(n: u32) -> chrono::Duration {
+    chrono::Duration::days(i64::from(n))
 }

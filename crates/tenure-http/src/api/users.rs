@@ -144,6 +144,13 @@ async fn list_tokens(
     )))
 }
 
+impl CreateToken {
+    fn valid_for(&self) -> Option<chrono::Duration> {
+        self.expires_in_days
+            .map(|d| chrono::Duration::days(i64::from(d)))
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "users", request_body = CreateToken, security(("bearer" = [])),
     responses((status = 201, body = NewTokenDto), (status = 422, body = crate::problem::Problem)))]
 async fn create_token(
@@ -151,12 +158,9 @@ async fn create_token(
     State(state): State<AppState>,
     Json(body): Json<CreateToken>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let valid_for = body
-        .expires_in_days
-        .map(|d| chrono::Duration::days(i64::from(d)));
     let made = state
         .app
-        .create_token(&caller.actor, &body.name, body.role, valid_for)
+        .create_token(&caller.actor, &body.name, body.role, body.valid_for())
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -5,6 +5,7 @@
 mod access;
 mod analytics;
 mod cli;
+mod document;
 mod concurrency;
 mod core;
 mod customers;
