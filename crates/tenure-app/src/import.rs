@@ -9,7 +9,7 @@
 //! The command line hands this a file; the web upload page (next) hands it the upload.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{BufRead, Read, Seek};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tenure_domain::access::Permission;
@@ -22,6 +22,8 @@ use tenure_domain::money::parse_amount;
 use tenure_domain::validation::{self, Collector, InputContext};
 use tenure_store::load::{BatchOutcome, InteractionRow, OrderLineRow, ProductRow, PurchaseRow};
 
+use crate::sheet::{self, aliases};
+pub use crate::sheet::{DateFormat, Encoding, Format};
 use crate::{App, AppError, AppResult, require};
 
 /// What a file holds.
@@ -44,6 +46,92 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every column a CSV of this kind can have, the required ones first.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Kind::Customers => &[
+                "external_id",
+                "name",
+                "kind",
+                "email",
+                "phone",
+                "birthday",
+                "locale",
+                "region",
+                "acquisition_source",
+                "acquisition_channel",
+                "tags",
+            ],
+            Kind::Purchases => &[
+                "customer_external_id",
+                "occurred_at",
+                "amount",
+                "order_external_id",
+                "currency",
+                "channel",
+                "status",
+            ],
+            Kind::Orders => &[
+                "external_id",
+                "customer_external_id",
+                "occurred_at",
+                "total",
+                "currency",
+                "channel",
+                "status",
+            ],
+            Kind::Interactions => &[
+                "external_id",
+                "customer_external_id",
+                "occurred_at",
+                "channel",
+                "direction",
+                "kind",
+                "subject",
+                "body",
+                "buying_signal",
+            ],
+            Kind::OrderLines => &[
+                "order_external_id",
+                "line_no",
+                "quantity",
+                "unit_price",
+                "product_external_id",
+                "description",
+                "total",
+                "currency",
+            ],
+            Kind::Products => &["external_id", "name", "category", "price", "currency"],
+            Kind::Vcard => &[],
+        }
+    }
+
+    /// The header names a spreadsheet commonly gives `column` in a file of this kind.
+    pub fn aliases(self, column: &str) -> &'static [&'static str] {
+        match (self, column) {
+            (Kind::Customers, "external_id") | (_, "customer_external_id") => aliases::CUSTOMER_ID,
+            (Kind::Orders, "external_id") | (_, "order_external_id") => aliases::ORDER_ID,
+            (_, "occurred_at") => aliases::DATE,
+            (_, "amount" | "total") => aliases::AMOUNT,
+            (_, "name") => aliases::NAME,
+            (_, "email") => aliases::EMAIL,
+            (_, "phone") => aliases::PHONE,
+            (_, "birthday") => aliases::BIRTHDAY,
+            (_, "region") => aliases::REGION,
+            (_, "currency") => aliases::CURRENCY,
+            (_, "channel") => aliases::CHANNEL,
+            (_, "status") => aliases::STATUS,
+            (_, "quantity") => aliases::QUANTITY,
+            (_, "unit_price") => aliases::UNIT_PRICE,
+            (_, "price") => aliases::PRICE,
+            (_, "product_external_id") => aliases::PRODUCT_ID,
+            (_, "description") => aliases::DESCRIPTION,
+            (_, "category") => aliases::CATEGORY,
+            (_, "tags") => aliases::TAGS,
+            _ => &[],
+        }
+    }
+
     /// The columns a CSV of this kind must have.
     pub fn required_columns(self) -> &'static [&'static str] {
         match self {
@@ -77,16 +165,6 @@ impl Kind {
     }
 }
 
-/// The character encoding of the input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Encoding {
-    /// UTF-8, with or without a byte-order mark.
-    #[default]
-    Utf8,
-    /// GB18030 (and so GBK and GB2312), as Chinese spreadsheet programs export.
-    Gb18030,
-}
-
 /// One rejected field of a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
@@ -113,23 +191,22 @@ pub struct Summary {
 /// The input as UTF-8 text (a byte-order mark decides over `encoding`).
 fn decode<R: Read>(input: R, encoding: Encoding) -> impl Read {
     encoding_rs_io::DecodeReaderBytesBuilder::new()
-        .encoding(Some(match encoding {
-            Encoding::Utf8 => encoding_rs::UTF_8,
-            Encoding::Gb18030 => encoding_rs::GB18030,
-        }))
+        .encoding(Some(encoding.codec()))
         .bom_override(true)
         .build(input)
 }
 
 impl App {
-    /// Imports `input` of `kind`, `batch` rows per transaction, calling `progress` with the
-    /// position reached (in decoded bytes) after each batch.
-    pub async fn import<R: Read + Send + 'static>(
+    /// Imports `input` of `kind` written as `format` says, `batch` rows per transaction,
+    /// calling `progress` with the position reached (in decoded bytes) after each batch.
+    /// Input that is not text in the format's encoding is refused before anything is
+    /// stored.
+    pub async fn import<R: Read + Seek + Send + 'static>(
         &self,
         actor: &Actor,
         kind: Kind,
         input: R,
-        encoding: Encoding,
+        format: &Format,
         batch: usize,
         mut progress: impl FnMut(u64) + Send,
     ) -> AppResult<Summary> {
@@ -143,6 +220,13 @@ impl App {
         )?;
         let actor = actor.via(Source::Import);
         let batch = batch.max(1);
+        let encoding = format.encoding;
+        let input = tokio::task::spawn_blocking(move || {
+            let mut input = input;
+            sheet::check_encoding(&mut input, encoding).map(|()| input)
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("the encoding check stopped: {e}")))??;
         if kind.brings_profiles() {
             // Imported customers are not matched one by one; a rebuild of the candidates is
             // queued first, so that one runs even if this import is interrupted, and run
@@ -159,7 +243,7 @@ impl App {
         let mut summary = if kind == Kind::Vcard {
             self.import_vcard(&actor, input, encoding, batch).await?
         } else {
-            self.import_csv(&actor, kind, input, encoding, batch, &mut progress)
+            self.import_csv(&actor, kind, input, format.clone(), batch, &mut progress)
                 .await?
         };
         summary.rejections.sort_by_key(|r| r.line);
@@ -179,7 +263,7 @@ impl App {
         actor: &Actor,
         kind: Kind,
         input: R,
-        encoding: Encoding,
+        format: Format,
         batch: usize,
         progress: &mut (impl FnMut(u64) + Send),
     ) -> AppResult<Summary> {
@@ -188,10 +272,13 @@ impl App {
         // writes, so the two overlap.
         let (batches, mut received) = tokio::sync::mpsc::channel::<(Pending, u64)>(1);
         let parser = tokio::task::spawn_blocking(move || {
-            let ctx = InputContext::new(&currency);
+            let ctx = RowContext {
+                input: InputContext::new(&currency),
+                format: &format,
+            };
             parse_rows(
                 kind,
-                decode(input, encoding),
+                decode(input, format.encoding),
                 batch,
                 &ctx,
                 |pending, position| {
@@ -291,39 +378,32 @@ fn parse_rows(
     kind: Kind,
     text: impl Read,
     batch: usize,
-    ctx: &InputContext<'_>,
+    ctx: &RowContext<'_>,
     mut send: impl FnMut(Pending, u64) -> AppResult<()>,
 ) -> AppResult<Parsed> {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        AppError::field("file", format!("the header line could not be read: {e}"))
+    };
+    // The header line decides the delimiter; it is read again by the CSV reader.
+    let mut text = std::io::BufReader::new(CrlfToLf::new(text));
+    let mut first = Vec::new();
+    text.read_until(b'\n', &mut first)
+        .map_err(|e| unreadable(&e))?;
+    let delimiter = ctx
+        .format
+        .delimiter
+        .unwrap_or_else(|| sheet::detect_delimiter(&String::from_utf8_lossy(&first)));
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_reader(CrlfToLf::new(text));
+        .delimiter(delimiter)
+        .from_reader(std::io::Cursor::new(first).chain(text));
     let headers: Vec<String> = reader
         .headers()
-        .map_err(|e| AppError::field("file", format!("the header line could not be read: {e}")))?
+        .map_err(|e| unreadable(&e))?
         .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_owned())
         .collect();
-    let columns: HashMap<&str, usize> = headers
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.as_str(), i))
-        .collect();
-    let missing: Vec<&str> = kind
-        .required_columns()
-        .iter()
-        .copied()
-        .filter(|c| !columns.contains_key(c))
-        .collect();
-    if !missing.is_empty() {
-        return Err(AppError::field(
-            "file",
-            format!(
-                "lacks the column(s) {} (its header is: {})",
-                missing.join(", "),
-                headers.join(",")
-            ),
-        ));
-    }
+    let columns = resolve_columns(kind, &headers, &ctx.format.columns)?;
 
     let mut summary = Parsed::default();
     let mut pending = Pending::default();
@@ -430,6 +510,93 @@ fn parse_rows(
     }
     send(pending, reader.position().byte())?;
     Ok(summary)
+}
+
+/// Where each of Tenure's columns is in the file: named by `--map`, by its own name, or by
+/// a common alias (compared loosely: case, spaces and underscores aside). Fails naming
+/// what is missing and what the file has.
+fn resolve_columns(
+    kind: Kind,
+    headers: &[String],
+    mapped: &[(String, String)],
+) -> AppResult<HashMap<&'static str, usize>> {
+    let keys: Vec<String> = headers.iter().map(|h| sheet::header_key(h)).collect();
+    let position = |name: &str| {
+        let key = sheet::header_key(name);
+        keys.iter().position(|k| *k == key)
+    };
+    let mut columns = HashMap::new();
+    for (field, header) in mapped {
+        let Some(&column) = kind.columns().iter().find(|c| *c == field) else {
+            return Err(AppError::field(
+                "map",
+                format!(
+                    "{field:?} is not a column of this kind of file; the columns are: {}",
+                    kind.columns().join(", ")
+                ),
+            ));
+        };
+        let Some(i) = position(header) else {
+            return Err(AppError::field(
+                "map",
+                format!(
+                    "the file has no column {header:?} (its header is: {})",
+                    headers.join(",")
+                ),
+            ));
+        };
+        columns.insert(column, i);
+    }
+    for &column in kind.columns() {
+        if columns.contains_key(column) {
+            continue;
+        }
+        let found = position(column).or_else(|| {
+            kind.aliases(column)
+                .iter()
+                .find_map(|alias| position(alias))
+        });
+        if let Some(i) = found
+            && !columns.values().any(|&taken| taken == i)
+        {
+            columns.insert(column, i);
+        }
+    }
+    let missing: Vec<&str> = kind
+        .required_columns()
+        .iter()
+        .copied()
+        .filter(|c| !columns.contains_key(c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(AppError::field(
+            "file",
+            format!(
+                "lacks the column(s) {} (its header is: {}); name them with --map {}",
+                missing.join(", "),
+                headers.join(","),
+                missing
+                    .iter()
+                    .map(|c| format!("{c}=HEADER"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        ));
+    }
+    Ok(columns)
+}
+
+/// What reading a row needs: the input rules' context and how the file writes values.
+struct RowContext<'a> {
+    input: InputContext<'a>,
+    format: &'a Format,
+}
+
+impl<'a> std::ops::Deref for RowContext<'a> {
+    type Target = InputContext<'a>;
+    fn deref(&self) -> &InputContext<'a> {
+        &self.input
+    }
 }
 
 /// The vCard property a profile field comes from, for error reports.
@@ -676,7 +843,7 @@ fn with_columns<T>(
 
 fn customer_row<'r>(
     get: &impl Fn(&str) -> Option<&'r str>,
-    ctx: &InputContext<'_>,
+    ctx: &RowContext<'_>,
     errors: &mut Errors,
 ) -> Option<CustomerData> {
     if get("external_id").is_none() {
@@ -695,6 +862,11 @@ fn customer_row<'r>(
                 .collect()
         })
         .unwrap_or_default();
+    // A birthday as the spreadsheet writes it (1990/5/3, 03.05.1990), in the domain's form.
+    let birthday = get("birthday").map(|b| {
+        sheet::parse_date(b, ctx.format.dates.as_ref())
+            .map_or_else(|_| b.to_owned(), |d| d.format("%Y-%m-%d").to_string())
+    });
     let data = with_columns(errors, str::to_owned, |c| {
         Some(
             dc::ProfileInput {
@@ -703,7 +875,7 @@ fn customer_row<'r>(
                 external_id: get("external_id"),
                 email: get("email"),
                 phone: get("phone"),
-                birthday: get("birthday"),
+                birthday: birthday.as_deref(),
                 locale: get("locale"),
                 region: get("region"),
                 acquisition_source: get("acquisition_source"),
@@ -716,21 +888,10 @@ fn customer_row<'r>(
     if errors.is_empty() { data } else { None }
 }
 
-/// A date (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 time.
-fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| format!("{s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time"))
-}
-
-/// The `occurred_at` column, which every row of history has.
+/// The `occurred_at` column, which every row of history has (a date is midnight UTC).
 fn required_time<'r>(
     get: &impl Fn(&str) -> Option<&'r str>,
+    ctx: &RowContext<'_>,
     errors: &mut Errors,
 ) -> Option<DateTime<Utc>> {
     check(
@@ -738,7 +899,7 @@ fn required_time<'r>(
         "occurred_at",
         get("occurred_at")
             .ok_or_else(|| "is required".to_owned())
-            .and_then(parse_time),
+            .and_then(|s| sheet::parse_time(s, ctx.format.dates.as_ref())),
     )
 }
 
@@ -776,7 +937,7 @@ fn required_id<'r>(
 /// The currency column, or the reporting currency.
 fn currency<'r>(
     get: &impl Fn(&str) -> Option<&'r str>,
-    ctx: &InputContext<'_>,
+    ctx: &RowContext<'_>,
     errors: &mut Errors,
 ) -> Option<String> {
     match get("currency") {
@@ -785,31 +946,41 @@ fn currency<'r>(
     }
 }
 
-/// A decimal amount column in minor units of `currency`.
+/// A decimal amount column in minor units of `currency`, as a spreadsheet writes it.
 fn amount<'r>(
     get: &impl Fn(&str) -> Option<&'r str>,
+    ctx: &RowContext<'_>,
     column: &str,
     currency: Option<&str>,
     errors: &mut Errors,
 ) -> Option<i64> {
     let cur = currency?;
     let v = get(column)?;
-    check(errors, column, parse_amount(v, cur))
+    let parsed = sheet::plain_amount(v, cur, ctx.format.decimal_comma).and_then(|plain| {
+        parse_amount(&plain, cur).map_err(|e| {
+            if plain == v {
+                e
+            } else {
+                format!("{v:?} (read as {plain}): {e}")
+            }
+        })
+    });
+    check(errors, column, parsed)
 }
 
 fn purchase_row<'r>(
     get: &impl Fn(&str) -> Option<&'r str>,
-    ctx: &InputContext<'_>,
+    ctx: &RowContext<'_>,
     columns: OrderColumns,
     errors: &mut Errors,
 ) -> Option<PurchaseRow> {
     let customer = required_id(get, "customer_external_id", errors);
-    let occurred_at = required_time(get, errors);
+    let occurred_at = required_time(get, ctx, errors);
     let currency = currency(get, ctx, errors);
     if get(columns.amount).is_none() {
         errors.push((columns.amount.into(), "is required".into()));
     }
-    let total = amount(get, columns.amount, currency.as_deref(), errors);
+    let total = amount(get, ctx, columns.amount, currency.as_deref(), errors);
     let order_external_id = if columns.id_required {
         required_id(get, columns.id, errors)
     } else {
@@ -853,12 +1024,12 @@ fn purchase_row<'r>(
 
 fn interaction_row<'r>(
     get: &impl Fn(&str) -> Option<&'r str>,
-    ctx: &InputContext<'_>,
+    ctx: &RowContext<'_>,
     errors: &mut Errors,
 ) -> Option<InteractionRow> {
     let external_id = required_id(get, "external_id", errors);
     let customer = required_id(get, "customer_external_id", errors);
-    let occurred_at = required_time(get, errors);
+    let occurred_at = required_time(get, ctx, errors);
     let channel = check(errors, "channel", get("channel").unwrap_or("").parse());
     let direction = check(errors, "direction", get("direction").unwrap_or("").parse());
     let kind = get("kind").and_then(|k| check(errors, "kind", k.parse()));
@@ -912,7 +1083,7 @@ fn required_int<'r>(
 
 fn order_line_row<'r>(
     get: &impl Fn(&str) -> Option<&'r str>,
-    ctx: &InputContext<'_>,
+    ctx: &RowContext<'_>,
     errors: &mut Errors,
 ) -> Option<OrderLineRow> {
     let order = required_id(get, "order_external_id", errors);
@@ -925,8 +1096,8 @@ fn order_line_row<'r>(
     if get("unit_price").is_none() {
         errors.push(("unit_price".into(), "is required".into()));
     }
-    let unit_price = amount(get, "unit_price", currency.as_deref(), errors);
-    let total = amount(get, "total", currency.as_deref(), errors);
+    let unit_price = amount(get, ctx, "unit_price", currency.as_deref(), errors);
+    let total = amount(get, ctx, "total", currency.as_deref(), errors);
     let product = get("product_external_id")
         .and_then(|x| check(errors, "product_external_id", validation::external_id(x)));
     if !errors.is_empty() {
@@ -963,7 +1134,7 @@ fn order_line_row<'r>(
 
 fn product_row<'r>(
     get: &impl Fn(&str) -> Option<&'r str>,
-    ctx: &InputContext<'_>,
+    ctx: &RowContext<'_>,
     errors: &mut Errors,
 ) -> Option<ProductRow> {
     let external_id = required_id(get, "external_id", errors);
@@ -975,7 +1146,7 @@ fn product_row<'r>(
         )
     });
     let currency = currency(get, ctx, errors);
-    let price = amount(get, "price", currency.as_deref(), errors);
+    let price = amount(get, ctx, "price", currency.as_deref(), errors);
     if !errors.is_empty() {
         return None;
     }
@@ -1009,10 +1180,14 @@ fn product_row<'r>(
 mod tests {
     use super::*;
 
-    fn ctx() -> InputContext<'static> {
-        InputContext {
-            now: Utc::now(),
-            reporting_currency: "USD",
+    fn ctx() -> RowContext<'static> {
+        static PLAIN: std::sync::LazyLock<Format> = std::sync::LazyLock::new(Format::default);
+        RowContext {
+            input: InputContext {
+                now: Utc::now(),
+                reporting_currency: "USD",
+            },
+            format: &PLAIN,
         }
     }
 

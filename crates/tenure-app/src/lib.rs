@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod model;
 mod orders;
 pub mod password;
+mod sheet;
 pub mod unit;
 mod users;
 
@@ -33,8 +34,8 @@ use tenure_domain::validation::InputContext;
 use tenure_store::Store;
 
 pub use error::{AppError, AppResult};
-pub use users::{TOKEN_DAYS_MAX, TOKEN_NAME_MAX};
 pub use tenure_store::{StoreOptions, redact_url};
+pub use users::{TOKEN_DAYS_MAX, TOKEN_NAME_MAX};
 
 /// Settings of the application beyond the store's.
 #[derive(Debug, Clone)]

@@ -52,31 +52,17 @@ const SHARED_ANSWERS: &[(&str, &str, fn(&Operation) -> bool)] = &[
         "No token, or an unknown, revoked or expired one",
         |op| op.secured,
     ),
-    (
-        "403",
-        "The token's role may not do this",
-        |op| op.secured,
-    ),
-    (
-        "404",
-        "No record has that id",
-        |op| op.has_path_id,
-    ),
+    ("403", "The token's role may not do this", |op| op.secured),
+    ("404", "No record has that id", |op| op.has_path_id),
     (
         "409",
         "The change conflicts with another record (a unique field, a merged or referenced record)",
         |op| op.method == "patch" || op.method == "post",
     ),
-    (
-        "413",
-        "The body is larger than 1 MiB",
-        |op| op.has_body,
-    ),
-    (
-        "415",
-        "The body is not sent as application/json",
-        |op| op.has_body,
-    ),
+    ("413", "The body is larger than 1 MiB", |op| op.has_body),
+    ("415", "The body is not sent as application/json", |op| {
+        op.has_body
+    }),
     (
         "422",
         "The body was read but a value breaks a rule; `errors` names each field",

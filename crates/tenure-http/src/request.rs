@@ -29,10 +29,17 @@ pub fn current_id() -> Option<String> {
 
 /// A new id: this process's random prefix and a counter, 16 hex digits each.
 fn new_id() -> String {
-    static PREFIX: LazyLock<u64> =
-        LazyLock::new(|| std::collections::hash_map::RandomState::new().build_hasher().finish());
+    static PREFIX: LazyLock<u64> = LazyLock::new(|| {
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    });
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!("{:016x}{:016x}", *PREFIX, NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{:016x}{:016x}",
+        *PREFIX,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A caller's own id is kept when it is short and plain (a proxy's or a client's trace id).
@@ -40,8 +47,7 @@ fn given_id(req: &Request) -> Option<String> {
     let v = req.headers().get(REQUEST_ID)?.to_str().ok()?;
     let plain = !v.is_empty()
         && v.len() <= 64
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     plain.then(|| v.to_owned())
 }
@@ -95,7 +101,10 @@ mod tests {
                 .body(axum::body::Body::empty())
                 .unwrap()
         };
-        assert_eq!(given_id(&req("abc-123_x.y")).as_deref(), Some("abc-123_x.y"));
+        assert_eq!(
+            given_id(&req("abc-123_x.y")).as_deref(),
+            Some("abc-123_x.y")
+        );
         assert_eq!(given_id(&req("has space")), None);
         assert_eq!(given_id(&req(&"a".repeat(65))), None);
         assert_eq!(given_id(&req("")), None);

@@ -54,6 +54,9 @@ pub enum Encoding {
     Utf8,
     /// GB18030 (and so GBK and GB2312), as Chinese spreadsheet programs export.
     Gb18030,
+    /// Windows-1252 (and so Latin-1), as Western European spreadsheet programs export.
+    #[value(name = "windows-1252", alias = "latin1")]
+    Windows1252,
 }
 
 impl From<Encoding> for tenure_app::import::Encoding {
@@ -61,7 +64,89 @@ impl From<Encoding> for tenure_app::import::Encoding {
         match e {
             Encoding::Utf8 => tenure_app::import::Encoding::Utf8,
             Encoding::Gb18030 => tenure_app::import::Encoding::Gb18030,
+            Encoding::Windows1252 => tenure_app::import::Encoding::Windows1252,
         }
+    }
+}
+
+/// What `tenure import --help` says after the options.
+pub const HELP: &str = "\
+Columns are found by the names listed under KIND, by common Chinese and English header names
+(客户编号, 日期, 金额, 订单号, 姓名, 手机, Customer ID, Date, Amount, ...), or by --map.
+
+Dates: 2024-03-05, 2024/3/5, 2024.3.5, 2024年3月5日, 20240305 (year first);
+05.03.2024 (day first); 25/03/2024 and 03/25/2024 where the day shows which is which
+(otherwise give --date-format dmy or mdy); RFC 3339 times (2024-03-05T14:30:00+08:00);
+any of these followed by a time of day (2024/3/5 14:30), taken as UTC; or a pattern
+such as --date-format '%d-%b-%Y'.
+
+Amounts: 1234.50, 1,234.50, 1.234,50, 1 234,50, 1'234.50, ¥1,234.50, 1234.50 元,
+12,50 €, (12.50) for a negative. A lone comma followed by three digits (1,234) is a
+thousands separator unless --decimal-comma is given. An ISO code beside the number
+(12.50 EUR) must be the row's currency.
+
+The delimiter (comma, semicolon or tab) is found from the header line unless --delimiter
+is given. A file that is not valid text in --encoding is refused before anything is
+stored, naming the line.";
+
+/// How the file writes its table.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FormatArgs {
+    /// The file's character encoding.
+    #[arg(long, value_enum, default_value = "utf-8")]
+    pub encoding: Encoding,
+    /// Columns by their header in the file: customer_external_id=客户编号,occurred_at=日期
+    #[arg(long, value_name = "FIELD=HEADER,...")]
+    pub map: Option<String>,
+    /// How dates are written: ymd, dmy, mdy, or a pattern such as %d.%m.%Y.
+    #[arg(long, value_name = "FORMAT")]
+    pub date_format: Option<String>,
+    /// Amounts use a decimal comma (1.234,50).
+    #[arg(long)]
+    pub decimal_comma: bool,
+    /// The field separator: a single character such as ';', or 'tab'.
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<String>,
+}
+
+impl Default for FormatArgs {
+    fn default() -> Self {
+        FormatArgs {
+            encoding: Encoding::Utf8,
+            map: None,
+            date_format: None,
+            decimal_comma: false,
+            delimiter: None,
+        }
+    }
+}
+
+impl FormatArgs {
+    pub fn format(&self) -> Result<tenure_app::import::Format> {
+        let delimiter = match self.delimiter.as_deref() {
+            None => None,
+            Some("tab" | "\\t" | "\t") => Some(b'\t'),
+            Some(d) if d.len() == 1 && d.is_ascii() => Some(d.as_bytes()[0]),
+            Some(d) => bail!("--delimiter {d:?}: give one character such as ';', or 'tab'"),
+        };
+        let dates = self
+            .date_format
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: String| anyhow::anyhow!("--date-format: {e}"))?;
+        let columns = match self.map.as_deref() {
+            None => Vec::new(),
+            Some(m) => tenure_app::import::Format::parse_map(m)
+                .map_err(|e| anyhow::anyhow!("--map: {e}"))?,
+        };
+        Ok(tenure_app::import::Format {
+            encoding: self.encoding.into(),
+            delimiter,
+            dates,
+            decimal_comma: self.decimal_comma,
+            columns,
+        })
     }
 }
 
@@ -71,10 +156,10 @@ pub async fn run(
     me: &Actor,
     kind: Kind,
     file: &Path,
-    encoding: Encoding,
+    format: &FormatArgs,
     batch: usize,
 ) -> Result<()> {
-    let summary = import(app, me, kind, file, encoding, batch).await?;
+    let summary = import(app, me, kind, file, format, batch).await?;
     println!(
         "{}: {} rows, {} imported, {} already present, {} rejected{}",
         file.display(),
@@ -117,9 +202,10 @@ pub async fn import(
     me: &Actor,
     kind: Kind,
     file: &Path,
-    encoding: Encoding,
+    format: &FormatArgs,
     batch: usize,
 ) -> Result<Summary> {
+    let format = format.format()?;
     let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     let progress = if std::io::stderr().is_terminal() {
@@ -136,14 +222,9 @@ pub async fn import(
     };
     let bar = progress.clone();
     let summary = app
-        .import(
-            me,
-            kind.into(),
-            input,
-            encoding.into(),
-            batch,
-            move |position| bar.set_position(position),
-        )
+        .import(me, kind.into(), input, &format, batch, move |position| {
+            bar.set_position(position)
+        })
         .await
         .with_context(|| format!("importing {}", file.display()))?;
     progress.finish_and_clear();

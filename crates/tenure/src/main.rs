@@ -76,14 +76,14 @@ enum Command {
     },
     /// Import a file: customers, the plain purchase log (`purchases`), orders, order lines,
     /// interactions, products (CSV), or contacts (`vcard`). Rejected rows go to FILE.errors.csv.
+    #[command(after_help = import::HELP)]
     Import {
         #[command(flatten)]
         db: DbArgs,
         kind: import::Kind,
         file: std::path::PathBuf,
-        /// The file's character encoding.
-        #[arg(long, value_enum, default_value = "utf-8")]
-        encoding: import::Encoding,
+        #[command(flatten)]
+        format: import::FormatArgs,
         /// Rows per transaction.
         #[arg(long, default_value_t = 5000)]
         batch: usize,
@@ -333,11 +333,11 @@ async fn run(cli: Cli) -> Result<()> {
             db,
             kind,
             file,
-            encoding,
+            format,
             batch,
         } => {
             let app = open(&db).await?;
-            import::run(&app, &me, kind, &file, encoding, batch).await
+            import::run(&app, &me, kind, &file, &format, batch).await
         }
         Command::Export { db, kind, out } => {
             let app = open(&db).await?;
@@ -506,7 +506,7 @@ async fn demo(db: &DbArgs, me: &Actor, customers: u64, seed: u64) -> Result<()> 
             me,
             kind,
             &dir.join(file),
-            import::Encoding::Utf8,
+            &import::FormatArgs::default(),
             5_000,
         )
         .await;

@@ -86,7 +86,10 @@ fn every_error_answer_is_documented_as_problem_json() {
             expected.push("409");
         }
         for status in expected {
-            assert!(documented(status), "{method} {path} does not document {status}");
+            assert!(
+                documented(status),
+                "{method} {path} does not document {status}"
+            );
         }
         for (status, answer) in responses {
             let Some(content) = answer["content"].as_object() else {
@@ -274,7 +277,10 @@ async fn the_request_log_has_one_line_a_request_without_personal_data() {
     }
     let answer = answer.expect("the server answers");
     assert_eq!(answer.status(), 200);
-    let id = answer.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let id = answer.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     server.kill().unwrap();
     let stderr = BufReader::new(server.stderr.take().unwrap());
     let lines: Vec<String> = stderr.lines().map_while(Result::ok).collect();
@@ -286,7 +292,10 @@ async fn the_request_log_has_one_line_a_request_without_personal_data() {
         assert!(line.contains(part), "{part} missing from {line}");
     }
     for secret in ["Secretname", "Wang", &token[..12]] {
-        assert!(!lines.iter().any(|l| l.contains(secret)), "{secret} logged: {lines:#?}");
+        assert!(
+            !lines.iter().any(|l| l.contains(secret)),
+            "{secret} logged: {lines:#?}"
+        );
     }
 }
 

@@ -306,3 +306,170 @@ async fn the_demo_loads_a_business_once_and_orders_and_interactions_import_with_
         assert!(signal.data.buying_signal);
     }
 }
+
+/// The spend and orders of the customer with `external_id`.
+async fn spend_of(store: &tenure_store::Store, external_id: &str) -> (i64, i64) {
+    let c = store
+        .find_customer_by_external_id(external_id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no customer {external_id}"));
+    (c.stats.total_spend_minor, c.stats.orders_count)
+}
+
+#[tokio::test]
+async fn a_chinese_spreadsheet_export_imports_whole() {
+    for db in TestDb::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("消费记录.csv");
+        let text = "客户编号,日期,金额,订单号\n\
+                    客001,2024/3/5,\"¥1,234.50\",D1\n\
+                    客001,2024年3月9日,88,D2\n\
+                    客002,2024.4.1 14:30,￥12.00,D3\n\
+                    客002,20240402,1234.5 元,D4\n";
+        std::fs::write(&file, text).unwrap();
+        let path = file.to_str().unwrap();
+        let out = tenure(&db, &["import", "purchases", path, "--currency", "CNY"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("4 rows, 4 imported"), "{stdout}");
+        let store = db.store().await;
+        assert_eq!(spend_of(&store, "客001").await, (123_450 + 8_800, 2));
+        assert_eq!(spend_of(&store, "客002").await, (1_200 + 123_450, 2));
+        let out = tenure(&db, &["import", "purchases", path, "--currency", "CNY"]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("0 imported, 4 already present"),
+            "a re-run adds nothing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_european_semicolon_file_imports_with_mapped_columns() {
+    for db in TestDb::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("umsatz.csv");
+        let text = "Kundennummer;Datum;Betrag;Bemerkung\n\
+                    K1;05.03.2024;1 234,50;erste\n\
+                    K1;06.03.2024;\"1.234,50 €\";zweite\n\
+                    K2;07.03.2024;12,5;dritte\n\
+                    K2;08.03.2024;1.000;vierte\n";
+        std::fs::write(&file, text).unwrap();
+        let path = file.to_str().unwrap();
+        let map = "customer_external_id=Kundennummer,occurred_at=Datum,amount=Betrag";
+        let out = tenure(
+            &db,
+            &[
+                "import",
+                "purchases",
+                path,
+                "--currency",
+                "EUR",
+                "--map",
+                map,
+                "--decimal-comma",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let store = db.store().await;
+        assert_eq!(spend_of(&store, "K1").await, (246_900, 2));
+        assert_eq!(
+            spend_of(&store, "K2").await,
+            (1_250 + 100_000, 2),
+            "with --decimal-comma, 1.000 is a thousand"
+        );
+
+        // Without the map the file is refused before anything is stored, saying how to
+        // name the columns.
+        let fresh = TestDb::sqlite();
+        let out = tenure(&fresh, &["import", "purchases", path]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--map customer_external_id=HEADER"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("Kundennummer,Datum,Betrag"), "{stderr}");
+        // A map naming a header the file does not have says so.
+        let out = tenure(
+            &fresh,
+            &["import", "purchases", path, "--map", "amount=Summe"],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("no column \"Summe\""), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn ambiguous_dates_are_rejected_by_line_until_the_format_is_given() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("purchases.csv");
+    let text = "customer_external_id\tdate\tamount\n\
+                C1\t25/03/2024\t10.00\n\
+                C1\t05/03/2024\t11.00\n";
+    std::fs::write(&file, text).unwrap();
+    let path = file.to_str().unwrap();
+    let out = tenure(&db, &["import", "purchases", path]);
+    assert!(!out.status.success());
+    let errors = std::fs::read_to_string(dir.path().join("purchases.csv.errors.csv")).unwrap();
+    assert!(errors.contains("3,occurred_at,"), "{errors}");
+    assert!(errors.contains("--date-format dmy"), "{errors}");
+    let out = tenure(&db, &["import", "purchases", path, "--date-format", "dmy"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 imported, 1 already present"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let store = db.store().await;
+    let c1 = store
+        .find_customer_by_external_id("C1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        c1.stats.first_purchase_at.unwrap().to_rfc3339(),
+        "2024-03-05T00:00:00+00:00"
+    );
+}
+
+#[tokio::test]
+async fn a_file_in_the_wrong_encoding_is_refused_before_anything_is_stored() {
+    for db in TestDb::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("orders.csv");
+        let text = "customer_external_id,occurred_at,amount\n\
+                    C1,2024-03-01,5.00\n\
+                    王小明,2024-03-05,12.00\n";
+        let (bytes, _, _) = encoding_rs::GB18030.encode(text);
+        std::fs::write(&file, &bytes).unwrap();
+        let path = file.to_str().unwrap();
+        let out = tenure(&db, &["import", "purchases", path]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("line 3"), "{stderr}");
+        assert!(stderr.contains("--encoding gb18030"), "{stderr}");
+        let store = db.store().await;
+        assert!(
+            store.all_customer_stats().await.unwrap().is_empty(),
+            "not even the valid first row is stored"
+        );
+        let out = tenure(&db, &["import", "purchases", path, "--encoding", "gb18030"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(spend_of(&store, "王小明").await, (1_200, 1));
+        assert_eq!(store.all_customer_stats().await.unwrap().len(), 2);
+    }
+}

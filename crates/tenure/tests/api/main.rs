@@ -5,10 +5,10 @@
 mod access;
 mod analytics;
 mod cli;
-mod document;
 mod concurrency;
 mod core;
 mod customers;
+mod document;
 mod duplicates;
 mod errors;
 mod exchange;
