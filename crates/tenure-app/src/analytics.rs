@@ -126,35 +126,136 @@ pub struct ClvReport {
     pub customers: usize,
     /// Each customer's key (the summary file's id, or the customer id) and scores.
     pub scores: Vec<(String, Score)>,
+    /// The currency the values are in, and whether the predictions were stored on the
+    /// customers (a refresh from the database) or only computed (a summary file).
+    pub currency: Option<String>,
+    pub stored: bool,
+}
+
+/// Below this P(alive) a customer counts as at risk in the report.
+pub const AT_RISK_BELOW: f64 = 0.5;
+
+/// What the scores add up to, as a manager reads them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Totals {
+    pub customers: usize,
+    pub at_risk: usize,
+    pub mean_p_alive: f64,
+    pub expected_value: f64,
+    pub value_at_risk: f64,
+}
+
+impl ClvReport {
+    pub fn totals(&self) -> Totals {
+        let n = self.scores.len();
+        let (mut at_risk, mut p, mut clv, mut risk) = (0, 0.0, 0.0, 0.0);
+        for (_, s) in &self.scores {
+            if s.p_alive < AT_RISK_BELOW {
+                at_risk += 1;
+            }
+            p += s.p_alive;
+            clv += s.clv;
+            risk += (1.0 - s.p_alive) * s.clv;
+        }
+        Totals {
+            customers: n,
+            at_risk,
+            mean_p_alive: if n > 0 { p / n as f64 } else { 0.0 },
+            expected_value: clv,
+            value_at_risk: risk,
+        }
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1234567.891` as `1,234,567.89`.
+fn grouped(v: f64) -> String {
+    let cents = (v.abs() * 100.0).round() as u128;
+    format!(
+        "{}{}.{:02}",
+        if v < 0.0 { "-" } else { "" },
+        thousands(cents / 100),
+        cents % 100
+    )
 }
 
 impl std::fmt::Display for ClvReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.totals();
+        let money = |v: f64| match &self.currency {
+            Some(c) => format!("{} {c}", grouped(v)),
+            None => grouped(v),
+        };
+        let months = self.json["horizon_months"].as_u64().unwrap_or(0);
+        let end = self.json["calibration_end"]
+            .as_str()
+            .unwrap_or("the last purchase");
         writeln!(
             f,
-            "{} on {} customers: {}; log-likelihood {:.5}",
-            self.title,
-            self.customers,
-            self.params
-                .iter()
-                .map(|(name, v)| format!("{name} = {v:.6}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            self.log_likelihood
+            "Scored {} customers on their purchases up to {end}.",
+            thousands(t.customers as u128)
         )?;
-        let gg = &self.json["gamma_gamma"];
-        if gg.is_object() {
-            write!(
+        writeln!(
+            f,
+            "  {} ({:.0} %) are at risk: less than a {:.0} % chance they still buy. Mean chance: {:.0} %.",
+            thousands(t.at_risk as u128),
+            100.0 * t.at_risk as f64 / t.customers.max(1) as f64,
+            100.0 * AT_RISK_BELOW,
+            100.0 * t.mean_p_alive
+        )?;
+        writeln!(
+            f,
+            "  Expected value of all customers over the next {months} months: {} ({} a customer); {} of it at risk.",
+            money(t.expected_value),
+            money(t.expected_value / t.customers.max(1) as f64),
+            money(t.value_at_risk)
+        )?;
+        if self.stored {
+            writeln!(
                 f,
-                "Gamma-Gamma on {} repeat buyers: p = {:.6}, q = {:.6}, gamma = {:.6}; log-likelihood {:.5}",
-                gg["customers"],
-                num(gg, "p"),
-                num(gg, "q"),
-                num(gg, "gamma"),
-                num(gg, "log_likelihood")
+                "  See them: `predictions` on GET /api/v1/customers/{{id}}, the ranked list at GET /api/v1/customers/at-risk, and GET /api/v1/customers?p_alive_max={AT_RISK_BELOW}."
             )?;
         }
-        Ok(())
+        writeln!(f)?;
+        let ses = &self.json[self.json["model"].as_str().unwrap_or("")]["standard_errors"];
+        writeln!(
+            f,
+            "{} (purchases), log-likelihood {:.5}:",
+            self.title, self.log_likelihood
+        )?;
+        for (name, v) in &self.params {
+            writeln!(f, "  {name:<6} = {v:>12.6}  ± {:.6}", num(ses, name))?;
+        }
+        let gg = &self.json["gamma_gamma"];
+        if gg.is_object() {
+            writeln!(
+                f,
+                "Gamma-Gamma (spend) on {} repeat buyers, log-likelihood {:.5}:",
+                gg["customers"],
+                num(gg, "log_likelihood")
+            )?;
+            for name in ["p", "q", "gamma"] {
+                writeln!(
+                    f,
+                    "  {name:<6} = {:>12.6}  ± {:.6}",
+                    num(gg, name),
+                    num(&gg["standard_errors"], name)
+                )?;
+            }
+        }
+        write!(f, "(± one standard error)")
     }
 }
 
@@ -315,6 +416,8 @@ pub fn fit_summaries(
         log_likelihood: purchases.log_likelihood,
         customers: customers.len(),
         scores: keys.into_iter().zip(scores).collect(),
+        currency: None,
+        stored: false,
     })
 }
 
@@ -378,7 +481,9 @@ impl App {
             return Ok(None);
         }
         let keys = ids.iter().map(|k| k.0.to_string()).collect();
-        let report = fit_summaries(keys, &customers, &options)?;
+        let mut report = fit_summaries(keys, &customers, &options)?;
+        report.currency = Some(self.reporting_currency().to_owned());
+        report.stored = true;
         let now = Utc::now();
         let horizon_days =
             (f64::from(options.horizon_months) * WEEKS_PER_MONTH * 7.0).round() as i64;

@@ -230,7 +230,18 @@ async fn clv(args: ClvArgs, me: &Actor) -> Result<()> {
             }
         }
     };
-    print(&report.json, &report, &args.format);
+    let mut json = report.json.clone();
+    let t = report.totals();
+    json["summary"] = serde_json::json!({
+        "customers": t.customers,
+        "at_risk": t.at_risk,
+        "at_risk_below_p_alive": uc::AT_RISK_BELOW,
+        "mean_p_alive": t.mean_p_alive,
+        "expected_value": t.expected_value,
+        "value_at_risk": t.value_at_risk,
+        "currency": report.currency,
+    });
+    print(&json, &report, &args.format);
     Ok(())
 }
 

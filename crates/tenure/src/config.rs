@@ -43,10 +43,11 @@ impl DbArgs {
     }
 }
 
-/// Logs to stderr; `RUST_LOG` filters, `TENURE_LOG_FORMAT=json` gives one JSON object a line.
-pub fn init_logging() {
+/// Logs to stderr at `level` unless `RUST_LOG` says otherwise; `TENURE_LOG_FORMAT=json`
+/// gives one JSON object a line.
+pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},sqlx=warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -242,7 +242,12 @@ pub(crate) async fn open(db: &DbArgs) -> Result<App> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    config::init_logging();
+    // The server and the worker log what they do; a command prints its result and logs
+    // only what goes wrong.
+    config::init_logging(match cli.command {
+        Command::Serve { .. } | Command::Worker { .. } => "info",
+        _ => "warn",
+    });
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -491,7 +496,10 @@ async fn demo(db: &DbArgs, me: &Actor, customers: u64, seed: u64) -> Result<()> 
     let started = std::time::Instant::now();
     let app = open(db).await?;
     let dir = std::env::temp_dir().join(format!("tenure-demo-{}", std::process::id()));
-    let counts = tenure_generate::generate(&tenure_generate::Params::new(customers, seed), &dir)
+    // The history ends yesterday, so the business looks alive today.
+    let mut params = tenure_generate::Params::new(customers, seed);
+    params.start = chrono::Utc::now().date_naive() - chrono::Duration::days(params.days + 1);
+    let counts = tenure_generate::generate(&params, &dir)
         .with_context(|| format!("writing the demo data into {}", dir.display()))?;
     let mut result = Ok(());
     for (kind, file) in [
@@ -536,7 +544,23 @@ async fn demo(db: &DbArgs, me: &Actor, customers: u64, seed: u64) -> Result<()> 
         counts.order_lines,
         counts.interactions
     );
-    println!("next: `tenure token create --name me --role admin`, then `tenure serve`");
+    // The models run on the demo at once, so predictions and the at-risk list are there.
+    if let Some(report) = app
+        .refresh_models(me, &tenure_app::analytics::ClvOptions::default())
+        .await
+        .context("fitting the models on the demo")?
+    {
+        let t = report.totals();
+        println!(
+            "models fitted: {} customers scored, {} at risk, mean chance of still buying {:.0} %",
+            t.customers,
+            t.at_risk,
+            100.0 * t.mean_p_alive
+        );
+    }
+    println!(
+        "next: `tenure token create --name me --role admin`, then `tenure serve` (or `tenure analytics clv` for the full model report)"
+    );
     Ok(())
 }
 

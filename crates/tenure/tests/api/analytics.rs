@@ -409,3 +409,51 @@ async fn the_models_count_time_in_days_or_weeks_alike() {
         "{w} {d}"
     );
 }
+
+#[tokio::test]
+async fn the_demo_is_alive_today_and_the_report_speaks_to_a_manager() {
+    let db = TestDb::sqlite();
+    let demo = run(&db, &["demo", "--customers", "400"]);
+    assert!(demo.contains("400 customers scored"), "{demo}");
+    let store = db.store().await;
+    let last = store
+        .all_customer_stats()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|(_, s)| s.last_purchase_at)
+        .max()
+        .unwrap();
+    let silent = chrono::Utc::now() - last;
+    assert!(
+        silent < chrono::Duration::days(7),
+        "the demo's last purchase was {} days ago",
+        silent.num_days()
+    );
+
+    let json: Value =
+        serde_json::from_str(&run(&db, &["analytics", "clv", "--format", "json"])).unwrap();
+    let summary = &json["summary"];
+    assert_eq!(summary["customers"], 400);
+    assert_eq!(summary["currency"], "USD");
+    let mean = summary["mean_p_alive"].as_f64().unwrap();
+    assert!(mean > 0.45, "a living business: mean P(alive) {mean}");
+    let at_risk = summary["at_risk"].as_u64().unwrap();
+    assert!(at_risk > 0 && at_risk < 400, "{summary}");
+
+    let text = run(&db, &["analytics", "clv"]);
+    let first = text.lines().next().unwrap();
+    assert!(first.starts_with("Scored 400 customers"), "{text}");
+    assert!(text.contains(&format!("{at_risk} (")), "{text}");
+    assert!(text.contains("are at risk"), "{text}");
+    assert!(
+        text.contains(" USD ("),
+        "the value in the reporting currency: {text}"
+    );
+    assert!(text.contains("GET /api/v1/customers/at-risk"), "{text}");
+    let with_errors = text.lines().filter(|l| l.contains(" ± ")).count();
+    assert_eq!(
+        with_errors, 7,
+        "four BG/NBD and three Gamma-Gamma parameters: {text}"
+    );
+}
