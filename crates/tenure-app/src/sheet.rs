@@ -467,7 +467,7 @@ pub fn plain_amount(s: &str, currency: &str, decimal_comma: bool) -> Result<Stri
     if paren_negative {
         plain.push('-');
     }
-    plain.extend(groups.concat().chars());
+    plain.push_str(&groups.concat());
     if let Some(f) = frac {
         plain.push('.');
         plain.push_str(f);

@@ -40,8 +40,11 @@ impl Modify for BearerAuth {
     }
 }
 
+/// A status, what it means, and which operations can answer it.
+type SharedAnswer = (&'static str, &'static str, fn(&Operation) -> bool);
+
 /// The answers every operation can give besides its own, by status, with when each applies.
-const SHARED_ANSWERS: &[(&str, &str, fn(&Operation) -> bool)] = &[
+const SHARED_ANSWERS: &[SharedAnswer] = &[
     (
         "400",
         "The request could not be read: malformed JSON, a wrong type, an unknown field or an invalid parameter",

@@ -73,7 +73,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         method = %method,
         route = %route,
         status,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        duration_ms = (elapsed.as_secs_f64() * 100_000.0).round() / 100.0,
         "{method} {route} {status}"
     );
     state.metrics.record(method, route, status, elapsed);

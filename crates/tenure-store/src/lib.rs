@@ -195,12 +195,49 @@ impl WriteTx<'_> {
     }
 }
 
+/// Creates the PostgreSQL database `url` names when the server says it does not exist
+/// (as SQLite creates its file), connecting to the server's `postgres` database to do so.
+async fn create_missing_database(url: &str) -> StoreResult<()> {
+    use sqlx::{ConnectOptions, Connection};
+    let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+    let missing = match options.connect().await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            return Ok(());
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => e,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(name) = options.get_database().map(str::to_owned) else {
+        return Err(sqlx::Error::Database(missing).into());
+    };
+    let mut admin = options.clone().database("postgres").connect().await?;
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+        .execute(&mut admin)
+        .await;
+    let _ = admin.close().await;
+    match created {
+        Ok(_) => {
+            tracing::info!(database = %name, "created the PostgreSQL database");
+            Ok(())
+        }
+        // Another process created it first.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Store {
-    /// Opens the pool. Does not migrate; call [`Store::migrate`].
+    /// Opens the pool, creating a missing PostgreSQL database. Does not migrate; call
+    /// [`Store::migrate`].
     pub async fn connect(options: &StoreOptions) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(&options.url)?;
         let url = backend.prepare_url(&options.url)?;
+        if backend == Backend::Postgres {
+            create_missing_database(&url).await?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .min_connections(0)

@@ -163,7 +163,11 @@ pub fn reference_data() -> Option<std::path::PathBuf> {
 /// Whether this is a CI run (`CI` set to anything but `false` or `0`), where nothing may be
 /// skipped.
 pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+    is_ci(std::env::var("CI").ok().as_deref())
+}
+
+fn is_ci(value: Option<&str>) -> bool {
+    value.is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
 /// Notes a part of a test that cannot run on this machine; under CI that is a failure, so
@@ -289,6 +293,16 @@ pub async fn rebuild_stats(store: &Store) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ci_is_any_value_but_false() {
+        assert!(is_ci(Some("true")));
+        assert!(is_ci(Some("1")));
+        assert!(!is_ci(Some("false")));
+        assert!(!is_ci(Some("0")));
+        assert!(!is_ci(Some("")));
+        assert!(!is_ci(None));
+    }
 
     #[test]
     fn database_names_are_replaced() {

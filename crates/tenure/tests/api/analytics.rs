@@ -457,3 +457,29 @@ async fn the_demo_is_alive_today_and_the_report_speaks_to_a_manager() {
         "four BG/NBD and three Gamma-Gamma parameters: {text}"
     );
 }
+
+#[test]
+fn under_ci_a_test_missing_its_reference_data_fails_instead_of_skipping() {
+    let run = |ci: &str| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "analytics::cdnow_imported_as_a_purchase_log_fits_the_published_models",
+            ])
+            .env("CI", ci)
+            .env("TENURE_REFERENCE_DATA", "/nonexistent/reference-data")
+            .output()
+            .unwrap()
+    };
+    let skipped = run("false");
+    assert!(
+        skipped.status.success(),
+        "outside CI it is skipped with a note"
+    );
+    assert!(String::from_utf8_lossy(&skipped.stderr).contains("SKIPPED"));
+    let failed = run("true");
+    assert!(!failed.status.success(), "under CI it fails");
+    let out = String::from_utf8_lossy(&failed.stdout).into_owned()
+        + &String::from_utf8_lossy(&failed.stderr);
+    assert!(out.contains("CI must run every test"), "{out}");
+}

@@ -113,3 +113,40 @@ async fn serve_says_what_it_serves() {
     );
     assert!(!help.contains("web UI"), "no web UI yet: {help}");
 }
+
+#[tokio::test]
+async fn a_missing_postgres_database_is_created_like_a_sqlite_file() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let (admin, name) = db.postgres_admin().unwrap();
+    let fresh = format!("{name}_fresh");
+    let url = db.url.replace(name, &fresh);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .arg("migrate")
+        .env("DATABASE_URL", &url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let admin = admin.to_owned();
+    // Dropped before checking, so a failure leaves nothing behind.
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {fresh} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "migrations applied"
+    );
+}
