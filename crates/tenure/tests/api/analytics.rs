@@ -463,6 +463,7 @@ fn under_ci_a_test_missing_its_reference_data_fails_instead_of_skipping() {
     let run = |ci: &str| {
         std::process::Command::new(std::env::current_exe().unwrap())
             .args([
+                "--nocapture",
                 "--exact",
                 "analytics::cdnow_imported_as_a_purchase_log_fits_the_published_models",
             ])
