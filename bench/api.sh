@@ -6,6 +6,7 @@
 #
 #   bench/api.sh                 # 1,000,000 customers, 20 s per measurement
 #   N=100000 DURATION=10s bench/api.sh
+#   LOG=info bench/api.sh        # with the request log on, as `tenure serve` runs by default
 #
 # Needs: wrk and pgbench (apt-get install -y wrk postgresql-contrib), PostgreSQL at
 # $PG_ADMIN_URL.
@@ -61,7 +62,7 @@ measure() {
   local load_s=$(echo "$(date +%s.%N) - $t0" | bc)
   TOKEN=$(DATABASE_URL=$url "$BIN" token create --name bench --role read_only | tail -n1)
   export TOKEN
-  DATABASE_URL=$url TENURE_ADDR=127.0.0.1:$PORT RUST_LOG=warn "$BIN" serve >"$WORK/serve.log" 2>&1 &
+  DATABASE_URL=$url TENURE_ADDR=127.0.0.1:$PORT RUST_LOG=${LOG:-warn} "$BIN" serve >"$WORK/serve.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
   # Warm up caches, then measure.

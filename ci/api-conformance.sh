@@ -21,7 +21,7 @@ if [ -z "${SCHEMATHESIS:-}" ]; then
 fi
 
 work="$(mktemp -d)"
-port="${TENURE_CONFORMANCE_PORT:-18181}"
+port="${TENURE_CONFORMANCE_PORT:-18191}"
 export DATABASE_URL="sqlite://$work/tenure.db?mode=rwc"
 cleanup() {
   [ -n "${server:-}" ] && kill "$server" 2>/dev/null || true
