@@ -238,6 +238,16 @@ pub mod aliases {
         "client id",
         "member id",
         "customerid",
+        "kundennummer",
+        "kunden-nr",
+        "kundennr",
+        "kunde",
+        "numéro client",
+        "n° client",
+        "client",
+        "cliente",
+        "número de cliente",
+        "codice cliente",
     ];
     pub const ORDER_ID: &[&str] = &[
         "订单号",
@@ -257,6 +267,14 @@ pub mod aliases {
         "invoice",
         "invoice number",
         "receipt",
+        "bestellnummer",
+        "auftragsnummer",
+        "rechnungsnummer",
+        "numéro de commande",
+        "commande",
+        "pedido",
+        "número de pedido",
+        "ordine",
     ];
     pub const DATE: &[&str] = &[
         "日期",
@@ -281,6 +299,12 @@ pub mod aliases {
         "transaction date",
         "date time",
         "timestamp",
+        "datum",
+        "bestelldatum",
+        "kaufdatum",
+        "date de commande",
+        "fecha",
+        "data",
     ];
     pub const AMOUNT: &[&str] = &[
         "金额",
@@ -299,6 +323,15 @@ pub mod aliases {
         "revenue",
         "order total",
         "net amount",
+        "betrag",
+        "umsatz",
+        "summe",
+        "gesamt",
+        "montant",
+        "importe",
+        "monto",
+        "importo",
+        "totale",
     ];
     pub const NAME: &[&str] = &[
         "姓名",
@@ -313,6 +346,9 @@ pub mod aliases {
         "full name",
         "customer name",
         "contact name",
+        "nom",
+        "nombre",
+        "nome",
     ];
     pub const EMAIL: &[&str] = &[
         "邮箱",
@@ -340,6 +376,11 @@ pub mod aliases {
         "tel",
         "phone number",
         "mobile phone",
+        "telefon",
+        "handy",
+        "téléphone",
+        "teléfono",
+        "telefono",
     ];
     pub const BIRTHDAY: &[&str] = &[
         "生日",
@@ -352,7 +393,9 @@ pub mod aliases {
     pub const REGION: &[&str] = &[
         "地区", "区域", "城市", "省份", "地區", "region", "city", "area",
     ];
-    pub const CURRENCY: &[&str] = &["币种", "货币", "幣種", "currency"];
+    pub const CURRENCY: &[&str] = &[
+        "币种", "货币", "幣種", "currency", "währung", "devise", "moneda", "valuta",
+    ];
     pub const CHANNEL: &[&str] = &["渠道", "销售渠道", "通路", "channel", "sales channel"];
     pub const STATUS: &[&str] = &["状态", "订单状态", "狀態", "status", "order status"];
     pub const QUANTITY: &[&str] = &["数量", "數量", "quantity", "qty"];

@@ -160,35 +160,37 @@ pub async fn run(
     batch: usize,
 ) -> Result<()> {
     let summary = import(app, me, kind, file, format, batch).await?;
+    let created = if summary.created > 0 {
+        let what = if kind == Kind::OrderLines {
+            ("product", "products")
+        } else {
+            ("customer", "customers")
+        };
+        format!(", {} created", counted(summary.created, what.0, what.1))
+    } else {
+        String::new()
+    };
     println!(
-        "{}: {} rows, {} imported, {} already present, {} rejected{}",
+        "{}: {}, {} imported, {} already present, {} rejected{created}",
         file.display(),
-        summary.rows,
+        counted(summary.rows, "row", "rows"),
         summary.imported,
         summary.skipped,
         summary.rejected,
-        if summary.created > 0 {
-            format!(
-                ", {} {} created",
-                summary.created,
-                if kind == Kind::OrderLines {
-                    "products"
-                } else {
-                    "customers"
-                }
-            )
-        } else {
-            String::new()
-        }
     );
     if summary.rejected > 0 {
         bail!(
-            "{} rows were rejected; see {}",
-            summary.rejected,
+            "{} rejected; see {}",
+            counted(summary.rejected, "row was", "rows were"),
             errors_path(file).display()
         );
     }
     Ok(())
+}
+
+/// `1 row`, `2 rows`.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 pub fn errors_path(file: &Path) -> PathBuf {

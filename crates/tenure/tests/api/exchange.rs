@@ -139,8 +139,7 @@ async fn order_lines_name_their_order_and_bad_rows_are_reported_by_line() {
         assert!(!out.status.success());
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
-            stdout
-                .contains("5 rows, 2 imported, 0 already present, 3 rejected, 1 products created"),
+            stdout.contains("5 rows, 2 imported, 0 already present, 3 rejected, 1 product created"),
             "{stdout}"
         );
         let errors = std::fs::read_to_string(dir.path().join("lines.csv.errors.csv")).unwrap();

@@ -349,9 +349,10 @@ async fn a_chinese_spreadsheet_export_imports_whole() {
 }
 
 #[tokio::test]
-async fn a_european_semicolon_file_imports_with_mapped_columns() {
+async fn a_european_semicolon_file_imports_by_its_headers_or_mapped_columns() {
     for db in TestDb::all().await {
         let dir = tempfile::tempdir().unwrap();
+        // German headers are known; the amounts use a decimal comma.
         let file = dir.path().join("umsatz.csv");
         let text = "Kundennummer;Datum;Betrag;Bemerkung\n\
                     K1;05.03.2024;1 234,50;erste\n\
@@ -360,7 +361,6 @@ async fn a_european_semicolon_file_imports_with_mapped_columns() {
                     K2;08.03.2024;1.000;vierte\n";
         std::fs::write(&file, text).unwrap();
         let path = file.to_str().unwrap();
-        let map = "customer_external_id=Kundennummer,occurred_at=Datum,amount=Betrag";
         let out = tenure(
             &db,
             &[
@@ -369,8 +369,6 @@ async fn a_european_semicolon_file_imports_with_mapped_columns() {
                 path,
                 "--currency",
                 "EUR",
-                "--map",
-                map,
                 "--decimal-comma",
             ],
         );
@@ -388,24 +386,52 @@ async fn a_european_semicolon_file_imports_with_mapped_columns() {
             "with --decimal-comma, 1.000 is a thousand"
         );
 
-        // Without the map the file is refused before anything is stored, saying how to
-        // name the columns.
-        let fresh = TestDb::sqlite();
-        let out = tenure(&fresh, &["import", "purchases", path]);
+        // Headers no alias knows are named by --map; without it the file is refused before
+        // anything is stored, saying how to name the columns.
+        let file = dir.path().join("buchungen.csv");
+        std::fs::write(&file, "KdNr;Buchungstag;Brutto\nK3;09.03.2024;7,00\n").unwrap();
+        let path = file.to_str().unwrap();
+        let out = tenure(&db, &["import", "purchases", path, "--currency", "EUR"]);
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.contains("--map customer_external_id=HEADER"),
             "{stderr}"
         );
-        assert!(stderr.contains("Kundennummer,Datum,Betrag"), "{stderr}");
-        // A map naming a header the file does not have says so.
+        assert!(stderr.contains("KdNr,Buchungstag,Brutto"), "{stderr}");
         let out = tenure(
-            &fresh,
-            &["import", "purchases", path, "--map", "amount=Summe"],
+            &db,
+            &[
+                "import",
+                "purchases",
+                path,
+                "--currency",
+                "EUR",
+                "--map",
+                "amount=Summe",
+            ],
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("no column \"Summe\""), "{stderr}");
+        let map = "customer_external_id=KdNr,occurred_at=Buchungstag,amount=Brutto";
+        let out = tenure(
+            &db,
+            &[
+                "import",
+                "purchases",
+                path,
+                "--currency",
+                "EUR",
+                "--map",
+                map,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(spend_of(&store, "K3").await, (700, 1));
     }
 }
 
