@@ -49,35 +49,55 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 }
 
 /// Parses JSON, naming the path of the field at fault. A number with no fraction
-/// (`351.0`) is an integer, as JSON Schema counts it.
+/// (`351.0`) is an integer, as JSON Schema counts it: a body that does not fit its type is
+/// read once more with such numbers made integers (only then, so a valid body is parsed
+/// once).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let first = match serde_path_to_error::deserialize(de) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    if matches!(
+        first.inner().classify(),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+    ) {
+        return Err(ApiError::BadRequest {
             detail: format!(
                 "the body is not valid JSON: {}",
-                clean_serde_message(&e.to_string())
+                clean_serde_message(&first.into_inner().to_string())
             ),
             errors: Vec::new(),
-        })?;
-    integral_numbers(&mut value);
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let message = clean_serde_message(&e.into_inner().to_string());
-        // The path already ends with an unknown field's name.
-        let field = if path == "." {
-            unknown_field(&message).unwrap_or_default().to_owned()
-        } else {
-            path
-        };
-        ApiError::BadRequest {
-            detail: "the body does not match the expected shape".into(),
-            errors: vec![FieldError::new(field, message)],
-        }
-    })
+        });
+    }
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Err(shape(first));
+    };
+    if !integral_numbers(&mut value) {
+        return Err(shape(first));
+    }
+    serde_path_to_error::deserialize(value).map_err(shape)
 }
 
-/// Rewrites every float without a fraction that fits an `i64` as that integer.
-fn integral_numbers(v: &mut serde_json::Value) {
+/// The error of a body that is JSON but not of the expected shape.
+fn shape<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> ApiError {
+    let path = e.path().to_string();
+    let message = clean_serde_message(&e.into_inner().to_string());
+    // The path already ends with an unknown field's name.
+    let field = if path == "." {
+        unknown_field(&message).unwrap_or_default().to_owned()
+    } else {
+        path
+    };
+    ApiError::BadRequest {
+        detail: "the body does not match the expected shape".into(),
+        errors: vec![FieldError::new(field, message)],
+    }
+}
+
+/// Rewrites every float without a fraction that fits an `i64` as that integer; whether
+/// there was any.
+fn integral_numbers(v: &mut serde_json::Value) -> bool {
     use serde_json::Value;
     match v {
         Value::Number(n) if n.is_f64() => {
@@ -87,11 +107,17 @@ fn integral_numbers(v: &mut serde_json::Value) {
                 && f < i64::MAX as f64
             {
                 *v = Value::from(f as i64);
+                return true;
             }
+            false
         }
-        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
-        Value::Object(fields) => fields.values_mut().for_each(integral_numbers),
-        _ => {}
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |any, i| integral_numbers(i) | any),
+        Value::Object(fields) => fields
+            .values_mut()
+            .fold(false, |any, f| integral_numbers(f) | any),
+        _ => false,
     }
 }
 

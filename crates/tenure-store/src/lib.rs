@@ -195,21 +195,21 @@ impl WriteTx<'_> {
     }
 }
 
-/// Creates the PostgreSQL database `url` names when the server says it does not exist
-/// (as SQLite creates its file), connecting to the server's `postgres` database to do so.
-async fn create_missing_database(url: &str) -> StoreResult<()> {
+/// Whether the server refused a connection because the database it names does not exist.
+fn is_missing_database(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("3D000"))
+}
+
+/// Creates the PostgreSQL database `url` names (as SQLite creates its file), connecting to
+/// the server's `postgres` database to do so.
+async fn create_database(url: &str) -> StoreResult<()> {
     use sqlx::{ConnectOptions, Connection};
     let options: sqlx::postgres::PgConnectOptions = url.parse()?;
-    let missing = match options.connect().await {
-        Ok(conn) => {
-            let _ = conn.close().await;
-            return Ok(());
-        }
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => e,
-        Err(e) => return Err(e.into()),
-    };
     let Some(name) = options.get_database().map(str::to_owned) else {
-        return Err(sqlx::Error::Database(missing).into());
+        return Err(StoreError::Config(format!(
+            "{} names no database",
+            redact_url(url)
+        )));
     };
     let mut admin = options.clone().database("postgres").connect().await?;
     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
@@ -235,18 +235,20 @@ impl Store {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(&options.url)?;
         let url = backend.prepare_url(&options.url)?;
-        if backend == Backend::Postgres {
-            create_missing_database(&url).await?;
-        }
-        let pool = AnyPoolOptions::new()
+        let pool_options = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .min_connections(0)
             .acquire_timeout(options.acquire_timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move { backend.on_connect(conn).await })
-            })
-            .connect(&url)
-            .await?;
+            });
+        let pool = match pool_options.clone().connect(&url).await {
+            Err(e) if backend == Backend::Postgres && is_missing_database(&e) => {
+                create_database(&url).await?;
+                pool_options.connect(&url).await?
+            }
+            opened => opened?,
+        };
         Ok(Store {
             pool,
             backend,

@@ -280,6 +280,18 @@ impl TestApp {
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
+
+    /// The body of an unauthenticated GET (pages, health, metrics).
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("body")
+    }
 }
 
 /// Recomputes every customer's aggregates from raw rows, to compare with the ones every

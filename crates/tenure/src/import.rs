@@ -47,9 +47,10 @@ impl From<Kind> for tenure_app::import::Kind {
 }
 
 /// The character encoding of the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Encoding {
     /// UTF-8, with or without a byte-order mark.
+    #[default]
     #[value(name = "utf-8")]
     Utf8,
     /// GB18030 (and so GBK and GB2312), as Chinese spreadsheet programs export.
@@ -90,7 +91,7 @@ is given. A file that is not valid text in --encoding is refused before anything
 stored, naming the line.";
 
 /// How the file writes its table.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct FormatArgs {
     /// The file's character encoding.
     #[arg(long, value_enum, default_value = "utf-8")]
@@ -107,18 +108,6 @@ pub struct FormatArgs {
     /// The field separator: a single character such as ';', or 'tab'.
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<String>,
-}
-
-impl Default for FormatArgs {
-    fn default() -> Self {
-        FormatArgs {
-            encoding: Encoding::Utf8,
-            map: None,
-            date_format: None,
-            decimal_comma: false,
-            delimiter: None,
-        }
-    }
 }
 
 impl FormatArgs {

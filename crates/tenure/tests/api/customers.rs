@@ -168,17 +168,7 @@ async fn docs_health_and_metrics_are_served() {
     let page = app.client.get(app.url("/api/docs/")).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
     assert!(page.text().await.unwrap().contains("swagger"));
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "ok"
-    );
+    assert_eq!(app.get_text("/healthz").await, "ok");
     assert_eq!(
         app.client
             .get(app.url("/readyz"))
@@ -190,15 +180,7 @@ async fn docs_health_and_metrics_are_served() {
         200
     );
     app.get_json("/api/v1/customers").await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains(
             r#"tenure_http_requests_total{method="GET",route="/api/v1/customers",status="200"} 1"#

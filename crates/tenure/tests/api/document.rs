@@ -199,15 +199,7 @@ async fn an_integer_written_with_a_zero_fraction_is_an_integer() {
 #[tokio::test]
 async fn the_api_page_calls_no_outside_validator() {
     let app = spawn_app(TestDb::sqlite()).await;
-    let js = app
-        .client
-        .get(app.url("/api/docs/swagger-initializer.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let js = app.get_text("/api/docs/swagger-initializer.js").await;
     let compact: String = js.chars().filter(|c| !c.is_whitespace()).collect();
     assert!(compact.contains(r#""validatorUrl":"none""#), "{js}");
 }

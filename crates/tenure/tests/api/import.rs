@@ -8,6 +8,18 @@ use crate::tenure;
 use tenure_store::customers::CustomerFilter;
 use tenure_testkit::TestDb;
 
+/// The stored customer with `external_id`.
+async fn customer(
+    store: &tenure_store::Store,
+    external_id: &str,
+) -> tenure_domain::customer::Customer {
+    store
+        .find_customer_by_external_id(external_id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no customer {external_id}"))
+}
+
 async fn orders_count(store: &tenure_store::Store) -> usize {
     let stats = store.all_customer_stats().await.unwrap();
     stats.iter().map(|(_, s)| s.orders_count as usize).sum()
@@ -60,11 +72,7 @@ async fn purchase_logs_import_once_with_bad_rows_reported_by_line() {
         );
 
         let store = db.store().await;
-        let c1 = store
-            .find_customer_by_external_id("C1")
-            .await
-            .unwrap()
-            .unwrap();
+        let c1 = customer(&store, "C1").await;
         assert_eq!(
             c1.stats.orders_count, 3,
             "two identical purchases on one day are two orders"
@@ -127,11 +135,7 @@ async fn customers_import_from_gb18030() {
         assert!(errors.contains("4,email,"), "{errors}");
 
         let store = db.store().await;
-        let k1 = store
-            .find_customer_by_external_id("K1")
-            .await
-            .unwrap()
-            .unwrap();
+        let k1 = customer(&store, "K1").await;
         assert_eq!(k1.data.name, "王小明");
         assert_eq!(k1.data.tags, ["vip", "常客"]);
         let filter = CustomerFilter {
@@ -253,11 +257,7 @@ async fn the_demo_loads_a_business_once_and_orders_and_interactions_import_with_
             errors.contains("3,status,") && errors.contains("4,external_id,is required"),
             "{errors}"
         );
-        let c1 = store
-            .find_customer_by_external_id("C00000001")
-            .await
-            .unwrap()
-            .unwrap();
+        let c1 = customer(&store, "C00000001").await;
         let all = store.list_orders(Some(c1.id), None, 1000).await.unwrap();
         let o1 = all
             .items
@@ -289,11 +289,7 @@ async fn the_demo_loads_a_business_once_and_orders_and_interactions_import_with_
         let errors =
             std::fs::read_to_string(dir.path().join("interactions.csv.errors.csv")).unwrap();
         assert!(errors.contains("3,direction,"), "{errors}");
-        let c2 = store
-            .find_customer_by_external_id("C00000002")
-            .await
-            .unwrap()
-            .unwrap();
+        let c2 = customer(&store, "C00000002").await;
         let list = store
             .list_interactions(Some(c2.id), None, 100)
             .await
@@ -309,11 +305,7 @@ async fn the_demo_loads_a_business_once_and_orders_and_interactions_import_with_
 
 /// The spend and orders of the customer with `external_id`.
 async fn spend_of(store: &tenure_store::Store, external_id: &str) -> (i64, i64) {
-    let c = store
-        .find_customer_by_external_id(external_id)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no customer {external_id}"));
+    let c = customer(store, external_id).await;
     (c.stats.total_spend_minor, c.stats.orders_count)
 }
 
@@ -457,11 +449,7 @@ async fn ambiguous_dates_are_rejected_by_line_until_the_format_is_given() {
         String::from_utf8_lossy(&out.stdout)
     );
     let store = db.store().await;
-    let c1 = store
-        .find_customer_by_external_id("C1")
-        .await
-        .unwrap()
-        .unwrap();
+    let c1 = customer(&store, "C1").await;
     assert_eq!(
         c1.stats.first_purchase_at.unwrap().to_rfc3339(),
         "2024-03-05T00:00:00+00:00"
