@@ -26,6 +26,9 @@ pub enum AppError {
     /// The actor's role may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// Too many failed sign-ins; the next try is accepted after this many seconds.
+    #[error("too many failed sign-ins; try again in {retry_after_secs} seconds")]
+    TooManyAttempts { retry_after_secs: u64 },
     /// The database cannot be reached or is busy; the caller may retry.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),

@@ -46,6 +46,34 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in the order the import page offers them.
+    pub const ALL: [Kind; 7] = [
+        Kind::Customers,
+        Kind::Purchases,
+        Kind::Orders,
+        Kind::OrderLines,
+        Kind::Interactions,
+        Kind::Products,
+        Kind::Vcard,
+    ];
+
+    /// The kind's name on the command line and in the web application.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Customers => "customers",
+            Kind::Purchases => "purchases",
+            Kind::Orders => "orders",
+            Kind::Interactions => "interactions",
+            Kind::OrderLines => "order-lines",
+            Kind::Products => "products",
+            Kind::Vcard => "vcard",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// Every column a CSV of this kind can have, the required ones first.
     pub fn columns(self) -> &'static [&'static str] {
         match self {

@@ -25,6 +25,7 @@ pub mod password;
 mod sheet;
 pub mod unit;
 mod users;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -66,6 +67,7 @@ struct Inner {
     store: Store,
     handlers: unit::Handlers,
     options: AppOptions,
+    dashboards: web::DashboardCache,
 }
 
 impl std::fmt::Debug for App {
@@ -101,6 +103,7 @@ impl AppBuilder {
                 store: self.store,
                 handlers: self.handlers,
                 options: self.options,
+                dashboards: web::DashboardCache::default(),
             }),
         }
     }

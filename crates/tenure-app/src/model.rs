@@ -11,5 +11,6 @@ pub use tenure_store::load::BatchOutcome;
 pub use tenure_store::recommendations::Recommendation;
 pub use tenure_store::timeline::TimelineEntry;
 pub use tenure_store::users::TokenInfo;
+pub use tenure_store::web::StoredFit;
 
 pub use crate::users::NewToken;

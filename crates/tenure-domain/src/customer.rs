@@ -793,3 +793,32 @@ impl Customer {
         self
     }
 }
+
+/// A name as staff read it: a Chinese (or Japanese, Korean) name written with spaces
+/// between its parts ("王 小明") is shown family name first without them ("王小明"); other
+/// names as written.
+pub fn display_name(name: &str) -> String {
+    let parts: Vec<&str> = name.split_whitespace().collect();
+    if parts.len() > 1
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| crate::search::is_cjk(c) || c == '·'))
+    {
+        parts.concat()
+    } else {
+        name.trim().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::display_name;
+
+    #[test]
+    fn chinese_names_read_without_spaces_family_name_first() {
+        assert_eq!(display_name("王 小明"), "王小明");
+        assert_eq!(display_name("  李明朗 "), "李明朗");
+        assert_eq!(display_name("John Smith"), "John Smith");
+        assert_eq!(display_name("Alex 王"), "Alex 王");
+    }
+}

@@ -5,6 +5,10 @@
 //! name ("小明" in "王小明") matches, every suffix of a run of CJK characters is a term;
 //! Latin names are split into words, each a term, which gives word-prefix matching
 //! ("joh smi" finds "John Smith"). Emails, phone digits and external ids are terms too.
+//! A Chinese name is also indexed in pinyin without tones, whole and as initials, from
+//! each of its characters on: `liminglang`, `lml`, `minglang`, `ml`, … so that staff who
+//! type romanised find 李明朗 (`lml`, `limi`, `minglang`). A character read several ways
+//! adds each reading (at most a few per name).
 
 /// Longest CJK run indexed; longer runs are cut (names are never this long).
 const CJK_RUN_MAX: usize = 16;
@@ -70,6 +74,7 @@ pub fn terms(input: &Indexed<'_>) -> Vec<String> {
                 for i in 0..chars.len() {
                     out.push(chars[i..].iter().collect());
                 }
+                out.extend(pinyin_terms(&chars));
             } else {
                 out.push(truncate(&piece, TERM_MAX));
             }
@@ -95,6 +100,53 @@ pub fn terms(input: &Indexed<'_>) -> Vec<String> {
     }
     out.sort();
     out.dedup();
+    out
+}
+
+/// Readings of one character kept at most (heteronyms beyond are rare in names).
+const READINGS_MAX: usize = 3;
+/// Spellings of a whole name kept at most.
+const SPELLINGS_MAX: usize = 8;
+
+/// The pinyin terms of a run of CJK characters: for each suffix, its readings joined
+/// (`liminglang`) and their initials (`lml`). Characters without a reading (kana,
+/// hangul, rare ideographs) end the romanised part.
+fn pinyin_terms(chars: &[char]) -> Vec<String> {
+    use pinyin::ToPinyinMulti;
+    let readings: Vec<Vec<&'static str>> = chars
+        .iter()
+        .map_while(|c| {
+            let multi = c.to_pinyin_multi()?;
+            let mut r: Vec<&'static str> = multi.into_iter().map(|p| p.plain()).collect();
+            r.dedup();
+            r.truncate(READINGS_MAX);
+            Some(r)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for start in 0..readings.len() {
+        // Every combination of readings from `start` on, up to SPELLINGS_MAX.
+        let mut spellings: Vec<(String, String)> = vec![(String::new(), String::new())];
+        for r in &readings[start..] {
+            let mut next = Vec::new();
+            for (whole, initials) in &spellings {
+                for p in r {
+                    if next.len() < SPELLINGS_MAX {
+                        let mut w = whole.clone();
+                        w.push_str(p);
+                        let mut i = initials.clone();
+                        i.extend(p.chars().next());
+                        next.push((w, i));
+                    }
+                }
+            }
+            spellings = next;
+        }
+        for (whole, initials) in spellings {
+            out.push(truncate(&whole, TERM_MAX));
+            out.push(initials);
+        }
+    }
     out
 }
 
@@ -172,6 +224,41 @@ mod tests {
             ..Default::default()
         };
         assert!(matches(&t, "大文"));
+    }
+
+    #[test]
+    fn chinese_names_match_by_pinyin_and_initials() {
+        let c = Indexed {
+            names: vec!["李明朗"],
+            ..Default::default()
+        };
+        for q in [
+            "lml",
+            "liminglang",
+            "limi",
+            "LiMing",
+            "minglang",
+            "ml",
+            "lang",
+            "l",
+        ] {
+            assert!(matches(&c, q), "{q}");
+        }
+        for q in ["lmz", "wang", "mingli"] {
+            assert!(!matches(&c, q), "{q}");
+        }
+        // A heteronym: 曾 reads zeng and ceng; the family name is zeng.
+        let z = Indexed {
+            names: vec!["曾小明"],
+            ..Default::default()
+        };
+        assert!(matches(&z, "zxm") && matches(&z, "zengxiaoming"));
+        // Traditional characters have readings too.
+        let t = Indexed {
+            names: vec!["陳大文"],
+            ..Default::default()
+        };
+        assert!(matches(&t, "cdw") && matches(&t, "chendawen"));
     }
 
     #[test]

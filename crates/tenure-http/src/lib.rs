@@ -27,6 +27,7 @@ pub use problem::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub app: App,
+    pub web: tenure_web::WebState,
     pub tokens: Arc<auth::TokenCache>,
     pub metrics: Arc<metrics::Metrics>,
 }
@@ -38,7 +39,13 @@ impl AppState {
 
     /// With resolved tokens trusted for `ttl` (a revoked token is refused within it).
     pub fn with_token_ttl(app: App, ttl: std::time::Duration) -> Self {
+        Self::with_options(app, ttl, tenure_web::WebOptions::default())
+    }
+
+    /// With the web application's options too.
+    pub fn with_options(app: App, ttl: std::time::Duration, web: tenure_web::WebOptions) -> Self {
         Self {
+            web: tenure_web::WebState::new(app.clone(), web),
             app,
             tokens: Arc::new(auth::TokenCache::new(ttl)),
             metrics: Arc::new(metrics::Metrics::new()),
@@ -56,6 +63,16 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(api::routes())
 }
 
+/// An unknown address: problem+json under /api, a page elsewhere.
+async fn fallback(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api") {
+        problem::not_found().await.into_response()
+    } else {
+        tenure_web::not_found_page()
+    }
+}
+
 /// The whole application: API, documentation, health and metrics, with the layers that
 /// turn every failure into problem+json.
 pub fn router(state: AppState) -> Router {
@@ -70,7 +87,9 @@ pub fn router(state: AppState) -> Router {
                 .config(utoipa_swagger_ui::Config::default().validator_url("none")),
         )
         .merge(health::routes())
-        .fallback(problem::not_found)
+        // The web application: every address outside /api and the health endpoints.
+        .merge(tenure_web::router(state.web.clone()))
+        .fallback(fallback)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

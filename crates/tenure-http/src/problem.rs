@@ -186,6 +186,7 @@ impl From<AppError> for ApiError {
                 "the record was changed since you read it; it is now at version {current}"
             )),
             AppError::Forbidden(reason) => ApiError::Forbidden(reason),
+            AppError::TooManyAttempts { .. } => ApiError::Forbidden(e.to_string()),
             AppError::Unavailable(err) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::Unavailable

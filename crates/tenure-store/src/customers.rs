@@ -35,6 +35,8 @@ pub struct CustomerFilter {
     pub clv_max: Option<f64>,
     pub p_alive_min: Option<f64>,
     pub p_alive_max: Option<f64>,
+    /// Without `q`: newest customers first (highest id), instead of oldest first.
+    pub newest_first: bool,
 }
 
 pub(crate) const CUSTOMER_SELECT: &str = "SELECT c.id, c.external_id, c.kind, c.name, c.email, c.phone, c.birthday, \
@@ -370,11 +372,20 @@ impl Store {
     ) -> StoreResult<Page<Customer, CustomerId>> {
         let mut s = Select::new(CUSTOMER_SELECT);
         if let Some(a) = after {
-            s.filter("c.id > {}", a.0)?;
+            if filter.newest_first {
+                s.filter("c.id < {}", a.0)?;
+            } else {
+                s.filter("c.id > {}", a.0)?;
+            }
         }
         add_filters(&mut s, filter)?;
         let limit = i64::from(limit.clamp(1, 1000));
-        let (sql, args) = s.finish("ORDER BY c.id", limit + 1)?;
+        let order = if filter.newest_first {
+            "ORDER BY c.id DESC"
+        } else {
+            "ORDER BY c.id"
+        };
+        let (sql, args) = s.finish(order, limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
             .fetch_all(self.pool())
             .await?;

@@ -31,6 +31,7 @@ mod tidy;
 mod time;
 pub mod timeline;
 pub mod users;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;

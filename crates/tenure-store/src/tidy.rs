@@ -262,7 +262,7 @@ fn dependencies(krate: &str) -> String {
 
 #[test]
 fn interfaces_reach_the_store_only_through_the_application_layer() {
-    for krate in ["tenure-http", "tenure"] {
+    for krate in ["tenure-http", "tenure-web", "tenure"] {
         let deps = dependencies(krate);
         assert!(
             deps.contains("tenure-app"),

@@ -7,13 +7,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use chrono::SecondsFormat;
 use clap::ValueEnum;
 use futures_util::TryStreamExt;
 use tenure_app::App;
-use tenure_app::model::{Cell, ExportKind};
+use tenure_app::model::ExportKind;
 use tenure_domain::changes::Actor;
-use tenure_domain::money::format_minor;
 
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -87,34 +85,12 @@ pub async fn write<W: Write>(app: &App, me: &Actor, kind: Kind, out: W) -> Resul
         Kind::Interactions => ExportKind::Interactions,
         Kind::Products => ExportKind::Products,
     };
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(kind.columns().iter().map(|c| c.0))?;
-    let mut rows = std::pin::pin!(app.export_rows(me, kind)?);
-    let mut n = 0;
-    let mut record: Vec<String> = Vec::new();
-    while let Some(cells) = rows.try_next().await.context("reading from the database")? {
-        record.clear();
-        record.extend(cells.into_iter().map(text));
-        w.write_record(&record).context("writing the export")?;
-        n += 1;
-    }
-    w.flush().context("writing the export")?;
-    Ok(n)
-}
-
-fn text(cell: Cell) -> String {
-    match cell {
-        Cell::Text(t) => t.unwrap_or_default(),
-        Cell::Int(i) => i.map(|i| i.to_string()).unwrap_or_default(),
-        Cell::Money { minor, currency } => minor
-            .map(|m| format_minor(m, &currency))
-            .unwrap_or_default(),
-        Cell::Time(t) => chrono::DateTime::from_timestamp_micros(t)
-            .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-            .unwrap_or_default(),
-        Cell::List(items) => items.join(";"),
-        Cell::Bool(b) => b.to_string(),
-    }
+    app.export_csv(me, kind, out).await.map_err(|e| match e {
+        tenure_app::export::ExportError::Write(w) => {
+            anyhow::Error::new(w).context("writing the export")
+        }
+        read => anyhow::Error::new(read),
+    })
 }
 
 async fn write_vcards<W: Write>(app: &App, me: &Actor, mut out: W) -> Result<u64> {

@@ -566,13 +566,21 @@ async fn demo(db: &DbArgs, me: &Actor, customers: u64, seed: u64) -> Result<()> 
 
 async fn serve(db: DbArgs, addr: String) -> Result<()> {
     let app = open(&db).await?;
-    let router = tenure_http::router(tenure_http::AppState::new(app.clone()));
+    // Cookies are marked Secure when the application is reached over HTTPS.
+    let secure_cookies = std::env::var("TENURE_BASE_URL").is_ok_and(|u| u.starts_with("https://"));
+    let router = tenure_http::router(tenure_http::AppState::with_options(
+        app.clone(),
+        tenure_http::auth::TOKEN_TTL,
+        tenure_web::WebOptions { secure_cookies },
+    ));
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%local, database = %tenure_app::redact_url(&db.database_url), "serving");
-    println!("Tenure is listening on http://{local} (API docs at http://{local}/api/docs)");
+    println!(
+        "Tenure is listening on http://{local} (sign in at http://{local}/login, API docs at http://{local}/api/docs)"
+    );
     // The server runs a job worker too; it stops with the server.
     let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = Worker::new(app.clone(), "serve");
@@ -583,10 +591,13 @@ async fn serve(db: DbArgs, addr: String) -> Result<()> {
             })
             .await;
     });
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving");
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving");
     let _ = stop_worker.send(());
     let _ = worker.await;
     app.close().await;

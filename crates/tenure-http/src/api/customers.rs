@@ -351,6 +351,7 @@ async fn list_customers(
         clv_max: p.clv_max,
         p_alive_min: p.p_alive_min,
         p_alive_max: p.p_alive_max,
+        newest_first: false,
     };
     let found = state
         .app

@@ -1,0 +1,63 @@
+//! The pages, by area. Each handler takes the request context ([`Ctx`]), checks what the
+//! user may do, calls the application and renders a template.
+
+mod analytics;
+mod auth;
+mod customers;
+mod dashboard;
+mod duplicates;
+mod exchange;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::WebState;
+
+pub fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/", get(dashboard::show))
+        .route("/login", get(auth::form).post(auth::sign_in))
+        .route("/logout", post(auth::sign_out))
+        .route("/customers", get(customers::list).post(customers::create))
+        .route("/customers/new", get(customers::new_form))
+        .route(
+            "/customers/{id}",
+            get(customers::show).post(customers::update),
+        )
+        .route("/customers/{id}/edit", get(customers::edit_form))
+        .route("/customers/{id}/timeline", get(customers::timeline))
+        .route(
+            "/customers/{id}/delete",
+            get(customers::delete_form).post(customers::delete),
+        )
+        .route("/duplicates", get(duplicates::list))
+        .route("/duplicates/merge", post(duplicates::merge))
+        .route("/merges/{id}/undo", post(duplicates::undo))
+        .route(
+            "/import",
+            get(exchange::import_form)
+                .post(exchange::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(exchange::UPLOAD_MAX)),
+        )
+        .route("/import/{id}", get(exchange::import_status))
+        .route("/import/{id}/rejected.csv", get(exchange::rejected_csv))
+        .route("/export", get(exchange::export_page))
+        .route("/export/{kind}", get(exchange::download))
+        .route("/analytics", get(analytics::show))
+        .route("/analytics/refresh", post(analytics::refresh))
+        .route("/assets/{name}", get(crate::assets::serve))
+}
+
+/// A query string's pairs.
+pub(crate) fn query_pairs(q: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(q).unwrap_or_default()
+}
+
+/// The value of `name` in `pairs`, trimmed; `None` when absent or empty.
+pub(crate) fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
