@@ -52,6 +52,7 @@ dashboard-last-365 = Last 12 months
 dashboard-last-3y = Last 3 years
 dashboard-range-invalid = The period needs a start on or before its end, as dates. Showing the last 12 months.
 dashboard-period = { $from } to { $to }
+dashboard-as-of = figures of { $time } (UTC), renewed every minute
 dashboard-figures = Key figures
 dashboard-customers = Customers
 dashboard-new = New customers

@@ -49,6 +49,7 @@ dashboard-last-365 = 最近 12 个月
 dashboard-last-3y = 最近 3 年
 dashboard-range-invalid = 时间段需要有效日期，且开始不晚于结束。现显示最近 12 个月。
 dashboard-period = { $from } 至 { $to }
+dashboard-as-of = 数据时间 { $time }（UTC），每分钟更新
 dashboard-figures = 关键指标
 dashboard-customers = 客户数
 dashboard-new = 新客户

@@ -49,6 +49,7 @@ dashboard-last-365 = 最近 12 個月
 dashboard-last-3y = 最近 3 年
 dashboard-range-invalid = 期間需為有效日期，且開始不晚於結束。現顯示最近 12 個月。
 dashboard-period = { $from } 至 { $to }
+dashboard-as-of = 資料時間 { $time }（UTC），每分鐘更新
 dashboard-figures = 關鍵指標
 dashboard-customers = 客戶數
 dashboard-new = 新客戶

@@ -402,7 +402,7 @@ pub fn app_error(ctx: &Ctx, e: tenure_app::AppError) -> Response {
 mod tests {
     use super::*;
 
-    /// The keys of every `t("…")` (and `t_with("…")`) call in `src`.
+    /// The keys of every translation call (`t`, `t_with`) in `src`.
     fn keys_used(src: &str) -> Vec<String> {
         let mut out = Vec::new();
         for call in ["t(\"", "t_with(\""] {

@@ -18,6 +18,7 @@ mod jobs;
 mod orders;
 mod recommendations;
 mod tokens;
+mod web;
 
 /// Runs the `tenure` binary on `db`.
 pub fn tenure(db: &tenure_testkit::TestDb, args: &[&str]) -> std::process::Output {
