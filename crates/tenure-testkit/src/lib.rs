@@ -172,7 +172,7 @@ fn is_ci(value: Option<&str>) -> bool {
 
 /// Notes a part of a test that cannot run on this machine; under CI that is a failure, so
 /// a missing service or data set never passes as a green test.
-fn skip(why: &str) {
+pub fn skip(why: &str) {
     assert!(!in_ci(), "CI must run every test, but {why}");
     eprintln!("SKIPPED: {why}");
 }

@@ -4,6 +4,7 @@
 
 mod access;
 mod analytics;
+mod browser;
 mod cli;
 mod concurrency;
 mod core;

@@ -1,0 +1,299 @@
+//! The web application in a real browser (headless Chromium): a manager signs in, finds a
+//! customer by part of a Chinese name, opens the 360° page, submits an edit with a wrong
+//! email and sees the message, merges two duplicates and undoes it, imports a file and
+//! sees its errors, and switches to traditional Chinese. Every main page is checked with
+//! axe-core (no serious or critical violation) and saved as a screenshot under
+//! `target/screenshots/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::dom::SetFileInputFilesParams;
+use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
+use chromiumoxide::handler::viewport::Viewport;
+use chromiumoxide::page::{Page, ScreenshotParams};
+use futures_util::StreamExt;
+use tenure_domain::access::Role;
+use tenure_testkit::{TestDb, skip, spawn_app};
+
+use crate::web::{PASSWORD, staff};
+
+fn chromium() -> Option<PathBuf> {
+    std::env::var_os("TENURE_CHROMIUM")
+        .map(PathBuf::from)
+        .or_else(|| {
+            ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+                .into_iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists())
+        })
+        .filter(|p| p.exists())
+}
+
+/// axe-core's script: `TENURE_AXE_JS`, or where `ci/axe-core.sh` puts it.
+fn axe_source() -> Option<String> {
+    let path = std::env::var_os("TENURE_AXE_JS").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-ci/axe-core-4.14.1/axe.min.js")
+    });
+    std::fs::read_to_string(path).ok()
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Session {
+    page: Page,
+    axe: Option<String>,
+    base: String,
+}
+
+impl Session {
+    async fn eval<T: serde::de::DeserializeOwned>(&self, js: &str) -> T {
+        self.page
+            .evaluate_expression(js)
+            .await
+            .unwrap_or_else(|e| panic!("{js}: {e}"))
+            .into_value()
+            .unwrap_or_else(|e| panic!("{js}: {e}"))
+    }
+
+    /// Waits until `js` is true in the page.
+    async fn until(&self, js: &str) {
+        for _ in 0..200 {
+            if let Ok(r) = self.page.evaluate_expression(js).await
+                && r.into_value::<bool>().unwrap_or(false)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let body: String = self.eval("document.body.innerText").await;
+        panic!("waited in vain for {js}; the page says:\n{body}");
+    }
+
+    async fn goto(&self, path: &str) {
+        self.page.goto(format!("{}{path}", self.base)).await.unwrap();
+        self.until("document.readyState === 'complete'").await;
+    }
+
+    async fn click(&self, selector: &str) {
+        self.page
+            .find_element(selector)
+            .await
+            .unwrap_or_else(|e| panic!("{selector}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn type_into(&self, selector: &str, text: &str) {
+        let el = self.page.find_element(selector).await.unwrap();
+        el.click().await.unwrap();
+        // Select what is there, so typing replaces it.
+        self.eval::<bool>(&format!("(document.querySelector({selector:?}).select(), true)")).await;
+        if text.is_ascii() {
+            el.type_str(text).await.unwrap();
+        } else {
+            // As an input method does: the text arrives composed, not as key presses.
+            self.page
+                .execute(chromiumoxide::cdp::browser_protocol::input::InsertTextParams::new(text))
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Saves a screenshot of the whole page and checks it with axe-core.
+    async fn check(&self, name: &str) {
+        self.page
+            .save_screenshot(
+                ScreenshotParams::builder()
+                    .format(CaptureScreenshotFormat::Png)
+                    .full_page(true)
+                    .build(),
+                screenshots().join(format!("{name}.png")),
+            )
+            .await
+            .unwrap();
+        let Some(axe) = &self.axe else {
+            return;
+        };
+        self.eval::<bool>(&format!("(() => {{ {axe}; return true; }})()")).await;
+        let found: Vec<String> = self
+            .eval(
+                "axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })\
+                 .then(r => r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
+                 .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', ')))",
+            )
+            .await;
+        assert!(found.is_empty(), "{name}: accessibility violations: {found:#?}");
+    }
+}
+
+#[tokio::test]
+async fn a_manager_runs_the_shop_from_the_browser() {
+    let Some(chrome) = chromium() else {
+        skip("no Chromium (apt-get install chromium); skipping the browser test");
+        return;
+    };
+    let axe = axe_source();
+    if axe.is_none() {
+        skip("axe-core is not fetched (ci/axe-core.sh); the browser test runs without its accessibility check");
+    }
+    let db = TestDb::sqlite();
+    // A small business with history and models, as `tenure demo` makes it.
+    let out = crate::tenure(&db, &["demo", "--customers", "300"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let app = spawn_app(db).await;
+    for (name, email) in [("李明朗", "lml@example.com"), ("李明朗", "lml@example.com")] {
+        app.post_json("/api/v1/customers", serde_json::json!({ "name": name, "email": email, "tags": ["vip"] }))
+            .await;
+    }
+    app.app.rebuild_duplicates(&tenure_testkit::operator()).await.unwrap();
+    staff(&app, "mia@shop.example", Role::Manager).await;
+
+    let profile = tempfile::tempdir().unwrap();
+    let config = BrowserConfig::builder()
+        .chrome_executable(chrome)
+        .no_sandbox()
+        .user_data_dir(profile.path())
+        .viewport(Viewport {
+            width: 1280,
+            height: 900,
+            ..Default::default()
+        })
+        .args([
+            "disable-gpu",
+            "disable-quic",
+            "no-first-run",
+            "disable-background-networking",
+            "disable-component-update",
+            "disable-sync",
+            "lang=en-US",
+        ])
+        .build()
+        .unwrap();
+    let (mut browser, mut handler) = Browser::launch(config).await.unwrap();
+    let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    let page = browser.new_page("about:blank").await.unwrap();
+    let s = Session {
+        page,
+        axe,
+        base: app.url(""),
+    };
+
+    // Sign in.
+    s.goto("/").await;
+    s.until("location.pathname === '/login'").await;
+    s.check("login").await;
+    s.type_into("#f-email", "mia@shop.example").await;
+    s.type_into("#f-password", PASSWORD).await;
+    s.click("main form button[type=submit]").await;
+    s.until("location.pathname === '/' && !!document.querySelector('svg.chart')").await;
+    s.check("dashboard").await;
+
+    // Find 李明朗 by part of the name, live (htmx swaps the results in).
+    s.goto("/customers").await;
+    s.check("customers").await;
+    s.type_into("#f-q", "明朗").await;
+    s.until("location.search.includes('q=') && [...document.querySelectorAll('#results tbody a')].length === 2 \
+             && [...document.querySelectorAll('#results tbody a')].every(a => a.textContent === '李明朗')")
+        .await;
+    // And by initials.
+    s.type_into("#f-q", "lml").await;
+    s.until("[...document.querySelectorAll('#results tbody a')].some(a => a.textContent === '李明朗')").await;
+    s.check("customers-search").await;
+
+    // The 360° page.
+    s.click("#results tbody a").await;
+    s.until("location.pathname.startsWith('/customers/') && document.querySelector('h1')?.textContent === '李明朗'")
+        .await;
+    s.check("customer").await;
+
+    // An edit with a wrong email shows the message under the field.
+    s.click("a[href$='/edit']").await;
+    s.until("!!document.querySelector('#f-email')").await;
+    s.type_into("#f-email", "lml@@example").await;
+    s.click("main form button[type=submit]").await;
+    s.until("!!document.querySelector('#e-email')").await;
+    let message: String = s.eval("document.querySelector('#e-email').textContent").await;
+    assert!(message.contains("is not a valid email address"), "{message}");
+    let invalid: String = s.eval("document.querySelector('#f-email').getAttribute('aria-invalid')").await;
+    assert_eq!(invalid, "true");
+    s.check("customer-edit-invalid").await;
+
+    // Merge the two 李明朗 and undo it.
+    s.goto("/duplicates").await;
+    s.check("duplicates").await;
+    s.click(".pair form button[type=submit]").await;
+    s.until("document.body.innerText.includes('The customers were merged.')").await;
+    s.check("duplicates-merged").await;
+    s.click(".notice form button[type=submit]").await;
+    s.until("document.body.innerText.includes('The merge was undone.')").await;
+
+    // Import a file with errors through the page.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("new customers.csv");
+    std::fs::write(&file, "external_id,name,email\nW-1,赵小红,xh@example.com\nW-2,,x@example.com\nW-3,Tom,not an email\n").unwrap();
+    s.goto("/import").await;
+    s.check("import").await;
+    let input = s.page.find_element("#f-file").await.unwrap();
+    s.page
+        .execute(
+            SetFileInputFilesParams::builder()
+                .files(vec![file.to_string_lossy().into_owned()])
+                .node_id(input.node_id)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    s.click("main form button[type=submit]").await;
+    s.until("!!document.querySelector('#rejections')").await;
+    let lines: Vec<String> = s
+        .eval("[...document.querySelectorAll('#rejections tbody tr td:first-child')].map(td => td.textContent)")
+        .await;
+    assert_eq!(lines, ["3", "4"]);
+    s.check("import-done").await;
+
+    // The models' page, with a holdout check.
+    s.goto("/analytics").await;
+    s.click("#f-cal + button, form.range button").await;
+    s.until("document.querySelectorAll('svg.chart polyline').length >= 4").await;
+    s.check("analytics").await;
+
+    // Traditional Chinese, by the language link, for every page after.
+    s.goto("/").await;
+    s.click("a[hreflang='zh-TW']").await;
+    s.until("document.documentElement.lang === 'zh-TW' && document.body.innerText.includes('總覽')").await;
+    s.check("dashboard-zh-TW").await;
+    s.goto("/customers").await;
+    let heading: String = s.eval("document.querySelector('h1').textContent").await;
+    assert_eq!(heading, "客戶");
+    s.check("customers-zh-TW").await;
+
+    // On a phone.
+    s.page
+        .execute(
+            chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams::builder()
+                .width(390)
+                .height(844)
+                .device_scale_factor(2.0)
+                .mobile(true)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    s.goto("/?lang=zh-CN").await;
+    s.check("dashboard-phone-zh-CN").await;
+    let wide: bool = s.eval("document.documentElement.scrollWidth > window.innerWidth + 1").await;
+    assert!(!wide, "the dashboard scrolls sideways on a phone");
+
+    browser.close().await.unwrap();
+    let _ = browser.wait().await;
+    events.abort();
+}
