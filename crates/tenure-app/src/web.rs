@@ -229,10 +229,13 @@ pub struct Dashboard {
     pub computed_at: DateTime<Utc>,
 }
 
+/// A dashboard and when it was computed.
+type Cached = (Instant, std::sync::Arc<Dashboard>);
+
 /// Dashboards recently computed, by range.
 #[derive(Default)]
 pub(crate) struct DashboardCache {
-    entries: Mutex<HashMap<(NaiveDate, NaiveDate), (Instant, std::sync::Arc<Dashboard>)>>,
+    entries: Mutex<HashMap<(NaiveDate, NaiveDate), Cached>>,
 }
 
 impl App {

@@ -5,16 +5,16 @@ use std::fmt::Write;
 
 use minijinja::HtmlEscape;
 
-const W: f64 = 640.0;
-const H: f64 = 240.0;
-const LEFT: f64 = 64.0;
+const W: f64 = 860.0;
+const H: f64 = 280.0;
+const LEFT: f64 = 84.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 36.0;
 
 /// A "nice" upper bound for an axis and its step: 1, 2 or 5 times a power of ten.
 pub fn nice_axis(max: f64) -> (f64, f64) {
-    if !(max > 0.0) || !max.is_finite() {
+    if max.is_nan() || max <= 0.0 || !max.is_finite() {
         return (1.0, 0.25);
     }
     let raw = max / 4.0;
@@ -30,7 +30,8 @@ pub fn nice_axis(max: f64) -> (f64, f64) {
 fn open(out: &mut String, label: &str) {
     let _ = write!(
         out,
-        "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\" \
+        "<div class=\"chart-box\" tabindex=\"0\" role=\"group\" aria-label=\"{0}\">\
+         <svg class=\"chart\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{0}\" \
          xmlns=\"http://www.w3.org/2000/svg\">",
         HtmlEscape(label)
     );
@@ -54,9 +55,9 @@ fn y_axis(out: &mut String, top: f64, step: f64, fmt: &dyn Fn(f64) -> String) {
     }
 }
 
-/// Which x labels to print so that they do not overlap: about eight.
+/// Which x labels to print so that they do not overlap: about a dozen.
 fn label_every(n: usize) -> usize {
-    n.div_ceil(8).max(1)
+    n.div_ceil(12).max(1)
 }
 
 /// A bar chart of `values` under `labels`, each bar titled with its formatted value.
@@ -97,7 +98,7 @@ pub fn bars(label: &str, labels: &[String], values: &[f64], fmt: &dyn Fn(f64) ->
             );
         }
     }
-    out.push_str("</svg>");
+    out.push_str("</svg></div>");
     out
 }
 
@@ -173,7 +174,7 @@ pub fn lines(
             HtmlEscape(s.name)
         );
     }
-    out.push_str("</svg>");
+    out.push_str("</svg></div>");
     out
 }
 
@@ -187,7 +188,7 @@ mod tests {
         assert_eq!(nice_axis(1234.0), (1500.0, 500.0));
         assert_eq!(nice_axis(0.0), (1.0, 0.25));
         let (top, step) = nice_axis(87_654.0);
-        assert!(top >= 87_654.0 && top <= 100_000.0 && step > 0.0);
+        assert!((87_654.0..=100_000.0).contains(&top) && step > 0.0);
     }
 
     #[test]

@@ -34,7 +34,10 @@ fn fit_view(f: &tenure_app::model::StoredFit) -> Fit {
     if let Some(map) = f.params.as_object() {
         for (k, v) in map {
             if let Some(x) = v.as_f64()
-                && !matches!(k.as_str(), "log_likelihood" | "customers")
+                && !matches!(
+                    k.as_str(),
+                    "log_likelihood" | "customers" | "fit_seconds" | "iterations"
+                )
             {
                 params.push((k.clone(), x, ses[k].as_f64()));
             }

@@ -149,14 +149,10 @@ pub async fn upload(ctx: Ctx, mut multipart: Multipart) -> Response {
                     format.encoding = *e;
                 }
             }
-            "dates" => {
-                if !value.trim().is_empty() {
-                    match value.parse::<DateFormat>() {
-                        Ok(d) => format.dates = Some(d),
-                        Err(e) => error = Some(e),
-                    }
-                }
-            }
+            "dates" if !value.trim().is_empty() => match value.parse::<DateFormat>() {
+                Ok(d) => format.dates = Some(d),
+                Err(e) => error = Some(e),
+            },
             "decimal_comma" => format.decimal_comma = value == "on",
             _ => {}
         }

@@ -23,19 +23,25 @@ fn chromium() -> Option<PathBuf> {
     std::env::var_os("TENURE_CHROMIUM")
         .map(PathBuf::from)
         .or_else(|| {
-            ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-                .into_iter()
-                .map(PathBuf::from)
-                .find(|p| p.exists())
+            [
+                "/usr/bin/chromium",
+                "/usr/bin/chromium-browser",
+                "/usr/bin/google-chrome",
+            ]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
         })
         .filter(|p| p.exists())
 }
 
 /// axe-core's script: `TENURE_AXE_JS`, or where `ci/axe-core.sh` puts it.
 fn axe_source() -> Option<String> {
-    let path = std::env::var_os("TENURE_AXE_JS").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-ci/axe-core-4.14.1/axe.min.js")
-    });
+    let path = std::env::var_os("TENURE_AXE_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-ci/axe-core-4.14.1/axe.min.js")
+        });
     std::fs::read_to_string(path).ok()
 }
 
@@ -76,7 +82,10 @@ impl Session {
     }
 
     async fn goto(&self, path: &str) {
-        self.page.goto(format!("{}{path}", self.base)).await.unwrap();
+        self.page
+            .goto(format!("{}{path}", self.base))
+            .await
+            .unwrap();
         self.until("document.readyState === 'complete'").await;
     }
 
@@ -94,7 +103,10 @@ impl Session {
         let el = self.page.find_element(selector).await.unwrap();
         el.click().await.unwrap();
         // Select what is there, so typing replaces it.
-        self.eval::<bool>(&format!("(document.querySelector({selector:?}).select(), true)")).await;
+        self.eval::<bool>(&format!(
+            "(document.querySelector({selector:?}).select(), true)"
+        ))
+        .await;
         if text.is_ascii() {
             el.type_str(text).await.unwrap();
         } else {
@@ -121,7 +133,8 @@ impl Session {
         let Some(axe) = &self.axe else {
             return;
         };
-        self.eval::<bool>(&format!("(() => {{ {axe}; return true; }})()")).await;
+        self.eval::<bool>(&format!("(() => {{ {axe}; return true; }})()"))
+            .await;
         let found: Vec<String> = self
             .eval(
                 "axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })\
@@ -129,7 +142,10 @@ impl Session {
                  .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', ')))",
             )
             .await;
-        assert!(found.is_empty(), "{name}: accessibility violations: {found:#?}");
+        assert!(
+            found.is_empty(),
+            "{name}: accessibility violations: {found:#?}"
+        );
     }
 }
 
@@ -141,24 +157,37 @@ async fn a_manager_runs_the_shop_from_the_browser() {
     };
     let axe = axe_source();
     if axe.is_none() {
-        skip("axe-core is not fetched (ci/axe-core.sh); the browser test runs without its accessibility check");
+        skip(
+            "axe-core is not fetched (ci/axe-core.sh); the browser test runs without its accessibility check",
+        );
     }
     let db = TestDb::sqlite();
     // A small business with history and models, as `tenure demo` makes it.
     let out = crate::tenure(&db, &["demo", "--customers", "300"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let app = spawn_app(db).await;
     for (name, email) in [("李明朗", "lml@example.com"), ("李明朗", "lml@example.com")] {
-        app.post_json("/api/v1/customers", serde_json::json!({ "name": name, "email": email, "tags": ["vip"] }))
-            .await;
+        app.post_json(
+            "/api/v1/customers",
+            serde_json::json!({ "name": name, "email": email, "tags": ["vip"] }),
+        )
+        .await;
     }
-    app.app.rebuild_duplicates(&tenure_testkit::operator()).await.unwrap();
+    app.app
+        .rebuild_duplicates(&tenure_testkit::operator())
+        .await
+        .unwrap();
     staff(&app, "mia@shop.example", Role::Manager).await;
 
     let profile = tempfile::tempdir().unwrap();
     let config = BrowserConfig::builder()
         .chrome_executable(chrome)
         .no_sandbox()
+        .window_size(1280, 900)
         .user_data_dir(profile.path())
         .viewport(Viewport {
             width: 1280,
@@ -192,7 +221,8 @@ async fn a_manager_runs_the_shop_from_the_browser() {
     s.type_into("#f-email", "mia@shop.example").await;
     s.type_into("#f-password", PASSWORD).await;
     s.click("main form button[type=submit]").await;
-    s.until("location.pathname === '/' && !!document.querySelector('svg.chart')").await;
+    s.until("location.pathname === '/' && !!document.querySelector('svg.chart')")
+        .await;
     s.check("dashboard").await;
 
     // Find 李明朗 by part of the name, live (htmx swaps the results in).
@@ -204,7 +234,10 @@ async fn a_manager_runs_the_shop_from_the_browser() {
         .await;
     // And by initials.
     s.type_into("#f-q", "lml").await;
-    s.until("[...document.querySelectorAll('#results tbody a')].some(a => a.textContent === '李明朗')").await;
+    s.until(
+        "[...document.querySelectorAll('#results tbody a')].some(a => a.textContent === '李明朗')",
+    )
+    .await;
     s.check("customers-search").await;
 
     // The 360° page.
@@ -219,9 +252,16 @@ async fn a_manager_runs_the_shop_from_the_browser() {
     s.type_into("#f-email", "lml@@example").await;
     s.click("main form button[type=submit]").await;
     s.until("!!document.querySelector('#e-email')").await;
-    let message: String = s.eval("document.querySelector('#e-email').textContent").await;
-    assert!(message.contains("is not a valid email address"), "{message}");
-    let invalid: String = s.eval("document.querySelector('#f-email').getAttribute('aria-invalid')").await;
+    let message: String = s
+        .eval("document.querySelector('#e-email').textContent")
+        .await;
+    assert!(
+        message.contains("is not a valid email address"),
+        "{message}"
+    );
+    let invalid: String = s
+        .eval("document.querySelector('#f-email').getAttribute('aria-invalid')")
+        .await;
     assert_eq!(invalid, "true");
     s.check("customer-edit-invalid").await;
 
@@ -229,10 +269,12 @@ async fn a_manager_runs_the_shop_from_the_browser() {
     s.goto("/duplicates").await;
     s.check("duplicates").await;
     s.click(".pair form button[type=submit]").await;
-    s.until("document.body.innerText.includes('The customers were merged.')").await;
+    s.until("document.body.innerText.includes('The customers were merged.')")
+        .await;
     s.check("duplicates-merged").await;
     s.click(".notice form button[type=submit]").await;
-    s.until("document.body.innerText.includes('The merge was undone.')").await;
+    s.until("document.body.innerText.includes('The merge was undone.')")
+        .await;
 
     // Import a file with errors through the page.
     let dir = tempfile::tempdir().unwrap();
@@ -262,13 +304,17 @@ async fn a_manager_runs_the_shop_from_the_browser() {
     // The models' page, with a holdout check.
     s.goto("/analytics").await;
     s.click("#f-cal + button, form.range button").await;
-    s.until("document.querySelectorAll('svg.chart polyline').length >= 4").await;
+    s.until("document.querySelectorAll('svg.chart polyline').length >= 4")
+        .await;
     s.check("analytics").await;
 
     // Traditional Chinese, by the language link, for every page after.
     s.goto("/").await;
     s.click("a[hreflang='zh-TW']").await;
-    s.until("document.documentElement.lang === 'zh-TW' && document.body.innerText.includes('總覽')").await;
+    s.until(
+        "document.documentElement.lang === 'zh-TW' && document.body.innerText.includes('總覽')",
+    )
+    .await;
     s.check("dashboard-zh-TW").await;
     s.goto("/customers").await;
     let heading: String = s.eval("document.querySelector('h1').textContent").await;
@@ -290,7 +336,9 @@ async fn a_manager_runs_the_shop_from_the_browser() {
         .unwrap();
     s.goto("/?lang=zh-CN").await;
     s.check("dashboard-phone-zh-CN").await;
-    let wide: bool = s.eval("document.documentElement.scrollWidth > window.innerWidth + 1").await;
+    let wide: bool = s
+        .eval("document.documentElement.scrollWidth > window.innerWidth + 1")
+        .await;
     assert!(!wide, "the dashboard scrolls sideways on a phone");
 
     browser.close().await.unwrap();
