@@ -63,13 +63,20 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(api::routes())
 }
 
-/// An unknown address: problem+json under /api, a page elsewhere.
-async fn fallback(uri: axum::http::Uri) -> axum::response::Response {
+/// An unknown address: a page for a browser (outside /api), problem+json otherwise.
+async fn fallback(
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if uri.path().starts_with("/api") {
-        problem::not_found().await.into_response()
-    } else {
+    let wants_page = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_page && !uri.path().starts_with("/api") {
         tenure_web::not_found_page()
+    } else {
+        problem::not_found().await.into_response()
     }
 }
 

@@ -77,5 +77,8 @@ impl WebState {
 
 /// The pages, to be merged beside the API.
 pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
-    pages::routes().with_state(state)
+    pages::routes()
+        // Pages and assets go out gzipped to browsers that take it (downloads too).
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true))
+        .with_state(state)
 }

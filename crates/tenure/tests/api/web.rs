@@ -462,7 +462,9 @@ async fn each_role_sees_only_what_it_may_do() {
             assert!(nav_has(&home.body, shown), "manager nav lacks {shown}");
         }
         // Unknown addresses are pages, not API problems; API addresses stay problems.
-        let p = manager.get("/no/such/page").await;
+        let p = manager
+            .get_with("/no/such/page", &[("accept", "text/html,*/*;q=0.8")])
+            .await;
         assert_eq!(p.status, 404);
         assert!(
             p.headers["content-type"]
