@@ -77,6 +77,30 @@ impl Ctx {
         }
     }
 
+    /// A form post of a user who must be allowed `p` (see [`Ctx::check_form`]).
+    #[allow(clippy::result_large_err)]
+    pub fn form_actor(&self, form: &[(String, String)], p: Permission) -> Result<Actor, Response> {
+        let actor = self.check_form(form)?;
+        if actor.allows(p) {
+            Ok(actor)
+        } else {
+            Err(crate::render::error_page(
+                self,
+                axum::http::StatusCode::FORBIDDEN,
+                &self.t("error-forbidden-detail"),
+            ))
+        }
+    }
+
+    /// The page for a record that is not there.
+    pub fn not_found(&self) -> Response {
+        crate::render::error_page(
+            self,
+            axum::http::StatusCode::NOT_FOUND,
+            &self.t("error-not-found-detail"),
+        )
+    }
+
     /// A message in the request's language.
     pub fn t(&self, key: &str) -> String {
         self.state.catalog.message(self.lang, key, &[])

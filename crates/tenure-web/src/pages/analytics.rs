@@ -54,10 +54,7 @@ fn fit_view(f: &tenure_app::model::StoredFit) -> Fit {
 }
 
 pub async fn show(ctx: Ctx) -> Response {
-    let actor = match ctx.allowed(Permission::ReadAggregates) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.allowed(Permission::ReadAggregates));
     let fits = match ctx.state.app.latest_fits(&actor).await {
         Ok(f) => f.iter().map(fit_view).collect::<Vec<_>>(),
         Err(e) => return app_error(&ctx, e),
@@ -122,29 +119,39 @@ pub async fn show(ctx: Ctx) -> Response {
                         .unwrap_or_default()
                 })
                 .collect();
-            let get = |k: &str| -> Vec<f64> {
-                points
-                    .iter()
-                    .map(|p| p[k].as_f64().unwrap_or(0.0))
-                    .collect()
+            let column = |rows: &[serde_json::Value], k: &str| -> Vec<f64> {
+                rows.iter().map(|r| r[k].as_f64().unwrap_or(0.0)).collect()
             };
-            let (actual, expected) = (get("actual_cumulative"), get("predicted_cumulative"));
             let (a_name, e_name) = (ctx.t("analytics-actual"), ctx.t("analytics-expected"));
-            let tracking = charts::lines(
+            // Actual against expected, as two lines.
+            let compare = |title: &str,
+                           labels: &[String],
+                           actual: &[f64],
+                           expected: &[f64],
+                           fmt: &dyn Fn(f64) -> String| {
+                charts::lines(
+                    title,
+                    labels,
+                    &[
+                        Series {
+                            name: &a_name,
+                            values: actual,
+                            class: "line-a",
+                        },
+                        Series {
+                            name: &e_name,
+                            values: expected,
+                            class: "line-b",
+                        },
+                    ],
+                    fmt,
+                )
+            };
+            let tracking = compare(
                 &ctx.t("analytics-tracking"),
                 &labels,
-                &[
-                    Series {
-                        name: &a_name,
-                        values: &actual,
-                        class: "line-a",
-                    },
-                    Series {
-                        name: &e_name,
-                        values: &expected,
-                        class: "line-b",
-                    },
-                ],
+                &column(&points, "actual_cumulative"),
+                &column(&points, "predicted_cumulative"),
                 &|v| lang.number(v.round() as i64),
             );
             let buckets = h["by_frequency"].as_array().cloned().unwrap_or_default();
@@ -152,28 +159,11 @@ pub async fn show(ctx: Ctx) -> Response {
                 .iter()
                 .map(|b| b["x"].as_str().unwrap_or("").to_owned())
                 .collect();
-            let getb = |k: &str| -> Vec<f64> {
-                buckets
-                    .iter()
-                    .map(|b| b[k].as_f64().unwrap_or(0.0))
-                    .collect()
-            };
-            let (actual, expected) = (getb("actual"), getb("predicted"));
-            let frequency = charts::lines(
+            let frequency = compare(
                 &ctx.t("analytics-by-frequency"),
                 &labels,
-                &[
-                    Series {
-                        name: &a_name,
-                        values: &actual,
-                        class: "line-a",
-                    },
-                    Series {
-                        name: &e_name,
-                        values: &expected,
-                        class: "line-b",
-                    },
-                ],
+                &column(&buckets, "actual"),
+                &column(&buckets, "predicted"),
                 &|v| lang.decimal(v, 1),
             );
             let summary = (
@@ -215,10 +205,7 @@ pub async fn show(ctx: Ctx) -> Response {
 }
 
 pub async fn refresh(ctx: Ctx, Form(form): Form<Vec<(String, String)>>) -> Response {
-    let actor = match ctx.check_form(&form) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.check_form(&form));
     match ctx.state.app.queue_job(&actor, JobKind::ModelRefresh).await {
         Ok(_) => see_other("/analytics?notice=queued"),
         Err(e) => app_error(&ctx, e),

@@ -16,7 +16,7 @@ use tenure_domain::ids::CustomerId;
 use tenure_domain::prediction::Prediction;
 
 use super::{param, query_pairs};
-use crate::render::{app_error, error_page, page, ser};
+use crate::render::{app_error, page, ser};
 use crate::session::{Ctx, field};
 
 /// Customers per page of the list.
@@ -68,10 +68,7 @@ fn parse_f64(
 }
 
 pub async fn list(ctx: Ctx) -> Response {
-    let actor = match ctx.allowed(Permission::ReadCustomers) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.allowed(Permission::ReadCustomers));
     let pairs = query_pairs(&ctx.query);
     let mut errors: Vec<(String, String)> = Vec::new();
     let kind = param(&pairs, "kind").and_then(|k| k.parse::<CustomerKind>().ok());
@@ -254,16 +251,9 @@ async fn timeline_page(
 }
 
 pub async fn show(ctx: Ctx, Path(raw): Path<String>) -> Response {
-    let actor = match ctx.allowed(Permission::ReadCustomers) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.allowed(Permission::ReadCustomers));
     let Some(id) = customer_id(&raw) else {
-        return error_page(
-            &ctx,
-            StatusCode::NOT_FOUND,
-            &ctx.t("error-not-found-detail"),
-        );
+        return ctx.not_found();
     };
     full_page(&ctx, &actor, id, None).await
 }
@@ -276,10 +266,7 @@ async fn full_page(
     cursor: Option<String>,
 ) -> Response {
     let (ctx, actor) = (ctx, actor.clone());
-    let (c, prediction) = match ctx.state.app.get_customer(&actor, id).await {
-        Ok(x) => x,
-        Err(e) => return app_error(ctx, e),
-    };
+    let (c, prediction) = fetch!(ctx, ctx.state.app.get_customer(&actor, id).await);
     let (entries, more) = match timeline_page(ctx, &actor, id, cursor).await {
         Ok(x) => x,
         Err(res) => return res,
@@ -390,16 +377,9 @@ async fn full_page(
 }
 
 pub async fn timeline(ctx: Ctx, Path(raw): Path<String>) -> Response {
-    let actor = match ctx.allowed(Permission::ReadCustomers) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.allowed(Permission::ReadCustomers));
     let Some(id) = customer_id(&raw) else {
-        return error_page(
-            &ctx,
-            StatusCode::NOT_FOUND,
-            &ctx.t("error-not-found-detail"),
-        );
+        return ctx.not_found();
     };
     let pairs = query_pairs(&ctx.query);
     let cursor = param(&pairs, "cursor").map(str::to_owned);
@@ -515,17 +495,20 @@ fn clearable(v: &str) -> Option<Option<String>> {
     Some(opt(v).map(str::to_owned))
 }
 
+/// The fields a refused write names; a uniqueness conflict is the customer number's.
 fn errors_of(e: &AppError) -> Vec<(String, String)> {
-    e.field_errors()
-        .iter()
-        .map(|f| (f.field.clone(), f.message.clone()))
-        .collect()
+    match e {
+        AppError::Conflict(m) => vec![("external_id".to_owned(), m.clone())],
+        _ => e
+            .field_errors()
+            .iter()
+            .map(|f| (f.field.clone(), f.message.clone()))
+            .collect(),
+    }
 }
 
 pub async fn new_form(ctx: Ctx) -> Response {
-    if let Err(res) = ctx.allowed(Permission::WriteCustomers) {
-        return res;
-    }
+    step!(ctx.allowed(Permission::WriteCustomers));
     form_page(
         &ctx,
         StatusCode::OK,
@@ -536,17 +519,7 @@ pub async fn new_form(ctx: Ctx) -> Response {
 }
 
 pub async fn create(ctx: Ctx, Form(form): Form<Vec<(String, String)>>) -> Response {
-    let actor = match ctx.check_form(&form) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
-    if !actor.allows(Permission::WriteCustomers) {
-        return error_page(
-            &ctx,
-            StatusCode::FORBIDDEN,
-            &ctx.t("error-forbidden-detail"),
-        );
-    }
+    let actor = step!(ctx.form_actor(&form, Permission::WriteCustomers));
     let kind = field(&form, "kind").parse::<CustomerKind>().ok();
     let input = CustomerInput {
         profile: ProfileInput {
@@ -571,28 +544,21 @@ pub async fn create(ctx: Ctx, Form(form): Form<Vec<(String, String)>>) -> Respon
     };
     match ctx.state.app.create_customer(&actor, input).await {
         Ok(c) => see_other(&format!("/customers/{}", c.id)),
-        Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
-            let errors = match &e {
-                AppError::Conflict(m) => vec![("external_id".to_owned(), m.clone())],
-                _ => errors_of(&e),
-            };
-            form_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, None, &form, &errors)
-        }
+        Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => form_page(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            &form,
+            &errors_of(&e),
+        ),
         Err(e) => app_error(&ctx, e),
     }
 }
 
 pub async fn edit_form(ctx: Ctx, Path(raw): Path<String>) -> Response {
-    let actor = match ctx.allowed(Permission::WriteCustomers) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.allowed(Permission::WriteCustomers));
     let Some(id) = customer_id(&raw) else {
-        return error_page(
-            &ctx,
-            StatusCode::NOT_FOUND,
-            &ctx.t("error-not-found-detail"),
-        );
+        return ctx.not_found();
     };
     match ctx.state.app.get_customer(&actor, id).await {
         Ok((c, _)) => form_page(&ctx, StatusCode::OK, Some(id.0), &values_of(&c), &[]),
@@ -605,23 +571,9 @@ pub async fn update(
     Path(raw): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let actor = match ctx.check_form(&form) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
-    if !actor.allows(Permission::WriteCustomers) {
-        return error_page(
-            &ctx,
-            StatusCode::FORBIDDEN,
-            &ctx.t("error-forbidden-detail"),
-        );
-    }
+    let actor = step!(ctx.form_actor(&form, Permission::WriteCustomers));
     let Some(id) = customer_id(&raw) else {
-        return error_page(
-            &ctx,
-            StatusCode::NOT_FOUND,
-            &ctx.t("error-not-found-detail"),
-        );
+        return ctx.not_found();
     };
     let kind = field(&form, "kind").parse::<CustomerKind>().ok();
     let patch = CustomerPatchInput {
@@ -663,34 +615,21 @@ pub async fn update(
                 &[("version".into(), ctx.t("error-changed"))],
             )
         }
-        Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
-            let errors = match &e {
-                AppError::Conflict(m) => vec![("external_id".to_owned(), m.clone())],
-                _ => errors_of(&e),
-            };
-            form_page(
-                &ctx,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(id.0),
-                &form,
-                &errors,
-            )
-        }
+        Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => form_page(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(id.0),
+            &form,
+            &errors_of(&e),
+        ),
         Err(e) => app_error(&ctx, e),
     }
 }
 
 pub async fn delete_form(ctx: Ctx, Path(raw): Path<String>) -> Response {
-    let actor = match ctx.allowed(Permission::DeleteCustomers) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.allowed(Permission::DeleteCustomers));
     let Some(id) = customer_id(&raw) else {
-        return error_page(
-            &ctx,
-            StatusCode::NOT_FOUND,
-            &ctx.t("error-not-found-detail"),
-        );
+        return ctx.not_found();
     };
     match ctx.state.app.get_customer(&actor, id).await {
         Ok((c, _)) => page(
@@ -710,16 +649,9 @@ pub async fn delete(
     Path(raw): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let actor = match ctx.check_form(&form) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.check_form(&form));
     let Some(id) = customer_id(&raw) else {
-        return error_page(
-            &ctx,
-            StatusCode::NOT_FOUND,
-            &ctx.t("error-not-found-detail"),
-        );
+        return ctx.not_found();
     };
     match ctx.state.app.delete_customer(&actor, id).await {
         Ok(()) => see_other("/customers?notice=deleted"),

@@ -38,10 +38,7 @@ struct Preset {
 }
 
 pub async fn show(ctx: Ctx) -> Response {
-    let actor = match ctx.allowed(Permission::ReadAggregates) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.allowed(Permission::ReadAggregates));
     let pairs = super::query_pairs(&ctx.query);
     let today = Utc::now().date_naive();
     let (mut from, mut to) = default_range(today);
@@ -54,10 +51,7 @@ pub async fn show(ctx: Ctx) -> Response {
         (None, None) => {}
         _ => range_error = Some(ctx.t("dashboard-range-invalid")),
     }
-    let d = match ctx.state.app.dashboard(&actor, from, to).await {
-        Ok(d) => d,
-        Err(e) => return app_error(&ctx, e),
-    };
+    let d = fetch!(&ctx, ctx.state.app.dashboard(&actor, from, to).await);
     let at_risk = match ctx.state.app.at_risk(&actor, &PageRequest::first(10)).await {
         Ok(l) => l.items,
         Err(e) => return app_error(&ctx, e),

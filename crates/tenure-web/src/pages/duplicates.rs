@@ -35,10 +35,7 @@ fn side(s: &tenure_app::model::CandidateSide) -> Side {
 }
 
 pub async fn list(ctx: Ctx) -> Response {
-    let actor = match ctx.allowed(Permission::DeleteCustomers) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.allowed(Permission::DeleteCustomers));
     let pairs = query_pairs(&ctx.query);
     let request = PageRequest {
         limit: Some(20),
@@ -113,10 +110,7 @@ fn id_field(form: &[(String, String)], name: &str) -> Option<i64> {
 }
 
 pub async fn merge(ctx: Ctx, Form(form): Form<Vec<(String, String)>>) -> Response {
-    let actor = match ctx.check_form(&form) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.check_form(&form));
     let (Some(keep), Some(other)) = (id_field(&form, "keep"), id_field(&form, "merge")) else {
         return error_page(&ctx, StatusCode::BAD_REQUEST, &ctx.t("duplicates-choose"));
     };
@@ -136,16 +130,9 @@ pub async fn undo(
     Path(raw): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let actor = match ctx.check_form(&form) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.check_form(&form));
     let Some(id) = raw.parse::<i64>().ok().filter(|i| *i > 0) else {
-        return error_page(
-            &ctx,
-            StatusCode::NOT_FOUND,
-            &ctx.t("error-not-found-detail"),
-        );
+        return ctx.not_found();
     };
     match ctx.state.app.undo_merge(&actor, MergeId(id)).await {
         Ok(_) => see_other("/duplicates?notice=undone"),

@@ -62,9 +62,7 @@ fn form_values(ctx: &Ctx, error: Option<String>) -> minijinja::Value {
 }
 
 pub async fn import_form(ctx: Ctx) -> Response {
-    if let Err(res) = ctx.allowed(Permission::WriteCustomers) {
-        return res;
-    }
+    step!(ctx.allowed(Permission::WriteCustomers));
     page(
         &ctx,
         StatusCode::OK,
@@ -81,10 +79,7 @@ fn random_id() -> String {
 }
 
 pub async fn upload(ctx: Ctx, mut multipart: Multipart) -> Response {
-    let actor = match ctx.allowed(Permission::WriteCustomers) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.allowed(Permission::WriteCustomers));
     let Some(session) = ctx.session.clone() else {
         return see_other("/login");
     };
@@ -223,21 +218,18 @@ pub async fn upload(ctx: Ctx, mut multipart: Multipart) -> Response {
     see_other(&format!("/import/{}", run.id))
 }
 
-pub async fn import_status(ctx: Ctx, Path(id): Path<String>) -> Response {
-    if let Err(res) = ctx.allowed(Permission::WriteCustomers) {
-        return res;
-    }
-    let Some(run) = ctx
-        .session
+/// The user's own import `id`.
+#[allow(clippy::result_large_err)]
+fn run_of(ctx: &Ctx, id: &str) -> Result<std::sync::Arc<Run>, Response> {
+    ctx.session
         .as_ref()
-        .and_then(|s| ctx.state.imports.get(&id, s.user.id))
-    else {
-        return error_page(
-            &ctx,
-            StatusCode::NOT_FOUND,
-            &ctx.t("error-not-found-detail"),
-        );
-    };
+        .and_then(|s| ctx.state.imports.get(id, s.user.id))
+        .ok_or_else(|| ctx.not_found())
+}
+
+pub async fn import_status(ctx: Ctx, Path(id): Path<String>) -> Response {
+    step!(ctx.allowed(Permission::WriteCustomers));
+    let run = step!(run_of(&ctx, &id));
     let (state, summary, failure) = match run.outcome() {
         Outcome::Running => ("running", None, None),
         Outcome::Done(s) => ("done", Some(s), None),
@@ -271,26 +263,10 @@ pub async fn import_status(ctx: Ctx, Path(id): Path<String>) -> Response {
 }
 
 pub async fn rejected_csv(ctx: Ctx, Path(id): Path<String>) -> Response {
-    if let Err(res) = ctx.allowed(Permission::WriteCustomers) {
-        return res;
-    }
-    let Some(run) = ctx
-        .session
-        .as_ref()
-        .and_then(|s| ctx.state.imports.get(&id, s.user.id))
-    else {
-        return error_page(
-            &ctx,
-            StatusCode::NOT_FOUND,
-            &ctx.t("error-not-found-detail"),
-        );
-    };
+    step!(ctx.allowed(Permission::WriteCustomers));
+    let run = step!(run_of(&ctx, &id));
     let Outcome::Done(summary) = run.outcome() else {
-        return error_page(
-            &ctx,
-            StatusCode::NOT_FOUND,
-            &ctx.t("error-not-found-detail"),
-        );
+        return ctx.not_found();
     };
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(["line", "column", "reason"]);
@@ -340,9 +316,7 @@ const EXPORTS: [(&str, ExportKind); 6] = [
 ];
 
 pub async fn export_page(ctx: Ctx) -> Response {
-    if let Err(res) = ctx.allowed(Permission::ReadCustomers) {
-        return res;
-    }
+    step!(ctx.allowed(Permission::ReadCustomers));
     page(
         &ctx,
         StatusCode::OK,
@@ -353,19 +327,12 @@ pub async fn export_page(ctx: Ctx) -> Response {
 }
 
 pub async fn download(ctx: Ctx, Path(name): Path<String>) -> Response {
-    let actor = match ctx.allowed(Permission::ReadCustomers) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let actor = step!(ctx.allowed(Permission::ReadCustomers));
     let Some((kind_name, kind)) = EXPORTS
         .iter()
         .find(|(n, _)| name.strip_suffix(".csv").unwrap_or(&name) == *n)
     else {
-        return error_page(
-            &ctx,
-            StatusCode::NOT_FOUND,
-            &ctx.t("error-not-found-detail"),
-        );
+        return ctx.not_found();
     };
     // Written to a temporary file first, so a failure is an error page, not a cut file.
     let tmp = match tempfile::tempfile() {

@@ -1,6 +1,27 @@
 //! The pages, by area. Each handler takes the request context ([`Ctx`]), checks what the
 //! user may do, calls the application and renders a template.
 
+/// The value of a step of a page, or the response that ends the request early (the
+/// sign-in page, a 403 or 404 page).
+macro_rules! step {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(res) => return res,
+        }
+    };
+}
+
+/// The value of a use case, or the error page for its failure.
+macro_rules! fetch {
+    ($ctx:expr, $e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return crate::render::app_error($ctx, e),
+        }
+    };
+}
+
 mod analytics;
 mod auth;
 mod customers;
