@@ -20,7 +20,8 @@ pub struct WebSession {
 }
 
 impl WriteTx<'_> {
-    /// Stores a new session for `user` under the hash of `token`.
+    /// Stores a new session for `user` under the hash of `token`, and removes the
+    /// sessions whose time is up (so the table holds about a week of sign-ins).
     pub async fn create_session(
         &mut self,
         token: &str,
@@ -40,6 +41,10 @@ impl WriteTx<'_> {
         .bind(expires_at.timestamp_micros())
         .execute(&mut *self.tx)
         .await?;
+        sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
