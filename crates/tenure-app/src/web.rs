@@ -236,6 +236,17 @@ type Cached = (Instant, std::sync::Arc<Dashboard>);
 #[derive(Default)]
 pub(crate) struct DashboardCache {
     entries: Mutex<HashMap<(NaiveDate, NaiveDate), Cached>>,
+    /// Held while figures are computed: requests that miss the cache together wait for
+    /// one computation instead of each running the same scans (and emptying the pool).
+    computing: tokio::sync::Mutex<()>,
+}
+
+impl DashboardCache {
+    fn fresh(&self, key: &(NaiveDate, NaiveDate)) -> Option<std::sync::Arc<Dashboard>> {
+        let map = self.entries.lock().ok()?;
+        let (at, d) = map.get(key)?;
+        (at.elapsed() < DASHBOARD_TTL).then(|| d.clone())
+    }
 }
 
 impl App {
@@ -258,11 +269,13 @@ impl App {
             ));
         }
         let key = (from, to);
-        if let Ok(map) = self.inner.dashboards.entries.lock()
-            && let Some((at, d)) = map.get(&key)
-            && at.elapsed() < DASHBOARD_TTL
-        {
-            return Ok(d.clone());
+        let cache = &self.inner.dashboards;
+        if let Some(d) = cache.fresh(&key) {
+            return Ok(d);
+        }
+        let _computing = cache.computing.lock().await;
+        if let Some(d) = cache.fresh(&key) {
+            return Ok(d);
         }
         let day = |d: NaiveDate| {
             tenure_domain::catalog::purchase_day(d.and_time(chrono::NaiveTime::MIN).and_utc())
@@ -320,7 +333,7 @@ impl App {
             predicted: f.predicted,
             computed_at: Utc::now(),
         });
-        if let Ok(mut map) = self.inner.dashboards.entries.lock() {
+        if let Ok(mut map) = cache.entries.lock() {
             if map.len() > 64 {
                 map.clear();
             }
