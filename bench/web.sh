@@ -74,9 +74,9 @@ measure() { # label url
   done
   export COOKIES=$cookies
   for page in dashboard list search customer; do
-    PAGE=$page wrk -t2 -c16 -d3s -s bench/web.lua "http://127.0.0.1:$PORT" >/dev/null 2>&1
+    PAGE=$page wrk -t2 -c16 -d3s --timeout 30s -s bench/web.lua "http://127.0.0.1:$PORT" >/dev/null 2>&1
     local out rps p50 p99 bad
-    out=$(PAGE=$page wrk -t2 -c16 -d"$DURATION" --latency -s bench/web.lua "http://127.0.0.1:$PORT" 2>&1)
+    out=$(PAGE=$page wrk -t2 -c16 -d"$DURATION" --timeout 30s --latency -s bench/web.lua "http://127.0.0.1:$PORT" 2>&1)
     rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
     p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
     p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
