@@ -65,7 +65,12 @@ impl Ctx {
     /// page.
     #[allow(clippy::result_large_err)]
     pub fn allowed(&self, p: Permission) -> Result<Actor, Response> {
-        let actor = self.actor()?;
+        self.permit(self.actor()?, p)
+    }
+
+    /// `actor`, when allowed `p`; otherwise the 403 page.
+    #[allow(clippy::result_large_err)]
+    fn permit(&self, actor: Actor, p: Permission) -> Result<Actor, Response> {
         if actor.allows(p) {
             Ok(actor)
         } else {
@@ -80,16 +85,7 @@ impl Ctx {
     /// A form post of a user who must be allowed `p` (see [`Ctx::check_form`]).
     #[allow(clippy::result_large_err)]
     pub fn form_actor(&self, form: &[(String, String)], p: Permission) -> Result<Actor, Response> {
-        let actor = self.check_form(form)?;
-        if actor.allows(p) {
-            Ok(actor)
-        } else {
-            Err(crate::render::error_page(
-                self,
-                axum::http::StatusCode::FORBIDDEN,
-                &self.t("error-forbidden-detail"),
-            ))
-        }
+        self.permit(self.check_form(form)?, p)
     }
 
     /// The page for a record that is not there.

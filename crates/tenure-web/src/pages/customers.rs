@@ -223,7 +223,7 @@ fn prediction_view(p: &Prediction) -> PredictionView {
 }
 
 fn customer_id(raw: &str) -> Option<CustomerId> {
-    raw.parse::<i64>().ok().filter(|i| *i > 0).map(CustomerId)
+    super::path_id(raw).map(CustomerId)
 }
 
 async fn timeline_page(
@@ -255,15 +255,17 @@ pub async fn show(ctx: Ctx, Path(raw): Path<String>) -> Response {
     let Some(id) = customer_id(&raw) else {
         return ctx.not_found();
     };
-    full_page(&ctx, &actor, id, None).await
+    full_page(&ctx, &actor, id, None, None).await
 }
 
-/// The 360° page, its timeline from `cursor`.
+/// The 360° page, its timeline from `cursor`; for a fragment request with `block`, that
+/// block of it.
 async fn full_page(
     ctx: &Ctx,
     actor: &tenure_domain::changes::Actor,
     id: CustomerId,
     cursor: Option<String>,
+    block: Option<&str>,
 ) -> Response {
     let (ctx, actor) = (ctx, actor.clone());
     let (c, prediction) = fetch!(ctx, ctx.state.app.get_customer(&actor, id).await);
@@ -345,7 +347,7 @@ async fn full_page(
         ctx,
         StatusCode::OK,
         "customer.html",
-        None,
+        block,
         minijinja::context! {
             id => c.id.0,
             name => display_name(&c.data.name),
@@ -383,25 +385,8 @@ pub async fn timeline(ctx: Ctx, Path(raw): Path<String>) -> Response {
     };
     let pairs = query_pairs(&ctx.query);
     let cursor = param(&pairs, "cursor").map(str::to_owned);
-    if !ctx.fragment {
-        return full_page(&ctx, &actor, id, cursor).await;
-    }
-    let (entries, more) = match timeline_page(&ctx, &actor, id, cursor).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
-    let name = match ctx.state.app.get_customer(&actor, id).await {
-        Ok((c, _)) => display_name(&c.data.name),
-        Err(e) => return app_error(&ctx, e),
-    };
-    page(
-        &ctx,
-        StatusCode::OK,
-        "customer.html",
-        Some("timeline"),
-        minijinja::context! { id => id.0, name, entries => ser(&entries), more, timeline_only => true,
-        currency => ctx.state.app.reporting_currency() },
-    )
+    // The whole page's values, so that the block renders as it does inside the page.
+    full_page(&ctx, &actor, id, cursor, Some("timeline")).await
 }
 
 /// The form's fields, in order.

@@ -131,7 +131,7 @@ pub async fn undo(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     let actor = step!(ctx.check_form(&form));
-    let Some(id) = raw.parse::<i64>().ok().filter(|i| *i > 0) else {
+    let Some(id) = super::path_id(&raw) else {
         return ctx.not_found();
     };
     match ctx.state.app.undo_merge(&actor, MergeId(id)).await {

@@ -82,3 +82,8 @@ pub(crate) fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a
         .map(|(_, v)| v.trim())
         .filter(|v| !v.is_empty())
 }
+
+/// A record id from the address: a positive integer, else `None` (a 404).
+pub(crate) fn path_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().filter(|i| *i > 0)
+}

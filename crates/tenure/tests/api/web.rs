@@ -849,3 +849,37 @@ async fn the_dashboard_counts_what_is_stored() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_timeline_pages_as_a_fragment_and_as_a_page() {
+    each_db(async |app| {
+        let (_, c) = app.post_json("/api/v1/customers", serde_json::json!({ "name": "Ann Lee" })).await;
+        let id = c["id"].as_i64().unwrap();
+        for day in 1..=25 {
+            let (status, body) = app
+                .post_json(
+                    "/api/v1/orders",
+                    serde_json::json!({ "customer_id": id, "occurred_at": format!("2025-01-{day:02}T10:00:00Z"),
+                                        "total_minor": 1000 + day, "currency": "USD" }),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        let mut b = signed_in(&app, Role::Agent).await;
+        let first = b.get(&format!("/customers/{id}")).await;
+        assert_eq!(first.body.matches("<li class=\"entry order\">").count(), 20);
+        let at = first.body.find("hx-get=\"").unwrap() + 8;
+        let more = first.body[at..at + first.body[at..].find('"').unwrap()].replace("&amp;", "&").replace("&#x2f;", "/");
+        // htmx asks for the next entries alone: the five oldest, no frame.
+        let fragment = b.get_with(&more, &[("hx-request", "true")]).await;
+        assert_eq!(fragment.status, 200, "{}", fragment.body);
+        assert!(!fragment.body.contains("<html"));
+        assert_eq!(fragment.body.matches("<li class=\"entry order\">").count(), 5);
+        assert!(fragment.body.contains("$10.01"));
+        // Without script the same link is the whole page from there.
+        let page = b.get(&more).await;
+        assert!(page.body.contains("<html") && page.body.contains("<h1>Ann Lee</h1>"));
+        assert_eq!(page.body.matches("<li class=\"entry order\">").count(), 5);
+    })
+    .await;
+}
