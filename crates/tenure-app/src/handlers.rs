@@ -6,9 +6,19 @@ use tenure_domain::changes::Event;
 
 use crate::unit::{Context, Handler, HandlerFuture, Handlers};
 
-/// The default handlers, in the order they run.
-pub fn defaults() -> Handlers {
-    vec![Arc::new(ChangeLog), Arc::new(DuplicateCandidates)]
+/// The default handlers, in the order they run: the change log, the duplicate
+/// candidates, the life-cycle stage, then segment membership (which reads the stage).
+pub fn defaults(clock: &crate::Clock) -> Handlers {
+    vec![
+        Arc::new(ChangeLog),
+        Arc::new(DuplicateCandidates),
+        Arc::new(crate::lifecycle::Stages {
+            clock: clock.clone(),
+        }),
+        Arc::new(crate::segments::Membership {
+            clock: clock.clone(),
+        }),
+    ]
 }
 
 /// Appends one change-log entry per event: who, when, through what, which record, what

@@ -20,13 +20,22 @@ use crate::{App, AppError, AppResult, Listed, PageRequest, listed, require};
 /// How often a job may fail before it is given up.
 const MAX_ATTEMPTS: i64 = 5;
 
-/// The schedules every worker keeps: the model refresh every day at 02:00 UTC.
+/// The schedules every worker keeps: the model refresh every day at 02:00 UTC, and the
+/// analytics refresh (stages, RFM, segments, retention reports, which read the models'
+/// P(alive)) at 02:30.
 pub fn default_schedules() -> Vec<Schedule> {
-    vec![Schedule {
-        kind: JobKind::ModelRefresh,
-        every: Duration::days(1),
-        offset: Duration::hours(2),
-    }]
+    vec![
+        Schedule {
+            kind: JobKind::ModelRefresh,
+            every: Duration::days(1),
+            offset: Duration::hours(2),
+        },
+        Schedule {
+            kind: JobKind::AnalyticsRefresh,
+            every: Duration::days(1),
+            offset: Duration::minutes(150),
+        },
+    ]
 }
 
 /// Queues `kind` now unless a job holding `key` is pending already.
@@ -137,6 +146,16 @@ impl App {
                     )
                     .await?;
                 Ok(report.json.to_string())
+            }
+            JobKind::AnalyticsRefresh => {
+                let r = self.refresh_analytics(&actor, None).await?;
+                Ok(serde_json::json!({
+                    "as_of": r.as_of.to_string(),
+                    "customers": r.customers,
+                    "stage_moves": r.stage_moves,
+                    "segments": r.segments,
+                })
+                .to_string())
             }
         }
     }

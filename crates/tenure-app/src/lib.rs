@@ -19,7 +19,10 @@ pub mod export;
 pub mod handlers;
 pub mod import;
 pub mod jobs;
+pub mod lifecycle;
 pub mod model;
+pub mod retention;
+pub mod segments;
 mod orders;
 pub mod password;
 mod sheet;
@@ -45,6 +48,39 @@ pub struct AppOptions {
     pub schedules: Vec<tenure_domain::jobs::Schedule>,
     /// How long a worker may hold a job before another may take it over.
     pub job_lease: chrono::Duration,
+    /// What time it is for the life cycle (tests hold it still and move it on).
+    pub clock: Clock,
+}
+
+/// The time the life cycle sees: the system's, or one a test sets and moves.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    fixed: Option<Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>>,
+}
+
+impl Clock {
+    /// A clock standing at `t` until moved.
+    pub fn fixed(t: chrono::DateTime<chrono::Utc>) -> Clock {
+        Clock {
+            fixed: Some(Arc::new(std::sync::Mutex::new(t))),
+        }
+    }
+
+    /// Moves a fixed clock to `t` (a system clock ignores it).
+    pub fn set(&self, t: chrono::DateTime<chrono::Utc>) {
+        if let Some(m) = &self.fixed
+            && let Ok(mut g) = m.lock()
+        {
+            *g = t;
+        }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        match &self.fixed {
+            Some(m) => m.lock().map_or_else(|_| chrono::Utc::now(), |g| *g),
+            None => chrono::Utc::now(),
+        }
+    }
 }
 
 impl Default for AppOptions {
@@ -52,6 +88,7 @@ impl Default for AppOptions {
         AppOptions {
             schedules: jobs::default_schedules(),
             job_lease: chrono::Duration::minutes(30),
+            clock: Clock::default(),
         }
     }
 }
@@ -98,10 +135,12 @@ impl AppBuilder {
     }
 
     pub fn build(self) -> App {
+        let mut handlers = handlers::defaults(&self.options.clock);
+        handlers.extend(self.handlers);
         App {
             inner: Arc::new(Inner {
                 store: self.store,
-                handlers: self.handlers,
+                handlers,
                 options: self.options,
                 dashboards: web::DashboardCache::default(),
             }),
@@ -125,7 +164,7 @@ impl App {
     pub fn builder(store: Store) -> AppBuilder {
         AppBuilder {
             store,
-            handlers: handlers::defaults(),
+            handlers: Vec::new(),
             options: AppOptions::default(),
         }
     }
@@ -136,6 +175,11 @@ impl App {
 
     pub fn options(&self) -> &AppOptions {
         &self.inner.options
+    }
+
+    /// The time now, as the life cycle sees it.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.options.clock.now()
     }
 
     /// The reporting currency: the default for amounts given without one.

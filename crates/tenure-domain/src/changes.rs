@@ -8,7 +8,7 @@
 use crate::access::{Permission, Principal, Role};
 use crate::ids::{
     AccountId, CategoryId, CustomerId, InteractionId, JobId, MergeId, OrderId, ProductId,
-    StaffUserId, TokenId,
+    SegmentId, StaffUserId, TokenId,
 };
 use crate::text_enum;
 
@@ -137,7 +137,11 @@ text_enum! {
         Recommendations => "recommendations",
         Aggregates => "aggregates",
         Duplicates => "duplicates",
-        Job => "job",
+                Job => "job",
+        Segment => "segment",
+        Settings => "settings",
+        Lifecycle => "lifecycle",
+        Analytics => "analytics",
     }
 }
 
@@ -254,6 +258,31 @@ pub enum Event {
     CustomersLoaded {
         customers: u64,
     },
+    /// A customer moved to another life-cycle stage.
+    StageChanged {
+        customer: CustomerId,
+    },
+    /// Staff changed a customer's manual stage, loss reason or qualification.
+    LifecycleEdited {
+        customer: CustomerId,
+    },
+    SegmentCreated {
+        segment: SegmentId,
+    },
+    SegmentUpdated {
+        segment: SegmentId,
+    },
+    SegmentDeleted {
+        segment: SegmentId,
+    },
+    /// A business setting (`name`) was changed.
+    SettingsChanged {
+        name: &'static str,
+    },
+    /// The analytics refresh placed, scored and grouped every customer again.
+    AnalyticsRefreshed {
+        customers: u64,
+    },
 }
 
 /// What the change log records of one event.
@@ -281,7 +310,9 @@ impl Event {
             | OrderDeleted { customer, .. }
             | InteractionRecorded { customer, .. }
             | InteractionUpdated { customer, .. }
-            | InteractionDeleted { customer, .. } => vec![*customer],
+            | InteractionDeleted { customer, .. }
+            | StageChanged { customer }
+            | LifecycleEdited { customer } => vec![*customer],
             OrderUpdated {
                 customer,
                 previous_customer,
@@ -442,6 +473,40 @@ impl Event {
             CustomersLoaded { customers } => {
                 counted(Entity::Customer, Operation::Import, "inserted", customers)
             }
+            StageChanged { customer } => change(
+                Entity::Lifecycle,
+                Some(customer.0),
+                Operation::Update,
+                Some(customer),
+            ),
+            LifecycleEdited { customer } => change(
+                Entity::Lifecycle,
+                Some(customer.0),
+                Operation::Update,
+                Some(customer),
+            ),
+            SegmentCreated { segment } => {
+                change(Entity::Segment, Some(segment.0), Operation::Create, None)
+            }
+            SegmentUpdated { segment } => {
+                change(Entity::Segment, Some(segment.0), Operation::Update, None)
+            }
+            SegmentDeleted { segment } => {
+                change(Entity::Segment, Some(segment.0), Operation::Delete, None)
+            }
+            SettingsChanged { name } => Change {
+                entity: Entity::Settings,
+                entity_id: None,
+                operation: Operation::Update,
+                customer_id: None,
+                detail: Some(serde_json::json!({ "name": name }).to_string()),
+            },
+            AnalyticsRefreshed { customers } => counted(
+                Entity::Analytics,
+                Operation::Rebuild,
+                "customers",
+                customers,
+            ),
         }
     }
 }

@@ -37,4 +37,6 @@ id_type!(
     MergeId,
     /// A job of the durable queue.
     JobId,
+    /// A customer segment.
+    SegmentId,
 );

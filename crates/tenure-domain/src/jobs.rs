@@ -15,6 +15,9 @@ text_enum! {
         DuplicatesRebuild => "duplicates_rebuild",
         /// Rebuild the "bought together" model.
         RecommendationsBuild => "recommendations_build",
+        /// Place every customer in their stage, score RFM, rebuild the segments and the
+        /// retention reports.
+        AnalyticsRefresh => "analytics_refresh",
     }
 }
 

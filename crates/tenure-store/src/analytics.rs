@@ -48,7 +48,63 @@ const PURCHASE_DAYS: &str = "SELECT customer_id, purchase_day, \
      FROM orders WHERE status = $2 AND purchase_day <= $3 \
      GROUP BY customer_id, purchase_day ORDER BY customer_id, purchase_day";
 
+/// One customer's completed orders of one day: how many, and their value in the reporting
+/// currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderDay {
+    pub customer: CustomerId,
+    pub day: i64,
+    pub orders: i64,
+    pub value_minor: i64,
+}
+
+/// [`PURCHASE_DAYS`] with the number of orders of each day.
+const ORDER_DAYS: &str = "SELECT customer_id, purchase_day, COUNT(*) AS orders, \
+     CAST(SUM(CASE WHEN currency = $1 THEN total_minor ELSE 0 END) AS BIGINT) AS value_minor \
+     FROM orders WHERE status = $2 AND purchase_day <= $3 \
+     GROUP BY customer_id, purchase_day ORDER BY customer_id, purchase_day";
+
 impl Store {
+    /// Every customer's order days up to and including `last_day`, in customer and day
+    /// order, with the number of orders and their value.
+    pub async fn order_days(&self, last_day: i64) -> StoreResult<Vec<OrderDay>> {
+        let currency = self.reporting_currency().to_owned();
+        let status = OrderStatus::Completed.as_str();
+        if let Some(days) = self
+            .read_sqlite(|c| {
+                let mut statement = c.prepare(ORDER_DAYS)?;
+                let rows =
+                    statement.query_map(rusqlite::params![currency, status, last_day], |r| {
+                        Ok(OrderDay {
+                            customer: CustomerId(r.get(0)?),
+                            day: r.get(1)?,
+                            orders: r.get(2)?,
+                            value_minor: r.get(3)?,
+                        })
+                    })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+        {
+            return days;
+        }
+        let mut rows = sqlx::query(ORDER_DAYS)
+            .bind(currency.clone())
+            .bind(status)
+            .bind(last_day)
+            .fetch(self.pool());
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            out.push(OrderDay {
+                customer: CustomerId(row.try_get("customer_id")?),
+                day: row.try_get("purchase_day")?,
+                orders: row.try_get("orders")?,
+                value_minor: row.try_get("value_minor")?,
+            });
+        }
+        Ok(out)
+    }
+
     /// Every customer's purchase days up to and including `last_day`, in customer and day
     /// order.
     pub async fn purchase_days(&self, last_day: i64) -> StoreResult<Vec<PurchaseDay>> {

@@ -312,7 +312,7 @@ impl Store {
     }
 
     /// `NotFound` unless the customer exists.
-    pub(crate) async fn require_customer(&self, id: CustomerId) -> StoreResult<()> {
+    pub async fn require_customer(&self, id: CustomerId) -> StoreResult<()> {
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
             .bind(id.0)
             .fetch_optional(self.pool())

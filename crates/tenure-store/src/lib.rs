@@ -19,11 +19,14 @@ mod error;
 pub mod export;
 pub mod interactions;
 pub mod jobs;
+pub mod lifecycle;
 pub mod load;
 pub mod orders;
 pub mod products;
 pub mod recommendations;
+pub mod refresh;
 pub mod registry;
+pub mod segments;
 mod sql;
 pub mod stats;
 #[cfg(test)]

@@ -114,6 +114,36 @@ pub const CUSTOMER_TABLES: &[CustomerTable] = &[
         personal: &[],
     },
     CustomerTable {
+        name: "customer_lifecycle",
+        columns: &["customer_id"],
+        ownership: Ownership::Derived,
+        personal: &["override_note"],
+    },
+    CustomerTable {
+        name: "stage_transitions",
+        columns: &["customer_id"],
+        ownership: Ownership::Owned,
+        personal: &["detail"],
+    },
+    CustomerTable {
+        name: "customer_rfm",
+        columns: &["customer_id"],
+        ownership: Ownership::Derived,
+        personal: &[],
+    },
+    CustomerTable {
+        name: "segment_members",
+        columns: &["customer_id"],
+        ownership: Ownership::Derived,
+        personal: &[],
+    },
+    CustomerTable {
+        name: "segment_history",
+        columns: &["customer_id"],
+        ownership: Ownership::Derived,
+        personal: &[],
+    },
+    CustomerTable {
         name: "customer_merges",
         columns: &["survivor_id", "merged_id"],
         ownership: Ownership::Record,

@@ -11,6 +11,7 @@ use tenure_domain::customer::{
     AccountType, Channel, ConsentChannel, ConsentStatus, CustomerKind, Direction, InteractionKind,
 };
 use tenure_domain::jobs::{JobKind, JobStatus, RunOutcome};
+use tenure_domain::lifecycle::{LossReason, LossReasonSource, Stage, TransitionReason};
 
 /// A schema as the migrations build it: table → columns in order, and the `IN` lists of
 /// the `CHECK` constraints by (table, column).
@@ -113,6 +114,13 @@ impl Schema {
                         }
                     }
                 }
+                ["ALTER", "TABLE", table, "ADD", "CONSTRAINT", _, "CHECK", column, ..] => {
+                    if let Some(values) = check_values(&st) {
+                        let column = column.trim_start_matches('(');
+                        self.checks
+                            .insert(((*table).to_owned(), column.to_owned()), values);
+                    }
+                }
                 ["ALTER", "TABLE", table, "ADD", "COLUMN", column, ..] => {
                     if let Some(values) = check_values(&st) {
                         self.checks
@@ -202,6 +210,29 @@ fn every_check_list_is_its_enum() {
         (("jobs", "kind"), spellings(JobKind::ALL)),
         (("jobs", "status"), spellings(JobStatus::ALL)),
         (("job_runs", "outcome"), spellings(RunOutcome::ALL)),
+        (("customer_lifecycle", "stage"), spellings(Stage::ALL)),
+        (("customer_lifecycle", "computed_stage"), spellings(Stage::ALL)),
+        (("customer_lifecycle", "override_stage"), spellings(Stage::ALL)),
+        (("customer_lifecycle", "loss_reason"), spellings(LossReason::ALL)),
+        (
+            ("customer_lifecycle", "loss_reason_source"),
+            spellings(LossReasonSource::ALL),
+        ),
+        (("stage_transitions", "from_stage"), spellings(Stage::ALL)),
+        (("stage_transitions", "to_stage"), spellings(Stage::ALL)),
+        (("stage_transitions", "reason"), spellings(TransitionReason::ALL)),
+        (("stage_transitions", "loss_reason"), spellings(LossReason::ALL)),
+        (
+            ("customer_rfm", "segment"),
+            tenure_analytics::rfm::RfmSegment::ALL
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+        ),
+        (
+            ("segment_history", "change"),
+            vec!["entered".to_owned(), "left".to_owned()],
+        ),
     ]);
     for folder in ["sqlite", "postgres"] {
         let schema = Schema::of(folder);

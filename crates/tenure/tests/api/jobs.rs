@@ -18,6 +18,7 @@ async fn app_on(db: &TestDb) -> App {
                 offset: chrono::Duration::zero(),
             }],
             job_lease: chrono::Duration::minutes(5),
+            clock: tenure_app::Clock::default(),
         })
         .build()
 }
