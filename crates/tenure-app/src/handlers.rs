@@ -32,6 +32,11 @@ impl Handler for ChangeLog {
 
     fn handle<'a>(&'a self, ctx: &'a mut Context<'_, '_>, event: &'a Event) -> HandlerFuture<'a> {
         Box::pin(async move {
+            // A stage move is an effect of the write that caused it, which has its own
+            // entry; the move itself is recorded with its reason in the stage history.
+            if matches!(event, Event::StageChanged { .. }) {
+                return Ok(());
+            }
             ctx.tx.append_change(ctx.actor, &event.change()).await?;
             Ok(())
         })

@@ -27,8 +27,11 @@ const COMPLAINT_LOOKBACK_DAYS: i64 = 90;
 pub(crate) fn settings_from(value: Option<serde_json::Value>) -> AppResult<LifecycleSettings> {
     match value {
         None => Ok(LifecycleSettings::default()),
-        Some(v) => serde_json::from_value(v)
-            .map_err(|e| AppError::Internal(format!("the stored life-cycle settings are unreadable: {e}"))),
+        Some(v) => serde_json::from_value(v).map_err(|e| {
+            AppError::Internal(format!(
+                "the stored life-cycle settings are unreadable: {e}"
+            ))
+        }),
     }
 }
 
@@ -122,7 +125,8 @@ pub(crate) async fn place_customer(
     let moved = first_placement || stage != rec.stage;
     if moved {
         if stage == Stage::Churned && rec.loss_reason.is_none() {
-            let since = stored.last_purchase.unwrap_or(now) - Duration::days(COMPLAINT_LOOKBACK_DAYS);
+            let since =
+                stored.last_purchase.unwrap_or(now) - Duration::days(COMPLAINT_LOOKBACK_DAYS);
             let complained = tx.complained_between(customer, since, now).await?;
             rec.loss_reason = Some(inferred_loss_reason(complained));
             rec.loss_reason_source = Some(LossReasonSource::Inferred);
@@ -139,7 +143,9 @@ pub(crate) async fn place_customer(
             to: stage,
             reason,
             detail,
-            loss_reason: (stage == Stage::Churned).then_some(rec.loss_reason).flatten(),
+            loss_reason: (stage == Stage::Churned)
+                .then_some(rec.loss_reason)
+                .flatten(),
             actor_name: actor.display_name(),
         })
         .await?;
@@ -211,8 +217,8 @@ impl App {
         require(actor, Permission::WriteCatalog)?;
         settings.validate()?;
         let mut uow = self.begin(actor).await?;
-        let value = serde_json::to_value(&settings)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let value =
+            serde_json::to_value(&settings).map_err(|e| AppError::Internal(e.to_string()))?;
         uow.tx.put_setting(SETTINGS, &value).await?;
         uow.emit(Event::SettingsChanged { name: SETTINGS });
         uow.commit().await?;
@@ -275,11 +281,13 @@ impl App {
             manual = Some(match o {
                 Some(s) => (
                     TransitionReason::Override,
-                    note.clone().unwrap_or_else(|| format!("set to {s} by hand")),
+                    note.clone()
+                        .unwrap_or_else(|| format!("set to {s} by hand")),
                 ),
                 None => (
                     TransitionReason::OverrideCleared,
-                    note.clone().unwrap_or_else(|| "manual stage removed".into()),
+                    note.clone()
+                        .unwrap_or_else(|| "manual stage removed".into()),
                 ),
             });
             rec.override_stage = o;
@@ -338,16 +346,22 @@ impl App {
     ) -> AppResult<Listed<(tenure_domain::customer::Customer, f64, LifecycleRecord)>> {
         require(actor, Permission::ReadAggregates)?;
         let settings = settings_from(self.store().setting(SETTINGS).await?)?;
-        let after = page.after::<WinBackPosition>()?.map(|p| (p.clv, CustomerId(p.id)));
+        let after = page
+            .after::<WinBackPosition>()?
+            .map(|p| (p.clv, CustomerId(p.id)));
         let found = self
             .store()
             .win_back(settings.win_back_min_clv, after, page.limit()?)
             .await?;
         let page = tenure_store::Page {
             items: found.items,
-            next: found.next.map(|(clv, id)| WinBackPosition { clv, id: id.0 }),
+            next: found
+                .next
+                .map(|(clv, id)| WinBackPosition { clv, id: id.0 }),
         };
-        Ok(crate::listed(page, |(c, v, r)| (c.seen_by(actor.role), v, r)))
+        Ok(crate::listed(page, |(c, v, r)| {
+            (c.seen_by(actor.role), v, r)
+        }))
     }
 
     /// Customers standing in `stage`, by id.

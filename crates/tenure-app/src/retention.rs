@@ -325,7 +325,10 @@ impl Pass {
         let as_of = day_of(self.as_of);
         let (mut prior, mut kept, mut active, mut spend) = (0_u64, 0_u64, 0_u64, 0_i64);
         for (_, a) in self.buyers() {
-            let in_prior = a.days.iter().any(|d| (as_of - 730 < *d) && (*d <= as_of - 365));
+            let in_prior = a
+                .days
+                .iter()
+                .any(|d| (as_of - 730 < *d) && (*d <= as_of - 365));
             let in_last = a.days.iter().any(|d| *d > as_of - 365);
             if in_prior {
                 prior += 1;
@@ -441,7 +444,8 @@ impl App {
             as_of,
             facts,
             activity,
-            minor: 10_f64.powi(tenure_domain::money::minor_exponent(self.reporting_currency()) as i32),
+            minor: 10_f64
+                .powi(tenure_domain::money::minor_exponent(self.reporting_currency()) as i32),
         })
     }
 
@@ -493,15 +497,27 @@ impl App {
             }
         }
         let scored: std::collections::HashSet<CustomerId> = rfm.iter().map(|(id, _)| *id).collect();
-        writes.rfm_removed = stored.keys().filter(|id| !scored.contains(id)).copied().collect();
+        writes.rfm_removed = stored
+            .keys()
+            .filter(|id| !scored.contains(id))
+            .copied()
+            .collect();
         let rfm_changed = (writes.rfm.len() + writes.rfm_removed.len()) as u64;
         let day = as_of.to_string();
         let json = |v: serde_json::Result<serde_json::Value>| {
             v.map_err(|e| AppError::Internal(format!("a report could not be written: {e}")))
         };
         writes.reports = vec![
-            ("rfm", day.clone(), json(serde_json::to_value(pass.rfm_summary(&rfm)))?),
-            ("cohorts", day.clone(), json(serde_json::to_value(pass.cohorts()))?),
+            (
+                "rfm",
+                day.clone(),
+                json(serde_json::to_value(pass.rfm_summary(&rfm)))?,
+            ),
+            (
+                "cohorts",
+                day.clone(),
+                json(serde_json::to_value(pass.cohorts()))?,
+            ),
             (
                 "concentration",
                 day.clone(),
@@ -582,7 +598,11 @@ impl App {
     }
 
     /// The RFM grid and named segments: the latest refresh's, or computed for `as_of`.
-    pub async fn rfm_summary(&self, actor: &Actor, as_of: Option<NaiveDate>) -> AppResult<RfmSummary> {
+    pub async fn rfm_summary(
+        &self,
+        actor: &Actor,
+        as_of: Option<NaiveDate>,
+    ) -> AppResult<RfmSummary> {
         require(actor, Permission::ReadAggregates)?;
         if let Some(r) = self.stored("rfm", as_of).await? {
             return Ok(r);
@@ -593,7 +613,11 @@ impl App {
     }
 
     /// The cohort matrix: the latest refresh's, or computed for `as_of`.
-    pub async fn cohorts(&self, actor: &Actor, as_of: Option<NaiveDate>) -> AppResult<CohortReport> {
+    pub async fn cohorts(
+        &self,
+        actor: &Actor,
+        as_of: Option<NaiveDate>,
+    ) -> AppResult<CohortReport> {
         require(actor, Permission::ReadAggregates)?;
         if let Some(r) = self.stored("cohorts", as_of).await? {
             return Ok(r);
@@ -668,7 +692,11 @@ impl App {
             defection_cut_points: input.defection_cut_points,
         };
         let effect = simulate(&inputs).map_err(|m| {
-            let field = m.split_whitespace().next().unwrap_or("input").trim_matches('`');
+            let field = m
+                .split_whitespace()
+                .next()
+                .unwrap_or("input")
+                .trim_matches('`');
             AppError::field(field, m.clone())
         })?;
         Ok(ProfitAnswer {
@@ -726,7 +754,10 @@ fn place_in_refresh(
     complaints: &HashMap<CustomerId, i64>,
     actor_name: &str,
 ) -> Option<(LifecycleRecord, Option<i64>, Option<NewTransition>)> {
-    let seen = f.lifecycle.as_ref().map(|r| r.updated_at.timestamp_micros());
+    let seen = f
+        .lifecycle
+        .as_ref()
+        .map(|r| r.updated_at.timestamp_micros());
     let mut rec = f
         .lifecycle
         .clone()
@@ -768,7 +799,9 @@ fn place_in_refresh(
             to: stage,
             reason: placement.reason,
             detail: placement.detail,
-            loss_reason: (stage == Stage::Churned).then_some(rec.loss_reason).flatten(),
+            loss_reason: (stage == Stage::Churned)
+                .then_some(rec.loss_reason)
+                .flatten(),
             actor_name: actor_name.to_owned(),
         });
         rec.stage = stage;

@@ -76,7 +76,10 @@ fn ordered(segments: &[SegmentRow]) -> AppResult<Vec<(SegmentRow, Expr)>> {
     let mut refs = Vec::new();
     for s in segments {
         let expr = parse(&s.expression).map_err(|e| {
-            AppError::Internal(format!("the stored filter of segment {} does not parse: {e}", s.name))
+            AppError::Internal(format!(
+                "the stored filter of segment {} does not parse: {e}",
+                s.name
+            ))
         })?;
         refs.push((s.name.clone(), expr.segment_refs()));
         parsed_all.insert(s.name.clone(), (s.clone(), expr));
@@ -173,7 +176,8 @@ async fn rebuild_one(
     let want = tx.segment_select(expr, ctx).await?;
     let have = tx.segment_member_ids(segment).await?;
     let (entered, left) = diff(&want, &have);
-    tx.apply_membership(segment, &entered, &left, now, true).await?;
+    tx.apply_membership(segment, &entered, &left, now, true)
+        .await?;
     Ok(want)
 }
 
@@ -268,7 +272,11 @@ impl App {
     }
 
     /// Creates a segment and works out its members at once.
-    pub async fn create_segment(&self, actor: &Actor, draft: SegmentDraft) -> AppResult<SegmentRow> {
+    pub async fn create_segment(
+        &self,
+        actor: &Actor,
+        draft: SegmentDraft,
+    ) -> AppResult<SegmentRow> {
         require(actor, Permission::WriteCatalog)?;
         let now = self.now();
         let mut uow = self.begin(actor).await?;
@@ -407,7 +415,10 @@ impl App {
         let after = page
             .after::<crate::lifecycle::StagePosition>()?
             .map(|p| CustomerId(p.0));
-        let found = self.store().segment_members(id, after, page.limit()?).await?;
+        let found = self
+            .store()
+            .segment_members(id, after, page.limit()?)
+            .await?;
         let ids: Vec<i64> = found.items.iter().map(|(c, _)| c.0).collect();
         let mut customers: HashMap<i64, Customer> = self
             .store()

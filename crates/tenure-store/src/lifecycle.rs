@@ -134,8 +134,11 @@ fn opt_parsed<T: std::str::FromStr<Err = String>>(
     column: &'static str,
 ) -> StoreResult<Option<T>> {
     let text: Option<String> = row.try_get(column)?;
-    text.map(|t| t.parse().map_err(|e: String| StoreError::corrupt(column, e)))
-        .transpose()
+    text.map(|t| {
+        t.parse()
+            .map_err(|e: String| StoreError::corrupt(column, e))
+    })
+    .transpose()
 }
 
 fn flag(row: &AnyRow, column: &'static str) -> StoreResult<bool> {
@@ -243,8 +246,10 @@ impl Store {
             .bind(name.to_owned())
             .fetch_optional(self.pool())
             .await?;
-        text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::corrupt("settings", e.to_string())))
-            .transpose()
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| StoreError::corrupt("settings", e.to_string()))
+        })
+        .transpose()
     }
 
     /// A customer's stage record, `None` when they were never placed.
@@ -366,8 +371,10 @@ impl Store {
         .bind(limit + 1)
         .fetch_all(self.pool())
         .await?;
-        let records: Vec<LifecycleRecord> =
-            rows.iter().map(lifecycle_from_row).collect::<StoreResult<_>>()?;
+        let records: Vec<LifecycleRecord> = rows
+            .iter()
+            .map(lifecycle_from_row)
+            .collect::<StoreResult<_>>()?;
         let items = self.with_customers(records, |r| r.customer).await?;
         Ok(Page::cut(items, limit, |(c, _)| c.id))
     }
@@ -450,8 +457,10 @@ impl WriteTx<'_> {
             .bind(name.to_owned())
             .fetch_optional(&mut *self.tx)
             .await?;
-        text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::corrupt("settings", e.to_string())))
-            .transpose()
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| StoreError::corrupt("settings", e.to_string()))
+        })
+        .transpose()
     }
 
     /// A customer's stage record, locked on PostgreSQL until the transaction ends.

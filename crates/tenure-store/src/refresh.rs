@@ -138,8 +138,8 @@ impl Store {
 
     /// Every customer's stored RFM scores.
     pub async fn stored_rfm(&self) -> StoreResult<HashMap<CustomerId, StoredRfm>> {
-        let mut rows =
-            sqlx::query("SELECT customer_id, r, f, m, segment FROM customer_rfm").fetch(self.pool());
+        let mut rows = sqlx::query("SELECT customer_id, r, f, m, segment FROM customer_rfm")
+            .fetch(self.pool());
         let mut out = HashMap::new();
         while let Some(row) = rows.try_next().await? {
             let segment: String = row.try_get("segment")?;
@@ -176,10 +176,11 @@ impl Store {
 
     /// A stored report of the latest refresh.
     pub async fn report(&self, name: &str) -> StoreResult<Option<StoredReport>> {
-        let row = sqlx::query("SELECT as_of, body, computed_at FROM analytics_reports WHERE name = $1")
-            .bind(name.to_owned())
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT as_of, body, computed_at FROM analytics_reports WHERE name = $1")
+                .bind(name.to_owned())
+                .fetch_optional(self.pool())
+                .await?;
         row.map(|r| {
             let body: String = r.try_get("body")?;
             Ok(StoredReport {
@@ -208,7 +209,12 @@ impl Store {
             .filter(|(r, seen, _)| current.get(&r.customer.0).copied() == *seen)
             .collect();
         let ids: Vec<i64> = fresh.iter().map(|(r, _, _)| r.customer.0).collect();
-        delete_ids(&mut tx.tx, "DELETE FROM customer_lifecycle WHERE customer_id IN ", &ids).await?;
+        delete_ids(
+            &mut tx.tx,
+            "DELETE FROM customer_lifecycle WHERE customer_id IN ",
+            &ids,
+        )
+        .await?;
         let mut rows = Bulk::new(
             self.backend(),
             "INSERT INTO customer_lifecycle (customer_id, stage, computed_stage, stage_since, \
@@ -263,7 +269,12 @@ impl Store {
 
         let mut ids: Vec<i64> = w.rfm.iter().map(|(c, _)| c.0).collect();
         ids.extend(w.rfm_removed.iter().map(|c| c.0));
-        delete_ids(&mut tx.tx, "DELETE FROM customer_rfm WHERE customer_id IN ", &ids).await?;
+        delete_ids(
+            &mut tx.tx,
+            "DELETE FROM customer_rfm WHERE customer_id IN ",
+            &ids,
+        )
+        .await?;
         let mut rows = Bulk::new(
             self.backend(),
             "INSERT INTO customer_rfm (customer_id, r, f, m, segment)",

@@ -123,7 +123,9 @@ impl Compiled {
     /// Binds a value of the field's type, converted to how it is stored.
     fn bind_value(&mut self, field: Field, v: &Value, ctx: &CompileContext) -> StoreResult<()> {
         match (field, v) {
-            (Field::Spend, Value::Decimal(x)) => self.bind((x * ctx.minor_per_major).round() as i64),
+            (Field::Spend, Value::Decimal(x)) => {
+                self.bind((x * ctx.minor_per_major).round() as i64)
+            }
             (Field::Spend, Value::Int(x)) => {
                 self.bind((*x as f64 * ctx.minor_per_major).round() as i64)
             }
@@ -139,9 +141,17 @@ impl Compiled {
     fn expr(&mut self, e: &Expr, ctx: &CompileContext) -> StoreResult<()> {
         match e {
             Expr::And(items) | Expr::Or(items) => {
-                let joiner = if matches!(e, Expr::And(_)) { " AND " } else { " OR " };
+                let joiner = if matches!(e, Expr::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
                 if items.is_empty() {
-                    self.push(if matches!(e, Expr::And(_)) { "(1 = 1)" } else { "(1 = 0)" });
+                    self.push(if matches!(e, Expr::And(_)) {
+                        "(1 = 1)"
+                    } else {
+                        "(1 = 0)"
+                    });
                     return Ok(());
                 }
                 self.push("(");
@@ -175,7 +185,8 @@ impl Compiled {
             }
             Expr::Has(field) => {
                 let c = column(*field);
-                self.sql.push_str(&format!("({c} IS NOT NULL AND {c} <> '')"));
+                self.sql
+                    .push_str(&format!("({c} IS NOT NULL AND {c} <> '')"));
             }
             Expr::Cmp { field, op, value } => self.cmp(*field, *op, value, ctx)?,
             Expr::In {
@@ -189,7 +200,11 @@ impl Compiled {
 
     fn cmp(&mut self, field: Field, op: CmpOp, v: &Value, ctx: &CompileContext) -> StoreResult<()> {
         if field == Field::Tag {
-            self.push(if op == CmpOp::Ne { "NOT EXISTS" } else { "EXISTS" });
+            self.push(if op == CmpOp::Ne {
+                "NOT EXISTS"
+            } else {
+                "EXISTS"
+            });
             self.push(" (SELECT 1 FROM customer_tags t WHERE t.customer_id = c.id AND t.tag = ");
             self.bind_value(field, v, ctx)?;
             self.push(")");
@@ -212,7 +227,11 @@ impl Compiled {
             // recency = n  ⇔  hi < last ≤ lo.
             return match op {
                 CmpOp::Eq | CmpOp::Ne => {
-                    self.push(if op == CmpOp::Eq { "(" } else { "(s.last_purchase_at IS NULL OR NOT (" });
+                    self.push(if op == CmpOp::Eq {
+                        "("
+                    } else {
+                        "(s.last_purchase_at IS NULL OR NOT ("
+                    });
                     self.push("s.last_purchase_at IS NOT NULL AND s.last_purchase_at > ");
                     self.bind(hi)?;
                     self.push(" AND s.last_purchase_at <= ");
@@ -422,17 +441,21 @@ fn deps_json(d: &[String]) -> String {
 impl Store {
     /// Every segment, by name.
     pub async fn segments(&self) -> StoreResult<Vec<SegmentRow>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SEGMENT_SELECT} ORDER BY name")))
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SEGMENT_SELECT} ORDER BY name"
+        )))
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(segment_from_row).collect()
     }
 
     pub async fn segment(&self, id: SegmentId) -> StoreResult<SegmentRow> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SEGMENT_SELECT} WHERE id = $1")))
-            .bind(id.0)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SEGMENT_SELECT} WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref()
             .map(segment_from_row)
             .transpose()?
@@ -505,7 +528,10 @@ impl Store {
     }
 
     /// The segments a customer is in, by name.
-    pub async fn segments_of(&self, customer: CustomerId) -> StoreResult<Vec<(SegmentRow, DateTime<Utc>)>> {
+    pub async fn segments_of(
+        &self,
+        customer: CustomerId,
+    ) -> StoreResult<Vec<(SegmentRow, DateTime<Utc>)>> {
         let rows = sqlx::query(
             "SELECT g.id, g.name, g.description, g.expression, g.depends_on, g.members, g.refreshed_at, \
              g.created_at, g.updated_at, g.version, m.since FROM segment_members m \
@@ -604,14 +630,20 @@ impl WriteTx<'_> {
 
     /// Every segment as this transaction sees it.
     pub async fn segments(&mut self) -> StoreResult<Vec<SegmentRow>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SEGMENT_SELECT} ORDER BY name")))
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SEGMENT_SELECT} ORDER BY name"
+        )))
+        .fetch_all(&mut *self.tx)
+        .await?;
         rows.iter().map(segment_from_row).collect()
     }
 
     /// The ids an expression selects, in this transaction.
-    pub async fn segment_select(&mut self, expr: &Expr, ctx: &CompileContext) -> StoreResult<Vec<i64>> {
+    pub async fn segment_select(
+        &mut self,
+        expr: &Expr,
+        ctx: &CompileContext,
+    ) -> StoreResult<Vec<i64>> {
         let c = compile(expr, ctx)?;
         let ids: Vec<i64> = sqlx::query_scalar_with(
             sqlx::AssertSqlSafe(format!("SELECT c.id {BASE} WHERE {} ORDER BY c.id", c.sql)),
@@ -651,7 +683,11 @@ impl WriteTx<'_> {
     }
 
     /// Whether `customer` is a member of `segment` now.
-    pub async fn is_member(&mut self, segment: SegmentId, customer: CustomerId) -> StoreResult<bool> {
+    pub async fn is_member(
+        &mut self,
+        segment: SegmentId,
+        customer: CustomerId,
+    ) -> StoreResult<bool> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM segment_members WHERE segment_id = $1 AND customer_id = $2",
         )

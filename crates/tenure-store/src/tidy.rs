@@ -114,7 +114,17 @@ impl Schema {
                         }
                     }
                 }
-                ["ALTER", "TABLE", table, "ADD", "CONSTRAINT", _, "CHECK", column, ..] => {
+                [
+                    "ALTER",
+                    "TABLE",
+                    table,
+                    "ADD",
+                    "CONSTRAINT",
+                    _,
+                    "CHECK",
+                    column,
+                    ..,
+                ] => {
                     if let Some(values) = check_values(&st) {
                         let column = column.trim_start_matches('(');
                         self.checks
@@ -211,17 +221,32 @@ fn every_check_list_is_its_enum() {
         (("jobs", "status"), spellings(JobStatus::ALL)),
         (("job_runs", "outcome"), spellings(RunOutcome::ALL)),
         (("customer_lifecycle", "stage"), spellings(Stage::ALL)),
-        (("customer_lifecycle", "computed_stage"), spellings(Stage::ALL)),
-        (("customer_lifecycle", "override_stage"), spellings(Stage::ALL)),
-        (("customer_lifecycle", "loss_reason"), spellings(LossReason::ALL)),
+        (
+            ("customer_lifecycle", "computed_stage"),
+            spellings(Stage::ALL),
+        ),
+        (
+            ("customer_lifecycle", "override_stage"),
+            spellings(Stage::ALL),
+        ),
+        (
+            ("customer_lifecycle", "loss_reason"),
+            spellings(LossReason::ALL),
+        ),
         (
             ("customer_lifecycle", "loss_reason_source"),
             spellings(LossReasonSource::ALL),
         ),
         (("stage_transitions", "from_stage"), spellings(Stage::ALL)),
         (("stage_transitions", "to_stage"), spellings(Stage::ALL)),
-        (("stage_transitions", "reason"), spellings(TransitionReason::ALL)),
-        (("stage_transitions", "loss_reason"), spellings(LossReason::ALL)),
+        (
+            ("stage_transitions", "reason"),
+            spellings(TransitionReason::ALL),
+        ),
+        (
+            ("stage_transitions", "loss_reason"),
+            spellings(LossReason::ALL),
+        ),
         (
             ("customer_rfm", "segment"),
             tenure_analytics::rfm::RfmSegment::ALL

@@ -37,17 +37,79 @@ pub enum Command {
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         format: String,
     },
-    /// Fit the shifted-beta-geometric model of contractual retention (subscriptions with
-    /// renewals) to a cohort's survivor counts, and project its survival and renewal rates.
+    /// Retention and attrition by month — overall, by acquisition channel and by segment
+    /// — from the purchases. With `--survivors`, instead fit the shifted-beta-geometric
+    /// model of contractual retention (subscriptions with renewals) to a cohort's survivor
+    /// counts and project its survival and renewal rates.
     Retention {
+        #[command(flatten)]
+        db: DbArgs,
         /// Subscribers at the start and after each renewal, e.g. `1000,631,468,382`.
-        #[arg(long, value_delimiter = ',', required = true)]
+        #[arg(long, value_delimiter = ',')]
         survivors: Vec<u64>,
-        /// Renewals to project (default: twice those observed).
+        /// With `--survivors`: renewals to project (default: twice those observed).
         #[arg(long)]
         periods: Option<u32>,
-        /// `json` or `text`.
+        /// The day the report is as of (default: today).
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// `text`, `csv` (`period,base,retained,lost,retention,attrition`) or `json`.
+        #[arg(long, default_value = "text", value_parser = ["text", "csv", "json"])]
+        format: String,
+    },
+    /// Place every customer in their life-cycle stage, score RFM, work out every segment
+    /// and store the cohort, retention, RFM and concentration reports.
+    Refresh {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The day to refresh as of (default: today).
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// `text` or `json`.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
+    /// Every buyer's recency, frequency and monetary value with quintile scores 1–5 and
+    /// the named segment.
+    Rfm {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// `text` (the segments), `csv`
+        /// (`customer_external_id,recency_days,frequency,monetary,r,f,m,segment`) or `json`.
+        #[arg(long, default_value = "text", value_parser = ["text", "csv", "json"])]
+        format: String,
+    },
+    /// The cohort retention matrix by acquisition month.
+    Cohorts {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// `text`, `csv` (`cohort,period,size,active,retention`) or `json`.
+        #[arg(long, default_value = "text", value_parser = ["text", "csv", "json"])]
+        format: String,
+    },
+    /// Revenue concentration: the top 20 %'s share, the Gini coefficient and the curve.
+    Pareto {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// `text`, `csv` (`customers_share,revenue_share`) or `json`.
+        #[arg(long, default_value = "text", value_parser = ["text", "csv", "json"])]
+        format: String,
+    },
+    /// Customers per life-cycle stage, the moves between stages and the loss reasons of
+    /// the last `--days` days.
+    Stages {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// `text`, `csv` (`from,to,moves`) or `json`.
+        #[arg(long, default_value = "text", value_parser = ["text", "csv", "json"])]
         format: String,
     },
     /// Build the "bought together" model from the order lines and store it, for
@@ -164,13 +226,39 @@ pub async fn run(command: Command, me: &Actor) -> Result<()> {
             Ok(())
         }
         Command::Retention {
+            db,
             survivors,
             periods,
+            as_of,
             format,
         } => {
+            if survivors.is_empty() {
+                let app = crate::open(&db).await?;
+                return crate::reports::retention(&app, me, as_of, &format).await;
+            }
             let r = uc::retention(&survivors, periods).context("--survivors")?;
             print(&r.json, &r.text, &format);
             Ok(())
+        }
+        Command::Refresh { db, as_of, format } => {
+            let app = crate::open(&db).await?;
+            crate::reports::refresh(&app, me, as_of, &format).await
+        }
+        Command::Rfm { db, as_of, format } => {
+            let app = crate::open(&db).await?;
+            crate::reports::rfm(&app, me, as_of, &format).await
+        }
+        Command::Cohorts { db, as_of, format } => {
+            let app = crate::open(&db).await?;
+            crate::reports::cohorts(&app, me, as_of, &format).await
+        }
+        Command::Pareto { db, as_of, format } => {
+            let app = crate::open(&db).await?;
+            crate::reports::pareto(&app, me, as_of, &format).await
+        }
+        Command::Stages { db, days, format } => {
+            let app = crate::open(&db).await?;
+            crate::reports::stages(&app, me, days, &format).await
         }
         Command::Recommendations {
             db,

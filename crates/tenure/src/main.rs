@@ -8,6 +8,7 @@ mod config;
 mod duplicates;
 mod export;
 mod import;
+mod reports;
 mod seed;
 
 use std::io::BufRead;
