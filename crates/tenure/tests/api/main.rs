@@ -16,6 +16,7 @@ mod exchange;
 mod faults;
 mod import;
 mod jobs;
+mod lifecycle;
 mod orders;
 mod recommendations;
 mod tokens;
