@@ -374,7 +374,7 @@ impl Compiled {
     /// Appends a bound customer id condition, for evaluating one customer.
     fn and_customer(mut self, id: CustomerId) -> StoreResult<Self> {
         let cond = std::mem::take(&mut self.sql);
-        self.sql = format!("c.id = ");
+        self.sql = "c.id = ".to_owned();
         self.bind(id.0)?;
         self.sql.push_str(" AND ");
         self.sql.push_str(&cond);
