@@ -2711,3 +2711,16 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod vocabulary {
+    use crate::lifecycle::{LossReason, Stage};
+
+    #[test]
+    fn the_value_lists_are_the_stored_vocabularies() {
+        let stages: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(super::STAGES, stages.as_slice());
+        let reasons: Vec<&str> = LossReason::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(super::LOSS_REASONS, reasons.as_slice());
+    }
+}
