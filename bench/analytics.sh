@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The analytics refresh (stages + RFM + segments + cohorts + retention + concentration) on
 # a generated business in SQLite, against DuckDB and polars answering (a) R, F, M with
-# quintile scores and (b) the monthly cohort table from the same orders as Parquet.
+# quintile scores (Tenure's tie rule: equal values share the lower score) and (b) the
+# monthly cohort table from the same orders as Parquet.
 # Prints a markdown table with wall times, peak memory and ratios.
 #
 #   bench/analytics.sh                 # 1,000,000 customers (~11M orders)
@@ -48,7 +49,7 @@ measure() {
 read -r first first_mem < <(measure "$BIN" analytics refresh --as-of "$AS_OF")
 read -r again again_mem < <(measure "$BIN" analytics refresh --as-of "$AS_OF")
 
-cat > "$WORK/duck.py" <<PY
+cat > "$WORK/duck_bench.py" <<PY
 import duckdb
 con = duckdb.connect()
 con.sql("""
@@ -56,8 +57,9 @@ WITH c AS (SELECT customer_external_id AS id, DATE '$AS_OF' - MAX(occurred_at)::
                   COUNT(*) AS frequency, SUM(total) AS monetary
            FROM '$PARQUET' WHERE status = 'completed' GROUP BY 1)
 SELECT id, recency, frequency, monetary,
-       NTILE(5) OVER (ORDER BY recency DESC) AS r, NTILE(5) OVER (ORDER BY frequency) AS f,
-       NTILE(5) OVER (ORDER BY monetary) AS m FROM c""").fetchall()
+       1 + floor(5 * (rank() OVER (ORDER BY recency DESC) - 1) / count(*) OVER ()) AS r,
+       1 + floor(5 * (rank() OVER (ORDER BY frequency) - 1) / count(*) OVER ()) AS f,
+       1 + floor(5 * (rank() OVER (ORDER BY monetary) - 1) / count(*) OVER ()) AS m FROM c""").fetchall()
 con.sql("""
 WITH o AS (SELECT customer_external_id AS id, date_trunc('month', occurred_at) AS month
            FROM '$PARQUET' WHERE status = 'completed'),
@@ -65,22 +67,22 @@ WITH o AS (SELECT customer_external_id AS id, date_trunc('month', occurred_at) A
      a AS (SELECT DISTINCT o.id, f.cohort, datediff('month', f.cohort, o.month) AS period FROM o JOIN f USING (id))
 SELECT cohort, period, COUNT(*) AS active FROM a GROUP BY 1, 2 ORDER BY 1, 2""").fetchall()
 PY
-cat > "$WORK/polars.py" <<PY
+cat > "$WORK/polars_bench.py" <<PY
 import polars as pl
 from datetime import date
 o = pl.scan_parquet('$PARQUET').filter(pl.col('status') == 'completed')
 c = o.group_by('customer_external_id').agg(
     (pl.lit(date.fromisoformat('$AS_OF')) - pl.col('occurred_at').max().dt.date()).dt.total_days().alias('recency'),
     pl.len().alias('frequency'), pl.col('total').sum().alias('monetary')).collect()
-q = lambda s: (s.rank('min') * 5 / (len(s) + 1)).floor().cast(pl.Int8) + 1
+q = lambda s: ((s.rank('min') - 1) * 5 / pl.len()).floor().cast(pl.Int8) + 1
 c = c.with_columns(q(-pl.col('recency')).alias('r'), q(pl.col('frequency')).alias('f'), q(pl.col('monetary')).alias('m'))
 m = o.with_columns(pl.col('occurred_at').dt.truncate('1mo').alias('month')).select('customer_external_id', 'month')
 f = m.group_by('customer_external_id').agg(pl.col('month').min().alias('cohort'))
 a = m.join(f, on='customer_external_id').unique(['customer_external_id', 'month'])
 a.group_by('cohort', 'month').agg(pl.len()).sort('cohort', 'month').collect()
 PY
-read -r duck duck_mem < <(measure "$VENV/bin/python" "$WORK/duck.py")
-read -r polars polars_mem < <(measure "$VENV/bin/python" "$WORK/polars.py")
+read -r duck duck_mem < <(measure "$VENV/bin/python" "$WORK/duck_bench.py")
+read -r polars polars_mem < <(measure "$VENV/bin/python" "$WORK/polars_bench.py")
 
 orders=$(($(wc -l < "$DATA/orders.csv") - 1))
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }

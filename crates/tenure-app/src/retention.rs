@@ -12,7 +12,8 @@ use serde::Serialize;
 use tenure_analytics::attrition::{PeriodRetention, RetentionBuilder};
 use tenure_analytics::cohorts::{CohortBuilder, CohortCell, month_index, month_label};
 use tenure_analytics::concentration::{Concentration, concentration};
-use tenure_analytics::profit::{ProfitEffect, ProfitInputs, simulate};
+use tenure_analytics::profit::simulate;
+pub use tenure_analytics::profit::{ProfitEffect, ProfitInputs, Scenario};
 use tenure_analytics::rfm::{RfmInput, RfmSegment, score};
 use tenure_domain::access::Permission;
 use tenure_domain::changes::{Actor, Event};
@@ -670,6 +671,26 @@ impl App {
         input: ProfitQuestion,
     ) -> AppResult<ProfitAnswer> {
         require(actor, Permission::ReadAggregates)?;
+        let numbers = [
+            ("defection_cut_points", Some(input.defection_cut_points)),
+            ("margin_rate", Some(input.margin_rate)),
+            ("acquisition_cost", Some(input.acquisition_cost)),
+            ("discount_rate", Some(input.discount_rate)),
+            ("retention", input.retention),
+            ("yearly_spend_per_customer", input.yearly_spend_per_customer),
+            ("customers", input.customers),
+        ];
+        for (field, v) in numbers {
+            if v.is_some_and(|v| !v.is_finite()) {
+                return Err(AppError::field(field, "must be a number"));
+            }
+        }
+        if input.yearly_spend_per_customer.is_some_and(|v| v < 0.0) {
+            return Err(AppError::field(
+                "yearly_spend_per_customer",
+                "must be 0 or more",
+            ));
+        }
         let report = self.retention_report(actor, None).await?;
         if !(0.0..=1.0).contains(&input.margin_rate) {
             return Err(AppError::field("margin_rate", "must be between 0 and 1"));

@@ -8,6 +8,8 @@ text_enum! {
         Order => "order",
         Interaction => "interaction",
         Prediction => "prediction",
+        /// A move between life-cycle stages.
+        Stage => "stage",
     }
 }
 

@@ -24,6 +24,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "interactions", description = "Contacts with customers on every channel"),
         (name = "users", description = "Staff users and API tokens"),
         (name = "jobs", description = "Scheduled and queued work"),
+        (name = "analytics", description = "Life-cycle stages, RFM, cohorts, retention, concentration, win-back and the profit simulator"),
+        (name = "segments", description = "Segments in the filter language, their members and history"),
     )
 )]
 pub(crate) struct ApiDoc;

@@ -167,7 +167,7 @@ pub(crate) fn lifecycle_from_row(row: &AnyRow) -> StoreResult<LifecycleRecord> {
     })
 }
 
-fn transition_from_row(row: &AnyRow) -> StoreResult<Transition> {
+pub(crate) fn transition_from_row(row: &AnyRow) -> StoreResult<Transition> {
     Ok(Transition {
         id: row.try_get("id")?,
         customer: CustomerId(row.try_get("customer_id")?),

@@ -18,6 +18,8 @@ pub enum TimelineEntry {
     Interaction(Interaction),
     /// The customer's current prediction, at the time it was computed.
     Prediction(CustomerId, Prediction),
+    /// A move between life-cycle stages.
+    Stage(crate::lifecycle::Transition),
 }
 
 impl TimelineEntry {
@@ -37,6 +39,11 @@ impl TimelineEntry {
                 at_micros: p.computed_at.timestamp_micros(),
                 kind: TimelineKind::Prediction,
                 id: customer.0,
+            },
+            TimelineEntry::Stage(t) => TimelinePosition {
+                at_micros: t.at.timestamp_micros(),
+                kind: TimelineKind::Stage,
+                id: t.id,
             },
         }
     }
@@ -121,6 +128,24 @@ impl Store {
                 customer,
                 crate::analytics::prediction_from_row(&r)?,
             ));
+        }
+
+        let (at, id) = bound(TimelineKind::Stage, before);
+        let rows = sqlx::query(
+            "SELECT id, customer_id, at, from_stage, to_stage, reason, detail, loss_reason, actor_name \
+             FROM stage_transitions WHERE customer_id = $1 AND (at < $2 OR (at = $2 AND id < $3)) \
+             ORDER BY at DESC, id DESC LIMIT $4",
+        )
+        .bind(customer.0)
+        .bind(at)
+        .bind(id)
+        .bind(limit + 1)
+        .fetch_all(self.pool())
+        .await?;
+        for r in &rows {
+            entries.push(TimelineEntry::Stage(crate::lifecycle::transition_from_row(
+                r,
+            )?));
         }
 
         entries.sort_by_key(|e| std::cmp::Reverse(e.position()));

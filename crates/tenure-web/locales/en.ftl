@@ -139,6 +139,7 @@ customer-timeline-more = Older entries
 timeline-order = Order
 timeline-interaction = Interaction
 timeline-prediction = Prediction
+timeline-stage = Stage
 customer-deleted = The customer was deleted.
 customer-delete-title = Delete { $name }?
 customer-delete-warning = This removes the customer with { $orders } orders and { $interactions } interactions. It cannot be undone.

@@ -133,6 +133,7 @@ customer-timeline-more = 更早的记录
 timeline-order = 订单
 timeline-interaction = 互动
 timeline-prediction = 预测
+timeline-stage = 阶段
 customer-deleted = 客户已删除。
 customer-delete-title = 删除 { $name }？
 customer-delete-warning = 将删除此客户及其 { $orders } 笔订单和 { $interactions } 次互动，无法恢复。

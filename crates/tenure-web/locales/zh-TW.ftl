@@ -133,6 +133,7 @@ customer-timeline-more = 較早的紀錄
 timeline-order = 訂單
 timeline-interaction = 互動
 timeline-prediction = 預測
+timeline-stage = 階段
 customer-deleted = 客戶已刪除。
 customer-delete-title = 刪除 { $name }？
 customer-delete-warning = 將刪除此客戶及其 { $orders } 筆訂單與 { $interactions } 次互動，無法復原。

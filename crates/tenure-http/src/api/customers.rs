@@ -494,6 +494,8 @@ pub struct TimelineItemDto {
     pub interaction: Option<InteractionDto>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prediction: Option<PredictionDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<super::lifecycle::TransitionDto>,
 }
 
 /// Everything about a customer, newest first.
@@ -517,6 +519,7 @@ async fn customer_timeline(
             order: Some(OrderDto::from(o)),
             interaction: None,
             prediction: None,
+            stage: None,
         },
         TimelineEntry::Interaction(i) => TimelineItemDto {
             kind: "interaction".into(),
@@ -524,6 +527,7 @@ async fn customer_timeline(
             order: None,
             interaction: Some(InteractionDto::from(i)),
             prediction: None,
+            stage: None,
         },
         TimelineEntry::Prediction(_, p) => TimelineItemDto {
             kind: "prediction".into(),
@@ -531,6 +535,15 @@ async fn customer_timeline(
             order: None,
             interaction: None,
             prediction: Some(PredictionDto::from(p)),
+            stage: None,
+        },
+        TimelineEntry::Stage(t) => TimelineItemDto {
+            kind: "stage".into(),
+            occurred_at: t.at,
+            order: None,
+            interaction: None,
+            prediction: None,
+            stage: Some(t.into()),
         },
     })))
 }

@@ -5,9 +5,11 @@ mod customers;
 mod duplicates;
 mod interactions;
 mod jobs;
+mod lifecycle;
 mod orders;
 mod products;
 mod recommendations;
+mod segments;
 mod users;
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(interactions::routes())
         .merge(users::routes())
         .merge(jobs::routes())
+        .merge(lifecycle::routes())
+        .merge(segments::routes())
 }
 
 /// A page of results and the cursor of the next one (`null` on the last page).

@@ -194,6 +194,17 @@ fn entry(e: &TimelineEntry) -> Entry {
             amount_minor: None,
             currency: None,
         },
+        TimelineEntry::Stage(t) => Entry {
+            kind: "stage",
+            at: t.at.to_rfc3339(),
+            title: match t.from {
+                Some(from) => format!("{from} → {}", t.to),
+                None => t.to.to_string(),
+            },
+            detail: t.detail.clone(),
+            amount_minor: None,
+            currency: None,
+        },
     }
 }
 

@@ -107,6 +107,73 @@ const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/jobs", Permission::ReadAggregates),
     ("POST", "/api/v1/jobs", Permission::WriteCatalog),
     ("GET", "/api/v1/jobs/{id}", Permission::ReadAggregates),
+    (
+        "GET",
+        "/api/v1/analytics/stages",
+        Permission::ReadAggregates,
+    ),
+    ("GET", "/api/v1/analytics/rfm", Permission::ReadAggregates),
+    (
+        "GET",
+        "/api/v1/analytics/cohorts",
+        Permission::ReadAggregates,
+    ),
+    (
+        "GET",
+        "/api/v1/analytics/retention",
+        Permission::ReadAggregates,
+    ),
+    (
+        "GET",
+        "/api/v1/analytics/pareto",
+        Permission::ReadAggregates,
+    ),
+    (
+        "GET",
+        "/api/v1/analytics/win-back",
+        Permission::ReadAggregates,
+    ),
+    (
+        "GET",
+        "/api/v1/analytics/profit",
+        Permission::ReadAggregates,
+    ),
+    (
+        "GET",
+        "/api/v1/settings/lifecycle",
+        Permission::ReadAggregates,
+    ),
+    (
+        "PUT",
+        "/api/v1/settings/lifecycle",
+        Permission::WriteCatalog,
+    ),
+    (
+        "GET",
+        "/api/v1/customers/{id}/lifecycle",
+        Permission::ReadAggregates,
+    ),
+    (
+        "PATCH",
+        "/api/v1/customers/{id}/lifecycle",
+        Permission::WriteCustomers,
+    ),
+    ("GET", "/api/v1/segments", Permission::ReadAggregates),
+    ("POST", "/api/v1/segments", Permission::WriteCatalog),
+    ("GET", "/api/v1/segments/{id}", Permission::ReadAggregates),
+    ("PUT", "/api/v1/segments/{id}", Permission::WriteCatalog),
+    ("DELETE", "/api/v1/segments/{id}", Permission::WriteCatalog),
+    (
+        "GET",
+        "/api/v1/segments/{id}/members",
+        Permission::ReadAggregates,
+    ),
+    (
+        "GET",
+        "/api/v1/segments/{id}/history",
+        Permission::ReadAggregates,
+    ),
+    ("POST", "/api/v1/segments/count", Permission::ReadAggregates),
 ];
 
 #[test]
@@ -149,6 +216,15 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<serde_json::Value> {
             Some(json!({"email": format!("user{n}@example.com"), "role": "agent"}))
         }
         ("PATCH", "/api/v1/interactions/{id}") => Some(json!({"subject": "called back"})),
+        ("PUT", "/api/v1/settings/lifecycle") => Some(json!({"at_risk_days": 120})),
+        ("PATCH", "/api/v1/customers/{id}/lifecycle") => Some(json!({"need": true})),
+        ("POST", "/api/v1/segments") => {
+            Some(json!({"name": format!("Segment {n}"), "expression": "orders > 0"}))
+        }
+        ("PUT", "/api/v1/segments/{id}") => Some(
+            json!({"name": format!("Segment {n} again"), "expression": "orders > 1", "version": 1}),
+        ),
+        ("POST", "/api/v1/segments/count") => Some(json!({"expression": "stage = \"new\""})),
         ("POST", "/api/v1/tokens") => Some(json!({"name": format!("token {n}"), "role": "agent"})),
         ("POST", "/api/v1/jobs") => Some(json!({"kind": "recommendations_build"})),
         _ => None,
@@ -210,7 +286,20 @@ async fn every_route_checks_the_token_and_the_role() {
                     .create_token(&tenure_testkit::operator(), "to revoke", Role::Agent, None)
                     .await
                     .unwrap();
+                let segment = app
+                    .app
+                    .create_segment(
+                        &tenure_testkit::operator(),
+                        tenure_app::segments::SegmentDraft {
+                            name: format!("Target {n}"),
+                            description: String::new(),
+                            expression: "orders > 0".into(),
+                        },
+                    )
+                    .await
+                    .unwrap();
                 let id = match template.split('/').nth(3) {
+                    Some("segments") => json!(segment.id.0),
                     Some("merges") => json!(merge.id.0),
                     Some("tokens") => json!(token.id.0),
                     Some("jobs") => json!(job.0),

@@ -73,6 +73,11 @@ async fn orders_and_interactions_feed_aggregates_and_the_timeline() {
                 None => break,
             }
         }
+        // The stage moves come first (they happened now): placed as potential, then lost,
+        // since the orders are years old.
+        let stages = kinds.iter().take_while(|(k, _)| k == "stage").count();
+        assert_eq!(stages, 2, "{kinds:?}");
+        let kinds: Vec<_> = kinds.into_iter().skip(stages).collect();
         assert_eq!(
             kinds,
             [
