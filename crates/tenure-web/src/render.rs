@@ -207,6 +207,13 @@ fn base(ctx: &Ctx) -> Base<'_> {
     add("/import", "nav-import", may(Permission::WriteCustomers));
     add("/export", "nav-export", may(Permission::ReadCustomers));
     add(
+        "/retention",
+        "nav-retention",
+        may(Permission::ReadAggregates),
+    );
+    add("/segments", "nav-segments", may(Permission::ReadAggregates));
+    add("/profit", "nav-profit", may(Permission::ReadAggregates));
+    add(
         "/analytics",
         "nav-analytics",
         may(Permission::ReadAggregates),

@@ -353,6 +353,10 @@ async fn full_page(
             )
         })
         .collect();
+    let lifecycle = match super::lifecycle::customer_view(ctx, &actor, id).await {
+        Ok(l) => l,
+        Err(res) => return res,
+    };
     let s = &c.stats;
     page(
         ctx,
@@ -385,6 +389,7 @@ async fn full_page(
             currency => ctx.state.app.reporting_currency(),
             may_write => actor.allows(Permission::WriteCustomers),
             may_delete => actor.allows(Permission::DeleteCustomers),
+            lifecycle => ser(&lifecycle),
         },
     )
 }

@@ -28,6 +28,7 @@ mod customers;
 mod dashboard;
 mod duplicates;
 mod exchange;
+mod lifecycle;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -66,6 +67,19 @@ pub fn routes() -> Router<WebState> {
         .route("/export/{kind}", get(exchange::download))
         .route("/analytics", get(analytics::show))
         .route("/analytics/refresh", post(analytics::refresh))
+        .route("/retention", get(lifecycle::retention))
+        .route("/retention/refresh", post(lifecycle::refresh))
+        .route(
+            "/segments",
+            get(lifecycle::segments).post(lifecycle::create_segment),
+        )
+        .route("/segments/new", get(lifecycle::new_segment))
+        .route(
+            "/segments/{id}",
+            get(lifecycle::show_segment).post(lifecycle::update_segment),
+        )
+        .route("/profit", get(lifecycle::profit))
+        .route("/customers/{id}/lifecycle", post(lifecycle::edit_customer))
         .route("/assets/{name}", get(crate::assets::serve))
 }
 
