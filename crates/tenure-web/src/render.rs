@@ -52,6 +52,16 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "analytics.html",
         include_str!("../templates/analytics.html"),
     ),
+    (
+        "retention.html",
+        include_str!("../templates/retention.html"),
+    ),
+    ("segments.html", include_str!("../templates/segments.html")),
+    (
+        "segment_form.html",
+        include_str!("../templates/segment_form.html"),
+    ),
+    ("profit.html", include_str!("../templates/profit.html")),
 ];
 
 fn lang_of(state: &State) -> Lang {

@@ -886,3 +886,87 @@ async fn the_timeline_pages_as_a_fragment_and_as_a_page() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_retention_segment_and_profit_pages_work_in_every_language() {
+    each_db(async |app| {
+        let me = operator();
+        let (_, c) = app
+            .post_json("/api/v1/customers", serde_json::json!({ "name": "李明朗", "tags": ["vip"] }))
+            .await;
+        let id = c["id"].as_i64().unwrap();
+        for (day, total) in [("2024-01-10", 5000), ("2024-03-02", 7000)] {
+            let (status, body) = app
+                .post_json(
+                    "/api/v1/orders",
+                    serde_json::json!({ "customer_id": id, "occurred_at": format!("{day}T10:00:00Z"), "total_minor": total }),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        app.app.refresh_analytics(&me, None).await.unwrap();
+        let mut b = signed_in(&app, Role::Manager).await;
+        for lang in ["en", "zh-CN", "zh-TW"] {
+            for path in ["/retention", "/segments", "/segments/new", "/profit", &format!("/customers/{id}")] {
+                let p = b.get(&format!("{path}{}lang={lang}", if path.contains('?') { "&" } else { "?" })).await;
+                assert_eq!(p.status, 200, "{path} in {lang}: {}", p.body);
+            }
+        }
+        let p = b.get("/retention?lang=en").await;
+        assert!(p.body.contains("Cohorts by acquisition month"), "{}", p.body);
+        assert!(p.body.contains("<td class=\"num h10\">100"), "the cohort's first month: {}", p.body);
+        assert!(p.body.contains("Churned"));
+
+        // The live count: htmx asks the form's own address for the preview block.
+        let frag = b
+            .get_with("/segments/new?expression=tag+%3D+%22vip%22", &[("hx-request", "true")])
+            .await;
+        assert_eq!(frag.status, 200);
+        assert!(!frag.body.contains("<html"));
+        assert!(frag.body.contains("1 customers match"), "{}", frag.body);
+        let bad = b
+            .get_with("/segments/new?expression=stage+%3D+%22at+risk%22", &[("hx-request", "true")])
+            .await;
+        assert!(bad.body.contains("did you mean &quot;at_risk&quot;"), "{}", bad.body);
+        assert!(bad.body.contains("<pre class=\"caret\">"), "{}", bad.body);
+
+        // Saving a segment, then a broken edit keeps the input with the message.
+        let p = b
+            .submit(
+                "/segments/new",
+                "/segments",
+                &[("name", "VIP"), ("description", ""), ("expression", "tag = \"vip\"")],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let at = p.location().to_owned();
+        let page = b.get(&at).await;
+        assert!(page.body.contains("李明朗"), "a member: {}", page.body);
+        let p = b
+            .submit(&at, &at, &[("name", "VIP"), ("description", ""), ("expression", "tag = "), ("version", "1")])
+            .await;
+        assert_eq!(p.status, 422);
+        assert!(p.body.contains("tag = </textarea>") && p.body.contains("aria-invalid=\"true\""), "{}", p.body);
+
+        // Staff set a manual stage on the 360° page.
+        let p = b
+            .submit(
+                &format!("/customers/{id}"),
+                &format!("/customers/{id}/lifecycle"),
+                &[("override_stage", "loyal"), ("note", "our oldest client")],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let page = b.get(&format!("/customers/{id}?lang=en")).await;
+        assert!(page.body.contains("<strong>Loyal</strong>"), "{}", page.body);
+        assert!(page.body.contains("set by hand"));
+
+        // The simulator answers for the numbers given and refuses impossible ones.
+        let p = b.get("/profit?cut=5&margin=30&discount=10&years=10&retention=80").await;
+        assert!(p.body.contains("Cutting defection by 5 points raises the value of a customer by"), "{}", p.body);
+        let p = b.get("/profit?cut=5&margin=30&discount=10&years=99").await;
+        assert_eq!(p.status, 422);
+        assert!(p.body.contains("horizon"), "{}", p.body);
+    })
+    .await;
+}
