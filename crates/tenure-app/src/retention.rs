@@ -412,18 +412,19 @@ impl App {
     async fn pass(&self, as_of: NaiveDate) -> AppResult<Pass> {
         let last_day = day_of(as_of);
         let facts = self.store().customer_facts().await?;
-        let days = self.store().order_days(last_day).await?;
-        let mut activity = Vec::with_capacity(facts.len());
-        let mut it = days.into_iter().peekable();
-        for f in &facts {
-            let mut a = Activity::default();
-            while let Some(d) = it.peek() {
-                if d.customer.0 < f.id.0 {
-                    it.next();
-                    continue;
+        let mut activity = vec![Activity::default(); facts.len()];
+        // Both come in customer id order: walk them together, one order day at a time.
+        let mut k = 0;
+        self.store()
+            .for_each_order_day(last_day, |d| {
+                while facts.get(k).is_some_and(|f| f.id.0 < d.customer.0) {
+                    k += 1;
                 }
-                if d.customer.0 > f.id.0 {
-                    break;
+                let (Some(f), Some(a)) = (facts.get(k), activity.get_mut(k)) else {
+                    return;
+                };
+                if f.id != d.customer {
+                    return;
                 }
                 a.first_day.get_or_insert(d.day);
                 a.last_day = Some(d.day);
@@ -437,10 +438,8 @@ impl App {
                 if a.months.last() != Some(&m) {
                     a.months.push(m);
                 }
-                it.next();
-            }
-            activity.push(a);
-        }
+            })
+            .await?;
         Ok(Pass {
             as_of,
             facts,

@@ -105,6 +105,49 @@ impl Store {
         Ok(out)
     }
 
+    /// Calls `f` with every customer's order days up to and including `last_day`, in
+    /// customer and day order, without holding them all in memory.
+    pub async fn for_each_order_day(
+        &self,
+        last_day: i64,
+        mut f: impl FnMut(OrderDay),
+    ) -> StoreResult<()> {
+        let currency = self.reporting_currency().to_owned();
+        let status = OrderStatus::Completed.as_str();
+        if let Some(done) = self
+            .read_sqlite(|c| {
+                let mut statement = c.prepare(ORDER_DAYS)?;
+                let mut rows = statement.query(rusqlite::params![currency, status, last_day])?;
+                while let Some(r) = rows.next()? {
+                    f(OrderDay {
+                        customer: CustomerId(r.get(0)?),
+                        day: r.get(1)?,
+                        orders: r.get(2)?,
+                        value_minor: r.get(3)?,
+                    });
+                }
+                Ok(())
+            })
+            .await
+        {
+            return done;
+        }
+        let mut rows = sqlx::query(ORDER_DAYS)
+            .bind(currency.clone())
+            .bind(status)
+            .bind(last_day)
+            .fetch(self.pool());
+        while let Some(row) = rows.try_next().await? {
+            f(OrderDay {
+                customer: CustomerId(row.try_get("customer_id")?),
+                day: row.try_get("purchase_day")?,
+                orders: row.try_get("orders")?,
+                value_minor: row.try_get("value_minor")?,
+            });
+        }
+        Ok(())
+    }
+
     /// Every customer's purchase days up to and including `last_day`, in customer and day
     /// order.
     pub async fn purchase_days(&self, last_day: i64) -> StoreResult<Vec<PurchaseDay>> {

@@ -93,6 +93,37 @@ impl Store {
              LEFT JOIN customer_lifecycle l ON l.customer_id = c.id ORDER BY c.id",
             lifecycle.join(", ")
         );
+        if let Some(read) = self
+            .read_sqlite(|c| {
+                let mut st = c.prepare(&sql)?;
+                let mut rows = st.query([])?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let placed: i64 = r.get(10)?;
+                    out.push(CustomerFacts {
+                        id: CustomerId(r.get(0)?),
+                        external_id: r.get(1)?,
+                        acquisition_channel: r.get(2)?,
+                        first_purchase_at: r.get(3)?,
+                        last_purchase_at: r.get(4)?,
+                        orders: r.get(5)?,
+                        purchase_days: r.get(6)?,
+                        spend_minor: r.get(7)?,
+                        p_alive: r.get(8)?,
+                        clv: r.get(9)?,
+                        lifecycle: if placed != 0 {
+                            Some(lifecycle_from_sqlite(r, 11)?)
+                        } else {
+                            None
+                        },
+                    });
+                }
+                Ok(out)
+            })
+            .await
+        {
+            return read;
+        }
         let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(self.pool());
         let mut out = Vec::new();
         while let Some(r) = rows.try_next().await? {
@@ -138,6 +169,29 @@ impl Store {
 
     /// Every customer's stored RFM scores.
     pub async fn stored_rfm(&self) -> StoreResult<HashMap<CustomerId, StoredRfm>> {
+        if let Some(read) = self
+            .read_sqlite(|c| {
+                let mut st = c.prepare("SELECT customer_id, r, f, m, segment FROM customer_rfm")?;
+                let mut rows = st.query([])?;
+                let mut out = HashMap::new();
+                while let Some(r) = rows.next()? {
+                    let segment: String = r.get(4)?;
+                    out.insert(
+                        CustomerId(r.get(0)?),
+                        StoredRfm {
+                            r: score(r.get(1)?, "customer_rfm.r")?,
+                            f: score(r.get(2)?, "customer_rfm.f")?,
+                            m: score(r.get(3)?, "customer_rfm.m")?,
+                            segment: segment_of(&segment)?,
+                        },
+                    );
+                }
+                Ok(out)
+            })
+            .await
+        {
+            return read;
+        }
         let mut rows = sqlx::query("SELECT customer_id, r, f, m, segment FROM customer_rfm")
             .fetch(self.pool());
         let mut out = HashMap::new();
@@ -338,6 +392,52 @@ async fn updated_at_of(
         }
     }
     Ok(out)
+}
+
+fn text_enum<T: std::str::FromStr<Err = String>>(
+    r: &rusqlite::Row<'_>,
+    i: usize,
+    column: &'static str,
+) -> StoreResult<Option<T>> {
+    let text: Option<String> = r.get(i)?;
+    text.map(|t| {
+        t.parse()
+            .map_err(|e: String| crate::StoreError::corrupt(column, e))
+    })
+    .transpose()
+}
+
+fn required<T>(v: Option<T>, column: &'static str) -> StoreResult<T> {
+    v.ok_or_else(|| crate::StoreError::corrupt(column, "missing"))
+}
+
+fn micros_at(m: Option<i64>) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+    m.map(crate::time::from_micros).transpose()
+}
+
+/// A stage record from the columns of [`LIFECYCLE_COLUMNS`] starting at `at`, read by the
+/// plain SQLite connection.
+fn lifecycle_from_sqlite(r: &rusqlite::Row<'_>, at: usize) -> StoreResult<LifecycleRecord> {
+    let flag = |i: usize| -> StoreResult<bool> { Ok(r.get::<_, i64>(at + i)? != 0) };
+    Ok(LifecycleRecord {
+        customer: CustomerId(r.get(at)?),
+        stage: required(text_enum(r, at + 1, "stage")?, "stage")?,
+        computed_stage: required(text_enum(r, at + 2, "computed_stage")?, "computed_stage")?,
+        stage_since: crate::time::from_micros(r.get(at + 3)?)?,
+        override_stage: text_enum(r, at + 4, "override_stage")?,
+        override_note: r.get(at + 5)?,
+        loss_reason: text_enum(r, at + 6, "loss_reason")?,
+        loss_reason_source: text_enum(r, at + 7, "loss_reason_source")?,
+        money: flag(8)?,
+        authority: flag(9)?,
+        need: flag(10)?,
+        qualified_at: micros_at(r.get(at + 11)?)?,
+        contact_attempts: r.get(at + 12)?,
+        attempts_since_progress: r.get(at + 13)?,
+        buying_signals: r.get(at + 14)?,
+        parked: flag(15)?,
+        updated_at: crate::time::from_micros(r.get(at + 16)?)?,
+    })
 }
 
 /// Runs `head (ids…)` for the ids in chunks.
