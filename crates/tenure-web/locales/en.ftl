@@ -369,3 +369,4 @@ profit-value-per-customer = Value of a customer
 profit-total = Value of { $customers } customers
 profit-basis = Margin of { $margin } a year per customer.
 profit-measured = Measured yearly retention: { $rate }.
+profit-settings = Margin { $margin } %, discount rate { $discount } %, over { $years } years.

@@ -363,3 +363,4 @@ profit-value-per-customer = 每位客户的价值
 profit-total = { $customers } 位客户的价值
 profit-basis = 每位客户每年利润 { $margin }。
 profit-measured = 实测年度留存率：{ $rate }。
+profit-settings = 利润率 { $margin }%，折现率 { $discount }%，按 { $years } 年计算。

@@ -363,3 +363,4 @@ profit-value-per-customer = 每位客戶的價值
 profit-total = { $customers } 位客戶的價值
 profit-basis = 每位客戶每年利潤 { $margin }。
 profit-measured = 實測年度留存率：{ $rate }。
+profit-settings = 利潤率 { $margin }%，折現率 { $discount }%，按 { $years } 年計算。

@@ -308,6 +308,54 @@ async fn a_manager_runs_the_shop_from_the_browser() {
         .await;
     s.check("analytics").await;
 
+    // The life cycle: refresh, then the retention page with its heat-maps.
+    app.app
+        .refresh_analytics(&tenure_testkit::operator(), None)
+        .await
+        .unwrap();
+    s.goto("/retention").await;
+    s.until("document.querySelectorAll('table.heatmap td.h10').length > 0")
+        .await;
+    s.check("retention").await;
+    // A segment, counted live while its filter is typed; a mistake is shown where it is.
+    s.goto("/segments/new").await;
+    s.type_into("#f-name", "Lost VIPs").await;
+    s.type_into("#f-expression", "stage = \"at risk\"").await;
+    s.until("document.querySelector('#preview pre.caret') !== null")
+        .await;
+    s.check("segment-error").await;
+    s.type_into(
+        "#f-expression",
+        "stage in (\"at_risk\", \"churned\") and tag = \"vip\"",
+    )
+    .await;
+    s.until("document.querySelector('#preview').innerText.includes('customers match')")
+        .await;
+    s.click("form[action='/segments'] button[type=submit]")
+        .await;
+    s.until("document.querySelector('h2') && document.body.innerText.includes('Members')")
+        .await;
+    s.check("segment").await;
+    // The simulator follows its sliders.
+    s.goto("/profit").await;
+    s.until("document.querySelector('#result p.big') !== null")
+        .await;
+    let before: String = s
+        .eval("document.querySelector('#result p.big').innerText")
+        .await;
+    s.eval::<bool>(
+        "(() => { const r = document.querySelector('#f-cut'); r.value = 10; \
+          r.dispatchEvent(new Event('input', { bubbles: true })); return true; })()",
+    )
+    .await;
+    s.until("document.querySelector('#result p.big').innerText.includes('10 points')")
+        .await;
+    let after: String = s
+        .eval("document.querySelector('#result p.big').innerText")
+        .await;
+    assert_ne!(before, after);
+    s.check("profit").await;
+
     // Traditional Chinese, by the language link, for every page after.
     s.goto("/").await;
     s.click("a[hreflang='zh-TW']").await;
