@@ -65,46 +65,6 @@ const ORDER_DAYS: &str = "SELECT customer_id, purchase_day, COUNT(*) AS orders, 
      GROUP BY customer_id, purchase_day ORDER BY customer_id, purchase_day";
 
 impl Store {
-    /// Every customer's order days up to and including `last_day`, in customer and day
-    /// order, with the number of orders and their value.
-    pub async fn order_days(&self, last_day: i64) -> StoreResult<Vec<OrderDay>> {
-        let currency = self.reporting_currency().to_owned();
-        let status = OrderStatus::Completed.as_str();
-        if let Some(days) = self
-            .read_sqlite(|c| {
-                let mut statement = c.prepare(ORDER_DAYS)?;
-                let rows =
-                    statement.query_map(rusqlite::params![currency, status, last_day], |r| {
-                        Ok(OrderDay {
-                            customer: CustomerId(r.get(0)?),
-                            day: r.get(1)?,
-                            orders: r.get(2)?,
-                            value_minor: r.get(3)?,
-                        })
-                    })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
-            })
-            .await
-        {
-            return days;
-        }
-        let mut rows = sqlx::query(ORDER_DAYS)
-            .bind(currency.clone())
-            .bind(status)
-            .bind(last_day)
-            .fetch(self.pool());
-        let mut out = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            out.push(OrderDay {
-                customer: CustomerId(row.try_get("customer_id")?),
-                day: row.try_get("purchase_day")?,
-                orders: row.try_get("orders")?,
-                value_minor: row.try_get("value_minor")?,
-            });
-        }
-        Ok(out)
-    }
-
     /// Calls `f` with every customer's order days up to and including `last_day`, in
     /// customer and day order, without holding them all in memory.
     pub async fn for_each_order_day(
