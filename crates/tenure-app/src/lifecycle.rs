@@ -21,7 +21,7 @@ use crate::{App, AppError, AppResult, Listed, PageRequest, require};
 pub const SETTINGS: &str = "lifecycle";
 
 /// How long before a customer went silent a complaint counts as the reason they left.
-const COMPLAINT_LOOKBACK_DAYS: i64 = 90;
+pub(crate) const COMPLAINT_LOOKBACK_DAYS: i64 = 90;
 
 /// Reads the business's thresholds (the defaults until it sets its own).
 pub(crate) fn settings_from(value: Option<serde_json::Value>) -> AppResult<LifecycleSettings> {
@@ -32,6 +32,14 @@ pub(crate) fn settings_from(value: Option<serde_json::Value>) -> AppResult<Lifec
                 "the stored life-cycle settings are unreadable: {e}"
             ))
         }),
+    }
+}
+
+impl App {
+    /// The thresholds in force, without a permission check (for use cases that checked
+    /// their own).
+    pub(crate) async fn current_lifecycle_settings(&self) -> AppResult<LifecycleSettings> {
+        settings_from(self.store().setting(SETTINGS).await?)
     }
 }
 
@@ -116,45 +124,81 @@ pub(crate) async fn place_customer(
         returned_at,
     };
     let placement = place(&facts, &settings, now);
-    rec.computed_stage = placement.stage;
     let stage = rec.override_stage.unwrap_or(placement.stage);
-    let (reason, detail) = match manual {
-        Some(m) => m,
-        None => (placement.reason, placement.detail),
+    let complained = if needs_loss_reason(&rec, first_placement, stage) {
+        let since = stored.last_purchase.unwrap_or(now) - Duration::days(COMPLAINT_LOOKBACK_DAYS);
+        tx.complained_between(customer, since, now).await?
+    } else {
+        false
     };
-    let moved = first_placement || stage != rec.stage;
-    if moved {
-        if stage == Stage::Churned && rec.loss_reason.is_none() {
-            let since =
-                stored.last_purchase.unwrap_or(now) - Duration::days(COMPLAINT_LOOKBACK_DAYS);
-            let complained = tx.complained_between(customer, since, now).await?;
-            rec.loss_reason = Some(inferred_loss_reason(complained));
-            rec.loss_reason_source = Some(LossReasonSource::Inferred);
-        }
-        if rec.stage == Stage::Churned && stage != Stage::Churned && !first_placement {
-            // A new episode: the next churn gets its own reason.
-            rec.loss_reason = None;
-            rec.loss_reason_source = None;
-        }
-        tx.record_transition(&NewTransition {
-            customer,
-            at: now,
-            from: (!first_placement).then_some(rec.stage),
-            to: stage,
-            reason,
-            detail,
-            loss_reason: (stage == Stage::Churned)
-                .then_some(rec.loss_reason)
-                .flatten(),
-            actor_name: actor.display_name(),
-        })
-        .await?;
-        rec.stage = stage;
-        rec.stage_since = now;
+    let transition = apply_placement(
+        &mut rec,
+        first_placement,
+        placement,
+        manual,
+        complained,
+        now,
+        &actor.display_name(),
+    );
+    let moved = transition.is_some();
+    if let Some(t) = &transition {
+        tx.record_transition(t).await?;
     }
-    rec.updated_at = now;
     tx.save_lifecycle(&rec).await?;
     Ok(moved)
+}
+
+/// Whether placing `rec` in `stage` moves a customer into "churned" with no loss reason yet,
+/// so the caller must find out whether they complained.
+pub(crate) fn needs_loss_reason(rec: &LifecycleRecord, first: bool, stage: Stage) -> bool {
+    stage == Stage::Churned && (first || rec.stage != stage) && rec.loss_reason.is_none()
+}
+
+/// Applies a placement to a stage record at `now`, the same for a write and for the
+/// refresh: the stage that counts (the manual one first); when it changed, the move to
+/// record — into "churned" with the loss reason (staff's, else inferred from `complained`),
+/// out of it with the reason cleared for the next episode. `manual` replaces the rule's
+/// reason for a staff edit. `None` when the stage stays.
+pub(crate) fn apply_placement(
+    rec: &mut LifecycleRecord,
+    first: bool,
+    placement: tenure_domain::lifecycle::Placement,
+    manual: Option<(TransitionReason, String)>,
+    complained: bool,
+    now: DateTime<Utc>,
+    actor_name: &str,
+) -> Option<NewTransition> {
+    rec.computed_stage = placement.stage;
+    rec.updated_at = now;
+    let stage = rec.override_stage.unwrap_or(placement.stage);
+    if !first && stage == rec.stage {
+        return None;
+    }
+    if needs_loss_reason(rec, first, stage) {
+        rec.loss_reason = Some(inferred_loss_reason(complained));
+        rec.loss_reason_source = Some(LossReasonSource::Inferred);
+    }
+    if !first && rec.stage == Stage::Churned && stage != Stage::Churned {
+        // A new episode: the next churn gets its own reason.
+        rec.loss_reason = None;
+        rec.loss_reason_source = None;
+    }
+    let (reason, detail) = manual.unwrap_or((placement.reason, placement.detail));
+    let t = NewTransition {
+        customer: rec.customer,
+        at: now,
+        from: (!first).then_some(rec.stage),
+        to: stage,
+        reason,
+        detail,
+        loss_reason: (stage == Stage::Churned)
+            .then_some(rec.loss_reason)
+            .flatten(),
+        actor_name: actor_name.to_owned(),
+    };
+    rec.stage = stage;
+    rec.stage_since = now;
+    Some(t)
 }
 
 /// Keeps every customer's stage current inside the writes that change it.
@@ -204,7 +248,7 @@ impl App {
     /// The business's life-cycle thresholds.
     pub async fn lifecycle_settings(&self, actor: &Actor) -> AppResult<LifecycleSettings> {
         require(actor, Permission::ReadAggregates)?;
-        settings_from(self.store().setting(SETTINGS).await?)
+        self.current_lifecycle_settings().await
     }
 
     /// Sets the thresholds; stages follow them at the next write of each customer and at
@@ -233,7 +277,7 @@ impl App {
     ) -> AppResult<CustomerLifecycle> {
         require(actor, Permission::ReadAggregates)?;
         self.store().require_customer(id).await?;
-        let settings = settings_from(self.store().setting(SETTINGS).await?)?;
+        let settings = self.current_lifecycle_settings().await?;
         let record = match self.store().lifecycle(id).await? {
             Some(r) => r,
             None => LifecycleRecord::new(id, self.now()),
@@ -345,7 +389,7 @@ impl App {
         page: PageRequest,
     ) -> AppResult<Listed<(tenure_domain::customer::Customer, f64, LifecycleRecord)>> {
         require(actor, Permission::ReadAggregates)?;
-        let settings = settings_from(self.store().setting(SETTINGS).await?)?;
+        let settings = self.current_lifecycle_settings().await?;
         let after = page
             .after::<WinBackPosition>()?
             .map(|p| (p.clv, CustomerId(p.id)));

@@ -18,10 +18,7 @@ use tenure_analytics::rfm::{RfmInput, RfmSegment, score};
 use tenure_domain::access::Permission;
 use tenure_domain::changes::{Actor, Event};
 use tenure_domain::ids::CustomerId;
-use tenure_domain::lifecycle::{
-    LifecycleSettings, LossReasonSource, Stage, StageFacts, inferred_loss_reason, place,
-    returned_after_lapse,
-};
+use tenure_domain::lifecycle::{LifecycleSettings, Stage, StageFacts, place, returned_after_lapse};
 use tenure_store::lifecycle::{LifecycleRecord, NewTransition};
 use tenure_store::refresh::{CustomerFacts, RefreshWrites, StoredRfm};
 
@@ -465,9 +462,7 @@ impl App {
         } else {
             moment_of(as_of)
         };
-        let settings = crate::lifecycle::settings_from(
-            self.store().setting(crate::lifecycle::SETTINGS).await?,
-        )?;
+        let settings = self.current_lifecycle_settings().await?;
         let pass = self.pass(as_of).await?;
         let complaints = self.store().last_complaints().await?;
         let mut writes = RefreshWrites::default();
@@ -636,9 +631,7 @@ impl App {
         if let Some(r) = self.stored("retention", as_of).await? {
             return Ok(r);
         }
-        let settings = crate::lifecycle::settings_from(
-            self.store().setting(crate::lifecycle::SETTINGS).await?,
-        )?;
+        let settings = self.current_lifecycle_settings().await?;
         let pass = self.pass(self.as_of(as_of)?).await?;
         let mut members = Vec::new();
         for s in self.store().segments().await? {
@@ -797,36 +790,15 @@ fn place_in_refresh(
     if !first && stage == rec.stage && placement.stage == rec.computed_stage {
         return None;
     }
-    rec.computed_stage = placement.stage;
-    let mut transition = None;
-    if first || stage != rec.stage {
-        if stage == Stage::Churned && rec.loss_reason.is_none() {
-            let since = facts.last_purchase.unwrap_or(now) - Duration::days(90);
-            let complained = complaints
-                .get(&f.id)
-                .is_some_and(|at| *at >= since.timestamp_micros());
-            rec.loss_reason = Some(inferred_loss_reason(complained));
-            rec.loss_reason_source = Some(LossReasonSource::Inferred);
-        }
-        if !first && rec.stage == Stage::Churned && stage != Stage::Churned {
-            rec.loss_reason = None;
-            rec.loss_reason_source = None;
-        }
-        transition = Some(NewTransition {
-            customer: f.id,
-            at: now,
-            from: (!first).then_some(rec.stage),
-            to: stage,
-            reason: placement.reason,
-            detail: placement.detail,
-            loss_reason: (stage == Stage::Churned)
-                .then_some(rec.loss_reason)
-                .flatten(),
-            actor_name: actor_name.to_owned(),
-        });
-        rec.stage = stage;
-        rec.stage_since = now;
-    }
-    rec.updated_at = now;
+    let complained = crate::lifecycle::needs_loss_reason(&rec, first, stage) && {
+        let since = facts.last_purchase.unwrap_or(now)
+            - Duration::days(crate::lifecycle::COMPLAINT_LOOKBACK_DAYS);
+        complaints
+            .get(&f.id)
+            .is_some_and(|at| *at >= since.timestamp_micros())
+    };
+    let transition = crate::lifecycle::apply_placement(
+        &mut rec, first, placement, None, complained, now, actor_name,
+    );
     Some((rec, seen, transition))
 }
