@@ -7,11 +7,15 @@ use tenure_domain::changes::Event;
 use crate::unit::{Context, Handler, HandlerFuture, Handlers};
 
 /// The default handlers, in the order they run: the change log, the duplicate
-/// candidates, the life-cycle stage, then segment membership (which reads the stage).
+/// candidates, loyalty points, the life-cycle stage, then segment membership (which reads
+/// the stage, the points and the tier).
 pub fn defaults(clock: &crate::Clock) -> Handlers {
     vec![
         Arc::new(ChangeLog),
         Arc::new(DuplicateCandidates),
+        Arc::new(crate::loyalty::Loyalty {
+            clock: clock.clone(),
+        }),
         Arc::new(crate::lifecycle::Stages {
             clock: clock.clone(),
         }),

@@ -20,9 +20,10 @@ use crate::{App, AppError, AppResult, Listed, PageRequest, listed, require};
 /// How often a job may fail before it is given up.
 const MAX_ATTEMPTS: i64 = 5;
 
-/// The schedules every worker keeps: the model refresh every day at 02:00 UTC, and the
-/// analytics refresh (stages, RFM, segments, retention reports, which read the models'
-/// P(alive)) at 02:30.
+/// The schedules every worker keeps: the loyalty expiry (with the earn of imported orders
+/// and the birthday bonuses) every day at 01:00 UTC and the tier evaluation at 01:15, the
+/// model refresh at 02:00, and the analytics refresh (stages, RFM, segments, retention
+/// reports, which read the models' P(alive), the points and the tiers) at 02:30.
 pub fn default_schedules() -> Vec<Schedule> {
     vec![
         Schedule {
@@ -34,6 +35,16 @@ pub fn default_schedules() -> Vec<Schedule> {
             kind: JobKind::AnalyticsRefresh,
             every: Duration::days(1),
             offset: Duration::minutes(150),
+        },
+        Schedule {
+            kind: JobKind::LoyaltyExpire,
+            every: Duration::days(1),
+            offset: Duration::minutes(60),
+        },
+        Schedule {
+            kind: JobKind::LoyaltyTiers,
+            every: Duration::days(1),
+            offset: Duration::minutes(75),
         },
     ]
 }
@@ -146,6 +157,22 @@ impl App {
                     )
                     .await?;
                 Ok(report.json.to_string())
+            }
+            JobKind::LoyaltyExpire => {
+                let earned = self.earn_missing(&actor).await?;
+                let r = self.run_loyalty_expiry(&actor).await?;
+                Ok(serde_json::json!({
+                    "orders_credited": earned,
+                    "released_lots": r.released_lots,
+                    "expired_lots": r.expired_lots,
+                    "members": r.members,
+                    "birthday_bonuses": r.birthday_bonuses,
+                })
+                .to_string())
+            }
+            JobKind::LoyaltyTiers => {
+                let r = self.evaluate_tiers(&actor).await?;
+                Ok(serde_json::to_string(&r).map_err(|e| AppError::Internal(e.to_string()))?)
             }
             JobKind::AnalyticsRefresh => {
                 let r = self.refresh_analytics(&actor, None).await?;

@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod import;
 pub mod jobs;
 pub mod lifecycle;
+pub mod loyalty;
 pub mod model;
 mod orders;
 pub mod password;

@@ -7,8 +7,8 @@
 
 use crate::access::{Permission, Principal, Role};
 use crate::ids::{
-    AccountId, CategoryId, CustomerId, InteractionId, JobId, MergeId, OrderId, ProductId,
-    SegmentId, StaffUserId, TokenId,
+    AccountId, CampaignId, CategoryId, CustomerId, InteractionId, JobId, MergeId, OrderId,
+    ProductId, RewardId, SegmentId, StaffUserId, TokenId,
 };
 use crate::text_enum;
 
@@ -137,11 +137,14 @@ text_enum! {
         Recommendations => "recommendations",
         Aggregates => "aggregates",
         Duplicates => "duplicates",
-                Job => "job",
+        Job => "job",
         Segment => "segment",
         Settings => "settings",
         Lifecycle => "lifecycle",
         Analytics => "analytics",
+        Loyalty => "loyalty",
+        Reward => "reward",
+        Coupon => "coupon",
     }
 }
 
@@ -283,6 +286,37 @@ pub enum Event {
     AnalyticsRefreshed {
         customers: u64,
     },
+    /// Points were earned, spent, adjusted or taken back (one event per use case, however
+    /// many ledger entries it wrote).
+    PointsChanged {
+        customer: CustomerId,
+    },
+    /// A member moved to another tier.
+    TierChanged {
+        customer: CustomerId,
+    },
+    /// A customer was linked to the member who referred them.
+    ReferralLinked {
+        customer: CustomerId,
+    },
+    RewardCreated {
+        reward: RewardId,
+    },
+    RewardUpdated {
+        reward: RewardId,
+    },
+    CampaignCreated {
+        campaign: CampaignId,
+    },
+    /// A coupon code was used.
+    CouponUsed {
+        customer: CustomerId,
+        campaign: CampaignId,
+    },
+    /// A scheduled loyalty run (expiry, tiers) changed this many members.
+    LoyaltyRun {
+        members: u64,
+    },
 }
 
 /// What the change log records of one event.
@@ -312,7 +346,11 @@ impl Event {
             | InteractionUpdated { customer, .. }
             | InteractionDeleted { customer, .. }
             | StageChanged { customer }
-            | LifecycleEdited { customer } => vec![*customer],
+            | LifecycleEdited { customer }
+            | PointsChanged { customer }
+            | TierChanged { customer }
+            | ReferralLinked { customer }
+            | CouponUsed { customer, .. } => vec![*customer],
             OrderUpdated {
                 customer,
                 previous_customer,
@@ -507,6 +545,36 @@ impl Event {
                 "customers",
                 customers,
             ),
+            PointsChanged { customer } | ReferralLinked { customer } => change(
+                Entity::Loyalty,
+                Some(customer.0),
+                Operation::Update,
+                Some(customer),
+            ),
+            TierChanged { customer } => change(
+                Entity::Loyalty,
+                Some(customer.0),
+                Operation::Update,
+                Some(customer),
+            ),
+            RewardCreated { reward } => {
+                change(Entity::Reward, Some(reward.0), Operation::Create, None)
+            }
+            RewardUpdated { reward } => {
+                change(Entity::Reward, Some(reward.0), Operation::Update, None)
+            }
+            CampaignCreated { campaign } => {
+                change(Entity::Coupon, Some(campaign.0), Operation::Create, None)
+            }
+            CouponUsed { customer, campaign } => change(
+                Entity::Coupon,
+                Some(campaign.0),
+                Operation::Update,
+                Some(customer),
+            ),
+            LoyaltyRun { members } => {
+                counted(Entity::Loyalty, Operation::Rebuild, "members", members)
+            }
         }
     }
 }

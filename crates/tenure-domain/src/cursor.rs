@@ -55,7 +55,8 @@ macro_rules! id_cursor {
 }
 
 use crate::ids::{
-    AccountId, CustomerId, InteractionId, JobId, MergeId, OrderId, ProductId, TokenId,
+    AccountId, CouponId, CustomerId, EntryId, InteractionId, JobId, MergeId, OrderId, ProductId,
+    TokenId,
 };
 
 id_cursor! {
@@ -67,6 +68,8 @@ id_cursor! {
     TokenId => "tokens",
     MergeId => "merges",
     JobId => "jobs",
+    EntryId => "ledger",
+    CouponId => "coupons",
 }
 
 #[cfg(test)]

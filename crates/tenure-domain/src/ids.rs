@@ -39,4 +39,12 @@ id_type!(
     JobId,
     /// A customer segment.
     SegmentId,
+    /// An entry of the loyalty ledger.
+    EntryId,
+    /// A reward of the loyalty catalogue.
+    RewardId,
+    /// A coupon campaign.
+    CampaignId,
+    /// A coupon code of a campaign.
+    CouponId,
 );

@@ -18,6 +18,11 @@ text_enum! {
         /// Place every customer in their stage, score RFM, rebuild the segments and the
         /// retention reports.
         AnalyticsRefresh => "analytics_refresh",
+        /// Release pending points whose return window closed, expire lots whose lifetime
+        /// ended, give the day's birthday bonuses.
+        LoyaltyExpire => "loyalty_expire",
+        /// Move members between tiers by what they earned over the window.
+        LoyaltyTiers => "loyalty_tiers",
     }
 }
 

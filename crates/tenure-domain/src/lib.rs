@@ -14,6 +14,7 @@ pub mod ids;
 pub mod interaction;
 pub mod jobs;
 pub mod lifecycle;
+pub mod loyalty;
 mod macros;
 pub mod money;
 pub mod prediction;

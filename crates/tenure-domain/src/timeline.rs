@@ -10,6 +10,10 @@ text_enum! {
         Prediction => "prediction",
         /// A move between life-cycle stages.
         Stage => "stage",
+        /// An entry of the loyalty ledger.
+        Loyalty => "loyalty",
+        /// A change of loyalty tier.
+        Tier => "tier",
     }
 }
 

@@ -21,6 +21,7 @@ pub mod interactions;
 pub mod jobs;
 pub mod lifecycle;
 pub mod load;
+pub mod loyalty;
 pub mod orders;
 pub mod products;
 pub mod recommendations;

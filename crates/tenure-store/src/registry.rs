@@ -126,6 +126,38 @@ pub const CUSTOMER_TABLES: &[CustomerTable] = &[
         personal: &["detail"],
     },
     CustomerTable {
+        name: "loyalty_entries",
+        columns: &["customer_id"],
+        ownership: Ownership::Owned,
+        personal: &["reason"],
+    },
+    CustomerTable {
+        name: "loyalty_lots",
+        columns: &["customer_id"],
+        ownership: Ownership::Owned,
+        personal: &[],
+    },
+    CustomerTable {
+        name: "loyalty_tier_changes",
+        columns: &["customer_id"],
+        ownership: Ownership::Owned,
+        personal: &[],
+    },
+    CustomerTable {
+        name: "coupon_uses",
+        columns: &["customer_id"],
+        ownership: Ownership::Owned,
+        personal: &[],
+    },
+    // Balances are recomputed from the moved ledger after a merge (the application's
+    // loyalty handler); the referral code and tier stay with each account.
+    CustomerTable {
+        name: "loyalty_accounts",
+        columns: &["customer_id"],
+        ownership: Ownership::Derived,
+        personal: &["referral_code"],
+    },
+    CustomerTable {
         name: "customer_rfm",
         columns: &["customer_id"],
         ownership: Ownership::Derived,

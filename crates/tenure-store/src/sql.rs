@@ -84,6 +84,16 @@ impl Select {
         Ok(())
     }
 
+    /// The statement's head, for statements assembled around bound placeholders.
+    pub fn head(&self) -> &str {
+        &self.sql
+    }
+
+    /// The bound values, leaving none behind.
+    pub fn take_args(&mut self) -> AnyArguments {
+        std::mem::take(&mut self.args)
+    }
+
     /// Adds `fragment` with `{}` replaced by a list of placeholders, one per value.
     pub fn filter_in(&mut self, fragment: &'static str, values: &[i64]) -> StoreResult<()> {
         let mut ps = Vec::with_capacity(values.len());

@@ -20,6 +20,10 @@ pub enum TimelineEntry {
     Prediction(CustomerId, Prediction),
     /// A move between life-cycle stages.
     Stage(crate::lifecycle::Transition),
+    /// Points earned, spent, expired, adjusted or taken back.
+    Loyalty(crate::loyalty::LedgerEntry),
+    /// A change of loyalty tier.
+    Tier(crate::loyalty::TierChange),
 }
 
 impl TimelineEntry {
@@ -43,6 +47,16 @@ impl TimelineEntry {
             TimelineEntry::Stage(t) => TimelinePosition {
                 at_micros: t.at.timestamp_micros(),
                 kind: TimelineKind::Stage,
+                id: t.id,
+            },
+            TimelineEntry::Loyalty(e) => TimelinePosition {
+                at_micros: e.at.timestamp_micros(),
+                kind: TimelineKind::Loyalty,
+                id: e.id.0,
+            },
+            TimelineEntry::Tier(t) => TimelinePosition {
+                at_micros: t.at.timestamp_micros(),
+                kind: TimelineKind::Tier,
                 id: t.id,
             },
         }
@@ -146,6 +160,38 @@ impl Store {
             entries.push(TimelineEntry::Stage(crate::lifecycle::transition_from_row(
                 r,
             )?));
+        }
+
+        let (at, id) = bound(TimelineKind::Loyalty, before);
+        let rows = sqlx::query(
+            "SELECT id, customer_id, at, kind, bucket, points, deferred, order_id, reward_id, bonus, reason, actor_name \
+             FROM loyalty_entries WHERE customer_id = $1 AND (at < $2 OR (at = $2 AND id < $3)) \
+             AND kind <> 'release' ORDER BY at DESC, id DESC LIMIT $4",
+        )
+        .bind(customer.0)
+        .bind(at)
+        .bind(id)
+        .bind(limit + 1)
+        .fetch_all(self.pool())
+        .await?;
+        for r in &rows {
+            entries.push(TimelineEntry::Loyalty(crate::loyalty::entry_from_row(r)?));
+        }
+
+        let (at, id) = bound(TimelineKind::Tier, before);
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{} WHERE customer_id = $1 AND (at < $2 OR (at = $2 AND id < $3)) \
+             ORDER BY at DESC, id DESC LIMIT $4",
+            crate::loyalty::TIER_CHANGE_SELECT
+        )))
+        .bind(customer.0)
+        .bind(at)
+        .bind(id)
+        .bind(limit + 1)
+        .fetch_all(self.pool())
+        .await?;
+        for r in &rows {
+            entries.push(TimelineEntry::Tier(crate::loyalty::tier_change(r)?));
         }
 
         entries.sort_by_key(|e| std::cmp::Reverse(e.position()));
