@@ -51,6 +51,9 @@ pub struct AppOptions {
     pub job_lease: chrono::Duration,
     /// What time it is for the life cycle (tests hold it still and move it on).
     pub clock: Clock,
+    /// Where the web application is reached from outside (`TENURE_BASE_URL`), for links
+    /// handed to customers; empty: links are relative.
+    pub base_url: String,
 }
 
 /// The time the life cycle sees: the system's, or one a test sets and moves.
@@ -90,6 +93,10 @@ impl Default for AppOptions {
             schedules: jobs::default_schedules(),
             job_lease: chrono::Duration::minutes(30),
             clock: Clock::default(),
+            base_url: std::env::var("TENURE_BASE_URL")
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_owned(),
         }
     }
 }

@@ -9,6 +9,9 @@ pub use tenure_store::export::{Cell, ExportKind};
 pub use tenure_store::jobs::{Job, JobRun};
 pub use tenure_store::lifecycle::{LifecycleRecord, Transition};
 pub use tenure_store::load::BatchOutcome;
+pub use tenure_store::loyalty::{
+    Campaign, Coupon, LedgerEntry, LotRow, LoyaltyAccount, Reward, TierChange,
+};
 pub use tenure_store::recommendations::Recommendation;
 pub use tenure_store::segments::{MembershipChange, SegmentRow};
 pub use tenure_store::timeline::TimelineEntry;

@@ -8,6 +8,7 @@ mod config;
 mod duplicates;
 mod export;
 mod import;
+mod loyalty;
 mod reports;
 mod seed;
 
@@ -102,6 +103,11 @@ enum Command {
     Analytics {
         #[command(subcommand)]
         command: analytics::Command,
+    },
+    /// The loyalty program's runs, report and checks.
+    Loyalty {
+        #[command(subcommand)]
+        command: loyalty::Command,
     },
     /// Find, merge and unmerge duplicate customers.
     Duplicates {
@@ -350,6 +356,7 @@ async fn run(cli: Cli) -> Result<()> {
             export::run(&app, &me, kind, out.as_deref()).await
         }
         Command::Duplicates { command } => duplicates::run(command, &me).await,
+        Command::Loyalty { command } => loyalty::run(command, &me).await,
         Command::Analytics { command } => analytics::run(command, &me).await,
         Command::Demo {
             db,
@@ -559,8 +566,50 @@ async fn demo(db: &DbArgs, me: &Actor, customers: u64, seed: u64) -> Result<()> 
             100.0 * t.mean_p_alive
         );
     }
+    demo_loyalty(&app, me)
+        .await
+        .context("starting the demo's loyalty program")?;
     println!(
         "next: `tenure token create --name me --role admin`, then `tenure serve` (or `tenure analytics clv` for the full model report)"
+    );
+    Ok(())
+}
+
+/// The demo business runs a loyalty program that started a year ago: its orders since then
+/// earn, members move into tiers, and a small catalogue of rewards is on offer.
+async fn demo_loyalty(app: &tenure_app::App, me: &tenure_domain::changes::Actor) -> Result<()> {
+    use tenure_domain::loyalty::{LoyaltyProgram, RewardData};
+    let program = LoyaltyProgram {
+        enabled: true,
+        starts_at: Some(chrono::Utc::now() - chrono::Duration::days(365)),
+        ..LoyaltyProgram::default()
+    };
+    app.set_loyalty_program(me, program).await?;
+    for (name, cost, stock) in [
+        ("Free coffee", 150, None),
+        ("Cake of the day", 300, None),
+        ("Tote bag", 800, Some(50)),
+        ("Coffee beans, 250 g", 1_200, Some(30)),
+    ] {
+        app.create_reward(
+            me,
+            RewardData {
+                name: name.into(),
+                description: String::new(),
+                points_cost: cost,
+                stock,
+                valid_from: None,
+                valid_until: None,
+                active: true,
+            },
+        )
+        .await?;
+    }
+    let credited = app.earn_missing(me).await?;
+    let tiers = app.evaluate_tiers(me).await?;
+    println!(
+        "loyalty program on: {credited} orders of the last year earned points, {} members moved up a tier",
+        tiers.upgraded
     );
     Ok(())
 }

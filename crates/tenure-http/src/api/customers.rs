@@ -484,8 +484,8 @@ async fn delete_customer(
 /// One entry of a customer's timeline.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TimelineItemDto {
-    /// `order`, `interaction` or `prediction` (the current CLV, P(alive) and churn risk,
-    /// at the time the models computed them).
+    /// `order`, `interaction`, `prediction` (the current CLV, P(alive) and churn risk,
+    /// at the time the models computed them), `stage`, `loyalty` (a ledger entry) or `tier`.
     pub kind: String,
     pub occurred_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -496,6 +496,10 @@ pub struct TimelineItemDto {
     pub prediction: Option<PredictionDto>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stage: Option<super::lifecycle::TransitionDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loyalty: Option<super::loyalty::LedgerEntryDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<super::loyalty::TierChangeDto>,
 }
 
 /// Everything about a customer, newest first.
@@ -520,6 +524,8 @@ async fn customer_timeline(
             interaction: None,
             prediction: None,
             stage: None,
+            loyalty: None,
+            tier: None,
         },
         TimelineEntry::Interaction(i) => TimelineItemDto {
             kind: "interaction".into(),
@@ -528,6 +534,8 @@ async fn customer_timeline(
             interaction: Some(InteractionDto::from(i)),
             prediction: None,
             stage: None,
+            loyalty: None,
+            tier: None,
         },
         TimelineEntry::Prediction(_, p) => TimelineItemDto {
             kind: "prediction".into(),
@@ -536,6 +544,8 @@ async fn customer_timeline(
             interaction: None,
             prediction: Some(PredictionDto::from(p)),
             stage: None,
+            loyalty: None,
+            tier: None,
         },
         TimelineEntry::Stage(t) => TimelineItemDto {
             kind: "stage".into(),
@@ -544,6 +554,28 @@ async fn customer_timeline(
             interaction: None,
             prediction: None,
             stage: Some(t.into()),
+            loyalty: None,
+            tier: None,
+        },
+        TimelineEntry::Loyalty(e) => TimelineItemDto {
+            kind: "loyalty".into(),
+            occurred_at: e.at,
+            order: None,
+            interaction: None,
+            prediction: None,
+            stage: None,
+            loyalty: Some(e.into()),
+            tier: None,
+        },
+        TimelineEntry::Tier(t) => TimelineItemDto {
+            kind: "tier".into(),
+            occurred_at: t.at,
+            order: None,
+            interaction: None,
+            prediction: None,
+            stage: None,
+            loyalty: None,
+            tier: Some(t.into()),
         },
     })))
 }

@@ -6,6 +6,7 @@ mod duplicates;
 mod interactions;
 mod jobs;
 mod lifecycle;
+pub(crate) mod loyalty;
 mod orders;
 mod products;
 mod recommendations;
@@ -30,6 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(jobs::routes())
         .merge(lifecycle::routes())
         .merge(segments::routes())
+        .merge(loyalty::routes())
 }
 
 /// A page of results and the cursor of the next one (`null` on the last page).

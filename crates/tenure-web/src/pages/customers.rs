@@ -205,6 +205,25 @@ fn entry(e: &TimelineEntry) -> Entry {
             amount_minor: None,
             currency: None,
         },
+        TimelineEntry::Loyalty(e) => Entry {
+            kind: "loyalty",
+            at: e.at.to_rfc3339(),
+            title: format!("{:+} · {}", e.points, e.kind),
+            detail: e.reason.clone(),
+            amount_minor: None,
+            currency: None,
+        },
+        TimelineEntry::Tier(t) => Entry {
+            kind: "tier",
+            at: t.at.to_rfc3339(),
+            title: match &t.from_tier {
+                Some(from) => format!("{from} → {}", t.to_tier),
+                None => t.to_tier.clone(),
+            },
+            detail: t.reason.to_string(),
+            amount_minor: None,
+            currency: None,
+        },
     }
 }
 
