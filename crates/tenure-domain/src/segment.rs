@@ -88,10 +88,7 @@ const CUSTOMER_KINDS: &[&str] = &["person", "organisation"];
 /// Names that will become fields once the part of Tenure that fills them in is set up,
 /// with the reason they cannot be used yet. They get their own message so that nobody
 /// takes them for a misspelling.
-const RESERVED: &[(&str, &str)] = &[
-    ("tier", "the loyalty program is not set up"),
-    ("nps_group", "surveys are not set up"),
-];
+const RESERVED: &[(&str, &str)] = &[("nps_group", "surveys are not set up")];
 
 /// The function names, for suggestions when an unknown one is called.
 const FUNCTIONS: &[&str] = &["in_segment", "has"];
@@ -133,6 +130,8 @@ pub enum Field {
     Email,
     Phone,
     Birthday,
+    Tier,
+    Points,
 }
 
 /// The type of a field, which decides the values and comparisons it accepts.
@@ -242,6 +241,8 @@ pub const FIELDS: &[FieldSpec] = &[
     FieldSpec::of(Field::Email),
     FieldSpec::of(Field::Phone),
     FieldSpec::of(Field::Birthday),
+    FieldSpec::of(Field::Tier),
+    FieldSpec::of(Field::Points),
 ];
 
 impl Field {
@@ -278,6 +279,8 @@ impl Field {
             Field::Email => "email",
             Field::Phone => "phone",
             Field::Birthday => "birthday",
+            Field::Tier => "tier",
+            Field::Points => "points",
         }
     }
 
@@ -292,13 +295,15 @@ impl Field {
             | Field::Locale
             | Field::AcquisitionChannel
             | Field::AcquisitionSource
-            | Field::Tag => FieldType::Text,
+            | Field::Tag
+            | Field::Tier => FieldType::Text,
             Field::R
             | Field::F
             | Field::M
             | Field::Orders
             | Field::RecencyDays
-            | Field::Interactions => FieldType::Integer,
+            | Field::Interactions
+            | Field::Points => FieldType::Integer,
             Field::Spend | Field::Clv | Field::ExpectedValue => FieldType::Money,
             Field::PAlive | Field::ChurnRisk => FieldType::Probability,
             Field::ExpectedPurchases => FieldType::Number,
@@ -351,6 +356,8 @@ impl Field {
             Field::Email => "the customer's email address, checked with has(email)",
             Field::Phone => "the customer's phone number, checked with has(phone)",
             Field::Birthday => "the customer's birthday, checked with has(birthday)",
+            Field::Tier => "the member's loyalty tier, such as \"gold\"; non-members have none",
+            Field::Points => "the member's spendable loyalty points (0 for non-members)",
         }
     }
 
@@ -1644,7 +1651,6 @@ mod tests {
             "created < \"31/03/2024\"",
             "prospect_parked = \"yes\"",
             "email = \"a@b.c\"",
-            "tier = \"gold\"",
             "nps_group = \"promoter\"",
             deep.as_str(),
             long.as_str(),
@@ -2008,22 +2014,10 @@ mod tests {
             "`prospect_parked` can be compared with =, !=, in or not in",
         ),
         (
-            "tier = \"gold\"",
-            0,
-            4,
-            "`tier` is not available yet: the loyalty program is not set up",
-        ),
-        (
             "nps_group = \"promoter\"",
             0,
             9,
             "`nps_group` is not available yet: surveys are not set up",
-        ),
-        (
-            "has(tier)",
-            4,
-            4,
-            "`tier` is not available yet: the loyalty program is not set up",
         ),
         (
             "stage = \"at risk\"",
@@ -2307,7 +2301,7 @@ mod tests {
             e.message
         );
         assert!(
-            e.message.ends_with("email, phone, birthday"),
+            e.message.ends_with("email, phone, birthday, tier, points"),
             "{}",
             e.message
         );
@@ -2465,7 +2459,7 @@ mod tests {
                 spec.name
             );
         }
-        assert_eq!(seen.len(), 30);
+        assert_eq!(seen.len(), 32);
         for (name, _) in RESERVED {
             assert!(Field::from_name(name).is_none());
         }

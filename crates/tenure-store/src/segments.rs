@@ -27,7 +27,8 @@ const BASE: &str = "FROM customers c \
      LEFT JOIN customer_stats s ON s.customer_id = c.id \
      LEFT JOIN customer_predictions p ON p.customer_id = c.id \
      LEFT JOIN customer_lifecycle l ON l.customer_id = c.id \
-     LEFT JOIN customer_rfm r ON r.customer_id = c.id";
+     LEFT JOIN customer_rfm r ON r.customer_id = c.id \
+     LEFT JOIN loyalty_accounts la ON la.customer_id = c.id";
 
 /// What a compiled expression needs besides itself.
 #[derive(Debug, Clone)]
@@ -88,6 +89,8 @@ fn column(field: Field) -> &'static str {
         Field::Email => "c.email",
         Field::Phone => "c.phone",
         Field::Birthday => "c.birthday",
+        Field::Tier => "la.tier",
+        Field::Points => "COALESCE(la.balance, 0)",
     }
 }
 
