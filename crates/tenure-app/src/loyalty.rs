@@ -240,10 +240,46 @@ async fn debit(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> AppResult<EntryId> {
+    // Points past their expiry are not spent, whether or not the expiry run came by yet:
+    // they expire here, keyed like the run's own entries, so the run skips them.
+    let mut lots = tx.open_lots(acct.customer_id).await?;
+    let mut expired = 0;
+    for l in lots
+        .iter_mut()
+        .filter(|l| !l.pending && l.expires_at.is_some_and(|e| e <= now))
+    {
+        if tx
+            .append_entry(&NewEntry {
+                customer: acct.customer_id,
+                at: now,
+                kind: EntryKind::Expire,
+                bucket: Bucket::Available,
+                points: -l.remaining,
+                deferred: 0,
+                order: None,
+                base_minor: None,
+                reward: None,
+                bonus: None,
+                reason: String::new(),
+                actor_name: actor.display_name(),
+                source_key: Some(format!("expire:lot:{}", l.id)),
+            })
+            .await?
+            .is_some()
+        {
+            tx.take_from_lot(l.id, l.remaining).await?;
+            expired += l.remaining;
+            l.remaining = 0;
+        }
+    }
+    if expired > 0 {
+        tx.move_points(acct.customer_id, -expired, 0, 0, now)
+            .await?;
+        acct.balance -= expired;
+    }
     if acct.balance < d.points {
         return Err(insufficient(acct.balance, d.points));
     }
-    let lots = tx.open_lots(acct.customer_id).await?;
     let spendable: Vec<rules::Lot> = lots
         .iter()
         .filter(|l| !l.pending)
@@ -663,6 +699,16 @@ impl MemberView {
             .map(|l| l.remaining)
             .sum()
     }
+}
+
+/// What the member page shows: the member's standing, the rewards on offer, who they are.
+#[derive(Debug, Clone)]
+pub struct MemberPage {
+    pub view: MemberView,
+    pub rewards: Vec<Reward>,
+    pub name: String,
+    pub locale: Option<String>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A period's earn and burn.
@@ -1633,7 +1679,7 @@ impl App {
     }
 
     /// The member page behind a signed token; a forged, altered or expired token is refused.
-    pub async fn member_page(&self, token: &str) -> AppResult<(MemberView, Vec<Reward>)> {
+    pub async fn member_page(&self, token: &str) -> AppResult<MemberPage> {
         let refused = || AppError::Forbidden("this member link is not valid".into());
         let mut parts = token.splitn(3, '.');
         let (Some(id), Some(exp), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
@@ -1666,7 +1712,14 @@ impl App {
                 other => other,
             })?;
         let rewards = self.store().rewards(Some(self.now())).await?;
-        Ok((view, rewards))
+        let customer = self.store().get_customer(CustomerId(id)).await?;
+        Ok(MemberPage {
+            view,
+            rewards,
+            name: tenure_domain::customer::display_name(&customer.data.name),
+            locale: customer.data.locale,
+            expires_at: DateTime::from_timestamp(exp, 0).unwrap_or_else(|| self.now()),
+        })
     }
 }
 

@@ -397,17 +397,17 @@ impl Store {
     pub async fn ledger_sums(&self, customer: CustomerId) -> StoreResult<LedgerSums> {
         let row = sqlx::query(
             "SELECT \
-             COALESCE(SUM(CASE WHEN bucket = 'available' THEN points ELSE 0 END), 0) AS available, \
-             COALESCE(SUM(CASE WHEN bucket = 'pending' THEN points ELSE 0 END), 0) AS pending, \
-             COALESCE(SUM(deferred), 0) + COALESCE(SUM(CASE WHEN kind = 'reverse' AND order_id IS NULL THEN points ELSE 0 END), 0) AS owed \
+             CAST(COALESCE(SUM(CASE WHEN bucket = 'available' THEN points ELSE 0 END), 0) AS BIGINT) AS available, \
+             CAST(COALESCE(SUM(CASE WHEN bucket = 'pending' THEN points ELSE 0 END), 0) AS BIGINT) AS pending, \
+             CAST(COALESCE(SUM(deferred), 0) AS BIGINT) + CAST(COALESCE(SUM(CASE WHEN kind = 'reverse' AND order_id IS NULL THEN points ELSE 0 END), 0) AS BIGINT) AS owed \
              FROM loyalty_entries WHERE customer_id = $1",
         )
         .bind(customer.0)
         .fetch_one(self.pool())
         .await?;
         let lots = sqlx::query(
-            "SELECT COALESCE(SUM(CASE WHEN pending = 0 THEN remaining ELSE 0 END), 0) AS a, \
-             COALESCE(SUM(CASE WHEN pending = 1 THEN remaining ELSE 0 END), 0) AS p \
+            "SELECT CAST(COALESCE(SUM(CASE WHEN pending = 0 THEN remaining ELSE 0 END), 0) AS BIGINT) AS a, \
+             CAST(COALESCE(SUM(CASE WHEN pending = 1 THEN remaining ELSE 0 END), 0) AS BIGINT) AS p \
              FROM loyalty_lots WHERE customer_id = $1",
         )
         .bind(customer.0)
@@ -519,8 +519,8 @@ impl Store {
 
     pub async fn loyalty_liability(&self) -> StoreResult<Liability> {
         let r = sqlx::query(
-            "SELECT COUNT(*) AS members, COALESCE(SUM(balance), 0) AS available, \
-             COALESCE(SUM(pending), 0) AS pending, COALESCE(SUM(owed), 0) AS owed FROM loyalty_accounts",
+            "SELECT COUNT(*) AS members, CAST(COALESCE(SUM(balance), 0) AS BIGINT) AS available, \
+             CAST(COALESCE(SUM(pending), 0) AS BIGINT) AS pending, CAST(COALESCE(SUM(owed), 0) AS BIGINT) AS owed FROM loyalty_accounts",
         )
         .fetch_one(self.pool())
         .await?;
@@ -539,7 +539,7 @@ impl Store {
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<DailyFlow>> {
         let rows = sqlx::query(
-            "SELECT at / 86400000000 AS day, kind, SUM(points) AS points FROM loyalty_entries \
+            "SELECT at / 86400000000 AS day, kind, CAST(SUM(points) AS BIGINT) AS points FROM loyalty_entries \
              WHERE at >= $1 AND at < $2 AND kind <> 'release' GROUP BY at / 86400000000, kind ORDER BY 1, 2",
         )
         .bind(to_micros(from))
@@ -624,14 +624,14 @@ impl Store {
         let sql = match basis {
             TierBasis::Points => {
                 "SELECT a.customer_id, a.tier, a.grace_until, COALESCE(v.value, 0) AS value \
-                 FROM loyalty_accounts a LEFT JOIN (SELECT customer_id, SUM(points + deferred) AS value \
+                 FROM loyalty_accounts a LEFT JOIN (SELECT customer_id, CAST(SUM(points + deferred) AS BIGINT) AS value \
                    FROM loyalty_entries WHERE at >= $1 AND kind IN ('earn', 'bonus', 'reverse') \
                    AND (kind <> 'reverse' OR order_id IS NOT NULL) GROUP BY customer_id) v \
                  ON v.customer_id = a.customer_id WHERE $2 = $2 ORDER BY a.customer_id"
             }
             TierBasis::Spend => {
                 "SELECT a.customer_id, a.tier, a.grace_until, COALESCE(v.value, 0) AS value \
-                 FROM loyalty_accounts a LEFT JOIN (SELECT customer_id, SUM(total_minor) AS value \
+                 FROM loyalty_accounts a LEFT JOIN (SELECT customer_id, CAST(SUM(total_minor) AS BIGINT) AS value \
                    FROM orders WHERE occurred_at >= $1 AND status = 'completed' AND currency = $2 \
                    GROUP BY customer_id) v ON v.customer_id = a.customer_id ORDER BY a.customer_id"
             }
@@ -663,12 +663,12 @@ impl Store {
     ) -> StoreResult<i64> {
         let sql = match basis {
             TierBasis::Points => {
-                "SELECT COALESCE(SUM(points + deferred), 0) FROM loyalty_entries WHERE customer_id = $1 \
+                "SELECT CAST(COALESCE(SUM(points + deferred), 0) AS BIGINT) FROM loyalty_entries WHERE customer_id = $1 \
                  AND at >= $2 AND kind IN ('earn', 'bonus', 'reverse') \
                  AND (kind <> 'reverse' OR order_id IS NOT NULL) AND $3 = $3"
             }
             TierBasis::Spend => {
-                "SELECT COALESCE(SUM(total_minor), 0) FROM orders WHERE customer_id = $1 \
+                "SELECT CAST(COALESCE(SUM(total_minor), 0) AS BIGINT) FROM orders WHERE customer_id = $1 \
                  AND occurred_at >= $2 AND status = 'completed' AND currency = $3"
             }
         };
@@ -928,9 +928,9 @@ impl WriteTx<'_> {
         customer: CustomerId,
     ) -> StoreResult<Option<OrderEarn>> {
         let row = sqlx::query(
-            "SELECT SUM(CASE WHEN kind = 'earn' THEN points ELSE 0 END) AS earned, \
+            "SELECT CAST(SUM(CASE WHEN kind = 'earn' THEN points ELSE 0 END) AS BIGINT) AS earned, \
              MAX(CASE WHEN kind = 'earn' THEN base_minor END) AS base, \
-             SUM(points - deferred) AS net, COUNT(*) AS n FROM loyalty_entries \
+             CAST(SUM(points - deferred) AS BIGINT) AS net, COUNT(*) AS n FROM loyalty_entries \
              WHERE order_id = $1 AND customer_id = $2 AND kind IN ('earn', 'reverse')",
         )
         .bind(order.0)

@@ -30,6 +30,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/customers.html"),
     ),
     ("customer.html", include_str!("../templates/customer.html")),
+    ("loyalty.html", include_str!("../templates/loyalty.html")),
+    ("member.html", include_str!("../templates/member.html")),
     (
         "customer_form.html",
         include_str!("../templates/customer_form.html"),
@@ -223,6 +225,7 @@ fn base(ctx: &Ctx) -> Base<'_> {
     );
     add("/segments", "nav-segments", may(Permission::ReadAggregates));
     add("/profit", "nav-profit", may(Permission::ReadAggregates));
+    add("/loyalty", "nav-loyalty", may(Permission::ReadAggregates));
     add(
         "/analytics",
         "nav-analytics",

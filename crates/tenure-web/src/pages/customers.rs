@@ -376,6 +376,10 @@ async fn full_page(
         Ok(l) => l,
         Err(res) => return res,
     };
+    let loyalty = match super::loyalty::customer_view(ctx, &actor, id).await {
+        Ok(l) => l,
+        Err(res) => return res,
+    };
     let s = &c.stats;
     page(
         ctx,
@@ -409,6 +413,7 @@ async fn full_page(
             may_write => actor.allows(Permission::WriteCustomers),
             may_delete => actor.allows(Permission::DeleteCustomers),
             lifecycle => ser(&lifecycle),
+            loyalty => ser(&loyalty),
         },
     )
 }

@@ -56,6 +56,7 @@ pub async fn show(ctx: Ctx) -> Response {
         Ok(l) => l.items,
         Err(e) => return app_error(&ctx, e),
     };
+    let loyalty = super::loyalty::dashboard_view(&ctx, &actor).await;
     let lang = ctx.lang;
     let currency = d.currency.clone();
     let exp = tenure_domain::money::minor_exponent(&currency);
@@ -147,6 +148,7 @@ pub async fn show(ctx: Ctx) -> Response {
             revenue_chart, clv_chart, acquisition, at_risk => ser(&at_risk),
             month_rows => d.revenue_by_month.iter().zip(&months).map(|(m, l)| (l.clone(), m.orders, m.value_minor)).collect::<Vec<_>>(),
             computed_at => d.computed_at.to_rfc3339(),
+            loyalty => ser(&loyalty),
         },
     )
 }

@@ -29,6 +29,7 @@ mod dashboard;
 mod duplicates;
 mod exchange;
 mod lifecycle;
+mod loyalty;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -80,6 +81,14 @@ pub fn routes() -> Router<WebState> {
         )
         .route("/profit", get(lifecycle::profit))
         .route("/customers/{id}/lifecycle", post(lifecycle::edit_customer))
+        .route("/customers/{id}/loyalty", post(loyalty::customer_action))
+        .route("/loyalty", get(loyalty::show))
+        .route("/loyalty/program", post(loyalty::save_program))
+        .route("/loyalty/rewards", post(loyalty::create_reward))
+        .route("/loyalty/rewards/{id}/toggle", post(loyalty::toggle_reward))
+        .route("/loyalty/campaigns", post(loyalty::create_campaign))
+        .route("/loyalty/run", post(loyalty::run))
+        .route("/m/{token}", get(loyalty::member))
         .route("/assets/{name}", get(crate::assets::serve))
 }
 

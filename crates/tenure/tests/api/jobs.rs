@@ -18,7 +18,7 @@ async fn app_on(db: &TestDb) -> App {
                 offset: chrono::Duration::zero(),
             }],
             job_lease: chrono::Duration::minutes(5),
-            clock: tenure_app::Clock::default(),
+            ..tenure_app::AppOptions::default()
         })
         .build()
 }

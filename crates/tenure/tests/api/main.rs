@@ -17,6 +17,7 @@ mod faults;
 mod import;
 mod jobs;
 mod lifecycle;
+mod loyalty;
 mod orders;
 mod recommendations;
 mod tokens;
