@@ -12,6 +12,7 @@ use tenure_domain::customer::{
 };
 use tenure_domain::jobs::{JobKind, JobStatus, RunOutcome};
 use tenure_domain::lifecycle::{LossReason, LossReasonSource, Stage, TransitionReason};
+use tenure_domain::loyalty::{BonusEvent, Bucket, DiscountKind, EntryKind, TierReason};
 
 /// A schema as the migrations build it: table → columns in order, and the `IN` lists of
 /// the `CHECK` constraints by (table, column).
@@ -257,6 +258,17 @@ fn every_check_list_is_its_enum() {
         (
             ("segment_history", "change"),
             vec!["entered".to_owned(), "left".to_owned()],
+        ),
+        (("loyalty_entries", "kind"), spellings(EntryKind::ALL)),
+        (("loyalty_entries", "bucket"), spellings(Bucket::ALL)),
+        (("loyalty_entries", "bonus"), spellings(BonusEvent::ALL)),
+        (
+            ("loyalty_tier_changes", "reason"),
+            spellings(TierReason::ALL),
+        ),
+        (
+            ("coupon_campaigns", "discount_kind"),
+            spellings(DiscountKind::ALL),
         ),
     ]);
     for folder in ["sqlite", "postgres"] {

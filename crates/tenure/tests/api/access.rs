@@ -174,6 +174,64 @@ const ROUTES: &[(&str, &str, Permission)] = &[
         Permission::ReadAggregates,
     ),
     ("POST", "/api/v1/segments/count", Permission::ReadAggregates),
+    (
+        "GET",
+        "/api/v1/customers/{id}/loyalty",
+        Permission::ReadAggregates,
+    ),
+    (
+        "POST",
+        "/api/v1/customers/{id}/member-link",
+        Permission::ReadCustomers,
+    ),
+    ("POST", "/api/v1/loyalty/earn", Permission::WriteCustomers),
+    ("POST", "/api/v1/loyalty/redeem", Permission::WriteCustomers),
+    ("POST", "/api/v1/loyalty/adjust", Permission::WriteCustomers),
+    ("POST", "/api/v1/loyalty/enrol", Permission::WriteCustomers),
+    (
+        "POST",
+        "/api/v1/loyalty/referrals",
+        Permission::WriteCustomers,
+    ),
+    ("GET", "/api/v1/loyalty/program", Permission::ReadAggregates),
+    ("PUT", "/api/v1/loyalty/program", Permission::WriteCatalog),
+    ("GET", "/api/v1/loyalty/rewards", Permission::ReadAggregates),
+    ("POST", "/api/v1/loyalty/rewards", Permission::WriteCatalog),
+    (
+        "PUT",
+        "/api/v1/loyalty/rewards/{id}",
+        Permission::WriteCatalog,
+    ),
+    (
+        "POST",
+        "/api/v1/loyalty/rewards/{id}/redeem",
+        Permission::WriteCustomers,
+    ),
+    (
+        "GET",
+        "/api/v1/loyalty/campaigns",
+        Permission::ReadAggregates,
+    ),
+    (
+        "POST",
+        "/api/v1/loyalty/campaigns",
+        Permission::WriteCatalog,
+    ),
+    (
+        "GET",
+        "/api/v1/loyalty/campaigns/{id}",
+        Permission::ReadAggregates,
+    ),
+    (
+        "POST",
+        "/api/v1/loyalty/coupons/redeem",
+        Permission::WriteCustomers,
+    ),
+    (
+        "GET",
+        "/api/v1/analytics/loyalty",
+        Permission::ReadAggregates,
+    ),
 ];
 
 #[test]
@@ -227,6 +285,23 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<serde_json::Value> {
         ("POST", "/api/v1/segments/count") => Some(json!({"expression": "stage = \"new\""})),
         ("POST", "/api/v1/tokens") => Some(json!({"name": format!("token {n}"), "role": "agent"})),
         ("POST", "/api/v1/jobs") => Some(json!({"kind": "recommendations_build"})),
+        ("POST", "/api/v1/customers/{id}/member-link") => Some(json!({"days": 3})),
+        ("POST", "/api/v1/loyalty/earn" | "/api/v1/loyalty/redeem") => {
+            Some(json!({"customer_id": 1, "points": 5, "reason": "role test"}))
+        }
+        ("POST", "/api/v1/loyalty/adjust") => {
+            Some(json!({"customer_id": 1, "points": -5, "reason": "role test"}))
+        }
+        ("POST", "/api/v1/loyalty/enrol" | "/api/v1/loyalty/rewards/{id}/redeem") => {
+            Some(json!({"customer_id": 1}))
+        }
+        ("PUT", "/api/v1/loyalty/program") => Some(json!({"enabled": true})),
+        ("POST" | "PUT", "/api/v1/loyalty/rewards" | "/api/v1/loyalty/rewards/{id}") => {
+            Some(json!({"name": format!("Reward {n}"), "points_cost": 5}))
+        }
+        ("POST", "/api/v1/loyalty/campaigns") => Some(
+            json!({"name": format!("Campaign {n}"), "discount_kind": "percent", "discount_value": 10, "generate": 1}),
+        ),
         _ => None,
     }
 }
@@ -304,7 +379,61 @@ async fn every_route_checks_the_token_and_the_role() {
                 } else {
                     0
                 };
+                // Points to spend, a reward, a coupon code and a referrer where the route
+                // needs them.
+                let op = tenure_testkit::operator();
+                let cid = tenure_domain::ids::CustomerId(c["id"].as_i64().unwrap());
+                if template.contains("redeem") || template.contains("adjust") {
+                    app.app
+                        .adjust_points(&op, cid, 100, "role test", None)
+                        .await
+                        .unwrap();
+                }
+                let loyalty_id = if template.contains("/loyalty/rewards/{id}") {
+                    app.app
+                        .create_reward(
+                            &op,
+                            tenure_domain::loyalty::RewardData {
+                                name: format!("Target {n}"),
+                                description: String::new(),
+                                points_cost: 5,
+                                stock: None,
+                                valid_from: None,
+                                valid_until: None,
+                                active: true,
+                            },
+                        )
+                        .await
+                        .unwrap()
+                        .id
+                        .0
+                } else if template.contains("/loyalty/campaigns/{id}")
+                    || template.contains("/loyalty/coupons")
+                {
+                    app.app
+                        .create_campaign(
+                            &op,
+                            tenure_domain::loyalty::CampaignData {
+                                name: format!("Target {n}"),
+                                discount_kind: tenure_domain::loyalty::DiscountKind::Percent,
+                                discount_value: 10,
+                                max_uses: None,
+                                per_customer: 1,
+                                valid_from: None,
+                                valid_until: None,
+                            },
+                            &[format!("ROLE{n}")],
+                            0,
+                        )
+                        .await
+                        .unwrap()
+                        .id
+                        .0
+                } else {
+                    0
+                };
                 let id = match template.split('/').nth(3) {
+                    Some("loyalty") => json!(loyalty_id),
                     Some("segments") => json!(segment),
                     Some("merges") => json!(merge.id.0),
                     Some("tokens") => json!(token.id.0),
@@ -319,14 +448,31 @@ async fn every_route_checks_the_token_and_the_role() {
                 let m = Method::from_bytes(method.as_bytes()).unwrap();
 
                 let mut anonymous = app.client.request(m.clone(), app.url(&path));
-                let mut req = app.as_role(role, m, &path);
+                let mut req = app
+                    .as_role(role, m, &path)
+                    .header("Idempotency-Key", format!("role-{n}"));
                 let body = if *template == "/api/v1/customers/{id}/merge" {
                     Some(json!({"duplicate_id": dup["id"]}))
+                } else if *template == "/api/v1/loyalty/coupons/redeem" {
+                    Some(json!({"code": format!("ROLE{n}"), "customer_id": c["id"]}))
+                } else if *template == "/api/v1/loyalty/referrals" {
+                    let referrer = app
+                        .app
+                        .enrol(
+                            &op,
+                            tenure_domain::ids::CustomerId(s["id"].as_i64().unwrap()),
+                        )
+                        .await
+                        .unwrap();
+                    Some(json!({"customer_id": dup["id"], "code": referrer.referral_code}))
                 } else {
                     body_for(method, template, n)
                 };
                 if let Some(b) = body {
-                    let b = if template == &"/api/v1/orders" || template == &"/api/v1/interactions"
+                    let b = if template == &"/api/v1/orders"
+                        || template == &"/api/v1/interactions"
+                        || (template.starts_with("/api/v1/loyalty/")
+                            && b.get("customer_id").is_some_and(|v| v == &json!(1)))
                     {
                         let mut b = b;
                         b["customer_id"] = c["id"].clone();

@@ -356,6 +356,45 @@ async fn a_manager_runs_the_shop_from_the_browser() {
     assert_ne!(before, after);
     s.check("profit").await;
 
+    // The loyalty program: its page, a new reward, a member's panel with an adjustment,
+    // and a member link.
+    s.goto("/loyalty").await;
+    s.until("document.querySelectorAll('svg.chart').length >= 2")
+        .await;
+    s.check("loyalty").await;
+    s.type_into("#f-rname", "Mug").await;
+    s.type_into("#f-rcost", "500").await;
+    s.click("form[action='/loyalty/rewards'] button[type=submit]")
+        .await;
+    s.until("document.body.innerText.includes('The reward is added.')")
+        .await;
+    let pool = app.db.raw_pool().await;
+    let member: i64 = sqlx::Row::get(
+        &sqlx::query(
+            "SELECT customer_id FROM loyalty_accounts ORDER BY balance DESC, customer_id LIMIT 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap(),
+        0,
+    );
+    s.goto(&format!("/customers/{member}")).await;
+    s.type_into("#f-points", "25").await;
+    s.type_into("#f-reason", "Goodwill: the order was late")
+        .await;
+    s.click("form:has(#f-points) button[type=submit]").await;
+    s.until("document.querySelector('#h-loyalty').parentElement.innerText.includes('Goodwill: the order was late')")
+        .await;
+    s.click("form:has(input[name=action][value=link]) button[type=submit]")
+        .await;
+    s.until("!!document.querySelector('#h-loyalty ~ p.notice a')")
+        .await;
+    let member_link: String = s
+        .eval("document.querySelector('#h-loyalty ~ p.notice a').getAttribute('href')")
+        .await;
+    assert!(member_link.starts_with("/m/"), "{member_link}");
+    s.check("customer-loyalty").await;
+
     // Traditional Chinese, by the language link, for every page after.
     s.goto("/").await;
     s.click("a[hreflang='zh-TW']").await;
@@ -388,6 +427,14 @@ async fn a_manager_runs_the_shop_from_the_browser() {
         .eval("document.documentElement.scrollWidth > window.innerWidth + 1")
         .await;
     assert!(!wide, "the dashboard scrolls sideways on a phone");
+    // The member page as a customer opens it on a phone.
+    s.goto(&format!("{member_link}?lang=zh-CN")).await;
+    s.until("document.body.innerText.includes('积分')").await;
+    s.check("member-phone-zh-CN").await;
+    let wide: bool = s
+        .eval("document.documentElement.scrollWidth > window.innerWidth + 1")
+        .await;
+    assert!(!wide, "the member page scrolls sideways on a phone");
 
     browser.close().await.unwrap();
     let _ = browser.wait().await;
