@@ -38,7 +38,7 @@ use crate::{App, AppError, AppResult, Listed, PageRequest, listed, require};
 pub const SETTINGS: &str = "loyalty";
 const SECRET: &str = "member_link_secret";
 /// Lots per transaction of the expiry and release runs.
-const RUN_CHUNK: u32 = 500;
+const RUN_CHUNK: u32 = 2000;
 
 fn program_from(value: Option<serde_json::Value>) -> AppResult<LoyaltyProgram> {
     match value {

@@ -26,6 +26,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "jobs", description = "Scheduled and queued work"),
         (name = "analytics", description = "Life-cycle stages, RFM, cohorts, retention, concentration, win-back and the profit simulator"),
         (name = "segments", description = "Segments in the filter language, their members and history"),
+        (name = "loyalty", description = "The loyalty program: points ledger, tiers, rewards, coupons, referrals, member links"),
     )
 )]
 pub(crate) struct ApiDoc;

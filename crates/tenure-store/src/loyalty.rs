@@ -1115,17 +1115,19 @@ impl WriteTx<'_> {
 
     /// Expires what is left of up to `limit` spendable lots whose time is up; returns the
     /// lots expired and the members they belonged to. Set-based: one statement each for the
-    /// entries, the balances and the lots.
+    /// entries, the lots and the balances (the amounts per member summed here from the lots
+    /// read under the members' locks).
     pub async fn expire_lots(
         &mut self,
         now: DateTime<Utc>,
         actor_name: &str,
         limit: u32,
     ) -> StoreResult<(u64, Vec<CustomerId>)> {
-        let lots: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT id, customer_id FROM loyalty_lots WHERE remaining > 0 AND expires_at IS NOT NULL \
-             AND expires_at <= $1 AND pending = 0 ORDER BY expires_at, id LIMIT $2",
-        )
+        let due = "SELECT id, customer_id, remaining FROM loyalty_lots WHERE remaining > 0 \
+                   AND expires_at IS NOT NULL AND expires_at <= $1 AND pending = 0";
+        let mut lots: Vec<(i64, i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "{due} ORDER BY expires_at, id LIMIT $2"
+        )))
         .bind(to_micros(now))
         .bind(i64::from(limit))
         .fetch_all(&mut *self.tx)
@@ -1133,34 +1135,52 @@ impl WriteTx<'_> {
         if lots.is_empty() {
             return Ok((0, Vec::new()));
         }
-        let ids: Vec<i64> = lots.iter().map(|l| l.0).collect();
         let mut members: Vec<i64> = lots.iter().map(|l| l.1).collect();
         members.sort_unstable();
         members.dedup();
         if self.backend() == Backend::Postgres {
+            // Lock the members, then read the lots again: a redemption may have taken from
+            // one meanwhile (it holds the member's lock while it does).
             let mut s = Select::new("SELECT customer_id FROM loyalty_accounts");
             s.filter_in("customer_id IN ({})", &members)?;
             let (sql, args) = s.finish_unbounded("ORDER BY customer_id FOR UPDATE");
             sqlx::query_with(AssertSqlSafe(sql), args)
                 .fetch_all(&mut *self.tx)
                 .await?;
+            let ids: Vec<i64> = lots.iter().map(|l| l.0).collect();
+            let mut s = Select::new("SELECT id, customer_id, remaining FROM loyalty_lots");
+            s.filter(
+                "remaining > 0 AND expires_at IS NOT NULL AND pending = 0 AND expires_at <= {}",
+                to_micros(now),
+            )?;
+            s.filter_in("id IN ({})", &ids)?;
+            let (sql, args) = s.finish_unbounded("ORDER BY id");
+            lots = sqlx::query_as_with(AssertSqlSafe(sql), args)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            if lots.is_empty() {
+                return Ok((0, Vec::new()));
+            }
         }
-        // The three statements read the same lots under the same condition.
-        let cond = "remaining > 0 AND pending = 0 AND expires_at <= ";
+        let ids: Vec<i64> = lots.iter().map(|l| l.0).collect();
+        let mut per_member: std::collections::BTreeMap<i64, i64> = Default::default();
+        for (_, customer, remaining) in &lots {
+            *per_member.entry(*customer).or_default() += remaining;
+        }
+
         let mut s = Select::new(
             "INSERT INTO loyalty_entries (customer_id, at, kind, bucket, points, deferred, reason, actor_name, source_key) \
              SELECT customer_id, ",
         );
         let now_p = s.bind(to_micros(now))?;
         let actor_p = s.bind(actor_name.to_owned())?;
-        let now_p2 = s.bind(to_micros(now))?;
         let mut ps = Vec::with_capacity(ids.len());
         for id in &ids {
             ps.push(s.bind(*id)?);
         }
         let sql = format!(
             "{}{now_p}, 'expire', 'available', -remaining, 0, '', {actor_p}, 'expire:lot:' || CAST(id AS TEXT) \
-             FROM loyalty_lots WHERE {cond}{now_p2} AND id IN ({}) ON CONFLICT (source_key) DO NOTHING",
+             FROM loyalty_lots WHERE id IN ({}) ON CONFLICT (source_key) DO NOTHING",
             s.head(),
             ps.join(",")
         );
@@ -1168,32 +1188,41 @@ impl WriteTx<'_> {
             .execute(&mut *self.tx)
             .await?
             .rows_affected();
+        if n != ids.len() as u64 {
+            return Err(StoreError::Database(format!(
+                "{} of {} lots had expired already",
+                ids.len() as u64 - n,
+                ids.len()
+            )));
+        }
 
-        let mut s = Select::new("UPDATE loyalty_accounts SET balance = balance - ");
-        let now_a = s.bind(to_micros(now))?;
-        let now_b = s.bind(to_micros(now))?;
+        let mut s = Select::new("UPDATE loyalty_lots SET remaining = 0 WHERE ");
         let mut ps = Vec::with_capacity(ids.len());
         for id in &ids {
             ps.push(s.bind(*id)?);
         }
-        let list = ps.join(",");
-        let sql = format!(
-            "{}(SELECT COALESCE(SUM(l.remaining), 0) FROM loyalty_lots l WHERE l.customer_id = loyalty_accounts.customer_id \
-             AND l.{cond}{now_a} AND l.id IN ({list})), updated_at = {now_b} \
-             WHERE customer_id IN (SELECT customer_id FROM loyalty_lots WHERE id IN ({list}))",
-            s.head()
-        );
+        let sql = format!("{}id IN ({})", s.head(), ps.join(","));
         sqlx::query_with(AssertSqlSafe(sql), s.take_args())
             .execute(&mut *self.tx)
             .await?;
 
-        let mut s = Select::new("UPDATE loyalty_lots SET remaining = 0 WHERE ");
-        let now_p = s.bind(to_micros(now))?;
-        let mut ps = Vec::with_capacity(ids.len());
-        for id in &ids {
-            ps.push(s.bind(*id)?);
+        let mut s = Select::new("UPDATE loyalty_accounts SET balance = balance - CASE customer_id");
+        let mut sql = String::new();
+        for (customer, points) in &per_member {
+            let c = s.bind(*customer)?;
+            let p = s.bind(*points)?;
+            sql.push_str(&format!(" WHEN {c} THEN {p}"));
         }
-        let sql = format!("{}{cond}{now_p} AND id IN ({})", s.head(), ps.join(","));
+        let now_p = s.bind(to_micros(now))?;
+        let mut ps = Vec::with_capacity(per_member.len());
+        for customer in per_member.keys() {
+            ps.push(s.bind(*customer)?);
+        }
+        let sql = format!(
+            "{}{sql} ELSE 0 END, updated_at = {now_p} WHERE customer_id IN ({})",
+            s.head(),
+            ps.join(",")
+        );
         sqlx::query_with(AssertSqlSafe(sql), s.take_args())
             .execute(&mut *self.tx)
             .await?;

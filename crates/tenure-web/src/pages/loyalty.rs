@@ -154,6 +154,8 @@ pub(crate) struct CustomerLoyalty {
     key: String,
     link: Option<String>,
     link_expires: Option<String>,
+    /// A coupon just used: its code and the discount in minor units.
+    coupon: Option<(String, i64)>,
 }
 
 #[allow(clippy::result_large_err)]
@@ -195,6 +197,14 @@ pub(crate) async fn customer_view(
         key: form_key(),
         link,
         link_expires: param(&pairs, "member_link_until").map(str::to_owned),
+        coupon: param(&pairs, "coupon").map(|c| {
+            (
+                c.to_owned(),
+                param(&pairs, "discount")
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(0),
+            )
+        }),
     })
 }
 
@@ -246,6 +256,39 @@ pub async fn customer_action(
                 .await
             {
                 Ok(_) => see_other(&back),
+                Err(e) => app_error(&ctx, e),
+            }
+        }
+        "coupon" => {
+            let amount = field(&form, "order_amount").trim().replace(',', ".");
+            let order_minor = match amount.as_str() {
+                "" => 0,
+                a => match a.parse::<f64>() {
+                    Ok(v) if v.is_finite() && v >= 0.0 => {
+                        let exp = tenure_domain::money::minor_exponent(app.reporting_currency());
+                        (v * 10f64.powi(exp as i32)).round() as i64
+                    }
+                    _ => {
+                        return app_error(
+                            &ctx,
+                            AppError::field("order_amount", ctx.t("loyalty-not-a-number")),
+                        );
+                    }
+                },
+            };
+            let code = field(&form, "code").to_owned();
+            let idem = match Idempotency::new(&key, &(id, &code, order_minor)) {
+                Ok(k) => k,
+                Err(e) => return app_error(&ctx, e),
+            };
+            match app
+                .use_coupon(&actor, customer, &code, None, order_minor, Some(&idem))
+                .await
+            {
+                Ok(r) => see_other(&format!(
+                    "/customers/{id}?coupon={}&discount={}#h-loyalty",
+                    r.code, r.discount_minor
+                )),
                 Err(e) => app_error(&ctx, e),
             }
         }
@@ -824,13 +867,19 @@ pub async fn member(mut ctx: Ctx, Path(token): Path<String>) -> Response {
             )
         })
         .collect();
-    let expiring: Vec<(i64, String)> = m
-        .view
-        .lots
-        .iter()
-        .filter(|l| !l.pending)
-        .filter_map(|l| l.expires_at.map(|e| (l.remaining, e.to_rfc3339())))
+    // Points by the day they expire, the nearest three days.
+    let mut by_day: std::collections::BTreeMap<NaiveDate, (i64, DateTime<Utc>)> =
+        Default::default();
+    for l in m.view.lots.iter().filter(|l| !l.pending) {
+        if let Some(e) = l.expires_at {
+            let slot = by_day.entry(e.date_naive()).or_insert((0, e));
+            slot.0 += l.remaining;
+        }
+    }
+    let expiring: Vec<(i64, String)> = by_day
+        .into_values()
         .take(3)
+        .map(|(n, e)| (n, e.to_rfc3339()))
         .collect();
     page(
         &ctx,

@@ -830,3 +830,100 @@ async fn a_member_link_opens_the_member_page_and_a_forged_or_expired_one_is_refu
         assert_eq!(res.status(), 403);
     }
 }
+
+#[tokio::test]
+async fn pending_points_wait_for_the_return_window_and_member_links_expire() {
+    for db in TestDb::all().await {
+        let start = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();
+        let clock = Clock::fixed(start);
+        let c = clock.clone();
+        let app = spawn_app_with(
+            db,
+            move |store| {
+                App::builder(store)
+                    .options(AppOptions {
+                        clock: c,
+                        ..AppOptions::default()
+                    })
+                    .build()
+            },
+            tenure_http::auth::TOKEN_TTL,
+        )
+        .await;
+        program_on(&app, json!({"bonuses": {"welcome": 0}, "pending_days": 14})).await;
+        let ann = customer(&app, "Ann Pending").await;
+        let o = order(&app, ann, 8_000, json!([])).await;
+        let m = member(&app, ann).await;
+        assert_eq!(
+            (m["balance"].as_i64(), m["pending"].as_i64()),
+            (Some(0), Some(80)),
+            "{m}"
+        );
+        assert_eq!(m["lots"][0]["pending"], true);
+        let (s, _) = keyed(
+            &app,
+            "/api/v1/loyalty/redeem",
+            "early",
+            json!({"customer_id": ann, "points": 10}),
+        )
+        .await;
+        assert_eq!(s, 409, "pending points cannot be spent");
+        assert_balanced(&app, ann).await;
+
+        // A member link for a day, opened two days later, is refused.
+        let (s, link) = app
+            .post_json(
+                &format!("/api/v1/customers/{ann}/member-link"),
+                json!({"days": 1}),
+            )
+            .await;
+        assert_eq!(s, 201, "{link}");
+        let url = app.url(&format!("/m/{}", link["token"].as_str().unwrap()));
+        assert_eq!(app.client.get(&url).send().await.unwrap().status(), 200);
+
+        // The return window closes: the run releases them, once.
+        clock.set(start + chrono::Duration::days(15));
+        let actor = tenure_testkit::operator();
+        let r = app.app.run_loyalty_expiry(&actor).await.unwrap();
+        assert_eq!(r.released_lots, 1);
+        assert_eq!(
+            app.app
+                .run_loyalty_expiry(&actor)
+                .await
+                .unwrap()
+                .released_lots,
+            0
+        );
+        let m = member(&app, ann).await;
+        assert_eq!(
+            (m["balance"].as_i64(), m["pending"].as_i64()),
+            (Some(80), Some(0)),
+            "{m}"
+        );
+        assert_balanced(&app, ann).await;
+        assert_eq!(
+            app.client.get(&url).send().await.unwrap().status(),
+            403,
+            "expired"
+        );
+
+        // A refund within the window takes the points from the pending bucket.
+        let o2 = order(&app, ann, 5_000, json!([])).await;
+        assert_eq!(member(&app, ann).await["pending"], 50);
+        let res = app
+            .admin(Method::PATCH, &format!("/api/v1/orders/{o2}"))
+            .json(&json!({"status": "refunded"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let m = member(&app, ann).await;
+        assert_eq!(
+            (m["balance"].as_i64(), m["pending"].as_i64()),
+            (Some(80), Some(0)),
+            "{m}"
+        );
+        assert_balanced(&app, ann).await;
+        let _ = o;
+    }
+}

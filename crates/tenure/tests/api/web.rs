@@ -970,3 +970,231 @@ async fn the_retention_segment_and_profit_pages_work_in_every_language() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_loyalty_pages_configure_the_program_and_move_points_once_per_form() {
+    each_db(async |app| {
+        let (_, c) = app
+            .post_json(
+                "/api/v1/customers",
+                serde_json::json!({ "name": "Wang Fang", "locale": "zh-TW" }),
+            )
+            .await;
+        let id = c["id"].as_i64().unwrap();
+        let mut b = signed_in(&app, Role::Manager).await;
+        for lang in ["en", "zh-CN", "zh-TW"] {
+            for path in ["/loyalty", &format!("/customers/{id}"), "/"] {
+                let p = b.get(&format!("{path}?lang={lang}")).await;
+                assert_eq!(p.status, 200, "{path} in {lang}: {}", p.body);
+            }
+        }
+        // A broken program is shown again with its messages and what was typed.
+        let mut fields = vec![
+            ("enabled", "on"),
+            ("points_per_unit", "2,5"),
+            ("min_order", "0"),
+            ("starts_at", ""),
+            ("lifetime_days", "365"),
+            ("pending_days", "0"),
+            ("point_value", "0.01"),
+            ("tier_basis", "points"),
+            ("tier_window_days", "365"),
+            ("tier_grace_days", "30"),
+            ("bonuses.welcome", "0"),
+            ("bonuses.birthday", "0"),
+            ("bonuses.referral", "0"),
+            ("bonuses.referred", "0"),
+            ("bonuses.survey_answered", "0"),
+            ("tier_name_0", "member"),
+            ("tier_threshold_0", "0"),
+            ("tier_multiplier_0", "1"),
+            ("tier_name_1", "vip"),
+            ("tier_threshold_1", "abc"),
+            ("tier_multiplier_1", "2"),
+        ];
+        let p = b
+            .submit("/loyalty?lang=en", "/loyalty/program", &fields)
+            .await;
+        assert_eq!(p.status, 422, "{}", p.body);
+        assert!(
+            p.body
+                .contains("tiers[1].threshold: must be a whole number"),
+            "{}",
+            p.body
+        );
+        assert!(
+            p.body.contains("value=\"abc\""),
+            "the input is kept: {}",
+            p.body
+        );
+        fields[19] = ("tier_threshold_1", "100");
+        let p = b.submit("/loyalty", "/loyalty/program", &fields).await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let program = app.app.loyalty_program(&operator()).await.unwrap();
+        assert!(program.enabled);
+        assert_eq!(program.points_per_unit, 2.5, "a decimal comma is read");
+        assert_eq!(program.tiers.len(), 2);
+
+        // A reward and a campaign from the page.
+        let p = b
+            .submit(
+                "/loyalty",
+                "/loyalty/rewards",
+                &[
+                    ("name", "Free tea"),
+                    ("points_cost", "20"),
+                    ("stock", ""),
+                    ("description", ""),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let p = b
+            .submit(
+                "/loyalty",
+                "/loyalty/campaigns",
+                &[
+                    ("name", "Autumn"),
+                    ("discount_kind", "amount"),
+                    ("discount_value", "5.00"),
+                    ("max_uses", ""),
+                    ("per_customer", "1"),
+                    ("valid_until", ""),
+                    ("codes", "AUTUMN26"),
+                    ("generate", "2"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let page = b.get("/loyalty?lang=en").await;
+        assert!(
+            page.body.contains("Free tea") && page.body.contains("Autumn"),
+            "{}",
+            page.body
+        );
+
+        // Points by hand on the 360° page: a resubmitted form (same key) counts once.
+        let at = format!("/customers/{id}");
+        let p = b
+            .submit(&at, &format!("{at}/loyalty"), &[("action", "enrol")])
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let page = b.get(&at).await;
+        let key = page
+            .body
+            .split("name=\"_key\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_owned();
+        let form = [
+            ("_csrf", page.csrf()),
+            ("action", "adjust".into()),
+            ("_key", key.clone()),
+            ("points", "40".into()),
+            ("reason", "welcome gift".into()),
+        ];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for _ in 0..2 {
+            let p = b.post(&format!("{at}/loyalty"), &form).await;
+            assert_eq!(p.status, 303, "{}", p.body);
+        }
+        let m = app
+            .app
+            .member(
+                &operator(),
+                tenure_domain::ids::CustomerId(id),
+                &Default::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(m.account.balance, 40, "one adjustment for two submits");
+        // A reward, then a coupon with its discount.
+        let reward = app.app.rewards(&operator()).await.unwrap()[0]
+            .id
+            .0
+            .to_string();
+        let p = b
+            .submit(
+                &at,
+                &format!("{at}/loyalty"),
+                &[
+                    ("action", "reward"),
+                    ("reward_id", &reward),
+                    ("_key", "r-1"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let p = b
+            .submit(
+                &at,
+                &format!("{at}/loyalty"),
+                &[
+                    ("action", "coupon"),
+                    ("code", "autumn-26"),
+                    ("order_amount", "30"),
+                    ("_key", "c-1"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let page = b.get(p.location()).await;
+        assert!(
+            page.body.contains("Coupon AUTUMN26 used: discount $5.00"),
+            "{}",
+            page.body
+        );
+        let p = b
+            .submit(
+                &at,
+                &format!("{at}/loyalty"),
+                &[
+                    ("action", "coupon"),
+                    ("code", "AUTUMN26"),
+                    ("order_amount", "30"),
+                    ("_key", "c-2"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 409, "once per customer: {}", p.body);
+        let m = app
+            .app
+            .member(
+                &operator(),
+                tenure_domain::ids::CustomerId(id),
+                &Default::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(m.account.balance, 20);
+
+        // The member link, and the member page in the customer's language.
+        let p = b
+            .submit(&at, &format!("{at}/loyalty"), &[("action", "link")])
+            .await;
+        assert_eq!(p.status, 303);
+        let page = b.get(p.location()).await;
+        let link = page
+            .body
+            .split("href=\"&#x2f;m&#x2f;")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("{}: {}", p.location(), page.body))
+            .to_owned();
+        let member = app
+            .client
+            .get(app.url(&format!("/m/{link}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(member.status(), 200);
+        let html = member.text().await.unwrap();
+        assert!(
+            html.contains("lang=\"zh-TW\"") && html.contains("積分"),
+            "{html}"
+        );
+        assert!(html.contains("Free tea"), "an affordable reward: {html}");
+    })
+    .await;
+}
