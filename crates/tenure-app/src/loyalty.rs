@@ -576,7 +576,9 @@ impl Handler for Loyalty {
                 Event::MergeUndone {
                     survivor, restored, ..
                 } => {
-                    if ctx.tx.loyalty_account_for_update(survivor).await?.is_some() {
+                    let survivor_is_member =
+                        ctx.tx.loyalty_account_for_update(survivor).await?.is_some();
+                    if survivor_is_member {
                         let program = program_in(ctx.tx).await?;
                         account(ctx.tx, &program, restored, ctx.actor, now).await?;
                         ctx.tx.rebalance_account(survivor, now).await?;

@@ -379,7 +379,7 @@ fn program_form(p: &LoyaltyProgram) -> ProgramForm {
 
 /// Reads the program form; the values as typed and every field at fault when it does not
 /// parse or the program is not valid.
-fn parse_program(ctx: &Ctx, form: &[(String, String)]) -> Result<LoyaltyProgram, ProgramForm> {
+fn parse_program(ctx: &Ctx, form: &[(String, String)]) -> Result<LoyaltyProgram, Box<ProgramForm>> {
     let get = |name: &str| field(form, name).trim().to_owned();
     let mut errors: Vec<(String, String)> = Vec::new();
     let mut num = |name: &str| -> f64 {
@@ -540,7 +540,7 @@ fn parse_program(ctx: &Ctx, form: &[(String, String)]) -> Result<LoyaltyProgram,
     typed_categories.push(Default::default());
     typed.categories = typed_categories;
     typed.errors = errors.into_iter().collect();
-    Err(typed)
+    Err(Box::new(typed))
 }
 
 fn month_label(lang: Lang, period: &str) -> String {
@@ -642,7 +642,7 @@ pub async fn save_program(ctx: Ctx, Form(form): Form<Vec<(String, String)>>) -> 
     let program = match parse_program(&ctx, &form) {
         Ok(p) => p,
         Err(typed) => {
-            return render_loyalty(&ctx, Some(typed), StatusCode::UNPROCESSABLE_ENTITY).await;
+            return render_loyalty(&ctx, Some(*typed), StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
     match ctx.state.app.set_loyalty_program(&actor, program).await {
@@ -729,6 +729,7 @@ pub async fn create_campaign(ctx: Ctx, Form(form): Form<Vec<(String, String)>>) 
             );
         }
     };
+    #[allow(clippy::result_large_err)]
     let opt_int = |name: &str| -> Result<Option<i64>, Response> {
         match field(&form, name).trim() {
             "" => Ok(None),
