@@ -1035,7 +1035,7 @@ impl App {
         key: Option<&Idempotency>,
     ) -> AppResult<PointsReceipt> {
         require(actor, Permission::WriteCustomers)?;
-        if points == 0 || points.abs() > rules::POINTS_MAX {
+        if points == 0 || points.unsigned_abs() > rules::POINTS_MAX.unsigned_abs() {
             return Err(AppError::field(
                 "points",
                 "must be non-zero, at most 1000000000000 either way",

@@ -148,7 +148,7 @@ pub struct NextTierDto {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct MemberDto {
+pub struct LoyaltyMemberDto {
     pub customer_id: i64,
     /// Whether the customer has an account (every buyer has one once the program is on).
     pub member: bool,
@@ -175,11 +175,11 @@ pub struct MemberDto {
     pub tier_history: Vec<TierChangeDto>,
 }
 
-impl From<MemberView> for MemberDto {
+impl From<MemberView> for LoyaltyMemberDto {
     fn from(v: MemberView) -> Self {
         let to_go = v.to_next_tier();
         let member = !v.account.referral_code.is_empty();
-        MemberDto {
+        LoyaltyMemberDto {
             customer_id: v.account.customer_id.0,
             member,
             balance: v.account.balance,
@@ -212,13 +212,13 @@ impl From<MemberView> for MemberDto {
 /// ledger (paged).
 #[utoipa::path(get, path = "/api/v1/customers/{id}/loyalty", tag = "loyalty",
     params(("id" = i64, Path), PageParams), security(("bearer" = [])),
-    responses((status = 200, body = MemberDto), (status = 404, body = crate::problem::Problem)))]
+    responses((status = 200, body = LoyaltyMemberDto), (status = 404, body = crate::problem::Problem)))]
 async fn get_member(
     caller: Authorized<auth::ReadAggregates>,
     State(state): State<AppState>,
     Id(id): Id,
     Query(p): Query<PageParams>,
-) -> Result<axum::Json<MemberDto>, ApiError> {
+) -> Result<axum::Json<LoyaltyMemberDto>, ApiError> {
     let v = state
         .app
         .member(&caller.actor, CustomerId(id), &p.page())
@@ -413,13 +413,13 @@ pub struct EnrolBody {
 /// code). Enrolling twice changes nothing.
 #[utoipa::path(post, path = "/api/v1/loyalty/enrol", tag = "loyalty", request_body = EnrolBody,
     security(("bearer" = [])),
-    responses((status = 200, body = MemberDto), (status = 404, body = crate::problem::Problem),
+    responses((status = 200, body = LoyaltyMemberDto), (status = 404, body = crate::problem::Problem),
         (status = 422, body = crate::problem::Problem)))]
 async fn enrol(
     caller: Authorized<auth::WriteCustomers>,
     State(state): State<AppState>,
     Json(body): Json<EnrolBody>,
-) -> Result<axum::Json<MemberDto>, ApiError> {
+) -> Result<axum::Json<LoyaltyMemberDto>, ApiError> {
     positive(body.customer_id, "customer_id")?;
     let id = CustomerId(body.customer_id);
     state.app.enrol(&caller.actor, id).await?;
@@ -457,8 +457,14 @@ async fn put_program(
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RewardDto {
     pub id: i64,
-    #[serde(flatten)]
-    pub data: RewardData,
+    pub name: String,
+    pub description: String,
+    pub points_cost: i64,
+    /// How many are left; `null`: unlimited.
+    pub stock: Option<i64>,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -467,7 +473,13 @@ impl From<Reward> for RewardDto {
     fn from(r: Reward) -> Self {
         RewardDto {
             id: r.id.0,
-            data: r.data,
+            name: r.data.name,
+            description: r.data.description,
+            points_cost: r.data.points_cost,
+            stock: r.data.stock,
+            valid_from: r.data.valid_from,
+            valid_until: r.data.valid_until,
+            active: r.data.active,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -553,8 +565,15 @@ async fn redeem_reward(
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CampaignDto {
     pub id: i64,
-    #[serde(flatten)]
-    pub data: CampaignData,
+    pub name: String,
+    pub discount_kind: tenure_domain::loyalty::DiscountKind,
+    /// Whole percent or minor units of the reporting currency.
+    pub discount_value: i64,
+    /// Uses per code; `null`: unlimited.
+    pub max_uses: Option<i64>,
+    pub per_customer: i64,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub codes: i64,
     pub uses: i64,
@@ -564,7 +583,13 @@ impl From<tenure_app::model::Campaign> for CampaignDto {
     fn from(c: tenure_app::model::Campaign) -> Self {
         CampaignDto {
             id: c.id.0,
-            data: c.data,
+            name: c.data.name,
+            discount_kind: c.data.discount_kind,
+            discount_value: c.data.discount_value,
+            max_uses: c.data.max_uses,
+            per_customer: c.data.per_customer,
+            valid_from: c.data.valid_from,
+            valid_until: c.data.valid_until,
             created_at: c.created_at,
             codes: c.codes,
             uses: c.uses,
@@ -756,13 +781,13 @@ pub struct ReferralBody {
 /// customer's first purchase, once.
 #[utoipa::path(post, path = "/api/v1/loyalty/referrals", tag = "loyalty", request_body = ReferralBody,
     security(("bearer" = [])),
-    responses((status = 200, body = MemberDto), (status = 404, body = crate::problem::Problem),
+    responses((status = 200, body = LoyaltyMemberDto), (status = 404, body = crate::problem::Problem),
         (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
 async fn referral(
     caller: Authorized<auth::WriteCustomers>,
     State(state): State<AppState>,
     Json(body): Json<ReferralBody>,
-) -> Result<axum::Json<MemberDto>, ApiError> {
+) -> Result<axum::Json<LoyaltyMemberDto>, ApiError> {
     positive(body.customer_id, "customer_id")?;
     let id = CustomerId(body.customer_id);
     state
@@ -785,7 +810,7 @@ pub struct ReportParams {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct FlowDto {
+pub struct PointsFlowDto {
     /// `YYYY-MM`.
     pub period: String,
     pub earned: i64,
@@ -825,7 +850,7 @@ pub struct LoyaltyReportDto {
     pub points_owed: i64,
     /// Outstanding points at the program's point value, in major units.
     pub liability: f64,
-    pub flows: Vec<FlowDto>,
+    pub flows: Vec<PointsFlowDto>,
     pub tiers: Vec<TierCountDto>,
     pub tier_moves: Vec<TierMoveDto>,
     /// Points redeemed over points credited in the period.
@@ -858,7 +883,7 @@ async fn report(
         flows: r
             .flows
             .into_iter()
-            .map(|f| FlowDto {
+            .map(|f| PointsFlowDto {
                 period: f.period,
                 earned: f.earned,
                 bonus: f.bonus,
