@@ -1504,25 +1504,25 @@ impl App {
         let program = self.current_program().await?;
         let now = self.now();
         let since = now - Duration::days(i64::from(program.tier_window_days));
-        let standings = self
-            .store()
-            .tier_standings(program.tier_basis, since, self.reporting_currency())
-            .await?;
-        let mut report = TierReport {
-            members: standings.len() as u64,
-            ..TierReport::default()
-        };
-        let decisions: Vec<(CustomerId, String, i64, TierDecision)> = standings
-            .into_iter()
-            .filter_map(|s| {
+        let mut members = 0u64;
+        let mut decisions: Vec<(CustomerId, String, i64, TierDecision)> = Vec::new();
+        self.store()
+            .for_each_tier_standing(program.tier_basis, since, self.reporting_currency(), |s| {
+                members += 1;
                 let value = match program.tier_basis {
                     rules::TierBasis::Points => s.value,
                     rules::TierBasis::Spend => s.value / 100,
                 };
                 let d = program.evaluate_tier(&s.tier, value, s.grace_until, now);
-                (d != TierDecision::Keep).then_some((s.customer_id, s.tier, value, d))
+                if d != TierDecision::Keep {
+                    decisions.push((s.customer_id, s.tier, value, d));
+                }
             })
-            .collect();
+            .await?;
+        let mut report = TierReport {
+            members,
+            ..TierReport::default()
+        };
         for chunk in decisions.chunks(500) {
             let mut uow = self.begin(actor).await?;
             for (customer, from, value, d) in chunk {

@@ -614,13 +614,16 @@ impl Store {
     }
 
     /// Every member's standing over the window from `since`: points earned (orders and
-    /// bonuses, less reversals), or minor units spent on completed orders in `currency`.
-    pub async fn tier_standings(
+    /// bonuses, less reversals), or minor units spent on completed orders in `currency`;
+    /// streamed to `each`, in customer order, so a million members are never held at once.
+    pub async fn for_each_tier_standing(
         &self,
         basis: TierBasis,
         since: DateTime<Utc>,
         currency: &str,
-    ) -> StoreResult<Vec<TierStanding>> {
+        mut each: impl FnMut(TierStanding),
+    ) -> StoreResult<()> {
+        use futures_util::TryStreamExt;
         let sql = match basis {
             TierBasis::Points => {
                 "SELECT a.customer_id, a.tier, a.grace_until, COALESCE(v.value, 0) AS value \
@@ -636,21 +639,19 @@ impl Store {
                    GROUP BY customer_id) v ON v.customer_id = a.customer_id ORDER BY a.customer_id"
             }
         };
-        let rows = sqlx::query(sql)
+        let mut rows = sqlx::query(sql)
             .bind(to_micros(since))
             .bind(currency.to_owned())
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TierStanding {
-                    customer_id: CustomerId(r.try_get("customer_id")?),
-                    tier: r.try_get("tier")?,
-                    grace_until: opt_time(r, "grace_until")?,
-                    value: r.try_get("value")?,
-                })
-            })
-            .collect()
+            .fetch(self.pool());
+        while let Some(r) = rows.try_next().await? {
+            each(TierStanding {
+                customer_id: CustomerId(r.try_get("customer_id")?),
+                tier: r.try_get("tier")?,
+                grace_until: opt_time(&r, "grace_until")?,
+                value: r.try_get("value")?,
+            });
+        }
+        Ok(())
     }
 
     /// One member's standing (see [`Store::tier_standings`]).
