@@ -131,6 +131,20 @@ struct Credit {
 }
 
 impl Credit {
+    /// Points given by hand, without an order.
+    fn manual(kind: EntryKind, points: i64, reason: String) -> Credit {
+        Credit {
+            kind,
+            points,
+            order: None,
+            base_minor: None,
+            bonus: None,
+            reason,
+            key: None,
+            pending: false,
+        }
+    }
+
     fn bonus(event: BonusEvent, points: i64, customer: CustomerId, tag: Option<String>) -> Credit {
         let key = match tag {
             Some(t) => format!("bonus:{event}:{customer}:{t}"),
@@ -644,6 +658,49 @@ fn replayed<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// The first answer to `key` within `scope`, when this is a replay of it.
+async fn earlier_answer<T: serde::de::DeserializeOwned>(
+    tx: &mut WriteTx<'_>,
+    scope: &str,
+    key: Option<&Idempotency>,
+) -> AppResult<Option<T>> {
+    match key {
+        Some(k) => replayed(tx.idempotent_response(scope, &k.key).await?, k),
+        None => Ok(None),
+    }
+}
+
+impl App {
+    /// Stores `answer` for `key` with the write and commits it with `event`; when a
+    /// concurrent request with the same key stored its answer first, this write is rolled
+    /// back and that answer is the answer.
+    async fn commit_keyed<T: Serialize + serde::de::DeserializeOwned>(
+        &self,
+        mut uow: crate::unit::UnitOfWork<'_>,
+        scope: &str,
+        key: Option<&Idempotency>,
+        answer: T,
+        event: Event,
+    ) -> AppResult<T> {
+        if let Some(k) = key {
+            let body =
+                serde_json::to_string(&answer).map_err(|e| AppError::Internal(e.to_string()))?;
+            if !uow
+                .tx
+                .store_idempotent_response(scope, &k.key, &k.fingerprint, &body, self.now())
+                .await?
+            {
+                drop(uow);
+                return replayed(self.store().idempotent_response(scope, &k.key).await?, k)?
+                    .ok_or_else(|| AppError::Internal("a keyed answer vanished".into()));
+            }
+        }
+        uow.emit(event);
+        uow.commit().await?;
+        Ok(answer)
+    }
+}
+
 /// What a points operation answers (and what a replay of it answers again).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PointsReceipt {
@@ -904,9 +961,7 @@ impl App {
         let scope = scope(actor, operation);
         let now = self.now();
         let mut uow = self.begin(actor).await?;
-        if let Some(k) = key
-            && let Some(r) = replayed(uow.tx.idempotent_response(&scope, &k.key).await?, k)?
-        {
+        if let Some(r) = earlier_answer(&mut uow.tx, &scope, key).await? {
             return Ok(r);
         }
         let program = program_in(&mut uow.tx).await?;
@@ -920,23 +975,8 @@ impl App {
             pending: acct.pending,
             at: now,
         };
-        if let Some(k) = key {
-            let body =
-                serde_json::to_string(&receipt).map_err(|e| AppError::Internal(e.to_string()))?;
-            if !uow
-                .tx
-                .store_idempotent_response(&scope, &k.key, &k.fingerprint, &body, now)
-                .await?
-            {
-                // A concurrent request with the same key won: answer what it answered.
-                drop(uow);
-                return replayed(self.store().idempotent_response(&scope, &k.key).await?, k)?
-                    .ok_or_else(|| AppError::Internal("a keyed answer vanished".into()));
-            }
-        }
-        uow.emit(Event::PointsChanged { customer });
-        uow.commit().await?;
-        Ok(receipt)
+        self.commit_keyed(uow, &scope, key, receipt, Event::PointsChanged { customer })
+            .await
     }
 
     /// Credits points by hand (a goodwill gesture, a promotion); with an order id they are
@@ -964,16 +1004,7 @@ impl App {
                         tx,
                         &program,
                         &mut acct,
-                        Credit {
-                            kind: EntryKind::Earn,
-                            points,
-                            order: None,
-                            base_minor: None,
-                            bonus: None,
-                            reason,
-                            key: None,
-                            pending: false,
-                        },
+                        Credit::manual(EntryKind::Earn, points, reason),
                         &actor2,
                         now,
                     )
@@ -1341,9 +1372,7 @@ impl App {
         let scope = scope(actor, "coupon");
         let now = self.now();
         let mut uow = self.begin(actor).await?;
-        if let Some(k) = key
-            && let Some(r) = replayed(uow.tx.idempotent_response(&scope, &k.key).await?, k)?
-        {
+        if let Some(r) = earlier_answer(&mut uow.tx, &scope, key).await? {
             return Ok(r);
         }
         self.store().require_customer(customer).await?;
@@ -1377,25 +1406,11 @@ impl App {
             discount_minor: discount,
             at: now,
         };
-        if let Some(k) = key {
-            let body =
-                serde_json::to_string(&receipt).map_err(|e| AppError::Internal(e.to_string()))?;
-            if !uow
-                .tx
-                .store_idempotent_response(&scope, &k.key, &k.fingerprint, &body, now)
-                .await?
-            {
-                drop(uow);
-                return replayed(self.store().idempotent_response(&scope, &k.key).await?, k)?
-                    .ok_or_else(|| AppError::Internal("a keyed answer vanished".into()));
-            }
-        }
-        uow.emit(Event::CouponUsed {
+        let event = Event::CouponUsed {
             customer,
             campaign: campaign.id,
-        });
-        uow.commit().await?;
-        Ok(receipt)
+        };
+        self.commit_keyed(uow, &scope, key, receipt, event).await
     }
 
     /// Releases pending points whose window closed, expires lots whose lifetime ended and
