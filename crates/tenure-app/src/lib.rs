@@ -31,6 +31,18 @@ pub mod unit;
 mod users;
 pub mod web;
 
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `n` random bytes as hex: tokens, secrets, form keys.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::fill(&mut bytes[..]);
+    hex(&bytes)
+}
+
 use std::sync::Arc;
 
 use tenure_domain::access::Permission;

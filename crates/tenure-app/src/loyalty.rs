@@ -68,17 +68,16 @@ fn random_code(len: usize) -> String {
         .collect()
 }
 
-/// The member's account, locked; opened (with a referral code, at the base tier, with the
-/// welcome bonus when the program is on) when the customer has none.
-pub(crate) async fn account(
+/// The member's account, locked; opened (with a referral code, at the base tier) when the
+/// customer has none — the flag says whether it was.
+async fn open_account(
     tx: &mut WriteTx<'_>,
     program: &LoyaltyProgram,
     customer: CustomerId,
-    actor: &Actor,
     now: DateTime<Utc>,
-) -> AppResult<LoyaltyAccount> {
+) -> AppResult<(LoyaltyAccount, bool)> {
     if let Some(a) = tx.loyalty_account_for_update(customer).await? {
-        return Ok(a);
+        return Ok((a, false));
     }
     for _ in 0..8 {
         if tx
@@ -88,10 +87,10 @@ pub(crate) async fn account(
             break;
         }
         if let Some(a) = tx.loyalty_account_for_update(customer).await? {
-            return Ok(a);
+            return Ok((a, false));
         }
     }
-    let mut acct = tx
+    let acct = tx
         .loyalty_account_for_update(customer)
         .await?
         .ok_or_else(|| AppError::Internal("no free referral code after 8 tries".into()))?;
@@ -104,7 +103,20 @@ pub(crate) async fn account(
         now,
     )
     .await?;
-    if program.enabled && program.bonuses.welcome > 0 {
+    Ok((acct, true))
+}
+
+/// The member's account, locked; a new one comes with the welcome bonus when the program
+/// is on.
+pub(crate) async fn account(
+    tx: &mut WriteTx<'_>,
+    program: &LoyaltyProgram,
+    customer: CustomerId,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> AppResult<LoyaltyAccount> {
+    let (mut acct, opened) = open_account(tx, program, customer, now).await?;
+    if opened && program.enabled && program.bonuses.welcome > 0 {
         credit(
             tx,
             program,
@@ -509,6 +521,13 @@ async fn referral_rewards(
         return Ok(());
     };
     let member = acct.customer_id;
+    // Both bonuses go with the first earning purchase; later orders have nothing to do.
+    if tx
+        .entry_key_used(&format!("bonus:{}:{member}", BonusEvent::Referred))
+        .await?
+    {
+        return Ok(());
+    }
     if program.bonuses.referred > 0 {
         credit(
             tx,
@@ -557,16 +576,21 @@ impl Handler for Loyalty {
                 Event::OrderUpdated {
                     order, customer, ..
                 } => {
+                    // Nothing to do for an order that never earned while the program is off.
+                    let members = ctx.tx.order_members(order).await?;
+                    let program = program_in(ctx.tx).await?;
+                    if members.is_empty() && !program.enabled {
+                        return Ok(());
+                    }
                     let o = ctx.tx.get_order_for_update(order).await?;
                     let total =
                         (o.data.status == OrderStatus::Completed).then_some(o.data.total_minor);
-                    for member in ctx.tx.order_members(order).await? {
+                    for member in members {
                         let t = if member == customer { total } else { None };
                         if reconcile_order(ctx.tx, order, member, t, ctx.actor, now).await? {
                             changed.push(member);
                         }
                     }
-                    let program = program_in(ctx.tx).await?;
                     changed.extend(earn_for_order(ctx.tx, &program, order, ctx.actor, now).await?);
                 }
                 Event::OrderDeleted { order, .. } => {
@@ -576,28 +600,21 @@ impl Handler for Loyalty {
                         }
                     }
                 }
-                Event::CustomersMerged {
-                    survivor, merged, ..
-                } => {
+                // A merge moved the ledger's rows (the registry's owned tables) and took the
+                // merged account with the customer; an undo moved them back. The accounts
+                // follow their ledgers, without a welcome bonus: it was given once.
+                Event::CustomersMerged { survivor, .. } | Event::MergeUndone { survivor, .. } => {
+                    let restored = match *event {
+                        Event::MergeUndone { restored, .. } => Some(restored),
+                        _ => None,
+                    };
                     let program = program_in(ctx.tx).await?;
-                    if ctx.tx.loyalty_account_for_update(merged).await?.is_some() {
-                        account(ctx.tx, &program, survivor, ctx.actor, now).await?;
-                        ctx.tx.delete_loyalty_account(merged).await?;
-                        ctx.tx.rebalance_account(survivor, now).await?;
-                        changed.push(survivor);
-                    }
-                }
-                Event::MergeUndone {
-                    survivor, restored, ..
-                } => {
-                    let survivor_is_member =
-                        ctx.tx.loyalty_account_for_update(survivor).await?.is_some();
-                    if survivor_is_member {
-                        let program = program_in(ctx.tx).await?;
-                        account(ctx.tx, &program, restored, ctx.actor, now).await?;
-                        ctx.tx.rebalance_account(survivor, now).await?;
-                        ctx.tx.rebalance_account(restored, now).await?;
-                        changed.extend([survivor, restored]);
+                    for c in std::iter::once(survivor).chain(restored) {
+                        if ctx.tx.has_ledger(c).await? {
+                            open_account(ctx.tx, &program, c, now).await?;
+                            ctx.tx.rebalance_account(c, now).await?;
+                            changed.push(c);
+                        }
                     }
                 }
                 _ => {}
@@ -633,7 +650,7 @@ impl Idempotency {
         let digest = sha2::Sha256::digest(&body);
         Ok(Idempotency {
             key: key.to_owned(),
-            fingerprint: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            fingerprint: crate::hex(&digest),
         })
     }
 }
@@ -727,6 +744,9 @@ pub struct CouponReceipt {
 /// A member's standing as the API, the 360° page and the member page show it.
 #[derive(Debug, Clone)]
 pub struct MemberView {
+    /// Whether the customer has an account; when not, `account` shows what a new member's
+    /// would be.
+    pub member: bool,
     pub account: LoyaltyAccount,
     pub lots: Vec<LotRow>,
     pub tier: Option<rules::Tier>,
@@ -874,7 +894,9 @@ impl App {
         self.store().require_customer(customer).await?;
         let program = self.current_program().await?;
         let now = self.now();
-        let account = match self.store().loyalty_account(customer).await? {
+        let stored = self.store().loyalty_account(customer).await?;
+        let member = stored.is_some();
+        let account = match stored {
             Some(a) => a,
             None => LoyaltyAccount {
                 customer_id: customer,
@@ -911,6 +933,7 @@ impl App {
             |e| e,
         );
         Ok(MemberView {
+            member,
             lots: self.store().loyalty_lots(customer).await?,
             tier: program.tier(&account.tier).cloned(),
             next_tier: program.next_tier(&account.tier).cloned(),
@@ -979,8 +1002,7 @@ impl App {
             .await
     }
 
-    /// Credits points by hand (a goodwill gesture, a promotion); with an order id they are
-    /// that order's earn, once.
+    /// Credits points by hand (a goodwill gesture, a promotion).
     pub async fn earn_points(
         &self,
         actor: &Actor,
@@ -1660,12 +1682,12 @@ impl App {
     }
 
     async fn link_secret(&self) -> AppResult<Vec<u8>> {
-        let mut fresh = [0u8; 32];
-        rand::fill(&mut fresh);
-        let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
         let actor = Actor::system();
         let mut uow = self.begin(&actor).await?;
-        let stored = uow.tx.setting_once(SECRET, &hex, self.now()).await?;
+        let stored = uow
+            .tx
+            .setting_once(SECRET, &crate::random_hex(32), self.now())
+            .await?;
         uow.tx.commit().await?;
         Ok(stored.into_bytes())
     }

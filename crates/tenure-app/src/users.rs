@@ -12,10 +12,7 @@ use crate::{App, AppError, AppResult, password, require};
 
 /// A new API token: 256 random bits, hex, with a prefix that says what it is.
 fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("tnr_{hex}")
+    format!("tnr_{}", crate::random_hex(32))
 }
 
 /// A token just made: its id and the token itself, which is shown this once.

@@ -68,9 +68,7 @@ impl Session {
 }
 
 fn random_hex() -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::random_hex(32)
 }
 
 /// A hash no password matches, verified when the email is unknown so that a wrong email

@@ -172,7 +172,7 @@ pub struct TierChange {
     pub qualifying: i64,
 }
 
-fn tier_change_from_row(r: &AnyRow) -> StoreResult<TierChange> {
+pub(crate) fn tier_change_from_row(r: &AnyRow) -> StoreResult<TierChange> {
     Ok(TierChange {
         id: r.try_get("id")?,
         customer_id: CustomerId(r.try_get("customer_id")?),
@@ -186,10 +186,6 @@ fn tier_change_from_row(r: &AnyRow) -> StoreResult<TierChange> {
 
 pub(crate) const TIER_CHANGE_SELECT: &str =
     "SELECT id, customer_id, at, from_tier, to_tier, reason, qualifying FROM loyalty_tier_changes";
-
-pub(crate) fn tier_change(r: &AnyRow) -> StoreResult<TierChange> {
-    tier_change_from_row(r)
-}
 
 /// A reward of the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,6 +307,14 @@ pub struct Liability {
     pub owed: i64,
 }
 
+/// What a member's ledger sums to: the spendable and pending points, and what is owed
+/// (reversals' deferred points less what later credits settled).
+const LEDGER_SUMS: &str = "SELECT \
+     CAST(COALESCE(SUM(CASE WHEN bucket = 'available' THEN points ELSE 0 END), 0) AS BIGINT) AS available, \
+     CAST(COALESCE(SUM(CASE WHEN bucket = 'pending' THEN points ELSE 0 END), 0) AS BIGINT) AS pending, \
+     CAST(COALESCE(SUM(deferred), 0) AS BIGINT) + CAST(COALESCE(SUM(CASE WHEN kind = 'reverse' AND order_id IS NULL THEN points ELSE 0 END), 0) AS BIGINT) AS owed \
+     FROM loyalty_entries WHERE customer_id = $1";
+
 fn lock_clause(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => " FOR UPDATE",
@@ -395,16 +399,10 @@ impl Store {
 
     /// What the member's account must equal, summed from the ledger and from the lots.
     pub async fn ledger_sums(&self, customer: CustomerId) -> StoreResult<LedgerSums> {
-        let row = sqlx::query(
-            "SELECT \
-             CAST(COALESCE(SUM(CASE WHEN bucket = 'available' THEN points ELSE 0 END), 0) AS BIGINT) AS available, \
-             CAST(COALESCE(SUM(CASE WHEN bucket = 'pending' THEN points ELSE 0 END), 0) AS BIGINT) AS pending, \
-             CAST(COALESCE(SUM(deferred), 0) AS BIGINT) + CAST(COALESCE(SUM(CASE WHEN kind = 'reverse' AND order_id IS NULL THEN points ELSE 0 END), 0) AS BIGINT) AS owed \
-             FROM loyalty_entries WHERE customer_id = $1",
-        )
-        .bind(customer.0)
-        .fetch_one(self.pool())
-        .await?;
+        let row = sqlx::query(LEDGER_SUMS)
+            .bind(customer.0)
+            .fetch_one(self.pool())
+            .await?;
         let lots = sqlx::query(
             "SELECT CAST(COALESCE(SUM(CASE WHEN pending = 0 THEN remaining ELSE 0 END), 0) AS BIGINT) AS a, \
              CAST(COALESCE(SUM(CASE WHEN pending = 1 THEN remaining ELSE 0 END), 0) AS BIGINT) AS p \
@@ -899,27 +897,32 @@ impl WriteTx<'_> {
         customer: CustomerId,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
+        let sums = sqlx::query(LEDGER_SUMS)
+            .bind(customer.0)
+            .fetch_one(&mut *self.tx)
+            .await?;
         sqlx::query(
-            "UPDATE loyalty_accounts SET \
-             balance = (SELECT COALESCE(SUM(points), 0) FROM loyalty_entries e WHERE e.customer_id = $1 AND e.bucket = 'available'), \
-             pending = (SELECT COALESCE(SUM(points), 0) FROM loyalty_entries e WHERE e.customer_id = $1 AND e.bucket = 'pending'), \
-             owed = (SELECT COALESCE(SUM(deferred), 0) + COALESCE(SUM(CASE WHEN kind = 'reverse' AND order_id IS NULL THEN points ELSE 0 END), 0) \
-                     FROM loyalty_entries e WHERE e.customer_id = $1), \
-             updated_at = $2 WHERE customer_id = $1",
+            "UPDATE loyalty_accounts SET balance = $2, pending = $3, owed = $4, updated_at = $5 \
+             WHERE customer_id = $1",
         )
         .bind(customer.0)
+        .bind(sums.try_get::<i64, _>("available")?)
+        .bind(sums.try_get::<i64, _>("pending")?)
+        .bind(sums.try_get::<i64, _>("owed")?)
         .bind(to_micros(now))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
 
-    pub async fn delete_loyalty_account(&mut self, customer: CustomerId) -> StoreResult<()> {
-        sqlx::query("DELETE FROM loyalty_accounts WHERE customer_id = $1")
-            .bind(customer.0)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+    /// Whether the customer has any ledger entry.
+    pub async fn has_ledger(&mut self, customer: CustomerId) -> StoreResult<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM loyalty_entries WHERE customer_id = $1 LIMIT 1")
+                .bind(customer.0)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        Ok(found.is_some())
     }
 
     /// The earn of an order for a member and what its entries stand at.
@@ -1064,8 +1067,8 @@ impl WriteTx<'_> {
         actor_name: &str,
         limit: u32,
     ) -> StoreResult<Vec<CustomerId>> {
-        let lots: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT id, customer_id, remaining FROM loyalty_lots WHERE pending = 1 AND available_at <= $1 \
+        let lots: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, customer_id FROM loyalty_lots WHERE pending = 1 AND available_at <= $1 \
              ORDER BY available_at, id LIMIT $2",
         )
         .bind(to_micros(now))
@@ -1078,7 +1081,7 @@ impl WriteTx<'_> {
         for m in &members {
             self.loyalty_account_for_update(*m).await?;
         }
-        for (lot, customer, remaining) in lots {
+        for (lot, customer) in lots {
             // Re-read under the account's lock: a reversal may have taken from it.
             let left: Option<i64> = sqlx::query_scalar(
                 "UPDATE loyalty_lots SET pending = 0 WHERE id = $1 AND pending = 1 RETURNING remaining",
@@ -1087,7 +1090,6 @@ impl WriteTx<'_> {
             .fetch_optional(&mut *self.tx)
             .await?;
             let Some(left) = left else { continue };
-            let _ = remaining;
             if left > 0 {
                 for (bucket, points) in [(Bucket::Pending, -left), (Bucket::Available, left)] {
                     self.append_entry(&NewEntry {

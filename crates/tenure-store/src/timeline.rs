@@ -191,7 +191,9 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         for r in &rows {
-            entries.push(TimelineEntry::Tier(crate::loyalty::tier_change(r)?));
+            entries.push(TimelineEntry::Tier(crate::loyalty::tier_change_from_row(
+                r,
+            )?));
         }
 
         entries.sort_by_key(|e| std::cmp::Reverse(e.position()));

@@ -131,7 +131,7 @@ pub async fn run(command: Command, me: &Actor) -> Result<()> {
             if let (Some(next), Some(to_go)) = (&v.next_tier, v.to_next_tier()) {
                 println!("next tier: {} in {to_go} more", next.name);
             }
-            if !a.referral_code.is_empty() {
+            if v.member {
                 println!("referral code: {}", a.referral_code);
             }
             println!("\nlatest entries:");

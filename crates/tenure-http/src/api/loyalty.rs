@@ -178,7 +178,7 @@ pub struct LoyaltyMemberDto {
 impl From<MemberView> for LoyaltyMemberDto {
     fn from(v: MemberView) -> Self {
         let to_go = v.to_next_tier();
-        let member = !v.account.referral_code.is_empty();
+        let member = v.member;
         LoyaltyMemberDto {
             customer_id: v.account.customer_id.0,
             member,

@@ -20,9 +20,7 @@ fn safe_next(next: &str) -> &str {
 }
 
 fn login_token() -> String {
-    let mut bytes = [0u8; 16];
-    rand::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    tenure_app::random_hex(16)
 }
 
 fn render_form(

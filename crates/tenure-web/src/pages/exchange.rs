@@ -73,9 +73,7 @@ pub async fn import_form(ctx: Ctx) -> Response {
 }
 
 fn random_id() -> String {
-    let mut bytes = [0u8; 12];
-    rand::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    tenure_app::random_hex(12)
 }
 
 pub async fn upload(ctx: Ctx, mut multipart: Multipart) -> Response {

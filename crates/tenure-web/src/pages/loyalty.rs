@@ -30,9 +30,7 @@ use crate::session::{Ctx, field};
 /// A fresh key for a form that moves points: a second submit of the same form (a double
 /// click, a reload) carries the same key and changes nothing.
 fn form_key() -> String {
-    let mut b = [0u8; 16];
-    rand::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    tenure_app::random_hex(16)
 }
 
 #[derive(Serialize)]
@@ -86,7 +84,7 @@ fn standing(v: &MemberView, now: DateTime<Utc>) -> StandingView {
         _ => 0,
     };
     StandingView {
-        member: !v.account.referral_code.is_empty(),
+        member: v.member,
         balance: v.account.balance,
         pending: v.account.pending,
         owed: v.account.owed,

@@ -927,3 +927,37 @@ async fn pending_points_wait_for_the_return_window_and_member_links_expire() {
         let _ = o;
     }
 }
+
+#[tokio::test]
+async fn a_merge_moves_the_points_to_the_survivor_and_an_undo_gives_them_back() {
+    for db in TestDb::all().await {
+        let app = spawn_app(db).await;
+        program_on(&app, json!({"bonuses": {"welcome": 0}})).await;
+        let ann = customer(&app, "Ann Twice").await;
+        let dup = customer(&app, "Ann Twice").await;
+        order(&app, ann, 10_000, json!([])).await;
+        order(&app, dup, 4_000, json!([])).await;
+        let (s, merge) = app
+            .post_json(
+                &format!("/api/v1/customers/{ann}/merge"),
+                json!({"duplicate_id": dup}),
+            )
+            .await;
+        assert_eq!(s, 200, "{merge}");
+        assert_eq!(
+            member(&app, ann).await["balance"],
+            140,
+            "both members' points"
+        );
+        assert_balanced(&app, ann).await;
+        let (s, undone) = app
+            .post_json(&format!("/api/v1/merges/{}/undo", merge["id"]), json!({}))
+            .await;
+        assert_eq!(s, 200, "{undone}");
+        let restored = undone["merged_id"].as_i64().unwrap();
+        assert_eq!(member(&app, ann).await["balance"], 100);
+        assert_eq!(member(&app, restored).await["balance"], 40);
+        assert_balanced(&app, ann).await;
+        assert_balanced(&app, restored).await;
+    }
+}
