@@ -1598,18 +1598,57 @@ impl App {
     }
 
     /// The program's report over the last `months` months.
-    pub async fn loyalty_report(&self, actor: &Actor, months: u32) -> AppResult<LoyaltyReport> {
-        require(actor, Permission::ReadAggregates)?;
-        let program = self.current_program().await?;
-        let now = self.now();
-        let months = months.clamp(1, 60);
-        let from = now - Duration::days(i64::from(months) * 31);
+    /// The points outstanding with their value, and members per tier in the program's order:
+    /// the report's first part and the dashboard's panel.
+    async fn liability_and_tiers(
+        &self,
+        program: &LoyaltyProgram,
+    ) -> AppResult<(LiabilityReport, Vec<(String, i64)>)> {
         let Liability {
             members,
             available,
             pending,
             owed,
         } = self.store().loyalty_liability().await?;
+        let mut tiers = self.store().tier_counts().await?;
+        tiers.sort_by_key(|(t, _)| {
+            program
+                .tiers
+                .iter()
+                .position(|p| &p.name == t)
+                .unwrap_or(usize::MAX)
+        });
+        let liability = LiabilityReport {
+            members,
+            available,
+            pending,
+            owed,
+            value: (available + pending) as f64 * program.point_value,
+        };
+        Ok((liability, tiers))
+    }
+
+    /// The dashboard's loyalty panel: `None` while the program is off. Two reads of the
+    /// accounts, none of the ledger.
+    pub async fn loyalty_summary(
+        &self,
+        actor: &Actor,
+    ) -> AppResult<Option<(LiabilityReport, Vec<(String, i64)>)>> {
+        require(actor, Permission::ReadAggregates)?;
+        let program = self.current_program().await?;
+        if !program.enabled {
+            return Ok(None);
+        }
+        Ok(Some(self.liability_and_tiers(&program).await?))
+    }
+
+    pub async fn loyalty_report(&self, actor: &Actor, months: u32) -> AppResult<LoyaltyReport> {
+        require(actor, Permission::ReadAggregates)?;
+        let program = self.current_program().await?;
+        let now = self.now();
+        let months = months.clamp(1, 60);
+        let from = now - Duration::days(i64::from(months) * 31);
+        let (liability, tiers) = self.liability_and_tiers(&program).await?;
         let mut flows: std::collections::BTreeMap<String, FlowRow> = Default::default();
         for f in self
             .store()
@@ -1648,22 +1687,8 @@ impl App {
                 slot.0 += n;
             }
         }
-        let mut tiers = self.store().tier_counts().await?;
-        tiers.sort_by_key(|(t, _)| {
-            program
-                .tiers
-                .iter()
-                .position(|p| &p.name == t)
-                .unwrap_or(usize::MAX)
-        });
         Ok(LoyaltyReport {
-            liability: LiabilityReport {
-                members,
-                available,
-                pending,
-                owed,
-                value: (available + pending) as f64 * program.point_value,
-            },
+            liability,
             flows,
             tiers,
             tier_moves: self

@@ -56,7 +56,8 @@ pub async fn show(ctx: Ctx) -> Response {
         Ok(l) => l.items,
         Err(e) => return app_error(&ctx, e),
     };
-    let loyalty = super::loyalty::dashboard_view(&ctx, &actor).await;
+    let loyalty =
+        super::loyalty::dashboard_view(fetch!(&ctx, ctx.state.app.loyalty_summary(&actor).await));
     let lang = ctx.lang;
     let currency = d.currency.clone();
     let exp = tenure_domain::money::minor_exponent(&currency);

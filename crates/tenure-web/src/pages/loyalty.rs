@@ -800,22 +800,16 @@ pub(crate) struct DashboardLoyalty {
     points: i64,
     value: f64,
     tiers: Vec<(String, i64)>,
-    redemption_rate: Option<f64>,
 }
 
-pub(crate) async fn dashboard_view(ctx: &Ctx, actor: &Actor) -> Option<DashboardLoyalty> {
-    let app = &ctx.state.app;
-    let program = app.loyalty_program(actor).await.ok()?;
-    if !program.enabled {
-        return None;
-    }
-    let r = app.loyalty_report(actor, 12).await.ok()?;
-    Some(DashboardLoyalty {
-        members: r.liability.members,
-        points: r.liability.available + r.liability.pending,
-        value: r.liability.value,
-        tiers: r.tiers,
-        redemption_rate: r.redemption_rate,
+pub(crate) fn dashboard_view(
+    summary: Option<(tenure_app::loyalty::LiabilityReport, Vec<(String, i64)>)>,
+) -> Option<DashboardLoyalty> {
+    summary.map(|(l, tiers)| DashboardLoyalty {
+        members: l.members,
+        points: l.available + l.pending,
+        value: l.value,
+        tiers,
     })
 }
 
