@@ -8,7 +8,7 @@
 use crate::access::{Permission, Principal, Role};
 use crate::ids::{
     AccountId, CampaignId, CategoryId, CustomerId, InteractionId, JobId, MergeId, OrderId,
-    ProductId, RewardId, SegmentId, StaffUserId, TokenId,
+    ProductId, ResponseId, RewardId, SegmentId, StaffUserId, SurveyId, TaskId, TicketId, TokenId,
 };
 use crate::text_enum;
 
@@ -145,6 +145,9 @@ text_enum! {
         Loyalty => "loyalty",
         Reward => "reward",
         Coupon => "coupon",
+        Ticket => "ticket",
+        Task => "task",
+        Survey => "survey",
     }
 }
 
@@ -317,6 +320,45 @@ pub enum Event {
     LoyaltyRun {
         members: u64,
     },
+    TicketCreated {
+        ticket: TicketId,
+        customer: CustomerId,
+    },
+    /// A ticket's fields, status or messages changed.
+    TicketUpdated {
+        ticket: TicketId,
+        customer: CustomerId,
+    },
+    TaskCreated {
+        task: TaskId,
+        customer: Option<CustomerId>,
+    },
+    TaskUpdated {
+        task: TaskId,
+        customer: Option<CustomerId>,
+    },
+    SurveyCreated {
+        survey: SurveyId,
+    },
+    SurveyUpdated {
+        survey: SurveyId,
+    },
+    /// A customer was invited to answer a survey.
+    SurveyInvited {
+        survey: SurveyId,
+        customer: CustomerId,
+    },
+    /// A survey answer was recorded (by the customer or by staff).
+    SurveyAnswered {
+        response: ResponseId,
+        survey: SurveyId,
+        customer: CustomerId,
+    },
+    /// The SLA scan marked this many breaches and queued this many reminders.
+    SlaScanned {
+        breaches: u64,
+        reminders: u64,
+    },
 }
 
 /// What the change log records of one event.
@@ -350,7 +392,8 @@ impl Event {
             | PointsChanged { customer }
             | TierChanged { customer }
             | ReferralLinked { customer }
-            | CouponUsed { customer, .. } => vec![*customer],
+            | CouponUsed { customer, .. }
+            | SurveyAnswered { customer, .. } => vec![*customer],
             OrderUpdated {
                 customer,
                 previous_customer,
@@ -575,6 +618,57 @@ impl Event {
             LoyaltyRun { members } => {
                 counted(Entity::Loyalty, Operation::Rebuild, "members", members)
             }
+            TicketCreated { ticket, customer } => change(
+                Entity::Ticket,
+                Some(ticket.0),
+                Operation::Create,
+                Some(customer),
+            ),
+            TicketUpdated { ticket, customer } => change(
+                Entity::Ticket,
+                Some(ticket.0),
+                Operation::Update,
+                Some(customer),
+            ),
+            TaskCreated { task, customer } => {
+                change(Entity::Task, Some(task.0), Operation::Create, customer)
+            }
+            TaskUpdated { task, customer } => {
+                change(Entity::Task, Some(task.0), Operation::Update, customer)
+            }
+            SurveyCreated { survey } => {
+                change(Entity::Survey, Some(survey.0), Operation::Create, None)
+            }
+            SurveyUpdated { survey } => {
+                change(Entity::Survey, Some(survey.0), Operation::Update, None)
+            }
+            SurveyInvited { survey, customer } => change(
+                Entity::Survey,
+                Some(survey.0),
+                Operation::Create,
+                Some(customer),
+            ),
+            SurveyAnswered {
+                response, customer, ..
+            } => Change {
+                entity: Entity::Survey,
+                entity_id: Some(response.0),
+                operation: Operation::Import,
+                customer_id: Some(customer),
+                detail: Some("{\"answered\":1}".into()),
+            },
+            SlaScanned {
+                breaches,
+                reminders,
+            } => Change {
+                entity: Entity::Ticket,
+                entity_id: None,
+                operation: Operation::Rebuild,
+                customer_id: None,
+                detail: Some(format!(
+                    "{{\"breaches\":{breaches},\"reminders\":{reminders}}}"
+                )),
+            },
         }
     }
 }

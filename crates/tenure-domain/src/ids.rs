@@ -47,4 +47,16 @@ id_type!(
     CampaignId,
     /// A coupon code of a campaign.
     CouponId,
+    /// A service ticket (complaint, question, request).
+    TicketId,
+    /// A message or internal note on a ticket.
+    TicketMessageId,
+    /// A follow-up task.
+    TaskId,
+    /// A survey (CSAT, NPS, SERVQUAL or custom).
+    SurveyId,
+    /// An invitation to answer a survey (its single-use link).
+    InvitationId,
+    /// A recorded survey answer.
+    ResponseId,
 );

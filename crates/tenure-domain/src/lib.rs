@@ -5,6 +5,7 @@
 //! so everything in it can be tested with plain values and cannot fail for outside reasons.
 
 pub mod access;
+pub mod calendar;
 pub mod catalog;
 pub mod changes;
 pub mod cursor;
@@ -20,6 +21,8 @@ pub mod money;
 pub mod prediction;
 pub mod search;
 pub mod segment;
+pub mod service;
+pub mod survey;
 pub mod timeline;
 pub mod validation;
 pub mod vcard;

@@ -55,6 +55,9 @@ const STAGES: &[&str] = &[
     "won_back",
 ];
 
+/// The spellings of the NPS groups.
+const NPS_GROUPS: &[&str] = &["promoter", "passive", "detractor"];
+
 /// The spellings of the reasons a customer was lost.
 const LOSS_REASONS: &[&str] = &[
     "price",
@@ -88,7 +91,7 @@ const CUSTOMER_KINDS: &[&str] = &["person", "organisation"];
 /// Names that will become fields once the part of Tenure that fills them in is set up,
 /// with the reason they cannot be used yet. They get their own message so that nobody
 /// takes them for a misspelling.
-const RESERVED: &[(&str, &str)] = &[("nps_group", "surveys are not set up")];
+const RESERVED: &[(&str, &str)] = &[];
 
 /// The function names, for suggestions when an unknown one is called.
 const FUNCTIONS: &[&str] = &["in_segment", "has"];
@@ -132,6 +135,9 @@ pub enum Field {
     Birthday,
     Tier,
     Points,
+    NpsGroup,
+    Csat,
+    OpenTickets,
 }
 
 /// The type of a field, which decides the values and comparisons it accepts.
@@ -243,6 +249,9 @@ pub const FIELDS: &[FieldSpec] = &[
     FieldSpec::of(Field::Birthday),
     FieldSpec::of(Field::Tier),
     FieldSpec::of(Field::Points),
+    FieldSpec::of(Field::NpsGroup),
+    FieldSpec::of(Field::Csat),
+    FieldSpec::of(Field::OpenTickets),
 ];
 
 impl Field {
@@ -281,6 +290,9 @@ impl Field {
             Field::Birthday => "birthday",
             Field::Tier => "tier",
             Field::Points => "points",
+            Field::NpsGroup => "nps_group",
+            Field::Csat => "csat",
+            Field::OpenTickets => "open_tickets",
         }
     }
 
@@ -291,6 +303,7 @@ impl Field {
             Field::RfmSegment => FieldType::Enum(RFM_SEGMENTS),
             Field::Kind => FieldType::Enum(CUSTOMER_KINDS),
             Field::LossReason => FieldType::Enum(LOSS_REASONS),
+            Field::NpsGroup => FieldType::Enum(NPS_GROUPS),
             Field::Region
             | Field::Locale
             | Field::AcquisitionChannel
@@ -303,7 +316,9 @@ impl Field {
             | Field::Orders
             | Field::RecencyDays
             | Field::Interactions
-            | Field::Points => FieldType::Integer,
+            | Field::Points
+            | Field::Csat
+            | Field::OpenTickets => FieldType::Integer,
             Field::Spend | Field::Clv | Field::ExpectedValue => FieldType::Money,
             Field::PAlive | Field::ChurnRisk => FieldType::Probability,
             Field::ExpectedPurchases => FieldType::Number,
@@ -358,6 +373,11 @@ impl Field {
             Field::Birthday => "the customer's birthday, checked with has(birthday)",
             Field::Tier => "the member's loyalty tier, such as \"gold\"; non-members have none",
             Field::Points => "the member's spendable loyalty points (0 for non-members)",
+            Field::NpsGroup => {
+                "where the customer's latest NPS answer puts them: promoter, passive or detractor"
+            }
+            Field::Csat => "the customer's latest CSAT score, 1 to 5",
+            Field::OpenTickets => "how many of the customer's tickets are not yet resolved",
         }
     }
 
@@ -1651,7 +1671,6 @@ mod tests {
             "created < \"31/03/2024\"",
             "prospect_parked = \"yes\"",
             "email = \"a@b.c\"",
-            "nps_group = \"promoter\"",
             deep.as_str(),
             long.as_str(),
         ];
@@ -2014,12 +2033,6 @@ mod tests {
             "`prospect_parked` can be compared with =, !=, in or not in",
         ),
         (
-            "nps_group = \"promoter\"",
-            0,
-            9,
-            "`nps_group` is not available yet: surveys are not set up",
-        ),
-        (
             "stage = \"at risk\"",
             8,
             9,
@@ -2301,7 +2314,7 @@ mod tests {
             e.message
         );
         assert!(
-            e.message.ends_with("email, phone, birthday, tier, points"),
+            e.message.ends_with("email, phone, birthday, tier, points, nps_group, csat, open_tickets"),
             "{}",
             e.message
         );
@@ -2459,7 +2472,7 @@ mod tests {
                 spec.name
             );
         }
-        assert_eq!(seen.len(), 32);
+        assert_eq!(seen.len(), 35);
         for (name, _) in RESERVED {
             assert!(Field::from_name(name).is_none());
         }

@@ -14,6 +14,12 @@ text_enum! {
         Loyalty => "loyalty",
         /// A change of loyalty tier.
         Tier => "tier",
+        /// A service ticket opened.
+        Ticket => "ticket",
+        /// A follow-up task.
+        Task => "task",
+        /// A survey answer.
+        Survey => "survey",
     }
 }
 
