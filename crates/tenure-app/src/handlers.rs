@@ -16,6 +16,9 @@ pub fn defaults(clock: &crate::Clock) -> Handlers {
         Arc::new(crate::loyalty::Loyalty {
             clock: clock.clone(),
         }),
+        Arc::new(crate::service::FollowUps {
+            clock: clock.clone(),
+        }),
         Arc::new(crate::lifecycle::Stages {
             clock: clock.clone(),
         }),

@@ -46,6 +46,11 @@ pub fn default_schedules() -> Vec<Schedule> {
             every: Duration::days(1),
             offset: Duration::minutes(75),
         },
+        Schedule {
+            kind: JobKind::SlaScan,
+            every: Duration::minutes(10),
+            offset: Duration::zero(),
+        },
     ]
 }
 
@@ -169,6 +174,10 @@ impl App {
                     "birthday_bonuses": r.birthday_bonuses,
                 })
                 .to_string())
+            }
+            JobKind::SlaScan => {
+                let r = self.run_sla_scan(&actor).await?;
+                Ok(serde_json::to_string(&r).map_err(|e| AppError::Internal(e.to_string()))?)
             }
             JobKind::LoyaltyTiers => {
                 let r = self.evaluate_tiers(&actor).await?;

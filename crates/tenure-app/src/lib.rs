@@ -26,6 +26,7 @@ mod orders;
 pub mod password;
 pub mod retention;
 pub mod segments;
+pub mod service;
 mod sheet;
 pub mod unit;
 mod users;

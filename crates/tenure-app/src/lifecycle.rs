@@ -125,18 +125,20 @@ pub(crate) async fn place_customer(
     };
     let placement = place(&facts, &settings, now);
     let stage = rec.override_stage.unwrap_or(placement.stage);
-    let complained = if needs_loss_reason(&rec, first_placement, stage) {
+    let inferred = if needs_loss_reason(&rec, first_placement, stage) {
         let since = stored.last_purchase.unwrap_or(now) - Duration::days(COMPLAINT_LOOKBACK_DAYS);
-        tx.complained_between(customer, since, now).await?
+        let ticket = tx.ticket_category_between(customer, since, now).await?;
+        let complained = ticket.is_some() || tx.complained_between(customer, since, now).await?;
+        inferred_loss_reason(complained, ticket)
     } else {
-        false
+        tenure_domain::lifecycle::LossReason::Unknown
     };
     let transition = apply_placement(
         &mut rec,
         first_placement,
         placement,
         manual,
-        complained,
+        inferred,
         now,
         &actor.display_name(),
     );
@@ -156,7 +158,7 @@ pub(crate) fn needs_loss_reason(rec: &LifecycleRecord, first: bool, stage: Stage
 
 /// Applies a placement to a stage record at `now`, the same for a write and for the
 /// refresh: the stage that counts (the manual one first); when it changed, the move to
-/// record — into "churned" with the loss reason (staff's, else inferred from `complained`),
+/// record — into "churned" with the loss reason (staff's, else `inferred`),
 /// out of it with the reason cleared for the next episode. `manual` replaces the rule's
 /// reason for a staff edit. `None` when the stage stays.
 pub(crate) fn apply_placement(
@@ -164,7 +166,7 @@ pub(crate) fn apply_placement(
     first: bool,
     placement: tenure_domain::lifecycle::Placement,
     manual: Option<(TransitionReason, String)>,
-    complained: bool,
+    inferred: tenure_domain::lifecycle::LossReason,
     now: DateTime<Utc>,
     actor_name: &str,
 ) -> Option<NewTransition> {
@@ -175,7 +177,7 @@ pub(crate) fn apply_placement(
         return None;
     }
     if needs_loss_reason(rec, first, stage) {
-        rec.loss_reason = Some(inferred_loss_reason(complained));
+        rec.loss_reason = Some(inferred);
         rec.loss_reason_source = Some(LossReasonSource::Inferred);
     }
     if !first && rec.stage == Stage::Churned && stage != Stage::Churned {

@@ -1807,3 +1807,32 @@ fn check_reason(reason: &str, required: bool) -> AppResult<String> {
     }
     Ok(r.to_owned())
 }
+
+/// Gives a bonus event's points once per `tag` inside another use case's transaction (a
+/// survey answered); `false` when the program is off, gives nothing for it, or the tag had
+/// its bonus already.
+pub(crate) async fn bonus_in(
+    tx: &mut WriteTx<'_>,
+    actor: &Actor,
+    customer: CustomerId,
+    event: BonusEvent,
+    tag: &str,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let program = program_in(tx).await?;
+    let points = program.bonuses.points(event);
+    if !program.enabled || points <= 0 {
+        return Ok(false);
+    }
+    let mut acct = account(tx, &program, customer, actor, now).await?;
+    let entry = credit(
+        tx,
+        &program,
+        &mut acct,
+        Credit::bonus(event, points, customer, Some(tag.to_owned())),
+        actor,
+        now,
+    )
+    .await?;
+    Ok(entry.is_some())
+}

@@ -464,7 +464,10 @@ impl App {
         };
         let settings = self.current_lifecycle_settings().await?;
         let pass = self.pass(as_of).await?;
-        let complaints = self.store().last_complaints().await?;
+        let complaints = Complaints {
+            contacts: self.store().last_complaints().await?,
+            tickets: self.store().last_ticket_categories().await?,
+        };
         let mut writes = RefreshWrites::default();
         let actor_name = actor.display_name();
         for (f, a) in pass.facts.iter().zip(&pass.activity) {
@@ -758,13 +761,20 @@ pub struct ProfitAnswer {
     pub effect: ProfitEffect,
 }
 
+/// Each customer's latest complaint on a channel and latest ticket (time, category), for
+/// the loss reasons of those who churn.
+pub(crate) struct Complaints {
+    pub contacts: HashMap<CustomerId, i64>,
+    pub tickets: HashMap<CustomerId, (i64, tenure_domain::service::TicketCategory)>,
+}
+
 /// Places one customer in the refresh; `None` when nothing about their record changes.
 fn place_in_refresh(
     f: &CustomerFacts,
     a: &Activity,
     settings: &LifecycleSettings,
     now: DateTime<Utc>,
-    complaints: &HashMap<CustomerId, i64>,
+    complaints: &Complaints,
     actor_name: &str,
 ) -> Option<(LifecycleRecord, Option<i64>, Option<NewTransition>)> {
     let seen = f
@@ -790,15 +800,25 @@ fn place_in_refresh(
     if !first && stage == rec.stage && placement.stage == rec.computed_stage {
         return None;
     }
-    let complained = crate::lifecycle::needs_loss_reason(&rec, first, stage) && {
-        let since = facts.last_purchase.unwrap_or(now)
-            - Duration::days(crate::lifecycle::COMPLAINT_LOOKBACK_DAYS);
-        complaints
+    let inferred = if crate::lifecycle::needs_loss_reason(&rec, first, stage) {
+        let since = (facts.last_purchase.unwrap_or(now)
+            - Duration::days(crate::lifecycle::COMPLAINT_LOOKBACK_DAYS))
+        .timestamp_micros();
+        let ticket = complaints
+            .tickets
             .get(&f.id)
-            .is_some_and(|at| *at >= since.timestamp_micros())
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, c)| *c);
+        let contact = complaints
+            .contacts
+            .get(&f.id)
+            .is_some_and(|at| *at >= since);
+        tenure_domain::lifecycle::inferred_loss_reason(contact || ticket.is_some(), ticket)
+    } else {
+        tenure_domain::lifecycle::LossReason::Unknown
     };
     let transition = crate::lifecycle::apply_placement(
-        &mut rec, first, placement, None, complained, now, actor_name,
+        &mut rec, first, placement, None, inferred, now, actor_name,
     );
     Some((rec, seen, transition))
 }

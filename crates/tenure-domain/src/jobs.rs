@@ -23,6 +23,9 @@ text_enum! {
         LoyaltyExpire => "loyalty_expire",
         /// Move members between tiers by what they earned over the window.
         LoyaltyTiers => "loyalty_tiers",
+        /// Mark SLA breaches, queue escalation reminders within business hours, send the
+        /// due task reminders.
+        SlaScan => "sla_scan",
     }
 }
 

@@ -367,13 +367,18 @@ pub fn parked(attempts_since_progress: i64, s: &LifecycleSettings) -> bool {
     attempts_since_progress >= i64::from(s.prospect_contact_cap)
 }
 
-/// The loss reason inferred for a customer who just churned: a complaint before they went
-/// silent says the service failed them; otherwise nobody knows.
-pub fn inferred_loss_reason(complained: bool) -> LossReason {
-    if complained {
-        LossReason::PoorService
-    } else {
-        LossReason::Unknown
+/// The loss reason inferred for a customer who just churned: the category of their latest
+/// ticket before they went silent when they opened one (a billing complaint says price, a
+/// faulty product says quality), a complaint on another channel says the service failed
+/// them; otherwise nobody knows.
+pub fn inferred_loss_reason(
+    complained: bool,
+    ticket: Option<crate::service::TicketCategory>,
+) -> LossReason {
+    match ticket {
+        Some(c) => crate::service::loss_reason_of(c),
+        None if complained => LossReason::PoorService,
+        None => LossReason::Unknown,
     }
 }
 
@@ -498,6 +503,10 @@ mod tests {
         let s = LifecycleSettings::default();
         assert!(!parked(4, &s));
         assert!(parked(5, &s));
-        assert_eq!(inferred_loss_reason(true), LossReason::PoorService);
+        assert_eq!(inferred_loss_reason(true, None), LossReason::PoorService);
+        assert_eq!(
+            inferred_loss_reason(false, Some(crate::service::TicketCategory::Billing)),
+            LossReason::Price
+        );
     }
 }

@@ -28,6 +28,7 @@ pub mod recommendations;
 pub mod refresh;
 pub mod registry;
 pub mod segments;
+pub mod service;
 mod sql;
 pub mod stats;
 #[cfg(test)]

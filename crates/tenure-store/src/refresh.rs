@@ -167,6 +167,28 @@ impl Store {
         Ok(out)
     }
 
+    /// Each customer's latest ticket: when it was opened and its category.
+    pub async fn last_ticket_categories(
+        &self,
+    ) -> StoreResult<HashMap<CustomerId, (i64, tenure_domain::service::TicketCategory)>> {
+        let mut rows = sqlx::query(
+            "SELECT customer_id, last_ticket_at, last_category FROM customer_feedback \
+             WHERE last_category IS NOT NULL",
+        )
+        .fetch(self.pool());
+        let mut out = HashMap::new();
+        while let Some(row) = rows.try_next().await? {
+            out.insert(
+                CustomerId(row.try_get("customer_id")?),
+                (
+                    row.try_get("last_ticket_at")?,
+                    crate::decode::parsed(&row, "last_category")?,
+                ),
+            );
+        }
+        Ok(out)
+    }
+
     /// Every customer's stored RFM scores.
     pub async fn stored_rfm(&self) -> StoreResult<HashMap<CustomerId, StoredRfm>> {
         if let Some(read) = self

@@ -149,6 +149,58 @@ pub const CUSTOMER_TABLES: &[CustomerTable] = &[
         ownership: Ownership::Owned,
         personal: &[],
     },
+    CustomerTable {
+        name: "tickets",
+        columns: &["customer_id"],
+        ownership: Ownership::Owned,
+        personal: &["subject"],
+    },
+    CustomerTable {
+        name: "ticket_messages",
+        columns: &["customer_id"],
+        ownership: Ownership::Owned,
+        personal: &["body", "attachments"],
+    },
+    CustomerTable {
+        name: "ticket_events",
+        columns: &["customer_id"],
+        ownership: Ownership::Owned,
+        personal: &[],
+    },
+    CustomerTable {
+        name: "tasks",
+        columns: &["customer_id"],
+        ownership: Ownership::Owned,
+        personal: &["title", "note"],
+    },
+    CustomerTable {
+        name: "survey_invitations",
+        columns: &["customer_id"],
+        ownership: Ownership::Owned,
+        personal: &[],
+    },
+    CustomerTable {
+        name: "survey_responses",
+        columns: &["customer_id"],
+        ownership: Ownership::Owned,
+        personal: &["comment"],
+    },
+    CustomerTable {
+        name: "survey_answers",
+        columns: &["customer_id"],
+        ownership: Ownership::Child {
+            parent: "survey_responses",
+            key: "response_id",
+        },
+        personal: &["text"],
+    },
+    // Recomputed from the moved tickets and answers after a merge (the service handler).
+    CustomerTable {
+        name: "customer_feedback",
+        columns: &["customer_id"],
+        ownership: Ownership::Derived,
+        personal: &[],
+    },
     // Balances are recomputed from the moved ledger after a merge (the application's
     // loyalty handler); the referral code and tier stay with each account.
     CustomerTable {

@@ -28,7 +28,8 @@ const BASE: &str = "FROM customers c \
      LEFT JOIN customer_predictions p ON p.customer_id = c.id \
      LEFT JOIN customer_lifecycle l ON l.customer_id = c.id \
      LEFT JOIN customer_rfm r ON r.customer_id = c.id \
-     LEFT JOIN loyalty_accounts la ON la.customer_id = c.id";
+     LEFT JOIN loyalty_accounts la ON la.customer_id = c.id \
+     LEFT JOIN customer_feedback cf ON cf.customer_id = c.id";
 
 /// What a compiled expression needs besides itself.
 #[derive(Debug, Clone)]
@@ -91,6 +92,9 @@ fn column(field: Field) -> &'static str {
         Field::Birthday => "c.birthday",
         Field::Tier => "la.tier",
         Field::Points => "COALESCE(la.balance, 0)",
+        Field::NpsGroup => "cf.nps_group",
+        Field::Csat => "cf.csat_score",
+        Field::OpenTickets => "COALESCE(cf.open_tickets, 0)",
     }
 }
 

@@ -13,6 +13,10 @@ use tenure_domain::customer::{
 use tenure_domain::jobs::{JobKind, JobStatus, RunOutcome};
 use tenure_domain::lifecycle::{LossReason, LossReasonSource, Stage, TransitionReason};
 use tenure_domain::loyalty::{BonusEvent, Bucket, DiscountKind, EntryKind, TierReason};
+use tenure_domain::service::{
+    MessageKind, TaskSource, TaskStatus, TicketCategory, TicketPriority, TicketStatus,
+};
+use tenure_domain::survey::{NpsGroup, SurveyKind};
 
 /// A schema as the migrations build it: table → columns in order, and the `IN` lists of
 /// the `CHECK` constraints by (table, column).
@@ -269,6 +273,24 @@ fn every_check_list_is_its_enum() {
         (
             ("coupon_campaigns", "discount_kind"),
             spellings(DiscountKind::ALL),
+        ),
+        (("tickets", "category"), spellings(TicketCategory::ALL)),
+        (("tickets", "priority"), spellings(TicketPriority::ALL)),
+        (("tickets", "channel"), spellings(Channel::ALL)),
+        (("tickets", "status"), spellings(TicketStatus::ALL)),
+        (("ticket_messages", "kind"), spellings(MessageKind::ALL)),
+        (("ticket_events", "from_status"), spellings(TicketStatus::ALL)),
+        (("ticket_events", "to_status"), spellings(TicketStatus::ALL)),
+        (("tasks", "status"), spellings(TaskStatus::ALL)),
+        (("tasks", "source"), spellings(TaskSource::ALL)),
+        (("surveys", "kind"), spellings(SurveyKind::ALL)),
+        (("survey_responses", "kind"), spellings(SurveyKind::ALL)),
+        (("survey_responses", "channel"), spellings(Channel::ALL)),
+        (("survey_responses", "nps_group"), spellings(NpsGroup::ALL)),
+        (("customer_feedback", "nps_group"), spellings(NpsGroup::ALL)),
+        (
+            ("customer_feedback", "last_category"),
+            spellings(TicketCategory::ALL),
         ),
     ]);
     for folder in ["sqlite", "postgres"] {

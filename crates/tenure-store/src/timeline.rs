@@ -24,6 +24,12 @@ pub enum TimelineEntry {
     Loyalty(crate::loyalty::LedgerEntry),
     /// A change of loyalty tier.
     Tier(crate::loyalty::TierChange),
+    /// A ticket the customer opened (or that was opened for them).
+    Ticket(crate::service::Ticket),
+    /// A follow-up task about the customer.
+    Task(crate::service::Task),
+    /// A survey answer.
+    Survey(crate::service::Response),
 }
 
 impl TimelineEntry {
@@ -58,6 +64,21 @@ impl TimelineEntry {
                 at_micros: t.at.timestamp_micros(),
                 kind: TimelineKind::Tier,
                 id: t.id,
+            },
+            TimelineEntry::Ticket(t) => TimelinePosition {
+                at_micros: t.opened_at.timestamp_micros(),
+                kind: TimelineKind::Ticket,
+                id: t.id.0,
+            },
+            TimelineEntry::Task(t) => TimelinePosition {
+                at_micros: t.created_at.timestamp_micros(),
+                kind: TimelineKind::Task,
+                id: t.id.0,
+            },
+            TimelineEntry::Survey(r) => TimelinePosition {
+                at_micros: r.answered_at.timestamp_micros(),
+                kind: TimelineKind::Survey,
+                id: r.id.0,
             },
         }
     }
@@ -194,6 +215,41 @@ impl Store {
             entries.push(TimelineEntry::Tier(crate::loyalty::tier_change_from_row(
                 r,
             )?));
+        }
+
+        for (kind, select, at_col) in [
+            (
+                TimelineKind::Ticket,
+                crate::service::TICKET_SELECT,
+                "opened_at",
+            ),
+            (TimelineKind::Task, crate::service::TASK_SELECT, "created_at"),
+            (
+                TimelineKind::Survey,
+                crate::service::RESPONSE_SELECT,
+                "answered_at",
+            ),
+        ] {
+            let (at, id) = bound(kind, before);
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "{select} WHERE customer_id = $1 AND ({at_col} < $2 OR ({at_col} = $2 AND id < $3)) \
+                 ORDER BY {at_col} DESC, id DESC LIMIT $4"
+            )))
+            .bind(customer.0)
+            .bind(at)
+            .bind(id)
+            .bind(limit + 1)
+            .fetch_all(self.pool())
+            .await?;
+            for r in &rows {
+                entries.push(match kind {
+                    TimelineKind::Ticket => {
+                        TimelineEntry::Ticket(crate::service::ticket_from_row(r)?)
+                    }
+                    TimelineKind::Task => TimelineEntry::Task(crate::service::task_from_row(r)?),
+                    _ => TimelineEntry::Survey(crate::service::response_from_row(r)?),
+                });
+            }
         }
 
         entries.sort_by_key(|e| std::cmp::Reverse(e.position()));
