@@ -27,6 +27,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "analytics", description = "Life-cycle stages, RFM, cohorts, retention, concentration, win-back and the profit simulator"),
         (name = "segments", description = "Segments in the filter language, their members and history"),
         (name = "loyalty", description = "The loyalty program: points ledger, tiers, rewards, coupons, referrals, member links"),
+        (name = "service", description = "Tickets with SLA clocks in business hours, follow-up tasks, surveys (CSAT, NPS, SERVQUAL, custom) and the service reports"),
     )
 )]
 pub(crate) struct ApiDoc;

@@ -485,7 +485,8 @@ async fn delete_customer(
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TimelineItemDto {
     /// `order`, `interaction`, `prediction` (the current CLV, P(alive) and churn risk,
-    /// at the time the models computed them), `stage`, `loyalty` (a ledger entry) or `tier`.
+    /// at the time the models computed them), `stage`, `loyalty` (a ledger entry), `tier`,
+    /// `ticket`, `task` or `survey` (an answer).
     pub kind: String,
     pub occurred_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -500,6 +501,31 @@ pub struct TimelineItemDto {
     pub loyalty: Option<super::loyalty::LedgerEntryDto>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tier: Option<super::loyalty::TierChangeDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<super::service::TicketDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<super::service::TaskDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survey: Option<super::service::ResponseDto>,
+}
+
+impl TimelineItemDto {
+    fn with(mut self, f: impl FnOnce(&mut Self)) -> Self {
+        f(&mut self);
+        self
+    }
+    fn with_ticket(mut self, t: tenure_app::model::Ticket) -> Self {
+        self.ticket = Some(super::service::TicketDto::plain(t));
+        self
+    }
+    fn with_task(mut self, t: tenure_app::model::Task) -> Self {
+        self.task = Some(t.into());
+        self
+    }
+    fn with_survey(mut self, r: tenure_app::model::Response) -> Self {
+        self.survey = Some(r.into());
+        self
+    }
 }
 
 /// Everything about a customer, newest first.
@@ -516,66 +542,55 @@ async fn customer_timeline(
         .app
         .timeline(&caller.actor, CustomerId(id), &p.page())
         .await?;
+    let item = |kind: &str, occurred_at| TimelineItemDto {
+        kind: kind.into(),
+        occurred_at,
+        order: None,
+        interaction: None,
+        prediction: None,
+        stage: None,
+        loyalty: None,
+        tier: None,
+        ticket: None,
+        task: None,
+        survey: None,
+    };
     Ok(axum::Json(ListResponse::of(found, |e| match e {
         TimelineEntry::Order(o) => TimelineItemDto {
-            kind: "order".into(),
-            occurred_at: o.data.occurred_at,
-            order: Some(OrderDto::from(o)),
-            interaction: None,
-            prediction: None,
-            stage: None,
-            loyalty: None,
-            tier: None,
-        },
+            ..item("order", o.data.occurred_at)
+        }
+        .with(|d| d.order = Some(OrderDto::from(o))),
         TimelineEntry::Interaction(i) => TimelineItemDto {
-            kind: "interaction".into(),
-            occurred_at: i.data.occurred_at,
-            order: None,
-            interaction: Some(InteractionDto::from(i)),
-            prediction: None,
-            stage: None,
-            loyalty: None,
-            tier: None,
-        },
+            ..item("interaction", i.data.occurred_at)
+        }
+        .with(|d| d.interaction = Some(InteractionDto::from(i))),
         TimelineEntry::Prediction(_, p) => TimelineItemDto {
-            kind: "prediction".into(),
-            occurred_at: p.computed_at,
-            order: None,
-            interaction: None,
-            prediction: Some(PredictionDto::from(p)),
-            stage: None,
-            loyalty: None,
-            tier: None,
-        },
+            ..item("prediction", p.computed_at)
+        }
+        .with(|d| d.prediction = Some(PredictionDto::from(p))),
         TimelineEntry::Stage(t) => TimelineItemDto {
-            kind: "stage".into(),
-            occurred_at: t.at,
-            order: None,
-            interaction: None,
-            prediction: None,
-            stage: Some(t.into()),
-            loyalty: None,
-            tier: None,
-        },
+            ..item("stage", t.at)
+        }
+        .with(|d| d.stage = Some(t.into())),
         TimelineEntry::Loyalty(e) => TimelineItemDto {
-            kind: "loyalty".into(),
-            occurred_at: e.at,
-            order: None,
-            interaction: None,
-            prediction: None,
-            stage: None,
-            loyalty: Some(e.into()),
-            tier: None,
-        },
+            ..item("loyalty", e.at)
+        }
+        .with(|d| d.loyalty = Some(e.into())),
         TimelineEntry::Tier(t) => TimelineItemDto {
-            kind: "tier".into(),
-            occurred_at: t.at,
-            order: None,
-            interaction: None,
-            prediction: None,
-            stage: None,
-            loyalty: None,
-            tier: Some(t.into()),
-        },
+            ..item("tier", t.at)
+        }
+        .with(|d| d.tier = Some(t.into())),
+        TimelineEntry::Ticket(t) => TimelineItemDto {
+            ..item("ticket", t.opened_at)
+        }
+        .with_ticket(t),
+        TimelineEntry::Task(t) => TimelineItemDto {
+            ..item("task", t.created_at)
+        }
+        .with_task(t),
+        TimelineEntry::Survey(r) => TimelineItemDto {
+            ..item("survey", r.answered_at)
+        }
+        .with_survey(r),
     })))
 }

@@ -11,6 +11,7 @@ mod orders;
 mod products;
 mod recommendations;
 mod segments;
+pub(crate) mod service;
 mod users;
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(lifecycle::routes())
         .merge(segments::routes())
         .merge(loyalty::routes())
+        .merge(service::routes())
 }
 
 /// A page of results and the cursor of the next one (`null` on the last page).

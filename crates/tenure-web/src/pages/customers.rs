@@ -224,6 +224,34 @@ fn entry(e: &TimelineEntry) -> Entry {
             amount_minor: None,
             currency: None,
         },
+        TimelineEntry::Ticket(t) => Entry {
+            kind: "ticket",
+            at: t.opened_at.to_rfc3339(),
+            title: t.subject.clone(),
+            detail: format!("{} · {} · {}", t.category, t.priority, t.status),
+            amount_minor: None,
+            currency: None,
+        },
+        TimelineEntry::Task(t) => Entry {
+            kind: "task",
+            at: t.created_at.to_rfc3339(),
+            title: t.title.clone(),
+            detail: format!("{} · {}", t.source, t.status),
+            amount_minor: None,
+            currency: None,
+        },
+        TimelineEntry::Survey(r) => Entry {
+            kind: "survey",
+            at: r.answered_at.to_rfc3339(),
+            title: match (r.score, r.nps_group) {
+                (Some(s), Some(g)) => format!("{} {s} · {g}", r.kind.as_str().to_uppercase()),
+                (Some(s), None) => format!("{} {s}", r.kind.as_str().to_uppercase()),
+                _ => r.kind.as_str().to_uppercase(),
+            },
+            detail: r.comment.clone().unwrap_or_default(),
+            amount_minor: None,
+            currency: None,
+        },
     }
 }
 
