@@ -13,11 +13,11 @@ pub use tenure_store::loyalty::{
     Campaign, Coupon, LedgerEntry, LotRow, LoyaltyAccount, Reward, TierChange,
 };
 pub use tenure_store::recommendations::Recommendation;
+pub use tenure_store::segments::{MembershipChange, SegmentRow};
 pub use tenure_store::service::{
     AgentRow, BreachRow, CustomerBrief, Feedback, Invitation, OverdueRow, Response, ServqualReport,
     Survey, Task, TaskFilter, Ticket, TicketEvent, TicketFilter, TicketMessage,
 };
-pub use tenure_store::segments::{MembershipChange, SegmentRow};
 pub use tenure_store::timeline::TimelineEntry;
 pub use tenure_store::users::TokenInfo;
 pub use tenure_store::web::StoredFit;

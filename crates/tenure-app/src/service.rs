@@ -294,7 +294,8 @@ impl App {
     /// Adds an iCal file's days off and make-up working days to the calendar.
     pub async fn import_calendar(&self, actor: &Actor, ics: &str) -> AppResult<(usize, usize)> {
         require(actor, Permission::WriteCatalog)?;
-        let days = tenure_domain::calendar::parse_ical(ics).map_err(|e| AppError::field("file", e))?;
+        let days =
+            tenure_domain::calendar::parse_ical(ics).map_err(|e| AppError::field("file", e))?;
         let mut uow = self.begin(actor).await?;
         let mut s = settings_from(uow.tx.setting(SETTINGS).await?)?;
         let counts = s.calendar.merge_days(days);
@@ -407,7 +408,9 @@ impl App {
     async fn current_service(&self) -> AppResult<Service> {
         settings_from(self.store().setting(SETTINGS).await?)?
             .check()
-            .map_err(|e| AppError::Internal(format!("the stored service settings are invalid: {e}")))
+            .map_err(|e| {
+                AppError::Internal(format!("the stored service settings are invalid: {e}"))
+            })
     }
 
     /// Changes a ticket's fields and moves its status; an illegal move is refused naming it.
@@ -500,9 +503,8 @@ impl App {
             MessageKind::Reply => {
                 if t.first_response_at.is_none() {
                     t.first_response_at = Some(now);
-                    t.first_response_minutes = Some(
-                        (service.minutes_between(t.opened_at, now) - t.paused_minutes).max(0),
-                    );
+                    t.first_response_minutes =
+                        Some((service.minutes_between(t.opened_at, now) - t.paused_minutes).max(0));
                     if t.first_response_due.is_some_and(|d| now > d) {
                         t.first_response_breached = true;
                     }
@@ -582,7 +584,10 @@ impl App {
                 actor,
                 service,
                 RuleTask {
-                    title: format!("Call {} back about \u{201c}{}\u{201d}", brief.name, t.subject),
+                    title: format!(
+                        "Call {} back about \u{201c}{}\u{201d}",
+                        brief.name, t.subject
+                    ),
                     customer: Some(t.customer_id),
                     ticket: Some(t.id),
                     assignee: t.assignee_id.or(brief.owner_id),
@@ -630,14 +635,18 @@ impl App {
         let now = self.now();
         let mut uow = self.begin(actor).await?;
         let service = service_in(&mut uow.tx).await?;
-        let remind = input.due_at - Duration::minutes(i64::from(input.remind_before_minutes.unwrap_or(0)));
+        let remind =
+            input.due_at - Duration::minutes(i64::from(input.remind_before_minutes.unwrap_or(0)));
         let task = Task {
             id: TaskId(0),
             title: input.title.trim().to_owned(),
             note: input.note.trim().to_owned(),
             customer_id: input.customer_id.map(CustomerId),
             ticket_id: input.ticket_id.map(TicketId),
-            assignee_id: input.assignee_id.map(StaffUserId).or_else(|| staff_of(actor)),
+            assignee_id: input
+                .assignee_id
+                .map(StaffUserId)
+                .or_else(|| staff_of(actor)),
             due_at: input.due_at,
             remind_at: Some(service.remind_at(remind.max(now))),
             reminded_at: None,
@@ -662,7 +671,12 @@ impl App {
         Ok(saved)
     }
 
-    pub async fn update_task(&self, actor: &Actor, id: TaskId, patch: TaskPatch) -> AppResult<Task> {
+    pub async fn update_task(
+        &self,
+        actor: &Actor,
+        id: TaskId,
+        patch: TaskPatch,
+    ) -> AppResult<Task> {
         require(actor, Permission::WriteCustomers)?;
         patch.check()?;
         let now = self.now();
@@ -1014,7 +1028,9 @@ impl App {
         let s = uow.tx.survey_in(survey).await?;
         let checked = check_response(s.kind, &s.definition, &answers, importance)?;
         let answered = self
-            .record_in(&mut uow, &s, customer, None, ticket, channel, None, checked, at)
+            .record_in(
+                &mut uow, &s, customer, None, ticket, channel, None, checked, at,
+            )
             .await?;
         uow.commit().await?;
         Ok(answered)
@@ -1086,7 +1102,11 @@ impl App {
                     "Unhappy {} answer: {} of {}",
                     survey.kind.as_str().to_uppercase(),
                     checked.score.unwrap_or_default(),
-                    if survey.kind == SurveyKind::Nps { 10 } else { 5 }
+                    if survey.kind == SurveyKind::Nps {
+                        10
+                    } else {
+                        5
+                    }
                 ),
                 description: checked.comment.clone().unwrap_or_default(),
                 category: source
@@ -1195,7 +1215,9 @@ impl App {
             .await?
             .into_iter()
             .map(|(g, c)| {
-                let ch = usize::try_from(g - 1).ok().and_then(|i| channels.get(i).copied());
+                let ch = usize::try_from(g - 1)
+                    .ok()
+                    .and_then(|i| channels.get(i).copied());
                 (ch, ScoreSummary::of(&c))
             })
             .collect();
@@ -1217,7 +1239,11 @@ impl App {
             .into_iter()
             .map(|(g, c)| {
                 let id = SegmentId(g);
-                (id, names.get(&id).cloned().unwrap_or_default(), ScoreSummary::of(&c))
+                (
+                    id,
+                    names.get(&id).cloned().unwrap_or_default(),
+                    ScoreSummary::of(&c),
+                )
             })
             .collect();
         Ok(ServiceReport {
@@ -1374,7 +1400,11 @@ async fn insert_rule_task(
 ) -> AppResult<Option<Task>> {
     let task = Task {
         id: TaskId(0),
-        title: r.title.chars().take(tenure_domain::service::TASK_TITLE_MAX).collect(),
+        title: r
+            .title
+            .chars()
+            .take(tenure_domain::service::TASK_TITLE_MAX)
+            .collect(),
         note: String::new(),
         customer_id: r.customer,
         ticket_id: r.ticket,
@@ -1447,7 +1477,10 @@ impl Handler for FollowUps {
         Box::pin(async move {
             let now = self.clock.now();
             match event {
-                Event::InteractionRecorded { interaction, customer } => {
+                Event::InteractionRecorded {
+                    interaction,
+                    customer,
+                } => {
                     let service = service_in(ctx.tx).await?;
                     let days = service.settings.next_contact_days;
                     if days == 0 {

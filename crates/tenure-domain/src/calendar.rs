@@ -164,9 +164,9 @@ pub struct Hours {
 
 /// An IANA zone by name, or a message saying it is not one.
 pub fn parse_time_zone(s: &str) -> Result<chrono_tz::Tz, String> {
-    s.trim()
-        .parse::<chrono_tz::Tz>()
-        .map_err(|_| format!("{s:?} is not a time zone name such as Asia/Shanghai or Europe/Berlin"))
+    s.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        format!("{s:?} is not a time zone name such as Asia/Shanghai or Europe/Berlin")
+    })
 }
 
 impl BusinessCalendar {
@@ -269,16 +269,10 @@ impl BusinessCalendar {
     /// Adds the days of an iCal import: days off as holidays, make-up working days as
     /// workdays, replacing what the calendar said of those dates. Returns how many of each.
     pub fn merge_days(&mut self, days: Vec<ImportedDay>) -> (usize, usize) {
-        let mut holidays: BTreeMap<NaiveDate, String> = self
-            .holidays
-            .drain(..)
-            .map(|d| (d.date, d.name))
-            .collect();
-        let mut workdays: BTreeMap<NaiveDate, String> = self
-            .workdays
-            .drain(..)
-            .map(|d| (d.date, d.name))
-            .collect();
+        let mut holidays: BTreeMap<NaiveDate, String> =
+            self.holidays.drain(..).map(|d| (d.date, d.name)).collect();
+        let mut workdays: BTreeMap<NaiveDate, String> =
+            self.workdays.drain(..).map(|d| (d.date, d.name)).collect();
         let (mut off, mut on) = (0, 0);
         for d in days {
             if d.working {
@@ -453,7 +447,11 @@ pub fn parse_ical(text: &str) -> Result<Vec<ImportedDay>, String> {
     if text.len() > ICAL_MAX {
         return Err(format!("is larger than {} bytes", ICAL_MAX));
     }
-    if !text.trim_start_matches('\u{feff}').trim_start().starts_with("BEGIN:VCALENDAR") {
+    if !text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with("BEGIN:VCALENDAR")
+    {
         return Err("is not an iCal calendar (it must begin with BEGIN:VCALENDAR)".into());
     }
     let reader = ical::IcalParser::new(text.as_bytes());
@@ -534,10 +532,16 @@ mod tests {
     fn open_time_skips_lunch_nights_and_weekends() {
         let h = cn();
         // Friday 2026-09-25 17:00 +08:00 to Monday 28th 10:00: 1 h on Friday, 1 h on Monday.
-        let d = h.open_between(at("2026-09-25T17:00:00+08:00"), at("2026-09-28T10:00:00+08:00"));
+        let d = h.open_between(
+            at("2026-09-25T17:00:00+08:00"),
+            at("2026-09-28T10:00:00+08:00"),
+        );
         assert_eq!(d, Duration::hours(2));
         // Lunch does not count.
-        let d = h.open_between(at("2026-09-28T11:30:00+08:00"), at("2026-09-28T13:30:00+08:00"));
+        let d = h.open_between(
+            at("2026-09-28T11:30:00+08:00"),
+            at("2026-09-28T13:30:00+08:00"),
+        );
         assert_eq!(d, Duration::minutes(60));
         assert!(!h.is_open(at("2026-09-28T12:30:00+08:00")));
         assert!(h.is_open(at("2026-09-28T13:00:00+08:00")));
@@ -574,7 +578,10 @@ mod tests {
         .hours()
         .unwrap();
         // Friday 2026-03-27 17:00 CET to Monday 30 10:00 CEST (clocks went forward on Sunday).
-        let d = h.open_between(at("2026-03-27T17:00:00+01:00"), at("2026-03-30T10:00:00+02:00"));
+        let d = h.open_between(
+            at("2026-03-27T17:00:00+01:00"),
+            at("2026-03-30T10:00:00+02:00"),
+        );
         assert_eq!(d, Duration::hours(2));
     }
 
@@ -591,7 +598,13 @@ mod tests {
         let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["time_zone", "week.mon[0]", "week.mon[1]", "week.tue[1]", "workday_hours"]
+            [
+                "time_zone",
+                "week.mon[0]",
+                "week.mon[1]",
+                "week.tue[1]",
+                "workday_hours"
+            ]
         );
         let closed = BusinessCalendar {
             week: Week {

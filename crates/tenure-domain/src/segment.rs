@@ -2314,7 +2314,8 @@ mod tests {
             e.message
         );
         assert!(
-            e.message.ends_with("email, phone, birthday, tier, points, nps_group, csat, open_tickets"),
+            e.message
+                .ends_with("email, phone, birthday, tier, points, nps_group, csat, open_tickets"),
             "{}",
             e.message
         );

@@ -253,7 +253,11 @@ impl ServiceSettings {
         }
         for (f, v, max) in [
             ("warn_before_minutes", self.warn_before_minutes, 10_080),
-            ("callback_after_minutes", self.callback_after_minutes, TARGET_MAX),
+            (
+                "callback_after_minutes",
+                self.callback_after_minutes,
+                TARGET_MAX,
+            ),
             ("next_contact_days", self.next_contact_days, 366),
             ("invitation_days", self.invitation_days, 366),
         ] {
@@ -466,10 +470,7 @@ impl TicketPatch {
     pub fn check(&self) -> Result<(), Invalid> {
         let mut c = Collector::new();
         if let Some(s) = &self.subject {
-            c.check(
-                "subject",
-                crate::validation::required_text(s, SUBJECT_MAX),
-            );
+            c.check("subject", crate::validation::required_text(s, SUBJECT_MAX));
         }
         if let Some(Some(a)) = self.assignee_id {
             c.check("assignee_id", crate::validation::positive_id(a));
@@ -558,10 +559,7 @@ impl TaskPatch {
     pub fn check(&self) -> Result<(), Invalid> {
         let mut c = Collector::new();
         if let Some(t) = &self.title {
-            c.check(
-                "title",
-                crate::validation::required_text(t, TASK_TITLE_MAX),
-            );
+            c.check("title", crate::validation::required_text(t, TASK_TITLE_MAX));
         }
         if let Some(n) = &self.note {
             c.check("note", crate::validation::text(n, TASK_NOTE_MAX, true));
@@ -604,7 +602,11 @@ mod tests {
         let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["sla", "sla[0].first_response_minutes", "sla[1].first_response_minutes"]
+            [
+                "sla",
+                "sla[0].first_response_minutes",
+                "sla[1].first_response_minutes"
+            ]
         );
         assert!(ServiceSettings::default().check().is_ok());
     }

@@ -178,28 +178,160 @@ fn comment() -> Question {
 /// The 22 SERVQUAL items in our own words: id, dimension, English, simplified and
 /// traditional Chinese.
 const SERVQUAL_ITEMS: [(&str, Dimension, &str, &str, &str); 22] = [
-    ("tan1", Dimension::Tangibles, "The equipment looks modern.", "设备现代、齐全。", "設備現代、齊全。"),
-    ("tan2", Dimension::Tangibles, "The premises are pleasant to be in.", "店面环境美观舒适。", "店面環境美觀舒適。"),
-    ("tan3", Dimension::Tangibles, "Staff are neat and well presented.", "员工衣着整洁、得体。", "員工衣著整潔、得體。"),
-    ("tan4", Dimension::Tangibles, "Leaflets, receipts and other materials look good.", "宣传单、票据等资料清晰美观。", "宣傳單、票據等資料清晰美觀。"),
-    ("rel1", Dimension::Reliability, "They do what they promise by the time they promise.", "承诺的事情按时做到。", "承諾的事情按時做到。"),
-    ("rel2", Dimension::Reliability, "When you have a problem, they sincerely try to solve it.", "遇到问题时，真心实意帮您解决。", "遇到問題時，真心實意幫您解決。"),
-    ("rel3", Dimension::Reliability, "They get it right the first time.", "第一次就把服务做好。", "第一次就把服務做好。"),
-    ("rel4", Dimension::Reliability, "They deliver at the time they say.", "在承诺的时间提供服务。", "在承諾的時間提供服務。"),
-    ("rel5", Dimension::Reliability, "Their bills and records are free of mistakes.", "账单与记录准确无误。", "帳單與記錄準確無誤。"),
-    ("res1", Dimension::Responsiveness, "They tell you exactly when things will be done.", "明确告诉您服务何时完成。", "明確告訴您服務何時完成。"),
-    ("res2", Dimension::Responsiveness, "Staff serve you promptly.", "员工迅速为您服务。", "員工迅速為您服務。"),
-    ("res3", Dimension::Responsiveness, "Staff are always willing to help.", "员工总是乐于帮助您。", "員工總是樂於幫助您。"),
-    ("res4", Dimension::Responsiveness, "Staff are never too busy to answer you.", "员工再忙也会回应您的请求。", "員工再忙也會回應您的請求。"),
-    ("ass1", Dimension::Assurance, "The way staff behave gives you confidence.", "员工的言行让您放心。", "員工的言行讓您放心。"),
-    ("ass2", Dimension::Assurance, "You feel safe dealing with them.", "与他们打交道让您感到安心。", "與他們打交道讓您感到安心。"),
-    ("ass3", Dimension::Assurance, "Staff are courteous every time.", "员工始终彬彬有礼。", "員工始終彬彬有禮。"),
-    ("ass4", Dimension::Assurance, "Staff know enough to answer your questions.", "员工具备解答您问题的专业知识。", "員工具備解答您問題的專業知識。"),
-    ("emp1", Dimension::Empathy, "They pay attention to you as an individual.", "给予您个别的关照。", "給予您個別的關照。"),
-    ("emp2", Dimension::Empathy, "Their opening hours suit you.", "营业时间方便您。", "營業時間方便您。"),
-    ("emp3", Dimension::Empathy, "Staff give you personal care.", "员工对您给予贴心的关注。", "員工對您給予貼心的關注。"),
-    ("emp4", Dimension::Empathy, "They have your best interests at heart.", "真正把您的利益放在心上。", "真正把您的利益放在心上。"),
-    ("emp5", Dimension::Empathy, "Staff understand what you in particular need.", "员工了解您的具体需求。", "員工了解您的具體需求。"),
+    (
+        "tan1",
+        Dimension::Tangibles,
+        "The equipment looks modern.",
+        "设备现代、齐全。",
+        "設備現代、齊全。",
+    ),
+    (
+        "tan2",
+        Dimension::Tangibles,
+        "The premises are pleasant to be in.",
+        "店面环境美观舒适。",
+        "店面環境美觀舒適。",
+    ),
+    (
+        "tan3",
+        Dimension::Tangibles,
+        "Staff are neat and well presented.",
+        "员工衣着整洁、得体。",
+        "員工衣著整潔、得體。",
+    ),
+    (
+        "tan4",
+        Dimension::Tangibles,
+        "Leaflets, receipts and other materials look good.",
+        "宣传单、票据等资料清晰美观。",
+        "宣傳單、票據等資料清晰美觀。",
+    ),
+    (
+        "rel1",
+        Dimension::Reliability,
+        "They do what they promise by the time they promise.",
+        "承诺的事情按时做到。",
+        "承諾的事情按時做到。",
+    ),
+    (
+        "rel2",
+        Dimension::Reliability,
+        "When you have a problem, they sincerely try to solve it.",
+        "遇到问题时，真心实意帮您解决。",
+        "遇到問題時，真心實意幫您解決。",
+    ),
+    (
+        "rel3",
+        Dimension::Reliability,
+        "They get it right the first time.",
+        "第一次就把服务做好。",
+        "第一次就把服務做好。",
+    ),
+    (
+        "rel4",
+        Dimension::Reliability,
+        "They deliver at the time they say.",
+        "在承诺的时间提供服务。",
+        "在承諾的時間提供服務。",
+    ),
+    (
+        "rel5",
+        Dimension::Reliability,
+        "Their bills and records are free of mistakes.",
+        "账单与记录准确无误。",
+        "帳單與記錄準確無誤。",
+    ),
+    (
+        "res1",
+        Dimension::Responsiveness,
+        "They tell you exactly when things will be done.",
+        "明确告诉您服务何时完成。",
+        "明確告訴您服務何時完成。",
+    ),
+    (
+        "res2",
+        Dimension::Responsiveness,
+        "Staff serve you promptly.",
+        "员工迅速为您服务。",
+        "員工迅速為您服務。",
+    ),
+    (
+        "res3",
+        Dimension::Responsiveness,
+        "Staff are always willing to help.",
+        "员工总是乐于帮助您。",
+        "員工總是樂於幫助您。",
+    ),
+    (
+        "res4",
+        Dimension::Responsiveness,
+        "Staff are never too busy to answer you.",
+        "员工再忙也会回应您的请求。",
+        "員工再忙也會回應您的請求。",
+    ),
+    (
+        "ass1",
+        Dimension::Assurance,
+        "The way staff behave gives you confidence.",
+        "员工的言行让您放心。",
+        "員工的言行讓您放心。",
+    ),
+    (
+        "ass2",
+        Dimension::Assurance,
+        "You feel safe dealing with them.",
+        "与他们打交道让您感到安心。",
+        "與他們打交道讓您感到安心。",
+    ),
+    (
+        "ass3",
+        Dimension::Assurance,
+        "Staff are courteous every time.",
+        "员工始终彬彬有礼。",
+        "員工始終彬彬有禮。",
+    ),
+    (
+        "ass4",
+        Dimension::Assurance,
+        "Staff know enough to answer your questions.",
+        "员工具备解答您问题的专业知识。",
+        "員工具備解答您問題的專業知識。",
+    ),
+    (
+        "emp1",
+        Dimension::Empathy,
+        "They pay attention to you as an individual.",
+        "给予您个别的关照。",
+        "給予您個別的關照。",
+    ),
+    (
+        "emp2",
+        Dimension::Empathy,
+        "Their opening hours suit you.",
+        "营业时间方便您。",
+        "營業時間方便您。",
+    ),
+    (
+        "emp3",
+        Dimension::Empathy,
+        "Staff give you personal care.",
+        "员工对您给予贴心的关注。",
+        "員工對您給予貼心的關注。",
+    ),
+    (
+        "emp4",
+        Dimension::Empathy,
+        "They have your best interests at heart.",
+        "真正把您的利益放在心上。",
+        "真正把您的利益放在心上。",
+    ),
+    (
+        "emp5",
+        Dimension::Empathy,
+        "Staff understand what you in particular need.",
+        "员工了解您的具体需求。",
+        "員工了解您的具體需求。",
+    ),
 ];
 
 /// How many items each dimension has in SERVQUAL.
@@ -226,7 +358,11 @@ impl SurveyKind {
     pub fn template(self) -> SurveyDefinition {
         match self {
             SurveyKind::Csat => SurveyDefinition {
-                title: loc("How did we do?", "您对我们的服务满意吗？", "您對我們的服務滿意嗎？"),
+                title: loc(
+                    "How did we do?",
+                    "您对我们的服务满意吗？",
+                    "您對我們的服務滿意嗎？",
+                ),
                 intro: Localized::new(),
                 questions: vec![
                     scale(
@@ -247,7 +383,11 @@ impl SurveyKind {
                 ],
             },
             SurveyKind::Nps => SurveyDefinition {
-                title: loc("Would you recommend us?", "您会推荐我们吗？", "您會推薦我們嗎？"),
+                title: loc(
+                    "Would you recommend us?",
+                    "您会推荐我们吗？",
+                    "您會推薦我們嗎？",
+                ),
                 intro: Localized::new(),
                 questions: vec![
                     scale(
@@ -308,7 +448,10 @@ fn valid_id(s: &str) -> bool {
 
 fn check_localized(errors: &mut Vec<FieldError>, field: &str, l: &Localized, required: bool) {
     if required && l.values().all(|v| v.trim().is_empty()) {
-        errors.push(FieldError::new(field, "needs a text in at least one language"));
+        errors.push(FieldError::new(
+            field,
+            "needs a text in at least one language",
+        ));
     }
     for (k, v) in l {
         if !LOCALES.contains(&k.as_str()) {
@@ -348,7 +491,10 @@ impl SurveyDefinition {
                     "must be 1 to 40 lowercase letters, digits or _",
                 ));
             } else if !seen.insert(q.id.as_str()) {
-                e.push(FieldError::new(f("id"), format!("{:?} is used twice", q.id)));
+                e.push(FieldError::new(
+                    f("id"),
+                    format!("{:?} is used twice", q.id),
+                ));
             }
             check_localized(&mut e, &f("text"), &q.text, true);
             match q.kind {
@@ -395,7 +541,11 @@ impl SurveyDefinition {
         let score = self.questions.iter().find(|q| q.id == "score");
         match kind {
             SurveyKind::Csat | SurveyKind::Nps => {
-                let (min, max) = if kind == SurveyKind::Csat { (1, 5) } else { (0, 10) };
+                let (min, max) = if kind == SurveyKind::Csat {
+                    (1, 5)
+                } else {
+                    (0, 10)
+                };
                 if !score.is_some_and(|q| {
                     q.kind == QuestionKind::Scale && q.min == min && q.max == max && q.required
                 }) {
@@ -428,7 +578,11 @@ impl SurveyDefinition {
             }
             SurveyKind::Custom => {}
         }
-        if e.is_empty() { Ok(()) } else { Err(Invalid(e)) }
+        if e.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid(e))
+        }
     }
 }
 
@@ -540,7 +694,10 @@ pub fn check_response(
     for (i, a) in answers.iter().enumerate() {
         let f = |n: &str| format!("answers[{i}].{n}");
         let Some(q) = def.questions.iter().find(|q| q.id == a.question) else {
-            c.push(&f("question"), format!("the survey has no question {:?}", a.question));
+            c.push(
+                &f("question"),
+                format!("the survey has no question {:?}", a.question),
+            );
             continue;
         };
         if !seen.insert(q.id.as_str()) {
@@ -613,7 +770,8 @@ pub fn check_response(
         }
         let mut sums = [(0.0, 0.0, 0u32); 5];
         for a in &out {
-            if let (Some(d), Some(p), Some(e)) = (item_dimension(&a.question), a.value, a.expectation)
+            if let (Some(d), Some(p), Some(e)) =
+                (item_dimension(&a.question), a.value, a.expectation)
             {
                 let s = &mut sums[Dimension::ALL.iter().position(|x| *x == d).unwrap_or(0)];
                 s.0 += e as f64;
@@ -643,7 +801,9 @@ pub fn check_response(
     };
     Ok(CheckedResponse {
         score,
-        nps_group: (kind == SurveyKind::Nps).then(|| score.map(NpsGroup::of)).flatten(),
+        nps_group: (kind == SurveyKind::Nps)
+            .then(|| score.map(NpsGroup::of))
+            .flatten(),
         comment: out
             .iter()
             .find(|a| a.question == "comment")
@@ -658,7 +818,9 @@ pub const TOKEN_LEN: usize = 40;
 
 /// Whether `t` could be a token at all (anything else is refused before a lookup).
 pub fn token_shape(t: &str) -> bool {
-    t.len() == TOKEN_LEN && t.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    t.len() == TOKEN_LEN
+        && t.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -694,7 +856,12 @@ mod tests {
         let sq = SurveyKind::Servqual.template();
         let counts: Vec<usize> = SERVQUAL_ITEM_COUNTS
             .iter()
-            .map(|(d, _)| sq.questions.iter().filter(|q| q.dimension == Some(*d)).count())
+            .map(|(d, _)| {
+                sq.questions
+                    .iter()
+                    .filter(|q| q.dimension == Some(*d))
+                    .count()
+            })
             .collect();
         assert_eq!(counts, [4, 5, 4, 4, 5]);
         for q in &sq.questions {
@@ -710,7 +877,9 @@ mod tests {
         nps_def.questions[0].max = 5;
         assert!(nps_def.check(SurveyKind::Nps).is_err());
         let mut sq = SurveyKind::Servqual.template();
-        sq.questions[0].text.insert("en".into(), "Shiny tools.".into());
+        sq.questions[0]
+            .text
+            .insert("en".into(), "Shiny tools.".into());
         assert!(sq.check(SurveyKind::Servqual).is_ok());
         sq.questions.pop();
         assert!(sq.check(SurveyKind::Servqual).is_err());
@@ -743,10 +912,7 @@ mod tests {
         assert_eq!(s.gap(4), -1.0);
         assert!((s.overall() - (-4.0 / 5.0)).abs() < 1e-12);
         assert!((s.weighted().unwrap() - (-3.0 * 0.4 - 0.2)).abs() < 1e-12);
-        let bad = Importance {
-            tangibles: 50,
-            ..w
-        };
+        let bad = Importance { tangibles: 50, ..w };
         assert!(check_response(SurveyKind::Servqual, &def, &answers, Some(bad)).is_err());
     }
 

@@ -14,8 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 use tenure_domain::customer::Channel;
 use tenure_domain::ids::{
-    CustomerId, InvitationId, ResponseId, StaffUserId, SurveyId, TaskId, TicketId,
-    TicketMessageId,
+    CustomerId, InvitationId, ResponseId, StaffUserId, SurveyId, TaskId, TicketId, TicketMessageId,
 };
 use tenure_domain::service::{
     Attachment, MessageKind, TaskSource, TaskStatus, TicketCategory, TicketPriority, TicketStatus,
@@ -32,8 +31,11 @@ fn opt_parsed<T: std::str::FromStr<Err = String>>(
     column: &'static str,
 ) -> StoreResult<Option<T>> {
     let v: Option<String> = row.try_get(column)?;
-    v.map(|s| s.parse().map_err(|e: String| StoreError::corrupt(column, e)))
-        .transpose()
+    v.map(|s| {
+        s.parse()
+            .map_err(|e: String| StoreError::corrupt(column, e))
+    })
+    .transpose()
 }
 
 fn micros_opt(t: Option<DateTime<Utc>>) -> Option<i64> {
@@ -174,7 +176,13 @@ impl WriteTx<'_> {
     /// Inserts a ticket; `t.id` and `t.version` are ignored. `None` when its external id is
     /// stored already (an import's re-run).
     pub async fn insert_ticket(&mut self, t: &Ticket) -> StoreResult<Option<Ticket>> {
-        require(&mut self.tx, Table::Customers, t.customer_id.0, "customer_id").await?;
+        require(
+            &mut self.tx,
+            Table::Customers,
+            t.customer_id.0,
+            "customer_id",
+        )
+        .await?;
         if let Some(a) = t.assignee_id {
             require(&mut self.tx, Table::StaffUsers, a.0, "assignee_id").await?;
         }
@@ -714,7 +722,12 @@ impl Store {
             )?;
         }
         if let Some((due, id)) = after {
-            s.filter3("(due_at > {1} OR (due_at = {2} AND id > {3}))", due, due, id)?;
+            s.filter3(
+                "(due_at > {1} OR (due_at = {2} AND id > {3}))",
+                due,
+                due,
+                id,
+            )?;
         }
         let limit = i64::from(limit.clamp(1, 500));
         let (sql, args) = s.finish("ORDER BY due_at, id", limit + 1)?;
@@ -904,7 +917,10 @@ impl WriteTx<'_> {
         )
         .bind(name.to_owned())
         .bind(kind.as_str())
-        .bind(serde_json::to_string(def).map_err(|e| StoreError::corrupt("definition", e.to_string()))?)
+        .bind(
+            serde_json::to_string(def)
+                .map_err(|e| StoreError::corrupt("definition", e.to_string()))?,
+        )
         .bind(i64::from(active))
         .bind(to_micros(now))
         .fetch_one(&mut *self.tx)
@@ -1015,7 +1031,13 @@ impl WriteTx<'_> {
 
     /// Stores a response with its answers; `None` when its external id is stored already.
     pub async fn insert_response(&mut self, r: &NewResponse) -> StoreResult<Option<ResponseId>> {
-        require(&mut self.tx, Table::Customers, r.customer_id.0, "customer_id").await?;
+        require(
+            &mut self.tx,
+            Table::Customers,
+            r.customer_id.0,
+            "customer_id",
+        )
+        .await?;
         let sq = r.servqual.as_ref();
         let e = |i: usize| sq.map(|s| s.expectation[i]);
         let p = |i: usize| sq.map(|s| s.perception[i]);
@@ -1191,8 +1213,11 @@ impl WriteTx<'_> {
         .bind(to_micros(to))
         .fetch_optional(&mut *self.tx)
         .await?;
-        c.map(|s| s.parse().map_err(|e: String| StoreError::corrupt("category", e)))
-            .transpose()
+        c.map(|s| {
+            s.parse()
+                .map_err(|e: String| StoreError::corrupt("category", e))
+        })
+        .transpose()
     }
 }
 

@@ -279,7 +279,10 @@ fn every_check_list_is_its_enum() {
         (("tickets", "channel"), spellings(Channel::ALL)),
         (("tickets", "status"), spellings(TicketStatus::ALL)),
         (("ticket_messages", "kind"), spellings(MessageKind::ALL)),
-        (("ticket_events", "from_status"), spellings(TicketStatus::ALL)),
+        (
+            ("ticket_events", "from_status"),
+            spellings(TicketStatus::ALL),
+        ),
         (("ticket_events", "to_status"), spellings(TicketStatus::ALL)),
         (("tasks", "status"), spellings(TaskStatus::ALL)),
         (("tasks", "source"), spellings(TaskSource::ALL)),

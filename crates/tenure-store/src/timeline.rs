@@ -223,7 +223,11 @@ impl Store {
                 crate::service::TICKET_SELECT,
                 "opened_at",
             ),
-            (TimelineKind::Task, crate::service::TASK_SELECT, "created_at"),
+            (
+                TimelineKind::Task,
+                crate::service::TASK_SELECT,
+                "created_at",
+            ),
             (
                 TimelineKind::Survey,
                 crate::service::RESPONSE_SELECT,

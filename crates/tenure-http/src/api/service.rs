@@ -1098,11 +1098,11 @@ async fn report(
 }
 
 pub fn report_dto(r: tenure_app::service::ServiceReport) -> ServiceReportDto {
-    let agent_scores: std::collections::HashMap<Option<i64>, tenure_app::service::ScoreSummary> =
-        r.by_agent
-            .iter()
-            .map(|(a, s)| (a.map(|a| a.0), s.clone()))
-            .collect();
+    let agent_scores: std::collections::HashMap<Option<i64>, tenure_app::service::ScoreSummary> = r
+        .by_agent
+        .iter()
+        .map(|(a, s)| (a.map(|a| a.0), s.clone()))
+        .collect();
     let dims = tenure_domain::survey::Dimension::ALL;
     ServiceReportDto {
         since: r.since,
