@@ -210,7 +210,10 @@ impl App {
 
     /// The input rules' context for input arriving now.
     pub(crate) fn input_context(&self) -> InputContext<'_> {
-        InputContext::new(self.reporting_currency())
+        InputContext {
+            now: self.now(),
+            ..InputContext::new(self.reporting_currency())
+        }
     }
 
     /// Begins a unit of work for `actor`: one transaction, with the registered handlers.

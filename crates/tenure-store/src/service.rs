@@ -1525,7 +1525,7 @@ impl Store {
              SUM(CASE WHEN t.resolved_at IS NULL AND t.status <> 'closed' THEN 1 ELSE 0 END) AS open, \
              AVG(CAST(t.first_response_minutes AS DOUBLE PRECISION)) AS frm, \
              AVG(CAST(t.resolution_minutes AS DOUBLE PRECISION)) AS rm, \
-             SUM(t.first_response_breached) AS frb, SUM(t.resolution_breached) AS rb \
+             CAST(SUM(t.first_response_breached) AS BIGINT) AS frb, CAST(SUM(t.resolution_breached) AS BIGINT) AS rb \
              FROM tickets t LEFT JOIN staff_users u ON u.id = t.assignee_id WHERE t.opened_at >= $1 \
              GROUP BY t.assignee_id, u.name ORDER BY tickets DESC",
         )
@@ -1557,7 +1557,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT category, priority, COUNT(*) AS tickets, \
              SUM(CASE WHEN resolved_at IS NULL AND status <> 'closed' THEN 1 ELSE 0 END) AS open, \
-             SUM(first_response_breached) AS frb, SUM(resolution_breached) AS rb \
+             CAST(SUM(first_response_breached) AS BIGINT) AS frb, CAST(SUM(resolution_breached) AS BIGINT) AS rb \
              FROM tickets WHERE opened_at >= $1 GROUP BY category, priority",
         )
         .bind(to_micros(since))

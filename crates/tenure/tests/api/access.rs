@@ -232,6 +232,61 @@ const ROUTES: &[(&str, &str, Permission)] = &[
         "/api/v1/analytics/loyalty",
         Permission::ReadAggregates,
     ),
+    ("GET", "/api/v1/tickets", Permission::ReadCustomers),
+    ("POST", "/api/v1/tickets", Permission::WriteCustomers),
+    ("GET", "/api/v1/tickets/{id}", Permission::ReadCustomers),
+    ("PATCH", "/api/v1/tickets/{id}", Permission::WriteCustomers),
+    (
+        "POST",
+        "/api/v1/tickets/{id}/messages",
+        Permission::WriteCustomers,
+    ),
+    ("GET", "/api/v1/tasks", Permission::ReadCustomers),
+    ("POST", "/api/v1/tasks", Permission::WriteCustomers),
+    ("GET", "/api/v1/tasks/overdue", Permission::ReadAggregates),
+    ("GET", "/api/v1/tasks/{id}", Permission::ReadCustomers),
+    ("PATCH", "/api/v1/tasks/{id}", Permission::WriteCustomers),
+    ("GET", "/api/v1/surveys", Permission::ReadAggregates),
+    ("POST", "/api/v1/surveys", Permission::WriteCatalog),
+    ("GET", "/api/v1/surveys/{id}", Permission::ReadAggregates),
+    ("PATCH", "/api/v1/surveys/{id}", Permission::WriteCatalog),
+    (
+        "POST",
+        "/api/v1/surveys/{id}/invitations",
+        Permission::WriteCustomers,
+    ),
+    (
+        "GET",
+        "/api/v1/surveys/{id}/responses",
+        Permission::ReadCustomers,
+    ),
+    (
+        "POST",
+        "/api/v1/surveys/{id}/responses",
+        Permission::WriteCustomers,
+    ),
+    (
+        "GET",
+        "/api/v1/service/settings",
+        Permission::ReadAggregates,
+    ),
+    ("PUT", "/api/v1/service/settings", Permission::WriteCatalog),
+    ("POST", "/api/v1/service/calendar", Permission::WriteCatalog),
+    (
+        "POST",
+        "/api/v1/service/sla-scan",
+        Permission::WriteCustomers,
+    ),
+    (
+        "GET",
+        "/api/v1/analytics/service",
+        Permission::ReadAggregates,
+    ),
+    (
+        "GET",
+        "/api/v1/customers/{id}/feedback",
+        Permission::ReadCustomers,
+    ),
 ];
 
 #[test]
@@ -301,6 +356,27 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<serde_json::Value> {
         }
         ("POST", "/api/v1/loyalty/campaigns") => Some(
             json!({"name": format!("Campaign {n}"), "discount_kind": "percent", "discount_value": 10, "generate": 1}),
+        ),
+        ("POST", "/api/v1/tickets") => {
+            Some(json!({"customer_id": 1, "subject": format!("Ticket {n}"), "category": "billing"}))
+        }
+        ("PATCH", "/api/v1/tickets/{id}") => Some(json!({"priority": "high"})),
+        ("POST", "/api/v1/tickets/{id}/messages") => {
+            Some(json!({"kind": "reply", "body": "We are on it."}))
+        }
+        ("POST", "/api/v1/tasks") => {
+            Some(json!({"title": format!("Task {n}"), "due_at": "2030-01-01T09:00:00Z"}))
+        }
+        ("PATCH", "/api/v1/tasks/{id}") => Some(json!({"status": "done"})),
+        ("POST", "/api/v1/surveys") => Some(json!({"name": format!("Survey {n}"), "kind": "nps"})),
+        ("PATCH", "/api/v1/surveys/{id}") => Some(json!({"name": format!("Survey {n} again")})),
+        ("POST", "/api/v1/surveys/{id}/invitations") => Some(json!({"customer_id": 1})),
+        ("POST", "/api/v1/surveys/{id}/responses") => {
+            Some(json!({"customer_id": 1, "answers": [{"question": "score", "value": 9}]}))
+        }
+        ("PUT", "/api/v1/service/settings") => Some(json!({"warn_before_minutes": 30})),
+        ("POST", "/api/v1/service/calendar") => Some(
+            json!({"ics": "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART;VALUE=DATE:20300101\r\nSUMMARY:New Year\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"}),
         ),
         _ => None,
     }
@@ -432,7 +508,39 @@ async fn every_route_checks_the_token_and_the_role() {
                 } else {
                     0
                 };
+                // A ticket, a task and a survey of `c` where the route reads or changes one.
+                let service_id = match template.split('/').nth(3) {
+                    Some("tickets") if template.contains("{id}") => {
+                        let (_, t) = app
+                            .post_json(
+                                "/api/v1/tickets",
+                                json!({"customer_id": c["id"], "subject": format!("Target {n}")}),
+                            )
+                            .await;
+                        t["id"].clone()
+                    }
+                    Some("tasks") if template.contains("{id}") => {
+                        let (_, t) = app
+                            .post_json(
+                                "/api/v1/tasks",
+                                json!({"title": format!("Target {n}"), "customer_id": c["id"], "due_at": "2030-01-01T09:00:00Z"}),
+                            )
+                            .await;
+                        t["id"].clone()
+                    }
+                    Some("surveys") if template.contains("{id}") => {
+                        let (_, t) = app
+                            .post_json(
+                                "/api/v1/surveys",
+                                json!({"name": format!("Target {n}"), "kind": "nps"}),
+                            )
+                            .await;
+                        t["id"].clone()
+                    }
+                    _ => json!(0),
+                };
                 let id = match template.split('/').nth(3) {
+                    Some("tickets" | "tasks" | "surveys") => service_id,
                     Some("loyalty") => json!(loyalty_id),
                     Some("segments") => json!(segment),
                     Some("merges") => json!(merge.id.0),
@@ -471,8 +579,7 @@ async fn every_route_checks_the_token_and_the_role() {
                 if let Some(b) = body {
                     let b = if template == &"/api/v1/orders"
                         || template == &"/api/v1/interactions"
-                        || (template.starts_with("/api/v1/loyalty/")
-                            && b.get("customer_id").is_some_and(|v| v == &json!(1)))
+                        || b.get("customer_id").is_some_and(|v| v == &json!(1))
                     {
                         let mut b = b;
                         b["customer_id"] = c["id"].clone();

@@ -246,9 +246,9 @@ async fn the_worker_command_runs_what_is_due_and_exits() {
         ));
         assert!(out.starts_with("queued job"), "{out}");
         let out = crate::ok(&crate::tenure(&db, &["worker", "--until-idle"]));
-        // The queued job and today's model refresh, analytics refresh, loyalty expiry and
-        // tier evaluation.
-        assert!(out.contains("ran 5 jobs"), "{out}");
+        // The queued job and today's model refresh, analytics refresh, loyalty expiry, tier
+        // evaluation and SLA scan.
+        assert!(out.contains("ran 6 jobs"), "{out}");
         let out = crate::ok(&crate::tenure(&db, &["worker", "--until-idle"]));
         assert!(
             out.contains("ran 0 jobs"),

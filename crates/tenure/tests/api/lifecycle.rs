@@ -280,6 +280,7 @@ async fn stages_move_with_purchases_and_with_time_alone() {
         // The first purchase makes a new customer inside the order's own write.
         order(&app, id, t0).await;
         assert_eq!(stage_of(&app, id).await.0, Stage::New);
+        clock.set(t0 + Duration::days(3));
         let (status, _) = app
             .post_json(
                 "/api/v1/interactions",

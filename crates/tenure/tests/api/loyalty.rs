@@ -81,7 +81,7 @@ async fn order(app: &TestApp, id: i64, total_minor: i64, lines: Value) -> i64 {
     let (s, o) = app
         .post_json(
             "/api/v1/orders",
-            json!({"customer_id": id, "occurred_at": Utc::now().to_rfc3339(), "total_minor": total_minor, "lines": lines}),
+            json!({"customer_id": id, "occurred_at": app.app.now().to_rfc3339(), "total_minor": total_minor, "lines": lines}),
         )
         .await;
     assert_eq!(s, 201, "{o}");

@@ -20,6 +20,7 @@ mod lifecycle;
 mod loyalty;
 mod orders;
 mod recommendations;
+mod service;
 mod tokens;
 mod web;
 
