@@ -1182,6 +1182,37 @@ impl App {
         Ok(self.store().get_response(id).await?)
     }
 
+    /// The staff who can be given tickets and tasks: id and name (the e-mail address where
+    /// the name is empty), for the assignee lists of the service pages.
+    pub async fn staff_directory(&self, actor: &Actor) -> AppResult<Vec<(StaffUserId, String)>> {
+        require(actor, Permission::ReadCustomers)?;
+        Ok(self
+            .store()
+            .list_users()
+            .await?
+            .into_iter()
+            .filter(|u| u.role.allows(Permission::WriteCustomers))
+            .map(|u| (u.id, if u.name.is_empty() { u.email } else { u.name }))
+            .collect())
+    }
+
+    /// The names of these customers, for lists that show whose a row is.
+    pub async fn customer_names(
+        &self,
+        actor: &Actor,
+        ids: &[CustomerId],
+    ) -> AppResult<std::collections::HashMap<CustomerId, String>> {
+        require(actor, Permission::ReadCustomers)?;
+        let raw: Vec<i64> = ids.iter().map(|c| c.0).collect();
+        Ok(self
+            .store()
+            .customer_names(&raw)
+            .await?
+            .into_iter()
+            .map(|(k, v)| (CustomerId(k), v))
+            .collect())
+    }
+
     pub async fn feedback(&self, actor: &Actor, customer: CustomerId) -> AppResult<Feedback> {
         require(actor, Permission::ReadCustomers)?;
         Ok(self.store().feedback(customer).await?)

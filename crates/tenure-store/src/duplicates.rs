@@ -334,19 +334,7 @@ impl WriteTx<'_> {
 
     /// The names of these customers as this transaction sees them.
     pub async fn customer_names(&mut self, ids: &[i64]) -> StoreResult<HashMap<i64, String>> {
-        let mut out = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let mut s = crate::sql::Select::new("SELECT id, name FROM customers");
-            s.filter_in("id IN ({})", chunk)?;
-            let (sql, args) = s.finish_unbounded("");
-            for row in sqlx::query_with(AssertSqlSafe(sql), args)
-                .fetch_all(&mut *self.tx)
-                .await?
-            {
-                out.insert(row.try_get("id")?, row.try_get("name")?);
-            }
-        }
-        Ok(out)
+        names_of(&mut *self.tx, ids).await
     }
 
     /// Replaces every stored pair that involves one of `customers` with `pairs` (which
@@ -633,4 +621,24 @@ impl Store {
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::cut(items, limit, |m| m.id))
     }
+}
+
+/// The names of these customers (ids not found are left out).
+pub(crate) async fn names_of(
+    conn: &mut sqlx::AnyConnection,
+    ids: &[i64],
+) -> StoreResult<HashMap<i64, String>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let mut s = crate::sql::Select::new("SELECT id, name FROM customers");
+        s.filter_in("id IN ({})", chunk)?;
+        let (sql, args) = s.finish_unbounded("");
+        for row in sqlx::query_with(AssertSqlSafe(sql), args)
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            out.insert(row.try_get("id")?, row.try_get("name")?);
+        }
+    }
+    Ok(out)
 }

@@ -683,6 +683,17 @@ impl WriteTx<'_> {
 }
 
 impl Store {
+    /// The names of these customers, for lists that show whose a row is.
+    pub async fn customer_names(
+        &self,
+        ids: &[i64],
+    ) -> StoreResult<std::collections::HashMap<i64, String>> {
+        let mut conn = self.pool().acquire().await?;
+        crate::duplicates::names_of(&mut conn, ids).await
+    }
+}
+
+impl Store {
     pub async fn get_task(&self, id: TaskId) -> StoreResult<Task> {
         let row = sqlx::query(AssertSqlSafe(format!("{TASK_SELECT} WHERE id = $1")))
             .bind(id.0)

@@ -32,6 +32,13 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("customer.html", include_str!("../templates/customer.html")),
     ("loyalty.html", include_str!("../templates/loyalty.html")),
     ("member.html", include_str!("../templates/member.html")),
+    ("tickets.html", include_str!("../templates/tickets.html")),
+    ("ticket.html", include_str!("../templates/ticket.html")),
+    ("tasks.html", include_str!("../templates/tasks.html")),
+    ("surveys.html", include_str!("../templates/surveys.html")),
+    ("survey.html", include_str!("../templates/survey.html")),
+    ("answer.html", include_str!("../templates/answer.html")),
+    ("service.html", include_str!("../templates/service.html")),
     (
         "customer_form.html",
         include_str!("../templates/customer_form.html"),
@@ -106,6 +113,14 @@ pub fn environment(catalog: Arc<Catalog>) -> Result<Environment<'static>, String
             Ok(catalog.message(lang_of(state), key, &refs))
         },
     );
+    // `map[key]`, or none when the map has no such key (the templates are strict about
+    // undefined values; a form's errors and answers name only some of its fields).
+    env.add_function("pick", |map: Value, key: &str| -> Value {
+        map.get_item(&Value::from(key))
+            .ok()
+            .filter(|v| !v.is_undefined())
+            .unwrap_or(Value::from(()))
+    });
     env.add_filter("num", |state: &State, v: Value| -> String {
         match v.as_i64() {
             Some(n) => lang_of(state).number(n),
@@ -226,6 +241,10 @@ fn base(ctx: &Ctx) -> Base<'_> {
     add("/segments", "nav-segments", may(Permission::ReadAggregates));
     add("/profit", "nav-profit", may(Permission::ReadAggregates));
     add("/loyalty", "nav-loyalty", may(Permission::ReadAggregates));
+    add("/tickets", "nav-tickets", may(Permission::ReadCustomers));
+    add("/tasks", "nav-tasks", may(Permission::ReadCustomers));
+    add("/surveys", "nav-surveys", may(Permission::ReadAggregates));
+    add("/service", "nav-service", may(Permission::ReadAggregates));
     add(
         "/analytics",
         "nav-analytics",
@@ -456,6 +475,9 @@ mod tests {
             ("pages/duplicates.rs", include_str!("pages/duplicates.rs")),
             ("pages/exchange.rs", include_str!("pages/exchange.rs")),
             ("pages/analytics.rs", include_str!("pages/analytics.rs")),
+            ("pages/service.rs", include_str!("pages/service.rs")),
+            ("pages/loyalty.rs", include_str!("pages/loyalty.rs")),
+            ("pages/lifecycle.rs", include_str!("pages/lifecycle.rs")),
             ("session.rs", include_str!("session.rs")),
             ("render.rs", include_str!("render.rs")),
         ]);
@@ -479,7 +501,87 @@ mod tests {
                 vec!["admin", "manager", "agent", "analyst", "read_only"],
             ),
             ("kind-", vec!["person", "organisation"]),
-            ("timeline-", vec!["order", "interaction", "prediction"]),
+            (
+                "timeline-",
+                vec![
+                    "order",
+                    "interaction",
+                    "prediction",
+                    "stage",
+                    "loyalty",
+                    "tier",
+                    "ticket",
+                    "task",
+                    "survey",
+                ],
+            ),
+            (
+                "ticket-status-",
+                tenure_domain::service::TicketStatus::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect(),
+            ),
+            (
+                "ticket-category-",
+                tenure_domain::service::TicketCategory::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect(),
+            ),
+            (
+                "ticket-priority-",
+                tenure_domain::service::TicketPriority::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect(),
+            ),
+            (
+                "message-",
+                tenure_domain::service::MessageKind::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect(),
+            ),
+            (
+                "task-status-",
+                tenure_domain::service::TaskStatus::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect(),
+            ),
+            (
+                "task-source-",
+                tenure_domain::service::TaskSource::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect(),
+            ),
+            (
+                "survey-kind-",
+                tenure_domain::survey::SurveyKind::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect(),
+            ),
+            (
+                "dimension-",
+                tenure_domain::survey::Dimension::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect(),
+            ),
+            (
+                "nps-group-",
+                tenure_domain::survey::NpsGroup::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect(),
+            ),
+            (
+                "sla-",
+                vec!["met", "breached", "paused", "warn", "running", "none"],
+            ),
             ("import-state-", vec!["running", "done", "failed"]),
             ("job-", vec!["queued", "running", "done", "failed"]),
             ("model-", vec!["bgnbd", "pareto_nbd", "gamma_gamma"]),

@@ -408,6 +408,10 @@ async fn full_page(
         Ok(l) => l,
         Err(res) => return res,
     };
+    let service = match super::service::customer_view(ctx, &actor, id).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
     let s = &c.stats;
     page(
         ctx,
@@ -442,6 +446,7 @@ async fn full_page(
             may_delete => actor.allows(Permission::DeleteCustomers),
             lifecycle => ser(&lifecycle),
             loyalty => ser(&loyalty),
+            service => ser(&service),
         },
     )
 }

@@ -30,6 +30,7 @@ mod duplicates;
 mod exchange;
 mod lifecycle;
 mod loyalty;
+mod service;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -89,6 +90,36 @@ pub fn routes() -> Router<WebState> {
         .route("/loyalty/campaigns", post(loyalty::create_campaign))
         .route("/loyalty/run", post(loyalty::run))
         .route("/m/{token}", get(loyalty::member))
+        .route(
+            "/tickets",
+            get(service::tickets).post(service::create_ticket),
+        )
+        .route(
+            "/tickets/{id}",
+            get(service::ticket).post(service::ticket_action),
+        )
+        .route("/tasks", get(service::tasks).post(service::create_task))
+        .route("/tasks/{id}", post(service::task_action))
+        .route(
+            "/surveys",
+            get(service::surveys).post(service::create_survey),
+        )
+        .route(
+            "/surveys/{id}",
+            get(service::survey).post(service::survey_action),
+        )
+        .route("/service", get(service::service))
+        .route("/service/settings", post(service::save_settings))
+        .route(
+            "/service/calendar",
+            post(service::import_calendar)
+                .layer(axum::extract::DefaultBodyLimit::max(service::CALENDAR_MAX)),
+        )
+        .route("/service/sla-scan", post(service::sla_scan))
+        .route(
+            "/s/{token}",
+            get(service::public_form).post(service::public_answer),
+        )
         .route("/assets/{name}", get(crate::assets::serve))
 }
 

@@ -793,3 +793,396 @@ async fn an_ical_calendar_adds_days_off_and_make_up_days() {
         assert_eq!(r["errors"][0]["field"], "file");
     }
 }
+
+/// The value of attribute `attr` of the first tag of `body` that contains `marker`.
+fn href_after<'a>(body: &'a str, marker: &str) -> &'a str {
+    let at = body
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {body}"));
+    let rest = &body[at + marker.len()..];
+    &rest[..rest.find('"').unwrap()]
+}
+
+#[tokio::test]
+async fn the_service_pages_run_the_loop_in_every_language() {
+    use crate::web::signed_in;
+    use tenure_domain::access::Role;
+    for db in TestDb::all().await {
+        let app = tenure_testkit::spawn_app(db).await;
+        let c = customer(&app, "Lin Mei").await;
+        let mut b = signed_in(&app, Role::Manager).await;
+        let mut agent = signed_in(&app, Role::Agent).await;
+
+        // A ticket from the queue's form: a wrong customer number is shown on the form.
+        let bad = [
+            ("customer_id", "abc"),
+            ("subject", "Box arrived crushed"),
+            ("description", ""),
+            ("category", "packaging"),
+            ("priority", "high"),
+            ("channel", "phone"),
+            ("assignee_id", ""),
+        ];
+        let p = b.get("/tickets?lang=en").await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        let p = b.submit("/tickets?lang=en", "/tickets", &bad).await;
+        assert_eq!(p.status, 422, "{}", p.body);
+        assert!(
+            p.body.contains("Enter the customer&#x27;s number.")
+                || p.body.contains("Enter the customer's number."),
+            "{}",
+            p.body
+        );
+        assert!(
+            p.body.contains("value=\"Box arrived crushed\""),
+            "the input is kept"
+        );
+        let cs = c.to_string();
+        let mut good = bad;
+        good[0] = ("customer_id", &cs);
+        let p = b.submit("/tickets", "/tickets", &good).await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let at = p.location().to_owned();
+        assert!(at.starts_with("/tickets/"), "{at}");
+        let p = b.get(&format!("{at}?lang=en")).await;
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains("Box arrived crushed") && p.body.contains("Packaging"));
+        assert!(
+            p.body.contains("sla-running") || p.body.contains("sla-warn"),
+            "the SLA clocks run: {}",
+            p.body
+        );
+
+        // A reply stops the first-response clock; resolving invites a CSAT answer.
+        let version = href_after(&p.body, "name=\"version\" value=\"").to_owned();
+        let p = agent
+            .submit(
+                &at,
+                &at,
+                &[
+                    ("action", "message"),
+                    ("kind", "reply"),
+                    ("body", "A new box is on its way."),
+                    ("attachment_name", ""),
+                    ("attachment_url", ""),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        // The reply opened the ticket.
+        let p = agent.get(&format!("{at}?lang=en")).await;
+        assert!(p.body.contains("<strong>Open</strong>"), "{}", p.body);
+        // A stale form (the version it was read at) is refused, not applied.
+        let p = agent
+            .submit(
+                &at,
+                &at,
+                &[
+                    ("action", "move"),
+                    ("status", "resolved"),
+                    ("version", &version),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 409, "{}", p.body);
+        let p = agent
+            .submit(
+                &at,
+                &at,
+                &[("action", "move"), ("status", "resolved"), ("version", "")],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let p = agent.get(&format!("{at}?lang=zh-CN")).await;
+        assert!(
+            p.body.contains("已解决") && p.body.contains("A new box is on its way."),
+            "{}",
+            p.body
+        );
+        assert!(
+            p.body.contains("投诉回访"),
+            "the call-back task: {}",
+            p.body
+        );
+        // Pages escape "/" in attributes.
+        let link = href_after(&p.body, "<a href=\"&#x2f;s&#x2f;").to_owned();
+        let token = link.clone();
+        assert_eq!(token.len(), 40, "{link}");
+
+        // The customer opens the rating link: it only pre-selects; nothing is recorded.
+        let mut public = crate::web::Browser::new(&app);
+        let p = public.get(&format!("/s/{token}?score=2")).await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("value=\"2\" checked"), "{}", p.body);
+        let f = app
+            .app
+            .feedback(&operator(), tenure_domain::ids::CustomerId(c))
+            .await
+            .unwrap();
+        assert_eq!(f.csat_score, None, "a followed link is no vote");
+        let p = public
+            .post(
+                &format!("/s/{token}"),
+                &[("q.score", "2"), ("q.comment", "still crushed")],
+            )
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(
+            p.body.contains("answer") || p.body.contains("谢谢") || p.body.contains("Thank"),
+            "{}",
+            p.body
+        );
+        let p = public
+            .post(&format!("/s/{token}"), &[("q.score", "5")])
+            .await;
+        assert_eq!(p.status, 409, "a used link: {}", p.body);
+        let forged = "0".repeat(40);
+        assert_eq!(public.get(&format!("/s/{forged}")).await.status, 404);
+        assert_eq!(public.get("/s/nope").await.status, 404);
+        let f = app
+            .app
+            .feedback(&operator(), tenure_domain::ids::CustomerId(c))
+            .await
+            .unwrap();
+        assert_eq!(f.csat_score, Some(2));
+        assert_eq!(f.open_tickets, 1, "CSAT 2 opened a ticket");
+
+        // The queue, the 360° panel, tasks, surveys and the report in every language.
+        for lang in ["en", "zh-CN", "zh-TW"] {
+            for path in [
+                "/tickets",
+                "/tickets?view=all",
+                "/tickets?view=breached",
+                "/tasks",
+                "/tasks?view=overdue",
+                "/surveys",
+                "/service",
+                &format!("/customers/{c}"),
+            ] {
+                let p = b
+                    .get(&format!(
+                        "{path}{}lang={lang}",
+                        if path.contains('?') { "&" } else { "?" }
+                    ))
+                    .await;
+                assert_eq!(p.status, 200, "{path} in {lang}: {}", p.body);
+            }
+        }
+        let p = b.get(&format!("/customers/{c}?lang=en")).await;
+        assert!(p.body.contains("h-service"));
+        assert!(
+            p.body.contains("<strong>2</strong> / 5"),
+            "the CSAT on the 360° page: {}",
+            p.body
+        );
+
+        // A task by hand, due in the business's time, then done.
+        let mut settings = app.app.service_settings(&operator()).await.unwrap();
+        settings.calendar.time_zone = "Asia/Shanghai".into();
+        app.app
+            .set_service_settings(&operator(), settings)
+            .await
+            .unwrap();
+        let p = agent
+            .submit(
+                "/tasks",
+                "/tasks",
+                &[
+                    ("title", "Send a sample"),
+                    ("due_at", "2030-03-04T10:30"),
+                    ("customer_id", &cs),
+                    ("assignee_id", ""),
+                    ("note", ""),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let p = agent.get("/tasks?view=open&lang=en").await;
+        assert!(p.body.contains("Send a sample"), "{}", p.body);
+        let task = app
+            .app
+            .tasks(&operator(), &Default::default(), &Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|t| t.title == "Send a sample")
+            .unwrap();
+        assert_eq!(
+            task.due_at.to_rfc3339(),
+            "2030-03-04T02:30:00+00:00",
+            "10:30 in Shanghai"
+        );
+        let p = agent
+            .submit(
+                "/tasks",
+                &format!("/tasks/{}", task.id.0),
+                &[("status", "done"), ("back", "/tasks")],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+
+        // An NPS survey from the page; staff record a detractor's answer on its page.
+        let p = b
+            .submit(
+                "/surveys",
+                "/surveys",
+                &[("name", "After-sales NPS"), ("kind", "nps")],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let survey = p.location().to_owned();
+        let p = b
+            .submit(
+                &survey,
+                &survey,
+                &[
+                    ("action", "record"),
+                    ("customer_id", &cs),
+                    ("channel", "phone"),
+                    ("q.score", "11"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 422, "11 is off the scale: {}", p.body);
+        let p = b
+            .submit(
+                &survey,
+                &survey,
+                &[
+                    ("action", "record"),
+                    ("customer_id", &cs),
+                    ("channel", "phone"),
+                    ("q.score", "4"),
+                    ("q.comment", "too slow"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(
+            p.body.contains("It opened ticket #"),
+            "a detractor opens a ticket: {}",
+            p.body
+        );
+        let p = b.get(&format!("{survey}?lang=en")).await;
+        assert!(
+            p.body.contains("too slow") && p.body.contains("Detractor"),
+            "{}",
+            p.body
+        );
+        let p = b
+            .submit(
+                &survey,
+                &survey,
+                &[("action", "invite"), ("customer_id", &cs)],
+            )
+            .await;
+        assert!(
+            p.body.contains("&#x2f;s&#x2f;"),
+            "an invitation link: {}",
+            p.body
+        );
+        // The builder rewords the question (the domain checks the definition).
+        let p = b.get(&survey).await;
+        assert!(p.body.contains("name=\"q0.text.zh-CN\""), "{}", p.body);
+        let p = b
+            .submit(
+                &survey,
+                &survey,
+                &[
+                    ("action", "build"),
+                    ("name", "After-sales NPS"),
+                    ("title.en", "Tell us"),
+                    ("q0.id", "score"),
+                    ("q0.kind", "scale"),
+                    ("q0.min", "0"),
+                    ("q0.max", "10"),
+                    ("q0.required", "1"),
+                    ("q0.text.en", "Would you recommend our repairs?"),
+                    ("q0.options", ""),
+                    ("q0.dimension", ""),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let p = b.get(&format!("{survey}?lang=en")).await;
+        assert!(
+            p.body.contains("Would you recommend our repairs?"),
+            "{}",
+            p.body
+        );
+
+        // Settings: a bad day line is shown on the form; a good calendar is saved; iCal adds days.
+        let settings: Vec<(&str, &str)> = vec![
+            ("time_zone", "Asia/Shanghai"),
+            ("week.mon", "09:00-12:00, 13:00-18:00"),
+            ("week.tue", "09:00-18:00"),
+            ("week.wed", "09:00-18:00"),
+            ("week.thu", "09:00-18:00"),
+            ("week.fri", "09:00-18:00"),
+            ("week.sat", ""),
+            ("week.sun", ""),
+            ("holidays", "2026-10-01 国庆节\nsoon"),
+            ("workdays", "2026-09-27 国庆调休"),
+            ("workday_hours", "mon"),
+            ("sla.urgent.first", "30"),
+            ("sla.urgent.resolution", "240"),
+            ("sla.high.first", "60"),
+            ("sla.high.resolution", "480"),
+            ("sla.normal.first", "240"),
+            ("sla.normal.resolution", "1440"),
+            ("sla.low.first", "480"),
+            ("sla.low.resolution", "2880"),
+            ("warn_before_minutes", "30"),
+            ("callback_after_minutes", "240"),
+            ("next_contact_days", "7"),
+            ("thank_you_spend", "1000"),
+            ("csat_after_resolution", "1"),
+            ("nps_ticket_at_most", "6"),
+            ("csat_ticket_at_most", "2"),
+            ("invitation_days", "14"),
+        ];
+        let p = b
+            .submit("/service?lang=en", "/service/settings", &settings)
+            .await;
+        assert_eq!(p.status, 422, "{}", p.body);
+        assert!(p.body.contains("Line 2"), "{}", p.body);
+        let mut settings = settings;
+        settings[8] = ("holidays", "2026-10-01 国庆节");
+        let p = b.submit("/service", "/service/settings", &settings).await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let s = app.app.service_settings(&operator()).await.unwrap();
+        assert_eq!(s.invitation_days, 14);
+        assert_eq!(s.calendar.workdays[0].name, "国庆调休");
+        let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTART;VALUE=DATE:20270211\r\nDTEND;VALUE=DATE:20270213\r\nSUMMARY:春节\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let p = b
+            .upload_to(
+                "/service?lang=en",
+                "/service/calendar",
+                &[],
+                ("cn.ics", ics.as_bytes().to_vec()),
+            )
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("Added 2 days off"), "{}", p.body);
+        let p = b
+            .upload_to(
+                "/service?lang=en",
+                "/service/calendar",
+                &[],
+                ("x.ics", b"not a calendar".to_vec()),
+            )
+            .await;
+        assert_eq!(p.status, 422, "{}", p.body);
+
+        // An agent may not change the settings or the surveys.
+        let p = agent
+            .submit("/tickets", "/service/settings", &settings)
+            .await;
+        assert_eq!(p.status, 403);
+        let p = agent
+            .submit("/tickets", "/surveys", &[("name", "x"), ("kind", "csat")])
+            .await;
+        assert_eq!(p.status, 403);
+    }
+}

@@ -35,7 +35,12 @@ impl Page {
         let at = self
             .body
             .find("name=\"_csrf\" value=\"")
-            .expect("a form token");
+            .unwrap_or_else(|| {
+                panic!(
+                    "a form token in {}",
+                    &self.body[..self.body.len().min(3000)]
+                )
+            });
         let rest = &self.body[at + "name=\"_csrf\" value=\"".len()..];
         rest[..rest.find('"').unwrap()].to_owned()
     }
@@ -151,6 +156,17 @@ impl Browser {
         fields: &[(&str, &str)],
         file: (&str, Vec<u8>),
     ) -> Page {
+        self.upload_to(from, "/import", fields, file).await
+    }
+
+    /// Posts a multipart form of the page at `from` to `to`, with a file.
+    pub async fn upload_to(
+        &mut self,
+        from: &str,
+        to: &str,
+        fields: &[(&str, &str)],
+        file: (&str, Vec<u8>),
+    ) -> Page {
         let token = self.get(from).await.csrf();
         let mut form = reqwest::multipart::Form::new().text("_csrf", token);
         for (k, v) in fields {
@@ -162,7 +178,7 @@ impl Browser {
         );
         let res = self
             .client
-            .post(format!("{}/import", self.base))
+            .post(format!("{}{to}", self.base))
             .header("cookie", self.cookie_header())
             .multipart(form)
             .send()
