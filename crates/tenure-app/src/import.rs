@@ -43,11 +43,15 @@ pub enum Kind {
     Products,
     /// Contacts from a vCard file (2.1, 3.0 or 4.0), as customers.
     Vcard,
+    /// Historical tickets: `external_id,customer_external_id,opened_at,subject[,category,priority,channel,status,first_response_at,resolved_at,description]`
+    Tickets,
+    /// Historical NPS and CSAT answers: `external_id,customer_external_id,answered_at,survey,score[,comment,channel]`
+    SurveyResponses,
 }
 
 impl Kind {
     /// Every kind, in the order the import page offers them.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Customers,
         Kind::Purchases,
         Kind::Orders,
@@ -55,6 +59,8 @@ impl Kind {
         Kind::Interactions,
         Kind::Products,
         Kind::Vcard,
+        Kind::Tickets,
+        Kind::SurveyResponses,
     ];
 
     /// The kind's name on the command line and in the web application.
@@ -67,6 +73,8 @@ impl Kind {
             Kind::OrderLines => "order-lines",
             Kind::Products => "products",
             Kind::Vcard => "vcard",
+            Kind::Tickets => "tickets",
+            Kind::SurveyResponses => "survey-responses",
         }
     }
 
@@ -131,6 +139,28 @@ impl Kind {
             ],
             Kind::Products => &["external_id", "name", "category", "price", "currency"],
             Kind::Vcard => &[],
+            Kind::Tickets => &[
+                "external_id",
+                "customer_external_id",
+                "opened_at",
+                "subject",
+                "category",
+                "priority",
+                "channel",
+                "status",
+                "first_response_at",
+                "resolved_at",
+                "description",
+            ],
+            Kind::SurveyResponses => &[
+                "external_id",
+                "customer_external_id",
+                "answered_at",
+                "survey",
+                "score",
+                "comment",
+                "channel",
+            ],
         }
     }
 
@@ -139,7 +169,7 @@ impl Kind {
         match (self, column) {
             (Kind::Customers, "external_id") | (_, "customer_external_id") => aliases::CUSTOMER_ID,
             (Kind::Orders, "external_id") | (_, "order_external_id") => aliases::ORDER_ID,
-            (_, "occurred_at") => aliases::DATE,
+            (_, "occurred_at" | "opened_at" | "answered_at") => aliases::DATE,
             (_, "amount" | "total") => aliases::AMOUNT,
             (_, "name") => aliases::NAME,
             (_, "email") => aliases::EMAIL,
@@ -166,7 +196,8 @@ impl Kind {
             Kind::Customers | Kind::Products => 2,
             Kind::Purchases => 3,
             Kind::Orders | Kind::OrderLines => 4,
-            Kind::Interactions => 5,
+            Kind::Interactions | Kind::SurveyResponses => 5,
+            Kind::Tickets => 4,
             Kind::Vcard => 0,
         };
         &self.columns()[..required]
@@ -508,6 +539,16 @@ fn parse_rows(
                     pending.products.push(p);
                 }
             }
+            Kind::Tickets => {
+                if let Some(t) = ticket_row(&get, ctx, line, &mut errors) {
+                    pending.tickets.push(t);
+                }
+            }
+            Kind::SurveyResponses => {
+                if let Some(r) = response_row(&get, ctx, line, &mut errors) {
+                    pending.responses.push(r);
+                }
+            }
             Kind::Vcard => {}
         }
         if !errors.is_empty() {
@@ -729,11 +770,15 @@ struct Pending {
     /// The file line of each order line, to report the ones naming unknown orders.
     line_numbers: Vec<u64>,
     products: Vec<ProductRow>,
+    tickets: Vec<crate::service::ImportedTicket>,
+    responses: Vec<crate::service::ImportedResponse>,
 }
 
 impl Pending {
     fn len(&self) -> usize {
-        self.customers.len()
+        self.tickets.len()
+            + self.responses.len()
+            + self.customers.len()
             + self.purchases.len()
             + self.interactions.len()
             + self.lines.len()
@@ -755,6 +800,29 @@ impl Pending {
         }
         if !self.products.is_empty() {
             outcome = store.import_products(&self.products, actor).await?;
+        }
+        if !self.tickets.is_empty() || !self.responses.is_empty() {
+            let done = app
+                .import_service_batch(
+                    actor,
+                    std::mem::take(&mut self.tickets),
+                    std::mem::take(&mut self.responses),
+                )
+                .await?;
+            summary.imported += done.inserted;
+            summary.skipped += done.skipped;
+            summary.rejected += done.rejections.len() as u64;
+            summary
+                .rejections
+                .extend(
+                    done.rejections
+                        .into_iter()
+                        .map(|(line, column, reason)| Rejection {
+                            line,
+                            column: column.into(),
+                            reason,
+                        }),
+                );
         }
         if !self.lines.is_empty() {
             outcome = store.import_order_lines(&self.lines, actor).await?;
@@ -910,13 +978,148 @@ fn required_time<'r>(
     ctx: &RowContext<'_>,
     errors: &mut Errors,
 ) -> Option<DateTime<Utc>> {
-    check(
+    time_in(get, ctx, "occurred_at", errors).flatten()
+}
+
+/// The time in `column`: `None` when unreadable (reported), `Some(None)` when empty, and
+/// reported as required by the callers that need one.
+fn time_in<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    ctx: &RowContext<'_>,
+    column: &str,
+    errors: &mut Errors,
+) -> Option<Option<DateTime<Utc>>> {
+    match get(column) {
+        None if column == "occurred_at" || column == "opened_at" || column == "answered_at" => {
+            check(errors, column, Err("is required".into()))
+        }
+        None => Some(None),
+        Some(s) => check(
+            errors,
+            column,
+            sheet::parse_time(s, ctx.format.dates.as_ref()).map(Some),
+        ),
+    }
+}
+
+/// A value of a text enum column, or `default` when empty.
+fn enum_in<'r, T: std::str::FromStr<Err = String>>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    column: &str,
+    default: T,
+    errors: &mut Errors,
+) -> Option<T> {
+    match get(column) {
+        None => Some(default),
+        Some(v) => check(errors, column, v.parse()),
+    }
+}
+
+fn ticket_row<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    ctx: &RowContext<'_>,
+    line: u64,
+    errors: &mut Errors,
+) -> Option<crate::service::ImportedTicket> {
+    use tenure_domain::service::{TicketCategory, TicketInput, TicketPriority, TicketStatus};
+    let external_id = required_id(get, "external_id", errors);
+    let customer = required_id(get, "customer_external_id", errors);
+    let opened_at = time_in(get, ctx, "opened_at", errors).flatten();
+    let first_response_at = time_in(get, ctx, "first_response_at", errors);
+    let resolved_at = time_in(get, ctx, "resolved_at", errors);
+    let category = enum_in(get, "category", TicketCategory::Other, errors);
+    let priority = enum_in(get, "priority", TicketPriority::Normal, errors);
+    let channel = enum_in(
+        get,
+        "channel",
+        tenure_domain::customer::Channel::Phone,
         errors,
-        "occurred_at",
-        get("occurred_at")
+    );
+    let status = enum_in(get, "status", TicketStatus::Closed, errors);
+    if !errors.is_empty() {
+        return None;
+    }
+    let fields = with_columns(errors, str::to_owned, |c| {
+        TicketInput {
+            external_id: external_id.clone(),
+            // The customer is resolved from customer_external_id when the batch is stored.
+            customer_id: 1,
+            subject: get("subject").unwrap_or("").to_owned(),
+            description: get("description").unwrap_or("").to_owned(),
+            category: category?,
+            priority: priority?,
+            channel: channel?,
+            assignee_id: None,
+            opened_at,
+        }
+        .parse(ctx)
+        .map_err(|e| {
+            for f in e.0 {
+                c.push(&f.field, f.message);
+            }
+        })
+        .ok()
+    })?;
+    Some(crate::service::ImportedTicket {
+        line,
+        customer_external_id: customer?,
+        fields,
+        history: crate::service::TicketHistory {
+            status: status?,
+            first_response_at: first_response_at?,
+            resolved_at: resolved_at?,
+        },
+    })
+}
+
+fn response_row<'r>(
+    get: &impl Fn(&str) -> Option<&'r str>,
+    ctx: &RowContext<'_>,
+    line: u64,
+    errors: &mut Errors,
+) -> Option<crate::service::ImportedResponse> {
+    let external_id = required_id(get, "external_id", errors);
+    let customer = required_id(get, "customer_external_id", errors);
+    let answered_at = time_in(get, ctx, "answered_at", errors).flatten();
+    if let Some(at) = answered_at
+        && at > ctx.now
+    {
+        errors.push(("answered_at".into(), "is in the future".into()));
+    }
+    let survey = check(
+        errors,
+        "survey",
+        get("survey")
+            .map(str::to_owned)
+            .ok_or_else(|| "is required".to_owned()),
+    );
+    let score = check(
+        errors,
+        "score",
+        get("score")
             .ok_or_else(|| "is required".to_owned())
-            .and_then(|s| sheet::parse_time(s, ctx.format.dates.as_ref())),
-    )
+            .and_then(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| format!("{v:?} is not a whole number"))
+            }),
+    );
+    let channel = match get("channel") {
+        None => Some(None),
+        Some(v) => check(errors, "channel", v.parse().map(Some)),
+    };
+    if !errors.is_empty() {
+        return None;
+    }
+    Some(crate::service::ImportedResponse {
+        line,
+        external_id: external_id?,
+        customer_external_id: customer?,
+        survey: survey?,
+        answered_at: answered_at?,
+        channel: channel?,
+        score: score?,
+        comment: get("comment").map(str::to_owned),
+    })
 }
 
 /// Which columns of a row hold an order's id and amount: the purchase log and the orders

@@ -1065,21 +1065,11 @@ impl App {
             ));
         }
         let new = NewResponse {
-            external_id,
-            survey_id: survey.id,
-            kind: survey.kind,
-            customer_id: customer,
             invitation_id: invitation,
             ticket_id: ticket,
             agent_id: source.as_ref().and_then(|t| t.assignee_id),
             channel: channel.or(source.as_ref().map(|t| t.channel)),
-            score: checked.score,
-            nps_group: checked.nps_group,
-            comment: checked.comment.clone(),
-            answered_at: at,
-            recorded_by: actor.display_name(),
-            servqual: checked.servqual,
-            answers: checked.answers,
+            ..new_response(survey, customer, external_id, &checked, at, &actor)
         };
         let Some(id) = uow.tx.insert_response(&new).await? else {
             return Err(AppError::Conflict(
@@ -1360,6 +1350,44 @@ async fn open_ticket(
     response: Option<ResponseId>,
     now: DateTime<Utc>,
 ) -> AppResult<Option<Ticket>> {
+    store_ticket(tx, actor, f, response, None, now).await
+}
+
+/// What an imported ticket went through before Tenure: its status and when it was first
+/// answered and resolved (the SLA minutes and breaches follow from them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketHistory {
+    pub status: TicketStatus,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+fn apply_history(service: &Service, t: &mut Ticket, h: &TicketHistory) {
+    t.status = h.status;
+    if let Some(at) = h.first_response_at.filter(|at| *at >= t.opened_at) {
+        t.first_response_at = Some(at);
+        t.first_response_minutes = Some(service.minutes_between(t.opened_at, at));
+        t.first_response_breached = t.first_response_due.is_some_and(|d| at > d);
+    }
+    let done = matches!(h.status, TicketStatus::Resolved | TicketStatus::Closed);
+    if let Some(at) = h.resolved_at.filter(|at| done && *at >= t.opened_at) {
+        t.resolved_at = Some(at);
+        t.resolution_minutes = Some(service.minutes_between(t.opened_at, at));
+        t.resolution_breached = t.resolution_due.is_some_and(|d| at > d);
+        if h.status == TicketStatus::Closed {
+            t.closed_at = Some(at);
+        }
+    }
+}
+
+async fn store_ticket(
+    tx: &mut WriteTx<'_>,
+    actor: &Actor,
+    f: TicketFields,
+    response: Option<ResponseId>,
+    history: Option<&TicketHistory>,
+    now: DateTime<Utc>,
+) -> AppResult<Option<Ticket>> {
     let service = service_in(tx).await?;
     let mut t = Ticket {
         id: TicketId(0),
@@ -1390,6 +1418,9 @@ async fn open_ticket(
         updated_at: now,
     };
     set_dues(&service, &mut t);
+    if let Some(h) = history {
+        apply_history(&service, &mut t, h);
+    }
     let Some(saved) = tx.insert_ticket(&t).await? else {
         return Ok(None);
     };
@@ -1409,6 +1440,201 @@ async fn open_ticket(
         .await?;
     tx.refresh_feedback(saved.customer_id).await?;
     Ok(Some(saved))
+}
+
+/// A response to store, without invitation, ticket or agent.
+fn new_response(
+    survey: &Survey,
+    customer: CustomerId,
+    external_id: Option<String>,
+    checked: &tenure_domain::survey::CheckedResponse,
+    at: DateTime<Utc>,
+    actor: &Actor,
+) -> NewResponse {
+    NewResponse {
+        external_id,
+        survey_id: survey.id,
+        kind: survey.kind,
+        customer_id: customer,
+        invitation_id: None,
+        ticket_id: None,
+        agent_id: None,
+        channel: None,
+        score: checked.score,
+        nps_group: checked.nps_group,
+        comment: checked.comment.clone(),
+        answered_at: at,
+        recorded_by: actor.display_name(),
+        servqual: checked.servqual,
+        answers: checked.answers.clone(),
+    }
+}
+
+/// A historical ticket of an import file.
+#[derive(Debug, Clone)]
+pub struct ImportedTicket {
+    pub line: u64,
+    pub customer_external_id: String,
+    /// `customer_id` is resolved from `customer_external_id` when the batch is stored.
+    pub fields: TicketFields,
+    pub history: TicketHistory,
+}
+
+/// A historical survey answer of an import file (NPS and CSAT surveys: a score and a
+/// comment).
+#[derive(Debug, Clone)]
+pub struct ImportedResponse {
+    pub line: u64,
+    pub external_id: String,
+    pub customer_external_id: String,
+    /// The survey's name.
+    pub survey: String,
+    pub answered_at: DateTime<Utc>,
+    pub channel: Option<Channel>,
+    pub score: i64,
+    pub comment: Option<String>,
+}
+
+/// What a batch of imported tickets or answers did.
+#[derive(Debug, Default)]
+pub struct ImportedBatch {
+    pub inserted: u64,
+    pub skipped: u64,
+    /// Line, column, reason.
+    pub rejections: Vec<(u64, &'static str, String)>,
+}
+
+impl App {
+    /// Stores a batch of historical tickets and survey answers in one transaction. History
+    /// does not run the loop: no call-backs, invitations, tickets for unhappy answers or
+    /// bonus points; it does set the customers' scores and open tickets. A row whose
+    /// external id is stored already is skipped (a re-run); one naming an unknown customer
+    /// or survey is rejected.
+    pub(crate) async fn import_service_batch(
+        &self,
+        actor: &Actor,
+        tickets: Vec<ImportedTicket>,
+        responses: Vec<ImportedResponse>,
+    ) -> AppResult<ImportedBatch> {
+        let store = self.store();
+        let mut out = ImportedBatch::default();
+        let mut customers: std::collections::HashMap<String, Option<CustomerId>> =
+            Default::default();
+        let wanted = tickets
+            .iter()
+            .map(|t| &t.customer_external_id)
+            .chain(responses.iter().map(|r| &r.customer_external_id));
+        for x in wanted {
+            if !customers.contains_key(x) {
+                let c = store.find_customer_by_external_id(x).await?.map(|c| c.id);
+                customers.insert(x.clone(), c);
+            }
+        }
+        let surveys = store.list_surveys().await?;
+        let mut uow = self.begin(actor).await?;
+        for mut t in tickets {
+            let Some(Some(c)) = customers.get(&t.customer_external_id) else {
+                out.rejections.push((
+                    t.line,
+                    "customer_external_id",
+                    format!(
+                        "no customer {:?} (import the customers first)",
+                        t.customer_external_id
+                    ),
+                ));
+                continue;
+            };
+            t.fields.customer_id = *c;
+            let opened = t.fields.opened_at;
+            match store_ticket(&mut uow.tx, actor, t.fields, None, Some(&t.history), opened).await?
+            {
+                Some(_) => out.inserted += 1,
+                None => out.skipped += 1,
+            }
+        }
+        for r in responses {
+            let Some(Some(c)) = customers.get(&r.customer_external_id) else {
+                out.rejections.push((
+                    r.line,
+                    "customer_external_id",
+                    format!(
+                        "no customer {:?} (import the customers first)",
+                        r.customer_external_id
+                    ),
+                ));
+                continue;
+            };
+            let Some(survey) = surveys.iter().find(|s| s.name == r.survey) else {
+                out.rejections
+                    .push((r.line, "survey", format!("no survey named {:?}", r.survey)));
+                continue;
+            };
+            if !matches!(survey.kind, SurveyKind::Nps | SurveyKind::Csat) {
+                out.rejections.push((
+                    r.line,
+                    "survey",
+                    "only NPS and CSAT answers are imported from a file".into(),
+                ));
+                continue;
+            }
+            let Some(first) = survey.definition.questions.first() else {
+                out.rejections
+                    .push((r.line, "survey", "the survey has no question".into()));
+                continue;
+            };
+            let mut answers = vec![AnswerInput {
+                question: first.id.clone(),
+                value: Some(r.score),
+                ..AnswerInput::default()
+            }];
+            if let (Some(text), Some(q)) = (
+                &r.comment,
+                survey
+                    .definition
+                    .questions
+                    .iter()
+                    .find(|q| q.kind == tenure_domain::survey::QuestionKind::Text),
+            ) {
+                answers.push(AnswerInput {
+                    question: q.id.clone(),
+                    text: Some(text.clone()),
+                    ..AnswerInput::default()
+                });
+            }
+            let checked = match check_response(survey.kind, &survey.definition, &answers, None) {
+                Ok(c) => c,
+                Err(e) => {
+                    let reason =
+                        e.0.iter()
+                            .map(|f| f.message.clone())
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                    out.rejections.push((r.line, "score", reason));
+                    continue;
+                }
+            };
+            let new = NewResponse {
+                channel: r.channel,
+                ..new_response(
+                    survey,
+                    *c,
+                    Some(r.external_id),
+                    &checked,
+                    r.answered_at,
+                    actor,
+                )
+            };
+            match uow.tx.insert_response(&new).await? {
+                Some(_) => {
+                    uow.tx.refresh_feedback(*c).await?;
+                    out.inserted += 1;
+                }
+                None => out.skipped += 1,
+            }
+        }
+        uow.commit().await?;
+        Ok(out)
+    }
 }
 
 struct RuleTask {

@@ -771,3 +771,5 @@ service-ical-import = Import
 service-panel = Service
 service-open-tickets = Open tickets
 service-record-answer = Record a survey answer
+import-kind-tickets = Tickets (history)
+import-kind-survey-responses = Survey answers (history)

@@ -765,3 +765,5 @@ service-ical-import = 导入
 service-panel = 服务
 service-open-tickets = 未结工单
 service-record-answer = 录入调查回答
+import-kind-tickets = 工单（历史）
+import-kind-survey-responses = 调查回答（历史）

@@ -765,3 +765,5 @@ service-ical-import = 匯入
 service-panel = 服務
 service-open-tickets = 未結工單
 service-record-answer = 錄入調查回答
+import-kind-tickets = 工單（歷史）
+import-kind-survey-responses = 調查回答（歷史）

@@ -29,6 +29,10 @@ pub enum Kind {
     Products,
     /// Contacts from a vCard file (2.1, 3.0 or 4.0), as customers.
     Vcard,
+    /// Historical tickets: `external_id,customer_external_id,opened_at,subject[,category,priority,channel,status,first_response_at,resolved_at,description]`
+    Tickets,
+    /// Historical NPS and CSAT answers: `external_id,customer_external_id,answered_at,survey,score[,comment,channel]`
+    SurveyResponses,
 }
 
 impl From<Kind> for tenure_app::import::Kind {
@@ -42,6 +46,8 @@ impl From<Kind> for tenure_app::import::Kind {
             Kind::OrderLines => K::OrderLines,
             Kind::Products => K::Products,
             Kind::Vcard => K::Vcard,
+            Kind::Tickets => K::Tickets,
+            Kind::SurveyResponses => K::SurveyResponses,
         }
     }
 }

@@ -395,6 +395,38 @@ async fn a_manager_runs_the_shop_from_the_browser() {
     assert!(member_link.starts_with("/m/"), "{member_link}");
     s.check("customer-loyalty").await;
 
+    // Service: a complaint from the queue, answered and resolved on its page; the CSAT
+    // link it makes is answered on a phone further down.
+    s.goto("/tickets?lang=en").await;
+    s.type_into("#f-customer_id", &member.to_string()).await;
+    s.type_into("#f-subject", "The parcel arrived two days late")
+        .await;
+    s.click("form[action='/tickets'] button[type=submit]").await;
+    s.until(
+        "document.querySelector('h1').textContent.includes('The parcel arrived two days late')",
+    )
+    .await;
+    s.type_into("#f-body", "Sorry! A voucher is in the mail.")
+        .await;
+    s.click("form:has(#f-body) button[type=submit]").await;
+    s.until("document.body.innerText.includes('A voucher is in the mail.')")
+        .await;
+    s.click("button[name=status][value=resolved]").await;
+    s.until("document.querySelector('#h-follow-up').parentElement.querySelector('a[href*=\"/s/\"]') !== null")
+        .await;
+    let survey_link: String = s
+        .eval("document.querySelector('#h-follow-up').parentElement.querySelector('a[href*=\"/s/\"]').getAttribute('href')")
+        .await;
+    s.check("ticket").await;
+    s.goto("/tickets?view=all").await;
+    s.check("tickets").await;
+    s.goto("/tasks?view=open").await;
+    s.check("tasks").await;
+    s.goto("/service").await;
+    s.check("service").await;
+    s.goto("/surveys").await;
+    s.check("surveys").await;
+
     // Traditional Chinese, by the language link, for every page after.
     s.goto("/").await;
     s.click("a[hreflang='zh-TW']").await;
@@ -435,6 +467,19 @@ async fn a_manager_runs_the_shop_from_the_browser() {
         .eval("document.documentElement.scrollWidth > window.innerWidth + 1")
         .await;
     assert!(!wide, "the member page scrolls sideways on a phone");
+
+    // The CSAT answer page on a phone: the rating link only pre-selects; the customer sends.
+    s.goto(&format!("{survey_link}?score=4&lang=zh-CN")).await;
+    s.until("document.querySelector('input[name=\"q.score\"][value=\"4\"]').checked")
+        .await;
+    s.check("answer-phone-zh-CN").await;
+    let wide: bool = s
+        .eval("document.documentElement.scrollWidth > window.innerWidth + 1")
+        .await;
+    assert!(!wide, "the answer page scrolls sideways on a phone");
+    s.click("form[action^='/s/'] button[type=submit]").await;
+    s.until("document.body.innerText.includes('谢谢')").await;
+    s.check("answered-phone-zh-CN").await;
 
     browser.close().await.unwrap();
     let _ = browser.wait().await;

@@ -1186,3 +1186,122 @@ async fn the_service_pages_run_the_loop_in_every_language() {
         assert_eq!(p.status, 403);
     }
 }
+
+#[tokio::test]
+async fn historical_tickets_and_answers_import_with_line_numbers_and_once() {
+    for db in TestDb::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let customers = dir.path().join("customers.csv");
+        std::fs::write(&customers, "external_id,name\nC1,Ada Wu\nC2,Bo Li\n").unwrap();
+        crate::ok(&crate::tenure(
+            &db,
+            &["import", "customers", customers.to_str().unwrap()],
+        ));
+        let tickets = dir.path().join("tickets.csv");
+        std::fs::write(
+            &tickets,
+            "external_id,customer_external_id,opened_at,subject,category,priority,status,first_response_at,resolved_at\n\
+             T1,C1,2026-03-02T09:00:00Z,Box crushed,packaging,high,closed,2026-03-02T10:00:00Z,2026-03-03T09:00:00Z\n\
+             T2,C9,2026-03-02T09:00:00Z,Who is this,other,normal,open,,\n\
+             T3,C2,2026-03-02T09:00:00Z,Still waiting,late_delivery,urgent,open,,\n\
+             T4,C2,yesterday,Bad date,weather,normal,open,,\n",
+        )
+        .unwrap();
+        let out = crate::tenure(&db, &["import", "tickets", tickets.to_str().unwrap()]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("2 imported"), "{text}");
+        let errors = std::fs::read_to_string(dir.path().join("tickets.csv.errors.csv")).unwrap();
+        assert!(errors.contains("3,customer_external_id"), "{errors}");
+        assert!(
+            errors.contains("5,opened_at") && errors.contains("5,category"),
+            "{errors}"
+        );
+        // A second run stores nothing twice.
+        let again = crate::tenure(&db, &["import", "tickets", tickets.to_str().unwrap()]);
+        let again = format!(
+            "{}{}",
+            String::from_utf8_lossy(&again.stdout),
+            String::from_utf8_lossy(&again.stderr)
+        );
+        assert!(again.contains("0 imported, 2 already present"), "{again}");
+
+        let app = tenure_testkit::spawn_app(db).await;
+        let listed = app
+            .app
+            .tickets(&operator(), &Default::default(), &Default::default())
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(listed.len(), 2);
+        let closed = listed
+            .iter()
+            .find(|t| t.ticket.subject == "Box crushed")
+            .unwrap();
+        assert_eq!(closed.ticket.status.as_str(), "closed");
+        assert_eq!(closed.ticket.first_response_minutes, Some(60));
+        let open = listed
+            .iter()
+            .find(|t| t.ticket.subject == "Still waiting")
+            .unwrap();
+        assert!(
+            open.resolution.breached,
+            "an urgent ticket open since March: {:?}",
+            open.resolution
+        );
+        let (_, tasks) = app.get_json("/api/v1/tasks").await;
+        assert_eq!(
+            tasks["items"].as_array().unwrap().len(),
+            0,
+            "history makes no call-backs"
+        );
+
+        let (_, _) = app
+            .post_json(
+                "/api/v1/surveys",
+                json!({"name": "NPS 2026", "kind": "nps"}),
+            )
+            .await;
+        let answers = dir.path().join("answers.csv");
+        std::fs::write(
+            &answers,
+            "external_id,customer_external_id,answered_at,survey,score,comment,channel\n\
+             R1,C1,2026-04-01T12:00:00Z,NPS 2026,3,太慢了,phone\n\
+             R2,C2,2026-04-01T12:00:00Z,NPS 2026,10,,\n\
+             R3,C2,2026-04-01T12:00:00Z,NPS 2027,9,,\n\
+             R4,C2,2026-04-01T12:00:00Z,NPS 2026,11,,\n",
+        )
+        .unwrap();
+        let out = crate::tenure(
+            &app.db,
+            &["import", "survey-responses", answers.to_str().unwrap()],
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("2 imported"), "{text}");
+        let errors = std::fs::read_to_string(dir.path().join("answers.csv.errors.csv")).unwrap();
+        assert!(
+            errors.contains("4,survey") && errors.contains("5,score"),
+            "{errors}"
+        );
+        let (_, n) = app
+            .post_json(
+                "/api/v1/segments/count",
+                json!({"expression": "nps_group = \"detractor\""}),
+            )
+            .await;
+        assert_eq!(n["count"], 1, "{n}");
+        let (_, open) = app.get_json("/api/v1/tickets?active=true").await;
+        assert_eq!(
+            open["items"].as_array().unwrap().len(),
+            1,
+            "a historical detractor opens no ticket"
+        );
+    }
+}
