@@ -11,6 +11,7 @@ mod import;
 mod loyalty;
 mod reports;
 mod seed;
+mod service;
 
 use std::io::BufRead;
 
@@ -108,6 +109,11 @@ enum Command {
     Loyalty {
         #[command(subcommand)]
         command: loyalty::Command,
+    },
+    /// Service: the SLA scan and the service report.
+    Service {
+        #[command(subcommand)]
+        command: service::Command,
     },
     /// Find, merge and unmerge duplicate customers.
     Duplicates {
@@ -357,6 +363,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Duplicates { command } => duplicates::run(command, &me).await,
         Command::Loyalty { command } => loyalty::run(command, &me).await,
+        Command::Service { command } => service::run(command, &me).await,
         Command::Analytics { command } => analytics::run(command, &me).await,
         Command::Demo {
             db,
