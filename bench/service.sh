@@ -12,6 +12,7 @@
 #
 #   bench/service.sh
 #   TICKETS=50000 RESPONSES=100000 DURATION=10s bench/service.sh
+#   ONLY_SCALE=1 bench/service.sh     # the scale runs only
 #
 # Needs: wrk, sqlite3, psql, /usr/bin/time; PostgreSQL at $PG_ADMIN_URL.
 set -euo pipefail
@@ -102,7 +103,8 @@ INSERT INTO surveys (id, name, kind, definition, active, created_at, updated_at)
   (1, 'NPS', 'nps', '{"title":{},"questions":[]}', 1, $now, $now),
   (2, 'CSAT', 'csat', '{"title":{},"questions":[]}', 1, $now, $now),
   (3, 'SERVQUAL', 'servqual', '{"title":{},"questions":[]}', 1, $now, $now);
--- Tickets over two years; the last $open still open, $overdue of them past their due time.
+-- Tickets over two years; the last $open still open (opened in the last week), $overdue of
+-- them past both due times.
 INSERT INTO tickets (id, customer_id, subject, category, priority, channel, status, assignee_id, opened_at,
   first_response_at, first_response_due, resolution_due, resolved_at, closed_at, first_response_minutes,
   resolution_minutes, first_response_breached, resolution_breached, created_by, updated_at)
@@ -111,12 +113,12 @@ SELECT i, 1 + (i * 7) % 100000, 'Seeded',
     WHEN 3 THEN 'packaging' WHEN 4 THEN 'service_attitude' WHEN 5 THEN 'billing' ELSE 'other' END,
   CASE i % 4 WHEN 0 THEN 'urgent' WHEN 1 THEN 'high' WHEN 2 THEN 'normal' ELSE 'low' END,
   'phone', CASE WHEN i > $TICKETS - $open THEN 'open' ELSE 'closed' END, NULL,
-  $now - ($TICKETS - i) * 120 * $minute,
+  CASE WHEN i > $TICKETS - $open THEN $now - ($TICKETS - i) * $minute ELSE $now - ($TICKETS - i) * 120 * $minute END,
   CASE WHEN i > $TICKETS - $open THEN NULL ELSE $now - ($TICKETS - i) * 120 * $minute + 90 * $minute END,
-  CASE WHEN i > $TICKETS - $overdue THEN $now - $minute ELSE $now - ($TICKETS - i) * 120 * $minute + 480 * $minute END
-    + CASE WHEN i > $TICKETS - $open AND i <= $TICKETS - $overdue THEN 30 * $day ELSE 0 END,
-  CASE WHEN i > $TICKETS - $overdue THEN $now - $minute ELSE $now - ($TICKETS - i) * 120 * $minute + 2400 * $minute END
-    + CASE WHEN i > $TICKETS - $open AND i <= $TICKETS - $overdue THEN 30 * $day ELSE 0 END,
+  CASE WHEN i > $TICKETS - $overdue THEN $now - $minute WHEN i > $TICKETS - $open THEN $now + 30 * $day
+    ELSE $now - ($TICKETS - i) * 120 * $minute + 480 * $minute END,
+  CASE WHEN i > $TICKETS - $overdue THEN $now - $minute WHEN i > $TICKETS - $open THEN $now + 60 * $day
+    ELSE $now - ($TICKETS - i) * 120 * $minute + 2400 * $minute END,
   CASE WHEN i > $TICKETS - $open THEN NULL ELSE $now - ($TICKETS - i) * 120 * $minute + 1000 * $minute END,
   CASE WHEN i > $TICKETS - $open THEN NULL ELSE $now - ($TICKETS - i) * 120 * $minute + 1000 * $minute END,
   CASE WHEN i > $TICKETS - $open THEN NULL ELSE 90 END,
@@ -144,7 +146,8 @@ SQL
 }
 
 SCALE=()
-# Wall time and peak resident memory of one command, and its first output lines.
+# Wall time and peak resident memory of one command (on SQLite it counts the database pages
+# the store maps into memory), and its first output lines.
 run() {
   local label=$1 url=$2 what=$3; shift 3
   /usr/bin/time -f "%e %M" -o "$WORK/time" env DATABASE_URL="$url" RUST_LOG=error "$BIN" "$@" >"$WORK/out" 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
@@ -168,9 +171,11 @@ scale() {
   run "$label" "$url" "service report, 24 months" service report --months 24
 }
 
+if [ -z "${ONLY_SCALE:-}" ]; then
 load SQLite "sqlite://$WORK/load.db?mode=rwc"
 psql "$PG_ADMIN_URL" -q -c "CREATE DATABASE $PGDB" >/dev/null
 load PostgreSQL "${PG_ADMIN_URL%/*}/$PGDB"
+fi
 scale SQLite "sqlite://$WORK/scale.db?mode=rwc"
 psql "$PG_ADMIN_URL" -q -c "CREATE DATABASE ${PGDB}_scale" >/dev/null
 scale PostgreSQL "${PG_ADMIN_URL%/*}/${PGDB}_scale"

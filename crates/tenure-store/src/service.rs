@@ -172,6 +172,36 @@ pub struct TicketFilter {
     pub breached: bool,
 }
 
+/// The columns of a ticket's changeable state, in the order [`bind_state`] binds them.
+const TICKET_STATE: &str = "subject, category, priority, channel, status, assignee_id, \
+     first_response_at, first_response_due, resolution_due, paused_at, paused_minutes, resolved_at, \
+     closed_at, first_response_breached, resolution_breached, warned, first_response_minutes, \
+     resolution_minutes";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds the [`TICKET_STATE`] columns of `t`.
+fn bind_state<'q>(q: AnyQuery<'q>, t: &Ticket) -> AnyQuery<'q> {
+    q.bind(t.subject.clone())
+        .bind(t.category.as_str())
+        .bind(t.priority.as_str())
+        .bind(t.channel.as_str())
+        .bind(t.status.as_str())
+        .bind(t.assignee_id.map(|a| a.0))
+        .bind(micros_opt(t.first_response_at))
+        .bind(micros_opt(t.first_response_due))
+        .bind(micros_opt(t.resolution_due))
+        .bind(micros_opt(t.paused_at))
+        .bind(t.paused_minutes)
+        .bind(micros_opt(t.resolved_at))
+        .bind(micros_opt(t.closed_at))
+        .bind(i64::from(t.first_response_breached))
+        .bind(i64::from(t.resolution_breached))
+        .bind(i64::from(t.warned))
+        .bind(t.first_response_minutes)
+        .bind(t.resolution_minutes)
+}
+
 impl WriteTx<'_> {
     /// Inserts a ticket; `t.id` and `t.version` are ignored. `None` when its external id is
     /// stored already (an import's re-run).
@@ -186,40 +216,19 @@ impl WriteTx<'_> {
         if let Some(a) = t.assignee_id {
             require(&mut self.tx, Table::StaffUsers, a.0, "assignee_id").await?;
         }
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO tickets (external_id, customer_id, subject, category, priority, channel, status, \
-             assignee_id, opened_at, first_response_at, first_response_due, resolution_due, paused_at, \
-             paused_minutes, resolved_at, closed_at, first_response_breached, resolution_breached, warned, \
-             first_response_minutes, resolution_minutes, response_id, version, created_by, updated_at) \
+        let q = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO tickets (external_id, customer_id, opened_at, created_by, response_id, updated_at, \
+             {TICKET_STATE}, version) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, 1, $23, $24) ON CONFLICT (external_id) DO NOTHING RETURNING {TICKET_COLUMNS}"
+             $19, $20, $21, $22, $23, $24, 1) ON CONFLICT (external_id) DO NOTHING RETURNING {TICKET_COLUMNS}"
         )))
         .bind(t.external_id.clone())
         .bind(t.customer_id.0)
-        .bind(t.subject.clone())
-        .bind(t.category.as_str())
-        .bind(t.priority.as_str())
-        .bind(t.channel.as_str())
-        .bind(t.status.as_str())
-        .bind(t.assignee_id.map(|a| a.0))
         .bind(to_micros(t.opened_at))
-        .bind(micros_opt(t.first_response_at))
-        .bind(micros_opt(t.first_response_due))
-        .bind(micros_opt(t.resolution_due))
-        .bind(micros_opt(t.paused_at))
-        .bind(t.paused_minutes)
-        .bind(micros_opt(t.resolved_at))
-        .bind(micros_opt(t.closed_at))
-        .bind(i64::from(t.first_response_breached))
-        .bind(i64::from(t.resolution_breached))
-        .bind(i64::from(t.warned))
-        .bind(t.first_response_minutes)
-        .bind(t.resolution_minutes)
-        .bind(t.response_id.map(|r| r.0))
         .bind(t.created_by.clone())
-        .bind(to_micros(t.updated_at))
-        .fetch_optional(&mut *self.tx)
-        .await?;
+        .bind(t.response_id.map(|r| r.0))
+        .bind(to_micros(t.updated_at));
+        let row = bind_state(q, t).fetch_optional(&mut *self.tx).await?;
         row.as_ref().map(ticket_from_row).transpose()
     }
 
@@ -241,40 +250,20 @@ impl WriteTx<'_> {
         if let Some(a) = t.assignee_id {
             require(&mut self.tx, Table::StaffUsers, a.0, "assignee_id").await?;
         }
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE tickets SET subject = $2, category = $3, priority = $4, channel = $5, status = $6, \
-             assignee_id = $7, first_response_at = $8, first_response_due = $9, resolution_due = $10, \
-             paused_at = $11, paused_minutes = $12, resolved_at = $13, closed_at = $14, \
-             first_response_breached = $15, resolution_breached = $16, warned = $17, \
-             first_response_minutes = $18, resolution_minutes = $19, version = version + 1, \
+        let q = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE tickets SET ({TICKET_STATE}) = ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+             $14, $15, $16, $17, $18, $19), version = version + 1, \
              updated_at = $20 WHERE id = $1 AND version = $21 RETURNING {TICKET_COLUMNS}"
         )))
-        .bind(t.id.0)
-        .bind(t.subject.clone())
-        .bind(t.category.as_str())
-        .bind(t.priority.as_str())
-        .bind(t.channel.as_str())
-        .bind(t.status.as_str())
-        .bind(t.assignee_id.map(|a| a.0))
-        .bind(micros_opt(t.first_response_at))
-        .bind(micros_opt(t.first_response_due))
-        .bind(micros_opt(t.resolution_due))
-        .bind(micros_opt(t.paused_at))
-        .bind(t.paused_minutes)
-        .bind(micros_opt(t.resolved_at))
-        .bind(micros_opt(t.closed_at))
-        .bind(i64::from(t.first_response_breached))
-        .bind(i64::from(t.resolution_breached))
-        .bind(i64::from(t.warned))
-        .bind(t.first_response_minutes)
-        .bind(t.resolution_minutes)
-        .bind(to_micros(t.updated_at))
-        .bind(t.version)
-        .fetch_optional(&mut *self.tx)
-        .await?
-        .ok_or_else(|| StoreError::Conflict {
-            constraint: "tickets_version".into(),
-        })?;
+        .bind(t.id.0);
+        let row = bind_state(q, t)
+            .bind(to_micros(t.updated_at))
+            .bind(t.version)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .ok_or_else(|| StoreError::Conflict {
+                constraint: "tickets_version".into(),
+            })?;
         ticket_from_row(&row)
     }
 
