@@ -334,7 +334,7 @@ impl WriteTx<'_> {
 
     /// The names of these customers as this transaction sees them.
     pub async fn customer_names(&mut self, ids: &[i64]) -> StoreResult<HashMap<i64, String>> {
-        names_of(&mut *self.tx, ids).await
+        names_of(&mut self.tx, ids).await
     }
 
     /// Replaces every stored pair that involves one of `customers` with `pairs` (which

@@ -267,6 +267,7 @@ impl WriteTx<'_> {
         ticket_from_row(&row)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_ticket_message(
         &mut self,
         ticket: &Ticket,

@@ -172,15 +172,18 @@ fn task_row(
     }
 }
 
-fn staff_of(ctx: &Ctx, actor: &Actor) -> Staff {
-    let _ = ctx;
-    Vec::from_iter(tenure_app::service::staff_of(actor).map(|id| (id, actor.name.clone())))
+/// The acting user alone, when the directory is empty (a token, or staff without names).
+fn only_me(actor: &Actor) -> Staff {
+    tenure_app::service::staff_of(actor)
+        .map(|id| (id, actor.name.clone()))
+        .into_iter()
+        .collect()
 }
 
 async fn directory(ctx: &Ctx, actor: &Actor) -> Result<Staff, Response> {
     match ctx.state.app.staff_directory(actor).await {
         Ok(s) if !s.is_empty() => Ok(s),
-        Ok(_) => Ok(staff_of(ctx, actor)),
+        Ok(_) => Ok(only_me(actor)),
         Err(e) => Err(app_error(ctx, e)),
     }
 }
@@ -1956,8 +1959,8 @@ pub async fn import_calendar(ctx: Ctx, mut multipart: Multipart) -> Response {
                 let settings = fetch!(&ctx, app.service_settings(&actor).await);
                 let mut form = settings_form(&settings);
                 form.errors = errors
-                    .into_iter()
-                    .map(|(_, v)| ("ics".to_owned(), v))
+                    .into_values()
+                    .map(|v| ("ics".to_owned(), v))
                     .collect();
                 report_page(&ctx, &actor, form, None, StatusCode::UNPROCESSABLE_ENTITY).await
             }
