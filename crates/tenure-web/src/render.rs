@@ -159,9 +159,10 @@ pub fn environment(catalog: Arc<Catalog>) -> Result<Environment<'static>, String
         Ok(lang_of(state).date(d))
     });
     env.add_filter("datetime", |state: &State, v: &str| -> String {
+        // At the offset the value was written with: UTC for most pages, the business's
+        // time zone on the service pages.
         match chrono::DateTime::parse_from_rfc3339(v) {
             Ok(t) => {
-                let t = t.with_timezone(&chrono::Utc);
                 format!(
                     "{} {}",
                     lang_of(state).date(t.date_naive()),

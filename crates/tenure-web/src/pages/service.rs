@@ -68,7 +68,31 @@ struct TimerView {
     due: Option<String>,
 }
 
-fn timer_view(ctx: &Ctx, t: &SlaTimer) -> TimerView {
+/// The business's time zone: times on the service pages read as the business reads them
+/// (and as the task form takes them).
+struct Zone(chrono_tz::Tz);
+
+impl Zone {
+    async fn of(ctx: &Ctx, actor: &Actor) -> Result<Zone, Response> {
+        let settings = ctx
+            .state
+            .app
+            .service_settings(actor)
+            .await
+            .map_err(|e| app_error(ctx, e))?;
+        Ok(Zone(
+            tenure_domain::calendar::parse_time_zone(&settings.calendar.time_zone)
+                .unwrap_or(chrono_tz::UTC),
+        ))
+    }
+
+    /// `t` with the zone's offset, for the templates' `datetime` and `date` filters.
+    fn at(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.0).to_rfc3339()
+    }
+}
+
+fn timer_view(ctx: &Ctx, zone: &Zone, t: &SlaTimer) -> TimerView {
     let state = match (t.met_at, t.minutes_left) {
         (Some(_), _) if t.breached => "breached",
         (Some(_), _) => "met",
@@ -81,7 +105,7 @@ fn timer_view(ctx: &Ctx, t: &SlaTimer) -> TimerView {
     TimerView {
         state,
         left: t.minutes_left.map(|m| span(ctx, m)).unwrap_or_default(),
-        due: t.due.map(|d| d.to_rfc3339()),
+        due: t.due.map(|d| zone.at(d)),
     }
 }
 
@@ -115,6 +139,7 @@ fn ticket_row(
     s: &TicketSummary,
     names: &HashMap<CustomerId, String>,
     staff: &Staff,
+    zone: &Zone,
 ) -> TicketRow {
     let t = &s.ticket;
     TicketRow {
@@ -127,9 +152,9 @@ fn ticket_row(
         status: t.status.to_string(),
         channel: t.channel.to_string(),
         assignee: staff_name(staff, t.assignee_id),
-        opened_at: t.opened_at.to_rfc3339(),
-        first_response: timer_view(ctx, &s.first_response),
-        resolution: timer_view(ctx, &s.resolution),
+        opened_at: zone.at(t.opened_at),
+        first_response: timer_view(ctx, zone, &s.first_response),
+        resolution: timer_view(ctx, zone, &s.resolution),
     }
 }
 
@@ -153,6 +178,7 @@ fn task_row(
     names: &HashMap<CustomerId, String>,
     staff: &Staff,
     now: DateTime<Utc>,
+    zone: &Zone,
 ) -> TaskRow {
     TaskRow {
         id: t.id.0,
@@ -165,7 +191,7 @@ fn task_row(
             .unwrap_or_default(),
         ticket_id: t.ticket_id.map(|i| i.0),
         assignee: staff_name(staff, t.assignee_id),
-        due_at: t.due_at.to_rfc3339(),
+        due_at: zone.at(t.due_at),
         overdue: t.status == TaskStatus::Open && t.due_at < now,
         status: t.status.to_string(),
         source: t.source.to_string(),
@@ -263,6 +289,7 @@ async fn queue(ctx: &Ctx, actor: &Actor, form: TicketForm, status: StatusCode) -
         limit: Some(50),
     };
     let listed = fetch!(ctx, app.tickets(actor, &filter, &request).await);
+    let zone = step!(Zone::of(ctx, actor).await);
     let staff = step!(directory(ctx, actor).await);
     let names = step!(
         names(
@@ -275,7 +302,7 @@ async fn queue(ctx: &Ctx, actor: &Actor, form: TicketForm, status: StatusCode) -
     let rows: Vec<TicketRow> = listed
         .items
         .iter()
-        .map(|s| ticket_row(ctx, s, &names, &staff))
+        .map(|s| ticket_row(ctx, s, &names, &staff, &zone))
         .collect();
     let more = listed.next_cursor.map(|c| {
         let mut q: Vec<(String, String)> = pairs
@@ -382,10 +409,11 @@ async fn show_ticket(
 ) -> Response {
     let app = &ctx.state.app;
     let v = fetch!(ctx, app.ticket(actor, id).await);
+    let zone = step!(Zone::of(ctx, actor).await);
     let staff = step!(directory(ctx, actor).await);
     let names = step!(names(ctx, actor, std::iter::once(v.summary.ticket.customer_id)).await);
     let now = app.now();
-    let row = ticket_row(ctx, &v.summary, &names, &staff);
+    let row = ticket_row(ctx, &v.summary, &names, &staff, &zone);
     let t = &v.summary.ticket;
     let messages: Vec<_> = v
         .messages
@@ -395,7 +423,7 @@ async fn show_ticket(
                 kind => m.kind.to_string(),
                 body => m.body.clone(),
                 author => m.author_name.clone(),
-                at => m.at.to_rfc3339(),
+                at => zone.at(m.at),
                 attachments => m.attachments.iter().map(|a| (a.name.clone(), a.url.clone())).collect::<Vec<_>>(),
             }
         })
@@ -405,7 +433,7 @@ async fn show_ticket(
         .iter()
         .map(|e| {
             (
-                e.at.to_rfc3339(),
+                zone.at(e.at),
                 e.from.map(|f| f.to_string()).unwrap_or_default(),
                 e.to.to_string(),
                 e.actor_name.clone(),
@@ -415,7 +443,7 @@ async fn show_ticket(
     let tasks: Vec<TaskRow> = v
         .tasks
         .iter()
-        .map(|k| task_row(k, &names, &staff, now))
+        .map(|k| task_row(k, &names, &staff, now, &zone))
         .collect();
     let invitations: Vec<(String, String, Option<String>)> = v
         .invitations
@@ -423,8 +451,8 @@ async fn show_ticket(
         .map(|i| {
             (
                 i.url.clone(),
-                i.expires_at.to_rfc3339(),
-                i.answered_at.map(|a| a.to_rfc3339()),
+                zone.at(i.expires_at),
+                i.answered_at.map(|a| zone.at(a)),
             )
         })
         .collect();
@@ -568,6 +596,7 @@ async fn task_page(ctx: &Ctx, actor: &Actor, form: TaskForm, status: StatusCode)
         limit: Some(50),
     };
     let listed = fetch!(ctx, app.tasks(actor, &filter, &request).await);
+    let zone = step!(Zone::of(ctx, actor).await);
     let staff = step!(directory(ctx, actor).await);
     let names = step!(
         names(
@@ -580,7 +609,7 @@ async fn task_page(ctx: &Ctx, actor: &Actor, form: TaskForm, status: StatusCode)
     let rows: Vec<TaskRow> = listed
         .items
         .iter()
-        .map(|t| task_row(t, &names, &staff, now))
+        .map(|t| task_row(t, &names, &staff, now, &zone))
         .collect();
     let report = if actor.allows(Permission::ReadAggregates) {
         fetch!(ctx, app.overdue_tasks(actor).await)
@@ -590,7 +619,7 @@ async fn task_page(ctx: &Ctx, actor: &Actor, form: TaskForm, status: StatusCode)
                     r.assignee_name.unwrap_or_default(),
                     r.open,
                     r.overdue,
-                    r.oldest_due.map(|d| d.to_rfc3339()),
+                    r.oldest_due.map(|d| zone.at(d)),
                 )
             })
             .collect()
@@ -1131,6 +1160,7 @@ async fn show_survey(
 ) -> Response {
     let app = &ctx.state.app;
     let s = fetch!(ctx, app.survey(actor, id).await);
+    let zone = step!(Zone::of(ctx, actor).await);
     let notice = notice.unwrap_or_default();
     let pairs = query_pairs(&ctx.query);
     let may_read_customers = actor.allows(Permission::ReadCustomers);
@@ -1164,7 +1194,7 @@ async fn show_survey(
         .take(25)
         .map(|r| {
             minijinja::context! {
-                at => r.answered_at.to_rfc3339(),
+                at => zone.at(r.answered_at),
                 customer_id => r.customer_id.0,
                 customer => names.get(&r.customer_id).cloned().unwrap_or_default(),
                 score => r.score,
@@ -2042,6 +2072,7 @@ pub(crate) async fn customer_view(
         Vec::new()
     };
     let staff = directory(ctx, actor).await?;
+    let zone = Zone::of(ctx, actor).await?;
     let names = HashMap::new();
     let now = app.now();
     Ok(CustomerService {
@@ -2053,12 +2084,12 @@ pub(crate) async fn customer_view(
         tickets: tickets
             .items
             .iter()
-            .map(|s| ticket_row(ctx, s, &names, &staff))
+            .map(|s| ticket_row(ctx, s, &names, &staff, &zone))
             .collect(),
         tasks: tasks
             .items
             .iter()
-            .map(|t| task_row(t, &names, &staff, now))
+            .map(|t| task_row(t, &names, &staff, now, &zone))
             .collect(),
         surveys,
     })

@@ -999,6 +999,11 @@ async fn the_service_pages_run_the_loop_in_every_language() {
         assert_eq!(p.status, 303, "{}", p.body);
         let p = agent.get("/tasks?view=open&lang=en").await;
         assert!(p.body.contains("Send a sample"), "{}", p.body);
+        assert!(
+            p.body.contains("4 Mar 2030 10:30"),
+            "shown in the business's time: {}",
+            p.body
+        );
         let task = app
             .app
             .tasks(&operator(), &Default::default(), &Default::default())
