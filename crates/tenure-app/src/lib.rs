@@ -216,6 +216,22 @@ impl App {
         }
     }
 
+    /// A secret made once per database under `name` (in the settings), so every server signs
+    /// alike; once it exists it is read without taking the writer.
+    pub(crate) async fn secret(&self, name: &str) -> AppResult<Vec<u8>> {
+        if let Some(serde_json::Value::String(s)) = self.store().setting(name).await? {
+            return Ok(s.into_bytes());
+        }
+        let actor = tenure_domain::changes::Actor::system();
+        let mut uow = self.begin(&actor).await?;
+        let stored = uow
+            .tx
+            .setting_once(name, &random_hex(32), self.now())
+            .await?;
+        uow.tx.commit().await?;
+        Ok(stored.into_bytes())
+    }
+
     /// Begins a unit of work for `actor`: one transaction, with the registered handlers.
     pub async fn begin<'a>(&'a self, actor: &'a Actor) -> AppResult<unit::UnitOfWork<'a>> {
         let tx = self.store().begin_write().await?;

@@ -1707,14 +1707,7 @@ impl App {
     }
 
     async fn link_secret(&self) -> AppResult<Vec<u8>> {
-        let actor = Actor::system();
-        let mut uow = self.begin(&actor).await?;
-        let stored = uow
-            .tx
-            .setting_once(SECRET, &crate::random_hex(32), self.now())
-            .await?;
-        uow.tx.commit().await?;
-        Ok(stored.into_bytes())
+        self.secret(SECRET).await
     }
 
     fn sign(secret: &[u8], message: &str) -> AppResult<String> {

@@ -348,13 +348,7 @@ impl App {
             .await?
             .items;
         let invitations = store.ticket_invitations(id).await?;
-        let secret = {
-            let a = Actor::system();
-            let mut uow = self.begin(&a).await?;
-            let s = self.survey_secret(&mut uow.tx).await?;
-            uow.tx.commit().await?;
-            s
-        };
+        let secret = self.secret(SECRET).await?;
         let invitations = invitations
             .into_iter()
             .map(|i| {

@@ -106,18 +106,7 @@ pub async fn list(ctx: Ctx) -> Response {
         None => (Vec::new(), None),
     };
     // The address of the next page: these filters and the cursor.
-    let next_href = next_cursor.map(|c| {
-        let mut q: Vec<(String, String)> = pairs
-            .iter()
-            .filter(|(k, _)| k != "cursor")
-            .cloned()
-            .collect();
-        q.push(("cursor".into(), c));
-        format!(
-            "/customers?{}",
-            serde_urlencoded::to_string(&q).unwrap_or_default()
-        )
-    });
+    let next_href = next_cursor.map(|c| super::next_page("/customers", &pairs, c));
     let notice = param(&pairs, "notice").map(|n| match n {
         "deleted" => ctx.t("customer-deleted"),
         _ => String::new(),

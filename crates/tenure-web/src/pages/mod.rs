@@ -137,6 +137,21 @@ pub(crate) fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a
         .filter(|v| !v.is_empty())
 }
 
+/// The address of the next page of a list at `path`: the request's other parameters and
+/// `cursor`.
+pub(crate) fn next_page(path: &str, pairs: &[(String, String)], cursor: String) -> String {
+    let mut q: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| k != "cursor")
+        .cloned()
+        .collect();
+    q.push(("cursor".into(), cursor));
+    format!(
+        "{path}?{}",
+        serde_urlencoded::to_string(&q).unwrap_or_default()
+    )
+}
+
 /// A record id from the address: a positive integer, else `None` (a 404).
 pub(crate) fn path_id(raw: &str) -> Option<i64> {
     raw.parse::<i64>().ok().filter(|i| *i > 0)

@@ -304,18 +304,9 @@ async fn queue(ctx: &Ctx, actor: &Actor, form: TicketForm, status: StatusCode) -
         .iter()
         .map(|s| ticket_row(ctx, s, &names, &staff, &zone))
         .collect();
-    let more = listed.next_cursor.map(|c| {
-        let mut q: Vec<(String, String)> = pairs
-            .iter()
-            .filter(|(k, _)| k != "cursor")
-            .cloned()
-            .collect();
-        q.push(("cursor".into(), c));
-        format!(
-            "/tickets?{}",
-            serde_urlencoded::to_string(&q).unwrap_or_default()
-        )
-    });
+    let more = listed
+        .next_cursor
+        .map(|c| super::next_page("/tickets", &pairs, c));
     page(
         ctx,
         status,
@@ -628,7 +619,7 @@ async fn task_page(ctx: &Ctx, actor: &Actor, form: TaskForm, status: StatusCode)
     };
     let more = listed
         .next_cursor
-        .map(|c| format!("/tasks?view={view}&cursor={c}"));
+        .map(|c| super::next_page("/tasks", &pairs, c));
     page(
         ctx,
         status,
@@ -1257,23 +1248,12 @@ struct ServqualView {
 
 fn servqual_view(ctx: &Ctx, r: &ServqualReport) -> ServqualView {
     let width = |v: f64| -> u32 { (((v / 7.0).clamp(0.0, 1.0) * 20.0).round() as u32) * 5 };
-    let texts: HashMap<&str, String> = {
-        let def = SurveyKind::Servqual.template();
-        def.questions
-            .iter()
-            .map(|q| (q.id.as_str(), localized(&q.text, ctx.lang.tag()).to_owned()))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    tenure_domain::survey::servqual_items()
-                        .find(|(i, _)| *i == k)
-                        .map_or("", |(i, _)| i),
-                    v,
-                )
-            })
-            .collect()
-    };
+    let template = SurveyKind::Servqual.template();
+    let texts: HashMap<&str, &str> = template
+        .questions
+        .iter()
+        .map(|q| (q.id.as_str(), localized(&q.text, ctx.lang.tag())))
+        .collect();
     ServqualView {
         responses: r.responses,
         dimensions: Dimension::ALL
@@ -1292,7 +1272,11 @@ fn servqual_view(ctx: &Ctx, r: &ServqualReport) -> ServqualView {
             .map(|(q, e, p, _)| {
                 (
                     q.clone(),
-                    texts.get(q.as_str()).cloned().unwrap_or_default(),
+                    texts
+                        .get(q.as_str())
+                        .copied()
+                        .unwrap_or_default()
+                        .to_owned(),
                     *e,
                     *p,
                     p - e,

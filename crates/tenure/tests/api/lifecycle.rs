@@ -208,7 +208,7 @@ async fn rfm_and_cohorts_agree_with_the_raw_orders_customer_by_customer() {
 }
 
 /// A server whose clock stands still at `t` until the test moves it.
-async fn app_at(db: TestDb, clock: &Clock) -> TestApp {
+pub(crate) async fn app_at(db: TestDb, clock: &Clock) -> TestApp {
     let clock = clock.clone();
     spawn_app_with(
         db,

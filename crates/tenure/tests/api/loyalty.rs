@@ -11,9 +11,9 @@ use chrono::{TimeZone, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::Row;
-use tenure_app::{App, AppOptions, Clock};
+use tenure_app::Clock;
 use tenure_domain::ids::CustomerId;
-use tenure_testkit::{TestApp, TestDb, spawn_app, spawn_app_with};
+use tenure_testkit::{TestApp, TestDb, spawn_app};
 
 /// Switches the program on: 1 point per unit, a welcome bonus of 50, points for a year.
 async fn program_on(app: &TestApp, extra: Value) {
@@ -472,22 +472,7 @@ async fn concurrent_earn_redeem_and_expiry_lose_no_update() {
     for db in TestDb::all().await {
         let start = Utc.with_ymd_and_hms(2026, 1, 10, 9, 0, 0).unwrap();
         let clock = Clock::fixed(start);
-        let c = clock.clone();
-        let app = Arc::new(
-            spawn_app_with(
-                db,
-                move |store| {
-                    App::builder(store)
-                        .options(AppOptions {
-                            clock: c,
-                            ..AppOptions::default()
-                        })
-                        .build()
-                },
-                tenure_http::auth::TOKEN_TTL,
-            )
-            .await,
-        );
+        let app = Arc::new(crate::lifecycle::app_at(db, &clock).await);
         program_on(
             &app,
             json!({"bonuses": {"welcome": 0}, "lifetime_days": 30}),
@@ -666,20 +651,7 @@ async fn imported_orders_earn_once_and_tiers_move_up_at_once_and_down_after_grac
     for db in TestDb::all().await {
         let start = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
         let clock = Clock::fixed(start);
-        let c = clock.clone();
-        let app = spawn_app_with(
-            db,
-            move |store| {
-                App::builder(store)
-                    .options(AppOptions {
-                        clock: c,
-                        ..AppOptions::default()
-                    })
-                    .build()
-            },
-            tenure_http::auth::TOKEN_TTL,
-        )
-        .await;
+        let app = crate::lifecycle::app_at(db, &clock).await;
         program_on(
             &app,
             json!({"bonuses": {"welcome": 0}, "tier_window_days": 90, "tier_grace_days": 30,
@@ -836,20 +808,7 @@ async fn pending_points_wait_for_the_return_window_and_member_links_expire() {
     for db in TestDb::all().await {
         let start = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();
         let clock = Clock::fixed(start);
-        let c = clock.clone();
-        let app = spawn_app_with(
-            db,
-            move |store| {
-                App::builder(store)
-                    .options(AppOptions {
-                        clock: c,
-                        ..AppOptions::default()
-                    })
-                    .build()
-            },
-            tenure_http::auth::TOKEN_TTL,
-        )
-        .await;
+        let app = crate::lifecycle::app_at(db, &clock).await;
         program_on(&app, json!({"bonuses": {"welcome": 0}, "pending_days": 14})).await;
         let ann = customer(&app, "Ann Pending").await;
         let o = order(&app, ann, 8_000, json!([])).await;

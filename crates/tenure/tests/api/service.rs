@@ -9,29 +9,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tenure_app::{App, AppError, AppOptions, Clock};
+use tenure_app::{AppError, Clock};
 use tenure_domain::survey::AnswerInput;
-use tenure_testkit::{TestApp, TestDb, operator, spawn_app_with};
+use tenure_testkit::{TestApp, TestDb, operator};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
-
-async fn spawn(db: TestDb, clock: &Clock) -> TestApp {
-    let c = clock.clone();
-    spawn_app_with(
-        db,
-        move |store| {
-            App::builder(store)
-                .options(AppOptions {
-                    clock: c,
-                    ..AppOptions::default()
-                })
-                .build()
-        },
-        tenure_http::auth::TOKEN_TTL,
-    )
-    .await
 }
 
 async fn customer(app: &TestApp, name: &str) -> i64 {
@@ -89,7 +72,7 @@ async fn scan(app: &TestApp) -> Value {
 async fn sla_clocks_count_business_hours_across_a_weekend_a_holiday_and_a_make_up_day() {
     for db in TestDb::all().await {
         let clock = Clock::fixed(at("2026-09-30T16:00:00+08:00"));
-        let app = spawn(db, &clock).await;
+        let app = crate::lifecycle::app_at(db, &clock).await;
         chinese_calendar(&app).await;
         let c = customer(&app, "王芳").await;
         let (s, t) = app
@@ -272,7 +255,7 @@ async fn sla_clocks_count_business_hours_across_a_weekend_a_holiday_and_a_make_u
 async fn the_workflow_refuses_an_illegal_move_by_name() {
     for db in TestDb::all().await {
         let clock = Clock::fixed(at("2026-06-01T10:00:00Z"));
-        let app = spawn(db, &clock).await;
+        let app = crate::lifecycle::app_at(db, &clock).await;
         let c = customer(&app, "Ann Lee").await;
         let (_, t) = app
             .post_json(
@@ -378,7 +361,7 @@ fn nps(score: i64) -> Vec<AnswerInput> {
 async fn survey_links_answer_once_and_cannot_be_forged() {
     for db in TestDb::all().await {
         let clock = Clock::fixed(at("2026-06-01T10:00:00Z"));
-        let app = spawn(db, &clock).await;
+        let app = crate::lifecycle::app_at(db, &clock).await;
         let c = customer(&app, "李明").await;
         let (s, survey) = app
             .post_json(
@@ -465,7 +448,7 @@ async fn survey_links_answer_once_and_cannot_be_forged() {
 async fn an_unhappy_answer_opens_a_ticket_and_feeds_segments_and_points() {
     for db in TestDb::all().await {
         let clock = Clock::fixed(at("2026-06-01T10:00:00Z"));
-        let app = spawn(db, &clock).await;
+        let app = crate::lifecycle::app_at(db, &clock).await;
         let (s, b) = send(
             &app,
             Method::PUT,
@@ -533,7 +516,7 @@ async fn an_unhappy_answer_opens_a_ticket_and_feeds_segments_and_points() {
 async fn servqual_gaps_per_dimension_reach_the_report() {
     for db in TestDb::all().await {
         let clock = Clock::fixed(at("2026-06-01T10:00:00Z"));
-        let app = spawn(db, &clock).await;
+        let app = crate::lifecycle::app_at(db, &clock).await;
         let c = customer(&app, "Eve Lin").await;
         let (s, survey) = app
             .post_json(
@@ -597,7 +580,7 @@ async fn servqual_gaps_per_dimension_reach_the_report() {
 async fn concurrent_changes_of_one_ticket_all_apply() {
     for db in TestDb::all().await {
         let clock = Clock::default();
-        let app = Arc::new(spawn(db, &clock).await);
+        let app = Arc::new(crate::lifecycle::app_at(db, &clock).await);
         let c = customer(&app, "Fay Zhou").await;
         let (_, t) = app
             .post_json(
@@ -659,7 +642,7 @@ async fn concurrent_changes_of_one_ticket_all_apply() {
 async fn follow_up_rules_make_their_tasks_once() {
     for db in TestDb::all().await {
         let clock = Clock::fixed(at("2026-06-01T10:00:00Z"));
-        let app = spawn(db, &clock).await;
+        let app = crate::lifecycle::app_at(db, &clock).await;
         let mut s =
             serde_json::to_value(tenure_domain::service::ServiceSettings::default()).unwrap();
         s["thank_you_spend"] = json!(100);
@@ -736,7 +719,7 @@ async fn follow_up_rules_make_their_tasks_once() {
 async fn a_churned_customer_gets_their_complaint_as_the_loss_reason() {
     for db in TestDb::all().await {
         let clock = Clock::fixed(at("2024-01-10T10:00:00Z"));
-        let app = spawn(db, &clock).await;
+        let app = crate::lifecycle::app_at(db, &clock).await;
         let c = customer(&app, "Ivy Qin").await;
         let (s, _) = app
             .post_json(
@@ -774,7 +757,7 @@ async fn a_churned_customer_gets_their_complaint_as_the_loss_reason() {
 #[tokio::test]
 async fn an_ical_calendar_adds_days_off_and_make_up_days() {
     for db in TestDb::all().await {
-        let app = spawn(db, &Clock::default()).await;
+        let app = crate::lifecycle::app_at(db, &Clock::default()).await;
         let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//y//EN\r\n\
             BEGIN:VEVENT\r\nUID:1\r\nDTSTART;VALUE=DATE:20270206\r\nDTEND;VALUE=DATE:20270213\r\nSUMMARY:春节\r\nEND:VEVENT\r\n\
             BEGIN:VEVENT\r\nUID:2\r\nDTSTART;VALUE=DATE:20270214\r\nSUMMARY:春节 补班\r\nEND:VEVENT\r\n\
