@@ -55,8 +55,8 @@ macro_rules! id_cursor {
 }
 
 use crate::ids::{
-    AccountId, CouponId, CustomerId, EntryId, InteractionId, JobId, MergeId, OrderId, ProductId,
-    TokenId,
+    AccountId, CouponId, CustomerId, EntryId, InteractionId, JobId, MergeId, MessageId, OrderId,
+    ProductId, TokenId,
 };
 
 id_cursor! {
@@ -70,6 +70,7 @@ id_cursor! {
     JobId => "jobs",
     EntryId => "ledger",
     CouponId => "coupons",
+    MessageId => "messages",
 }
 
 #[cfg(test)]

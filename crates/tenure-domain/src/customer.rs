@@ -582,6 +582,59 @@ fn document(v: serde_json::Value) -> Result<serde_json::Map<String, serde_json::
     crate::validation::json_object(v, DOCUMENT_KEYS_MAX)
 }
 
+/// The preference that names the customer's time zone (an IANA name); messages keep quiet
+/// hours and wait for local times in it.
+pub const TIME_ZONE_KEY: &str = "time_zone";
+/// The preference that says which calendar the customer keeps their birthday by:
+/// `gregorian` (the default) or `lunar`.
+pub const BIRTHDAY_CALENDAR_KEY: &str = "birthday_calendar";
+
+/// Preferences: a JSON object whose reserved keys are checked — `time_zone` must be a time
+/// zone the server knows, `birthday_calendar` `gregorian` or `lunar` — so that a bad value
+/// is refused when the profile is written, not found when a message is due.
+fn preferences(v: serde_json::Value) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let map = document(v)?;
+    match map.get(TIME_ZONE_KEY) {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::String(s)) => {
+            crate::journey::parse_time_zone(s).map_err(|m| format!("{TIME_ZONE_KEY}: {m}"))?;
+        }
+        Some(_) => {
+            return Err(format!(
+                "{TIME_ZONE_KEY}: must be a text such as \"Asia/Shanghai\""
+            ));
+        }
+    }
+    match map.get(BIRTHDAY_CALENDAR_KEY) {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::String(s)) if s == "gregorian" || s == "lunar" => {}
+        Some(_) => {
+            return Err(format!(
+                "{BIRTHDAY_CALENDAR_KEY}: must be \"gregorian\" or \"lunar\""
+            ));
+        }
+    }
+    Ok(map)
+}
+
+impl CustomerData {
+    /// The customer's time zone, when their preferences name a valid one.
+    pub fn time_zone(&self) -> Option<chrono_tz::Tz> {
+        self.preferences
+            .get(TIME_ZONE_KEY)
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse().ok())
+    }
+
+    /// Whether the customer keeps their birthday on the lunar calendar.
+    pub fn lunar_birthday(&self) -> bool {
+        self.preferences
+            .get(BIRTHDAY_CALENDAR_KEY)
+            .and_then(|v| v.as_str())
+            == Some("lunar")
+    }
+}
+
 /// A whole customer as given (a JSON body, a form): the profile plus what only the API and
 /// the web application set (account, owner, contact points, preferences, custom fields,
 /// consents).
@@ -617,7 +670,7 @@ impl CustomerInput<'_> {
             .check("contact_points", parse_contact_points(self.contact_points))
             .unwrap_or_default();
         data.preferences = c
-            .check_opt("preferences", self.preferences, document)
+            .check_opt("preferences", self.preferences, preferences)
             .unwrap_or_default();
         data.custom_fields = c
             .check_opt("custom_fields", self.custom_fields, document)
@@ -704,7 +757,7 @@ impl CustomerPatchInput {
                 self.contact_points,
                 parse_contact_points,
             ),
-            preferences: c.check_opt("preferences", self.preferences, document),
+            preferences: c.check_opt("preferences", self.preferences, preferences),
             custom_fields: c.check_opt("custom_fields", self.custom_fields, document),
             consents: parse_consents(c, ctx, self.consents),
         }

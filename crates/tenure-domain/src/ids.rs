@@ -59,4 +59,12 @@ id_type!(
     InvitationId,
     /// A recorded survey answer.
     ResponseId,
+    /// A journey (welcome, birthday, win-back, ...).
+    JourneyId,
+    /// A customer's way through a journey for one occasion.
+    EnrollmentId,
+    /// A message of the outbox.
+    MessageId,
+    /// A message template in one channel and language.
+    TemplateId,
 );

@@ -14,6 +14,7 @@ pub mod duplicates;
 pub mod ids;
 pub mod interaction;
 pub mod jobs;
+pub mod journey;
 pub mod lifecycle;
 pub mod loyalty;
 mod macros;

@@ -19,6 +19,7 @@ mod error;
 pub mod export;
 pub mod interactions;
 pub mod jobs;
+pub mod journeys;
 pub mod lifecycle;
 pub mod load;
 pub mod loyalty;

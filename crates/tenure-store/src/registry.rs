@@ -194,6 +194,20 @@ pub const CUSTOMER_TABLES: &[CustomerTable] = &[
         },
         personal: &["text"],
     },
+    CustomerTable {
+        name: "messages",
+        columns: &["customer_id"],
+        ownership: Ownership::Owned,
+        personal: &["address", "subject", "body_text", "body_html"],
+    },
+    // Who went through which journey for which occasion: kept by each customer in a merge
+    // (one occasion enrols once, so two customers' rows cannot be joined).
+    CustomerTable {
+        name: "journey_enrollments",
+        columns: &["customer_id"],
+        ownership: Ownership::Record,
+        personal: &[],
+    },
     // Recomputed from the moved tickets and answers after a merge (the service handler).
     CustomerTable {
         name: "customer_feedback",

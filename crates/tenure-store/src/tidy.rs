@@ -295,6 +295,30 @@ fn every_check_list_is_its_enum() {
             ("customer_feedback", "last_category"),
             spellings(TicketCategory::ALL),
         ),
+        (
+            ("journey_enrollments", "status"),
+            spellings(tenure_domain::journey::EnrollmentStatus::ALL),
+        ),
+        (
+            ("message_templates", "channel"),
+            spellings(tenure_domain::journey::Channel::ALL),
+        ),
+        (
+            ("messages", "channel"),
+            spellings(tenure_domain::journey::Channel::ALL),
+        ),
+        (
+            ("messages", "class"),
+            spellings(tenure_domain::journey::MessageClass::ALL),
+        ),
+        (
+            ("messages", "status"),
+            spellings(tenure_domain::journey::MessageStatus::ALL),
+        ),
+        (
+            ("messages", "reason"),
+            spellings(tenure_domain::journey::SkipReason::ALL),
+        ),
     ]);
     for folder in ["sqlite", "postgres"] {
         let schema = Schema::of(folder);
