@@ -51,6 +51,12 @@ pub fn default_schedules() -> Vec<Schedule> {
             every: Duration::minutes(10),
             offset: Duration::zero(),
         },
+        // Hourly, so that each time zone's day is looked at soon after it begins there.
+        Schedule {
+            kind: JobKind::JourneySchedules,
+            every: Duration::hours(1),
+            offset: Duration::minutes(5),
+        },
     ]
 }
 
@@ -183,6 +189,10 @@ impl App {
                 let r = self.evaluate_tiers(&actor).await?;
                 Ok(serde_json::to_string(&r).map_err(|e| AppError::Internal(e.to_string()))?)
             }
+            JobKind::JourneySchedules => {
+                let r = self.evaluate_journey_schedules().await?;
+                Ok(serde_json::to_string(&r).map_err(|e| AppError::Internal(e.to_string()))?)
+            }
             JobKind::AnalyticsRefresh => {
                 let r = self.refresh_analytics(&actor, None).await?;
                 Ok(serde_json::json!({
@@ -292,15 +302,33 @@ impl Worker {
         Ok(n)
     }
 
-    /// Queues the schedules' current slots, then runs jobs until none is due. Returns how
-    /// many ran.
+    /// Runs the journeys' due steps and delivers the due messages, a batch of each;
+    /// returns how many enrolments moved and messages were claimed.
+    pub async fn run_messages(&self) -> AppResult<(u64, crate::messages::DeliveryReport)> {
+        let moved = self.app.advance_journeys(200).await?;
+        let delivered = self.app.deliver_messages(&self.id).await?;
+        Ok((moved, delivered))
+    }
+
+    /// Queues the schedules' current slots, then runs jobs, journey steps and deliveries
+    /// until none is due. Returns how many jobs ran.
     pub async fn run_until_idle(&self) -> AppResult<u64> {
         self.app.queue_due_schedules().await?;
         let mut n = 0;
-        while let ExecutionOutcome::Ran { .. } = self.try_execute_task().await? {
-            n += 1;
+        loop {
+            let mut busy = false;
+            while let ExecutionOutcome::Ran { .. } = self.try_execute_task().await? {
+                n += 1;
+                busy = true;
+            }
+            let (moved, delivered) = self.run_messages().await?;
+            if moved > 0 || delivered.claimed > 0 {
+                busy = true;
+            }
+            if !busy {
+                return Ok(n);
+            }
         }
-        Ok(n)
     }
 
     /// Runs until `stop` resolves: queues the schedules, runs what is due, and waits a
@@ -317,7 +345,7 @@ impl Worker {
                     Err(e) => tracing::warn!(error = %e, "could not queue the schedules"),
                 }
             }
-            let wait = match self.try_execute_task().await {
+            let mut wait = match self.try_execute_task().await {
                 Ok(ExecutionOutcome::Ran { .. }) => std::time::Duration::ZERO,
                 Ok(ExecutionOutcome::EmptyQueue) => idle,
                 Err(e) => {
@@ -325,6 +353,13 @@ impl Worker {
                     idle
                 }
             };
+            match self.run_messages().await {
+                Ok((moved, d)) if moved > 0 || d.claimed > 0 => {
+                    wait = std::time::Duration::ZERO;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the journeys or the outbox could not be run"),
+            }
             tokio::select! {
                 _ = &mut stop => return,
                 _ = tokio::time::sleep(wait) => {}

@@ -19,8 +19,10 @@ pub mod export;
 pub mod handlers;
 pub mod import;
 pub mod jobs;
+pub mod journeys;
 pub mod lifecycle;
 pub mod loyalty;
+pub mod messages;
 pub mod model;
 mod orders;
 pub mod password;
@@ -67,6 +69,8 @@ pub struct AppOptions {
     /// Where the web application is reached from outside (`TENURE_BASE_URL`), for links
     /// handed to customers; empty: links are relative.
     pub base_url: String,
+    /// How messages reach customers (SMTP, the SMS/IM gateway) and how workers claim them.
+    pub channels: messages::Channels,
 }
 
 /// The time the life cycle sees: the system's, or one a test sets and moves.
@@ -110,6 +114,7 @@ impl Default for AppOptions {
                 .unwrap_or_default()
                 .trim_end_matches('/')
                 .to_owned(),
+            channels: messages::Channels::from_env(),
         }
     }
 }
@@ -126,6 +131,7 @@ struct Inner {
     handlers: unit::Handlers,
     options: AppOptions,
     dashboards: web::DashboardCache,
+    transports: messages::Transports,
 }
 
 impl std::fmt::Debug for App {
@@ -164,6 +170,7 @@ impl AppBuilder {
                 handlers,
                 options: self.options,
                 dashboards: web::DashboardCache::default(),
+                transports: messages::Transports::default(),
             }),
         }
     }
@@ -196,6 +203,10 @@ impl App {
 
     pub fn options(&self) -> &AppOptions {
         &self.inner.options
+    }
+
+    pub(crate) fn transports(&self) -> &messages::Transports {
+        &self.inner.transports
     }
 
     /// The time now, as the life cycle sees it.

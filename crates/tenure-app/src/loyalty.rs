@@ -1706,11 +1706,11 @@ impl App {
         Ok(self.store().unbalanced_members(100).await?)
     }
 
-    async fn link_secret(&self) -> AppResult<Vec<u8>> {
+    pub(crate) async fn link_secret(&self) -> AppResult<Vec<u8>> {
         self.secret(SECRET).await
     }
 
-    fn sign(secret: &[u8], message: &str) -> AppResult<String> {
+    pub(crate) fn sign(secret: &[u8], message: &str) -> AppResult<String> {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)
             .map_err(|e| AppError::Internal(e.to_string()))?;
         mac.update(message.as_bytes());
@@ -1827,5 +1827,27 @@ pub(crate) async fn bonus_in(
         now,
     )
     .await?;
+    Ok(entry.is_some())
+}
+
+/// Credits points a journey step gives, once per `key`; false when the program is off or
+/// the key was used.
+pub(crate) async fn journey_points_in(
+    tx: &mut WriteTx<'_>,
+    actor: &Actor,
+    customer: CustomerId,
+    points: i64,
+    reason: &str,
+    key: &str,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let program = program_in(tx).await?;
+    if !program.enabled {
+        return Ok(false);
+    }
+    let mut acct = account(tx, &program, customer, actor, now).await?;
+    let mut c = Credit::manual(EntryKind::Earn, points, reason.to_owned());
+    c.key = Some(key.to_owned());
+    let entry = credit(tx, &program, &mut acct, c, actor, now).await?;
     Ok(entry.is_some())
 }

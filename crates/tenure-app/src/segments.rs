@@ -482,3 +482,25 @@ mod tests {
         assert_eq!(diff(&[5], &[]), (vec![5], vec![]));
     }
 }
+
+/// Whether `customer` meets the expression `text`, inside a write (a journey's entry
+/// condition or branch).
+pub(crate) async fn matches_in(
+    tx: &mut WriteTx<'_>,
+    text: &str,
+    customer: tenure_domain::ids::CustomerId,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let expr = parsed(text)?;
+    let segments = tx.segments().await?;
+    let cctx = context(&segments, now, tx.reporting_currency());
+    Ok(tx.segment_matches(&expr, &cctx, customer).await?)
+}
+
+/// The customers who meet the expression `text` now, ascending.
+pub(crate) async fn select(app: &App, text: &str, now: DateTime<Utc>) -> AppResult<Vec<i64>> {
+    let expr = parsed(text)?;
+    let segments = app.store().segments().await?;
+    let cctx = context(&segments, now, app.reporting_currency());
+    Ok(app.store().segment_select(&expr, &cctx).await?)
+}

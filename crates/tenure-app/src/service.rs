@@ -249,14 +249,14 @@ fn hash_token(token: &str) -> String {
 }
 
 impl App {
-    async fn survey_secret(&self, tx: &mut WriteTx<'_>) -> AppResult<Vec<u8>> {
+    pub(crate) async fn survey_secret(&self, tx: &mut WriteTx<'_>) -> AppResult<Vec<u8>> {
         Ok(tx
             .setting_once(SECRET, &crate::random_hex(32), self.now())
             .await?
             .into_bytes())
     }
 
-    fn token_for(secret: &[u8], id: InvitationId) -> AppResult<String> {
+    pub(crate) fn token_for(secret: &[u8], id: InvitationId) -> AppResult<String> {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)
             .map_err(|e| AppError::Internal(e.to_string()))?;
         mac.update(format!("invitation:{id}").as_bytes());
@@ -264,7 +264,7 @@ impl App {
         Ok(full[..tenure_domain::survey::TOKEN_LEN].to_owned())
     }
 
-    fn link(&self, token: &str) -> String {
+    pub(crate) fn link(&self, token: &str) -> String {
         format!("{}/s/{token}", self.options().base_url)
     }
 
@@ -464,8 +464,16 @@ impl App {
                 .add_ticket_event(&saved, Some(from), now, &actor.display_name())
                 .await?;
             if saved.status == TicketStatus::Resolved {
-                self.after_resolution(&mut uow.tx, actor, &service, &saved, now)
-                    .await?;
+                if let Some(link) = self
+                    .after_resolution(&mut uow.tx, actor, &service, &saved, now)
+                    .await?
+                {
+                    uow.emit(Event::SurveyInvited {
+                        invitation: link.invitation_id,
+                        survey: link.survey_id,
+                        customer: link.customer_id,
+                    });
+                }
             }
         }
         uow.tx.refresh_feedback(saved.customer_id).await?;
@@ -565,7 +573,7 @@ impl App {
         service: &Service,
         t: &Ticket,
         now: DateTime<Utc>,
-    ) -> AppResult<()> {
+    ) -> AppResult<Option<InvitationLink>> {
         let s = &service.settings;
         if s.callback_after_minutes > 0 {
             let due = service
@@ -607,18 +615,19 @@ impl App {
                     .await?
                 }
             };
-            self.invite_in(
-                tx,
-                survey,
-                t.customer_id,
-                Some(t.id),
-                Some(&format!("csat:ticket:{}", t.id)),
-                service,
-                now,
-            )
-            .await?;
+            return self
+                .invite_in(
+                    tx,
+                    survey,
+                    t.customer_id,
+                    Some(t.id),
+                    Some(&format!("csat:ticket:{}", t.id)),
+                    service,
+                    now,
+                )
+                .await;
         }
-        Ok(())
+        Ok(None)
     }
 
     // -- tasks ---------------------------------------------------------------------------
@@ -890,6 +899,11 @@ impl App {
             .invite_in(&mut uow.tx, survey, customer, ticket, None, &service, now)
             .await?
             .ok_or_else(|| AppError::Internal("an invitation without a key conflicted".into()))?;
+        uow.emit(Event::SurveyInvited {
+            invitation: link.invitation_id,
+            survey,
+            customer,
+        });
         uow.commit().await?;
         Ok(link)
     }
@@ -1863,4 +1877,35 @@ impl tenure_domain::cursor::CursorKey for ResponseCursor {
 /// The group a score puts an NPS answer in, for callers showing one.
 pub fn nps_group(score: i64) -> NpsGroup {
     NpsGroup::of(score)
+}
+
+/// A task a journey step makes for the customer's owner, once per `key`.
+pub(crate) async fn journey_task_in(
+    tx: &mut WriteTx<'_>,
+    actor: &Actor,
+    customer: CustomerId,
+    title: &str,
+    due: DateTime<Utc>,
+    key: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<TaskId>> {
+    let service = service_in(tx).await?;
+    let brief = tx.customer_brief_in(customer).await?;
+    let task = insert_rule_task(
+        tx,
+        actor,
+        &service,
+        RuleTask {
+            title: title.to_owned(),
+            customer: Some(customer),
+            ticket: None,
+            assignee: brief.owner_id,
+            due,
+            source: TaskSource::Journey,
+            key: key.to_owned(),
+        },
+        now,
+    )
+    .await?;
+    Ok(task.map(|t| t.id))
 }

@@ -7,8 +7,9 @@
 
 use crate::access::{Permission, Principal, Role};
 use crate::ids::{
-    AccountId, CampaignId, CategoryId, CustomerId, InteractionId, JobId, MergeId, OrderId,
-    ProductId, ResponseId, RewardId, SegmentId, StaffUserId, SurveyId, TaskId, TicketId, TokenId,
+    AccountId, CampaignId, CategoryId, CustomerId, InteractionId, InvitationId, JobId, MergeId,
+    OrderId, ProductId, ResponseId, RewardId, SegmentId, StaffUserId, SurveyId, TaskId, TicketId,
+    TokenId,
 };
 use crate::text_enum;
 
@@ -345,6 +346,7 @@ pub enum Event {
     },
     /// A customer was invited to answer a survey.
     SurveyInvited {
+        invitation: InvitationId,
         survey: SurveyId,
         customer: CustomerId,
     },
@@ -642,7 +644,9 @@ impl Event {
             SurveyUpdated { survey } => {
                 change(Entity::Survey, Some(survey.0), Operation::Update, None)
             }
-            SurveyInvited { survey, customer } => change(
+            SurveyInvited {
+                survey, customer, ..
+            } => change(
                 Entity::Survey,
                 Some(survey.0),
                 Operation::Create,

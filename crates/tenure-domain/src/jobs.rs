@@ -26,6 +26,9 @@ text_enum! {
         /// Mark SLA breaches, queue escalation reminders within business hours, send the
         /// due task reminders.
         SlaScan => "sla_scan",
+        /// Enrol the day's entrants of the scheduled journeys: birthdays, holidays,
+        /// anniversaries, expiring points, segments looked at daily.
+        JourneySchedules => "journey_schedules",
     }
 }
 

@@ -216,12 +216,7 @@ pub fn local_instant(tz: Tz, date: NaiveDate, at: NaiveTime) -> DateTime<Utc> {
     }
 }
 
-/// An IANA time zone name such as `Asia/Shanghai`.
-pub fn parse_time_zone(s: &str) -> Result<Tz, String> {
-    s.trim().parse::<Tz>().map_err(|_| {
-        format!("{s:?} is not a time zone; use an IANA name such as Asia/Shanghai or Europe/Berlin")
-    })
-}
+pub use crate::calendar::parse_time_zone;
 
 /// A wall-clock time `HH:MM`.
 pub fn parse_local_time(s: &str) -> Result<NaiveTime, String> {
@@ -670,5 +665,65 @@ mod tests {
         let (lo, hi) = (l.ci_low.unwrap_or_default(), l.ci_high.unwrap_or_default());
         assert!(lo > 0.0 && lo < 0.05 && hi > 0.05, "{lo} {hi}");
         assert_eq!(Lift::new(10, 1, 0, 0).difference, None);
+    }
+}
+
+/// The business's rules for every journey's messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct JourneySettings {
+    /// Quiet hours, local time of the customer (`HH:MM`); equal times mean none.
+    pub quiet_start: String,
+    pub quiet_end: String,
+    /// One cap per customer and channel across every journey (marketing messages).
+    pub cap: FrequencyCap,
+    /// The name messages are signed with.
+    pub business_name: String,
+}
+
+impl Default for JourneySettings {
+    fn default() -> Self {
+        JourneySettings {
+            quiet_start: "21:00".into(),
+            quiet_end: "09:00".into(),
+            cap: FrequencyCap { max: 3, days: 7 },
+            business_name: "Tenure".into(),
+        }
+    }
+}
+
+impl JourneySettings {
+    /// Every field at fault; the quiet hours when all is well.
+    pub fn check(&self) -> Result<QuietHours, crate::Invalid> {
+        let mut errors = Vec::new();
+        let start = parse_local_time(&self.quiet_start)
+            .map_err(|m| errors.push(crate::FieldError::new("quiet_start", m)))
+            .ok();
+        let end = parse_local_time(&self.quiet_end)
+            .map_err(|m| errors.push(crate::FieldError::new("quiet_end", m)))
+            .ok();
+        if !(1..=100).contains(&self.cap.max) {
+            errors.push(crate::FieldError::new(
+                "cap.max",
+                "must be between 1 and 100",
+            ));
+        }
+        if !(1..=90).contains(&self.cap.days) {
+            errors.push(crate::FieldError::new(
+                "cap.days",
+                "must be between 1 and 90",
+            ));
+        }
+        if self.business_name.trim().is_empty() || self.business_name.chars().count() > 100 {
+            errors.push(crate::FieldError::new(
+                "business_name",
+                "must be 1 to 100 characters",
+            ));
+        }
+        match (start, end) {
+            (Some(start), Some(end)) if errors.is_empty() => Ok(QuietHours { start, end }),
+            _ => Err(crate::Invalid(errors)),
+        }
     }
 }

@@ -1030,3 +1030,33 @@ impl Store {
             .collect()
     }
 }
+
+/// A member's latest tier move, read inside the write that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierMove {
+    pub id: i64,
+    pub from_tier: Option<String>,
+    pub to_tier: String,
+    /// `qualified` (up, or the first tier), `grace_ended` (down), `program_changed`.
+    pub reason: String,
+}
+
+impl WriteTx<'_> {
+    pub async fn last_tier_move(&mut self, customer: CustomerId) -> StoreResult<Option<TierMove>> {
+        let row = sqlx::query(
+            "SELECT id, from_tier, to_tier, reason FROM loyalty_tier_changes WHERE customer_id = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(customer.0)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| {
+            Ok(TierMove {
+                id: r.try_get("id")?,
+                from_tier: r.try_get("from_tier")?,
+                to_tier: r.try_get("to_tier")?,
+                reason: r.try_get("reason")?,
+            })
+        })
+        .transpose()
+    }
+}
