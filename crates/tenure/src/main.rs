@@ -8,6 +8,7 @@ mod config;
 mod duplicates;
 mod export;
 mod import;
+mod journeys;
 mod loyalty;
 mod reports;
 mod seed;
@@ -109,6 +110,11 @@ enum Command {
     Loyalty {
         #[command(subcommand)]
         command: loyalty::Command,
+    },
+    /// Journeys: list them, switch them on and off, evaluate today's schedules.
+    Journeys {
+        #[command(subcommand)]
+        command: journeys::Command,
     },
     /// Service: the SLA scan and the service report.
     Service {
@@ -364,6 +370,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Duplicates { command } => duplicates::run(command, &me).await,
         Command::Loyalty { command } => loyalty::run(command, &me).await,
         Command::Service { command } => service::run(command, &me).await,
+        Command::Journeys { command } => journeys::run(command, &me).await,
         Command::Analytics { command } => analytics::run(command, &me).await,
         Command::Demo {
             db,

@@ -83,3 +83,7 @@ CREATE INDEX messages_due ON messages (due_at) WHERE status IN ('queued','sendin
 CREATE INDEX messages_customer ON messages (customer_id, created_at, id);
 CREATE INDEX messages_cap ON messages (customer_id, channel, created_at) WHERE class = 'marketing';
 CREATE INDEX messages_journey ON messages (journey_id, status, reason);
+
+-- A new kind of job.
+ALTER TABLE jobs DROP CONSTRAINT jobs_kind_check;
+ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('model_refresh','duplicates_rebuild','recommendations_build','analytics_refresh','loyalty_expire','loyalty_tiers','sla_scan','journey_schedules'));

@@ -83,3 +83,27 @@ CREATE INDEX messages_due ON messages (due_at) WHERE status IN ('queued','sendin
 CREATE INDEX messages_customer ON messages (customer_id, created_at, id);
 CREATE INDEX messages_cap ON messages (customer_id, channel, created_at) WHERE class = 'marketing';
 CREATE INDEX messages_journey ON messages (journey_id, status, reason);
+
+-- A new kind of job: SQLite cannot change a CHECK constraint, so the table is rebuilt with
+-- the longer list.
+CREATE TABLE jobs_new (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT    NOT NULL CHECK (kind IN ('model_refresh','duplicates_rebuild','recommendations_build','analytics_refresh','loyalty_expire','loyalty_tiers','sla_scan','journey_schedules')),
+    payload      TEXT    NOT NULL DEFAULT '{}',
+    unique_key   TEXT    UNIQUE,
+    keep_key     BIGINT  NOT NULL DEFAULT 0 CHECK (keep_key IN (0, 1)),
+    status       TEXT    NOT NULL CHECK (status IN ('queued','running','done','failed')),
+    run_at       BIGINT  NOT NULL,
+    attempts     BIGINT  NOT NULL DEFAULT 0,
+    max_attempts BIGINT  NOT NULL DEFAULT 5,
+    locked_by    TEXT,
+    locked_until BIGINT,
+    last_error   TEXT,
+    created_at   BIGINT  NOT NULL,
+    updated_at   BIGINT  NOT NULL
+);
+INSERT INTO jobs_new SELECT id, kind, payload, unique_key, keep_key, status, run_at, attempts,
+    max_attempts, locked_by, locked_until, last_error, created_at, updated_at FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_new RENAME TO jobs;
+CREATE INDEX jobs_due ON jobs (status, run_at, id);

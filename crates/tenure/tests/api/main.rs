@@ -16,6 +16,7 @@ mod exchange;
 mod faults;
 mod import;
 mod jobs;
+mod journeys;
 mod lifecycle;
 mod loyalty;
 mod orders;

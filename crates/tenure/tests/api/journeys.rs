@@ -1,0 +1,481 @@
+//! Journeys and messages with real parts: a real SMTP server (aiosmtpd) receives the
+//! welcome email after a first purchase, with its plain-text part and a one-click
+//! unsubscribe that works; a controlled clock walks a year of birthdays (Gregorian and
+//! lunar, in the customers' own time zones) and holidays (Gregorian and lunar), with quiet
+//! hours deferring a message and a missed send skipped after downtime.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde_json::{Value, json};
+use tenure_app::jobs::Worker;
+use tenure_app::messages::Channels;
+use tenure_app::{App, AppOptions, Clock};
+use tenure_domain::customer::ConsentStatus;
+use tenure_domain::ids::CustomerId;
+use tenure_domain::journey::{
+    Channel, JourneyDefinition, MessageClass, MessageStatus, Reentry, SkipReason, Step, Trigger,
+};
+use tenure_store::journeys::MessageFilter;
+use tenure_testkit::{TestApp, TestDb, operator, skip, spawn_app_with};
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// A real SMTP server on a free port, printing every message it receives to a file.
+struct Smtp {
+    child: Child,
+    port: u16,
+    out: tempfile::NamedTempFile,
+}
+
+impl Smtp {
+    fn start() -> Option<Smtp> {
+        let ok = Command::new("/usr/bin/python3")
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            skip("the SMTP server (Debian's python3-aiosmtpd) is not installed");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let child = Command::new("/usr/bin/python3")
+            .args([
+                "-u",
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::from(out.reopen().unwrap()))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(Smtp { child, port, out });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the SMTP server did not start");
+    }
+
+    fn received(&self) -> String {
+        let mut s = String::new();
+        std::fs::File::open(self.out.path())
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    }
+
+    /// Waits until the server has printed `needle`.
+    async fn wait_for(&self, needle: &str) -> String {
+        for _ in 0..100 {
+            let r = self.received();
+            if r.contains(needle) {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the SMTP server never received {needle:?}:\n{}",
+            self.received()
+        );
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn app_with(db: TestDb, clock: &Clock, smtp: Option<u16>) -> TestApp {
+    let clock = clock.clone();
+    spawn_app_with(
+        db,
+        move |s| {
+            App::builder(s)
+                .options(AppOptions {
+                    clock,
+                    base_url: "https://shop.example.com".into(),
+                    channels: Channels {
+                        smtp_url: smtp.map(|p| format!("smtp://127.0.0.1:{p}")),
+                        smtp_from: "Tea House <hello@tea.example.com>".into(),
+                        gateway_url: None,
+                        gateway_secret: None,
+                        lease: Duration::seconds(60),
+                        batch: 50,
+                    },
+                    ..AppOptions::default()
+                })
+                .build()
+        },
+        tenure_http::auth::TOKEN_TTL,
+    )
+    .await
+}
+
+async fn customer(app: &TestApp, body: Value) -> i64 {
+    let (status, c) = app.post_json("/api/v1/customers", body).await;
+    assert_eq!(status, 201, "{c}");
+    c["id"].as_i64().unwrap()
+}
+
+async fn enable(app: &TestApp, name: &str) {
+    let j = app.app.journey_named(&operator(), name).await.unwrap();
+    app.app
+        .set_journey_enabled(&operator(), j.id, true)
+        .await
+        .unwrap();
+}
+
+async fn messages_of(app: &TestApp, customer: i64) -> Vec<tenure_store::journeys::Message> {
+    let filter = MessageFilter {
+        customer: Some(CustomerId(customer)),
+        ..MessageFilter::default()
+    };
+    app.store
+        .list_messages(&filter, None, 100)
+        .await
+        .unwrap()
+        .items
+}
+
+#[tokio::test]
+async fn the_welcome_email_reaches_a_real_smtp_server_and_its_unsubscribe_link_works() {
+    let Some(smtp) = Smtp::start() else { return };
+    for db in TestDb::all().await {
+        // 03:00 UTC: quiet hours in the business's zone (UTC), but a thank-you for an
+        // order is transactional and goes at once.
+        let clock = Clock::fixed(at("2026-12-03T03:00:00Z"));
+        let app = app_with(db, &clock, Some(smtp.port)).await;
+        enable(&app, "welcome").await;
+        let email = format!("mei.{}@example.com", rand_suffix());
+        let id = customer(
+            &app,
+            json!({
+                "name": "Wang Mei", "email": email, "locale": "zh-CN",
+                "consents": [{"channel": "email", "status": "granted", "source": "checkout form"}],
+            }),
+        )
+        .await;
+        let (status, o) = app
+            .post_json(
+                "/api/v1/orders",
+                json!({"customer_id": id, "occurred_at": "2026-12-03T02:30:00Z", "total_minor": 8_800}),
+            )
+            .await;
+        assert_eq!(status, 201, "{o}");
+        let worker = Worker::new(app.app.clone(), "test");
+        let (moved, delivered) = worker.run_messages().await.unwrap();
+        assert_eq!((moved, delivered.sent), (1, 1), "{delivered:?}");
+
+        let got = smtp.wait_for(&email).await;
+        let mail: &str = got
+            .split("---------- MESSAGE FOLLOWS ----------")
+            .find(|m| m.contains(&email))
+            .unwrap();
+        assert!(
+            mail.contains("List-Unsubscribe: <https://shop.example.com/u/"),
+            "{mail}"
+        );
+        assert!(
+            mail.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+            "{mail}"
+        );
+        assert!(mail.contains("Content-Type: text/plain"), "{mail}");
+        assert!(mail.contains("Content-Type: text/html"), "{mail}");
+        assert!(mail.contains("Message-ID: <message-"), "{mail}");
+        let stored = messages_of(&app, id).await;
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].status, MessageStatus::Sent);
+        assert_eq!(stored[0].locale, "zh-CN");
+        assert!(
+            stored[0].subject.contains("感谢您的首次惠顾"),
+            "{}",
+            stored[0].subject
+        );
+        assert!(
+            stored[0]
+                .body_text
+                .contains("一键退订: https://shop.example.com/u/")
+        );
+
+        // The link in the header unsubscribes (the page's one-click POST calls this).
+        let line = mail
+            .lines()
+            .find(|l| l.starts_with("List-Unsubscribe: <"))
+            .unwrap();
+        let token = line
+            .trim_start_matches("List-Unsubscribe: <https://shop.example.com/u/")
+            .trim_end_matches('>');
+        let (name, channel) = app.app.unsubscribe(token).await.unwrap();
+        assert_eq!((name.as_str(), channel), ("Wang Mei", Channel::Email));
+        assert!(app.app.unsubscribe("1.email.forged").await.is_err());
+        let c = app.store.get_customer(CustomerId(id)).await.unwrap();
+        let consent = c
+            .consents
+            .iter()
+            .find(|c| c.channel == tenure_domain::customer::ConsentChannel::Email)
+            .unwrap();
+        assert_eq!(consent.status, ConsentStatus::Withdrawn);
+        assert_eq!(consent.source, "unsubscribe link");
+
+        // Two days on, the journey asks for the missing birthday: not on a channel the
+        // customer left.
+        clock.set(at("2026-12-05T10:00:00Z"));
+        worker.run_messages().await.unwrap();
+        let stored = messages_of(&app, id).await;
+        assert_eq!(stored.len(), 2, "{stored:?}");
+        assert_eq!(stored[0].template, "welcome.profile");
+        assert_eq!(
+            (stored[0].status, stored[0].reason),
+            (MessageStatus::Skipped, Some(SkipReason::Unsubscribed))
+        );
+        // A second order is no first purchase: no second welcome.
+        let (status, _) = app
+            .post_json(
+                "/api/v1/orders",
+                json!({"customer_id": id, "occurred_at": "2026-12-05T09:00:00Z", "total_minor": 1_200}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let report = app
+            .app
+            .journey_report(
+                &operator(),
+                app.app
+                    .journey_named(&operator(), "welcome")
+                    .await
+                    .unwrap()
+                    .id,
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.counts.entered, 1);
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
+}
+
+fn dates(
+    enrolments: &[tenure_store::journeys::Enrollment],
+    prefix: &str,
+) -> Vec<(String, NaiveDate)> {
+    let mut v: Vec<_> = enrolments
+        .iter()
+        .filter(|e| e.occasion.starts_with(prefix))
+        .map(|e| (e.occasion.clone(), e.occasion_on.unwrap()))
+        .collect();
+    v.sort_by_key(|(_, d)| *d);
+    v
+}
+
+#[tokio::test]
+async fn a_year_of_birthdays_and_holidays_in_each_customers_time_zone() {
+    for db in TestDb::all().await {
+        let clock = Clock::fixed(at("2026-01-01T03:00:00Z"));
+        let app = app_with(db, &clock, None).await;
+        enable(&app, "birthday").await;
+        enable(&app, "holidays").await;
+        // Greet everyone on holidays, buyers or not.
+        let h = app
+            .app
+            .journey_named(&operator(), "holidays")
+            .await
+            .unwrap();
+        let mut def = h.definition.clone();
+        def.entry = String::new();
+        def.control_percent = 0;
+        app.app
+            .update_journey(&operator(), h.id, None, None, Some(def), None)
+            .await
+            .unwrap();
+        let b = app
+            .app
+            .journey_named(&operator(), "birthday")
+            .await
+            .unwrap();
+        let mut def = b.definition.clone();
+        def.control_percent = 0;
+        app.app
+            .update_journey(&operator(), b.id, None, None, Some(def), None)
+            .await
+            .unwrap();
+
+        let shanghai = customer(
+            &app,
+            json!({"name": "Li Na", "birthday": "1990-06-15", "locale": "zh-CN",
+                   "preferences": {"time_zone": "Asia/Shanghai"}}),
+        )
+        .await;
+        // Born on Spring Festival 1990; keeps the lunar birthday: Spring Festival 2026.
+        let lunar = customer(
+            &app,
+            json!({"name": "Chen Wei", "birthday": "1990-01-27", "locale": "zh-TW",
+                   "preferences": {"time_zone": "Asia/Taipei", "birthday_calendar": "lunar"}}),
+        )
+        .await;
+        let new_york = customer(
+            &app,
+            json!({"name": "Ann Lee", "birthday": "1985-03-01",
+                   "preferences": {"time_zone": "America/New_York"}}),
+        )
+        .await;
+        // An invalid time zone is refused when the profile is written.
+        let (status, p) = app
+            .post_json(
+                "/api/v1/customers",
+                json!({"name": "Bad Zone", "preferences": {"time_zone": "Mars/Olympus"}}),
+            )
+            .await;
+        assert_eq!(status, 422, "{p}");
+        assert!(p.to_string().contains("time_zone"), "{p}");
+
+        // Twice a day for a year (03:00 and 15:00 UTC), evaluations and steps; run twice
+        // at some moments, as two workers or a retried job would.
+        let mut t = at("2026-01-01T03:00:00Z");
+        while t < at("2027-01-01T00:00:00Z") {
+            clock.set(t);
+            app.app.evaluate_journey_schedules().await.unwrap();
+            if t.format("%d").to_string() == "15" {
+                app.app.evaluate_journey_schedules().await.unwrap();
+            }
+            app.app.advance_journeys(100).await.unwrap();
+            t += Duration::hours(12);
+        }
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let of = |id: i64| {
+            let app = app.app.clone();
+            async move {
+                app.customer_journeys(&operator(), CustomerId(id))
+                    .await
+                    .unwrap()
+            }
+        };
+        let (sh, lu, ny) = (of(shanghai).await, of(lunar).await, of(new_york).await);
+        assert_eq!(
+            dates(&sh, "birthday"),
+            vec![("birthday:2026".into(), d("2026-06-15"))]
+        );
+        assert_eq!(
+            dates(&lu, "birthday"),
+            vec![("birthday:2026".into(), d("2026-02-17"))]
+        );
+        assert_eq!(
+            dates(&ny, "birthday"),
+            vec![("birthday:2026".into(), d("2026-03-01"))]
+        );
+        let holidays = vec![
+            ("holiday:new_year:2026".to_owned(), d("2026-01-01")),
+            ("holiday:spring_festival:2026".to_owned(), d("2026-02-17")),
+            ("holiday:lantern:2026".to_owned(), d("2026-03-03")),
+            ("holiday:dragon_boat:2026".to_owned(), d("2026-06-19")),
+            ("holiday:mid_autumn:2026".to_owned(), d("2026-09-25")),
+            ("holiday:christmas:2026".to_owned(), d("2026-12-25")),
+        ];
+        for (who, e) in [("Shanghai", &sh), ("Taipei", &lu), ("New York", &ny)] {
+            assert_eq!(dates(e, "holiday"), holidays, "{who}");
+        }
+
+        // The birthday greeting went to the inbox at the day's first look; no worker
+        // delivered it, and a day later it is past its 12-hour window: skipped as missed,
+        // never sent a day late.
+        let inbox = messages_of(&app, shanghai).await;
+        let greeting = inbox
+            .iter()
+            .find(|m| m.template == "birthday.greeting" && m.channel == Channel::App)
+            .unwrap();
+        assert_eq!(greeting.status, MessageStatus::Queued);
+        assert_eq!(greeting.locale, "zh-CN");
+        assert!(
+            greeting.body_text.contains("生日快乐"),
+            "{}",
+            greeting.body_text
+        );
+        // The email has no server on this application: not sent, and why.
+        let email = inbox
+            .iter()
+            .find(|m| m.template == "birthday.greeting" && m.channel == Channel::Email)
+            .unwrap();
+        assert_eq!(email.reason, Some(SkipReason::InvalidAddress));
+        app.app.deliver_messages("test").await.unwrap();
+        let after = app.store.get_message(greeting.id).await.unwrap();
+        assert_eq!(
+            (after.status, after.reason),
+            (MessageStatus::Skipped, Some(SkipReason::Missed))
+        );
+    }
+}
+
+#[tokio::test]
+async fn quiet_hours_defer_a_marketing_message_to_the_customers_morning() {
+    for db in TestDb::all().await {
+        // 03:00 UTC is 22:00 the evening before in New York.
+        let clock = Clock::fixed(at("2026-12-03T03:00:00Z"));
+        let app = app_with(db, &clock, None).await;
+        let id = customer(
+            &app,
+            json!({"name": "Ann Lee", "tags": ["tea-club"],
+                   "preferences": {"time_zone": "America/New_York"}}),
+        )
+        .await;
+        let j = app
+            .app
+            .journey_named(&operator(), "re_engagement")
+            .await
+            .unwrap();
+        let def = JourneyDefinition {
+            trigger: Trigger::Daily,
+            entry: "tag = \"tea-club\"".into(),
+            steps: vec![Step::Send {
+                channel: Channel::App,
+                template: "welcome.reassure".into(),
+                class: MessageClass::Marketing,
+                priority: 5,
+            }],
+            reentry: Reentry::Never,
+            control_percent: 0,
+            ..j.definition.clone()
+        };
+        app.app
+            .update_journey(&operator(), j.id, None, None, Some(def), Some(true))
+            .await
+            .unwrap();
+        app.app.evaluate_journey_schedules().await.unwrap();
+        app.app.advance_journeys(10).await.unwrap();
+        let m = messages_of(&app, id).await;
+        assert_eq!(m.len(), 1);
+        // Deferred to 09:00 in New York (14:00 UTC), not dropped.
+        assert_eq!(
+            (m[0].status, m[0].due_at),
+            (MessageStatus::Queued, at("2026-12-03T14:00:00Z"))
+        );
+        assert_eq!(app.app.deliver_messages("test").await.unwrap().claimed, 0);
+        clock.set(at("2026-12-03T14:00:00Z"));
+        assert_eq!(app.app.deliver_messages("test").await.unwrap().sent, 1);
+        let inbox = app.app.inbox(CustomerId(id)).await.unwrap();
+        assert_eq!(inbox.len(), 1);
+        // Entered once: the next day's look enrols nobody again.
+        clock.set(at("2026-12-04T15:00:00Z"));
+        let r = app.app.evaluate_journey_schedules().await.unwrap();
+        assert_eq!(r.enrolled, 0);
+    }
+}
