@@ -1535,3 +1535,14 @@ mod tests {
         assert_eq!(message_locale(None), "en");
     }
 }
+
+impl App {
+    /// The one-click unsubscribe link of `customer` on `channel`, as messages carry it.
+    pub async fn unsubscribe_link(
+        &self,
+        customer: CustomerId,
+        channel: Channel,
+    ) -> AppResult<String> {
+        Links::load(self).await?.unsubscribe(customer, channel)
+    }
+}

@@ -32,6 +32,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("customer.html", include_str!("../templates/customer.html")),
     ("loyalty.html", include_str!("../templates/loyalty.html")),
     ("member.html", include_str!("../templates/member.html")),
+    (
+        "unsubscribe.html",
+        include_str!("../templates/unsubscribe.html"),
+    ),
     ("tickets.html", include_str!("../templates/tickets.html")),
     ("ticket.html", include_str!("../templates/ticket.html")),
     ("tasks.html", include_str!("../templates/tasks.html")),
@@ -610,6 +614,13 @@ mod tests {
             (
                 "dashboard-",
                 vec!["last-30", "last-90", "last-365", "last-3y"],
+            ),
+            (
+                "channel-",
+                tenure_domain::journey::Channel::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
             ),
         ];
         for (prefix, values) in built {

@@ -28,6 +28,7 @@ mod customers;
 mod dashboard;
 mod duplicates;
 mod exchange;
+mod journeys;
 mod lifecycle;
 mod loyalty;
 mod service;
@@ -119,6 +120,10 @@ pub fn routes() -> Router<WebState> {
         .route(
             "/s/{token}",
             get(service::public_form).post(service::public_answer),
+        )
+        .route(
+            "/u/{token}",
+            get(journeys::unsubscribe_form).post(journeys::unsubscribe),
         )
         .route("/assets/{name}", get(crate::assets::serve))
 }

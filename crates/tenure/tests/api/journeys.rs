@@ -479,3 +479,52 @@ async fn quiet_hours_defer_a_marketing_message_to_the_customers_morning() {
         assert_eq!(r.enrolled, 0);
     }
 }
+
+#[tokio::test]
+async fn the_unsubscribe_page_asks_and_a_one_click_post_unsubscribes() {
+    let db = TestDb::sqlite();
+    let clock = Clock::fixed(at("2026-12-03T10:00:00Z"));
+    let app = app_with(db, &clock, None).await;
+    let id = customer(
+        &app,
+        json!({"name": "Zhang Wei", "email": "wei@example.com", "locale": "zh-CN",
+               "consents": [{"channel": "email", "status": "granted", "source": "shop"}]}),
+    )
+    .await;
+    let link = app
+        .app
+        .unsubscribe_link(CustomerId(id), Channel::Email)
+        .await
+        .unwrap();
+    let path = link.trim_start_matches("https://shop.example.com");
+    let page = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Zhang Wei") && html.contains("<form"),
+        "{html}"
+    );
+    // What a mail program sends for List-Unsubscribe-Post, from its own servers.
+    let done = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let c = app.store.get_customer(CustomerId(id)).await.unwrap();
+    assert!(
+        c.consents
+            .iter()
+            .any(|c| c.status == ConsentStatus::Withdrawn)
+    );
+    let forged = app
+        .client
+        .get(app.url("/u/1.email.AAAA"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 404);
+}
