@@ -355,16 +355,14 @@ impl App {
             match s {
                 Step::Send {
                     channel, template, ..
-                } => {
-                    if !templates
-                        .iter()
-                        .any(|t| t.name == *template && t.channel == *channel)
-                    {
-                        errors.push(tenure_domain::FieldError::new(
-                            format!("steps[{i}].template"),
-                            format!("no {channel} template is named {template:?}"),
-                        ));
-                    }
+                } if !templates
+                    .iter()
+                    .any(|t| t.name == *template && t.channel == *channel) =>
+                {
+                    errors.push(tenure_domain::FieldError::new(
+                        format!("steps[{i}].template"),
+                        format!("no {channel} template is named {template:?}"),
+                    ));
                 }
                 Step::Branch { condition, .. } => {
                     if let Err(e) = crate::segments::check_expression(condition) {

@@ -1479,6 +1479,17 @@ pub fn ready_made_templates() -> Vec<(
     ]
 }
 
+impl App {
+    /// The one-click unsubscribe link of `customer` on `channel`, as messages carry it.
+    pub async fn unsubscribe_link(
+        &self,
+        customer: CustomerId,
+        channel: Channel,
+    ) -> AppResult<String> {
+        Links::load(self).await?.unsubscribe(customer, channel)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1533,16 +1544,5 @@ mod tests {
         assert_eq!(message_locale(Some("zh")), "zh-CN");
         assert_eq!(message_locale(Some("de")), "en");
         assert_eq!(message_locale(None), "en");
-    }
-}
-
-impl App {
-    /// The one-click unsubscribe link of `customer` on `channel`, as messages carry it.
-    pub async fn unsubscribe_link(
-        &self,
-        customer: CustomerId,
-        channel: Channel,
-    ) -> AppResult<String> {
-        Links::load(self).await?.unsubscribe(customer, channel)
     }
 }

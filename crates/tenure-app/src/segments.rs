@@ -471,18 +471,6 @@ impl App {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::diff;
-
-    #[test]
-    fn the_difference_of_two_member_lists() {
-        assert_eq!(diff(&[1, 2, 4, 6], &[2, 3, 4, 7]), (vec![1, 6], vec![3, 7]));
-        assert_eq!(diff(&[], &[1]), (vec![], vec![1]));
-        assert_eq!(diff(&[5], &[]), (vec![5], vec![]));
-    }
-}
-
 /// Whether `customer` meets the expression `text`, inside a write (a journey's entry
 /// condition or branch).
 pub(crate) async fn matches_in(
@@ -503,4 +491,16 @@ pub(crate) async fn select(app: &App, text: &str, now: DateTime<Utc>) -> AppResu
     let segments = app.store().segments().await?;
     let cctx = context(&segments, now, app.reporting_currency());
     Ok(app.store().segment_select(&expr, &cctx).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::diff;
+
+    #[test]
+    fn the_difference_of_two_member_lists() {
+        assert_eq!(diff(&[1, 2, 4, 6], &[2, 3, 4, 7]), (vec![1, 6], vec![3, 7]));
+        assert_eq!(diff(&[], &[1]), (vec![], vec![1]));
+        assert_eq!(diff(&[5], &[]), (vec![5], vec![]));
+    }
 }

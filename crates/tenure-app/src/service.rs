@@ -463,17 +463,16 @@ impl App {
             uow.tx
                 .add_ticket_event(&saved, Some(from), now, &actor.display_name())
                 .await?;
-            if saved.status == TicketStatus::Resolved {
-                if let Some(link) = self
+            if saved.status == TicketStatus::Resolved
+                && let Some(link) = self
                     .after_resolution(&mut uow.tx, actor, &service, &saved, now)
                     .await?
-                {
-                    uow.emit(Event::SurveyInvited {
-                        invitation: link.invitation_id,
-                        survey: link.survey_id,
-                        customer: link.customer_id,
-                    });
-                }
+            {
+                uow.emit(Event::SurveyInvited {
+                    invitation: link.invitation_id,
+                    survey: link.survey_id,
+                    customer: link.customer_id,
+                });
             }
         }
         uow.tx.refresh_feedback(saved.customer_id).await?;

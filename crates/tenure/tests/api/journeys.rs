@@ -47,7 +47,7 @@ impl Smtp {
             .unwrap()
             .port();
         let out = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new("/usr/bin/python3")
+        let mut child = Command::new("/usr/bin/python3")
             .args([
                 "-u",
                 "-m",
@@ -66,6 +66,8 @@ impl Smtp {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the SMTP server did not start");
     }
 
