@@ -5,6 +5,7 @@ mod customers;
 mod duplicates;
 mod interactions;
 mod jobs;
+mod journeys;
 mod lifecycle;
 pub(crate) mod loyalty;
 mod orders;
@@ -30,6 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(interactions::routes())
         .merge(users::routes())
         .merge(jobs::routes())
+        .merge(journeys::routes())
         .merge(lifecycle::routes())
         .merge(segments::routes())
         .merge(loyalty::routes())

@@ -244,6 +244,10 @@ const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/tasks", Permission::ReadCustomers),
     ("POST", "/api/v1/tasks", Permission::WriteCustomers),
     ("GET", "/api/v1/tasks/overdue", Permission::ReadAggregates),
+    ("GET", "/api/v1/journeys", Permission::ReadAggregates),
+    ("GET", "/api/v1/journeys/{id}", Permission::ReadAggregates),
+    ("PATCH", "/api/v1/journeys/{id}", Permission::WriteCatalog),
+    ("GET", "/api/v1/messages", Permission::ReadCustomers),
     ("GET", "/api/v1/tasks/{id}", Permission::ReadCustomers),
     ("PATCH", "/api/v1/tasks/{id}", Permission::WriteCustomers),
     ("GET", "/api/v1/surveys", Permission::ReadAggregates),
@@ -369,6 +373,7 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<serde_json::Value> {
         }
         ("PATCH", "/api/v1/tasks/{id}") => Some(json!({"status": "done"})),
         ("POST", "/api/v1/surveys") => Some(json!({"name": format!("Survey {n}"), "kind": "nps"})),
+        ("PATCH", "/api/v1/journeys/{id}") => Some(json!({"title": format!("Journey {n}")})),
         ("PATCH", "/api/v1/surveys/{id}") => Some(json!({"name": format!("Survey {n} again")})),
         ("POST", "/api/v1/surveys/{id}/invitations") => Some(json!({"customer_id": 1})),
         ("POST", "/api/v1/surveys/{id}/responses") => {
@@ -540,6 +545,9 @@ async fn every_route_checks_the_token_and_the_role() {
                     _ => json!(0),
                 };
                 let id = match template.split('/').nth(3) {
+                    Some("journeys") => {
+                        json!(app.app.journeys(&op).await.unwrap()[0].id.0)
+                    }
                     Some("tickets" | "tasks" | "surveys") => service_id,
                     Some("loyalty") => json!(loyalty_id),
                     Some("segments") => json!(segment),

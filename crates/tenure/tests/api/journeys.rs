@@ -530,3 +530,335 @@ async fn the_unsubscribe_page_asks_and_a_one_click_post_unsubscribes() {
         .unwrap();
     assert_eq!(forged.status(), 404);
 }
+
+/// What the local gateway received: headers and body of each call.
+type Calls = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>;
+
+/// A local SMS gateway: answers the first call 503 (down for a moment), the rest 200.
+async fn gateway() -> (u16, Calls) {
+    let calls: Calls = Calls::default();
+    let seen = calls.clone();
+    let router = axum::Router::new().route(
+        "/sms",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let mut c = seen.lock().unwrap();
+                c.push((headers, body));
+                if c.len() == 1 {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (port, calls)
+}
+
+#[tokio::test]
+async fn an_sms_goes_through_the_signed_gateway_and_is_retried_once_it_is_back() {
+    use hmac::{KeyInit, Mac};
+    let (port, calls) = gateway().await;
+    for db in TestDb::all().await {
+        calls.lock().unwrap().clear();
+        let clock = Clock::fixed(at("2026-12-03T10:00:00Z"));
+        let clock2 = clock.clone();
+        let app = spawn_app_with(
+            db,
+            move |s| {
+                App::builder(s)
+                    .options(AppOptions {
+                        clock: clock2,
+                        channels: Channels {
+                            smtp_url: None,
+                            smtp_from: "Tea House <hello@tea.example.com>".into(),
+                            gateway_url: Some(format!("http://127.0.0.1:{port}/sms")),
+                            gateway_secret: Some("gateway-test-secret".into()),
+                            lease: Duration::seconds(60),
+                            batch: 50,
+                        },
+                        ..AppOptions::default()
+                    })
+                    .build()
+            },
+            tenure_http::auth::TOKEN_TTL,
+        )
+        .await;
+        // A template error is reported when the template is saved.
+        let bad = app
+            .app
+            .save_template(
+                &operator(),
+                "test.sms",
+                Channel::Sms,
+                "en",
+                "",
+                "Hi {{ customer.nmae }}",
+            )
+            .await;
+        assert!(
+            matches!(bad, Err(tenure_app::AppError::Invalid(_))),
+            "{bad:?}"
+        );
+        app.app
+            .save_template(
+                &operator(),
+                "test.sms",
+                Channel::Sms,
+                "en",
+                "",
+                "Hi {{ customer.first_name }}, your table is ready.",
+            )
+            .await
+            .unwrap();
+        let id = customer(
+            &app,
+            json!({"name": "Wei Zhang", "phone": "+86 138 0013 8000",
+                   "consents": [{"channel": "sms", "status": "granted", "source": "counter"}]}),
+        )
+        .await;
+        let j = app
+            .app
+            .journey_named(&operator(), "re_engagement")
+            .await
+            .unwrap();
+        let def = JourneyDefinition {
+            trigger: Trigger::Daily,
+            entry: "has(phone)".into(),
+            steps: vec![Step::Send {
+                channel: Channel::Sms,
+                template: "test.sms".into(),
+                class: MessageClass::Transactional,
+                priority: 5,
+            }],
+            reentry: Reentry::Never,
+            control_percent: 0,
+            ..j.definition.clone()
+        };
+        app.app
+            .update_journey(&operator(), j.id, None, None, Some(def), Some(true))
+            .await
+            .unwrap();
+        app.app.evaluate_journey_schedules().await.unwrap();
+        app.app.advance_journeys(10).await.unwrap();
+        let first = app.app.deliver_messages("test").await.unwrap();
+        assert_eq!(first.retried, 1, "{first:?}");
+        // Not before its backoff; then through.
+        assert_eq!(app.app.deliver_messages("test").await.unwrap().claimed, 0);
+        clock.set(at("2026-12-03T10:01:00Z"));
+        let second = app.app.deliver_messages("test").await.unwrap();
+        assert_eq!(second.sent, 1, "{second:?}");
+        let m = messages_of(&app, id).await;
+        assert_eq!((m[0].status, m[0].attempts), (MessageStatus::Sent, 2));
+
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 2);
+        let keys: Vec<_> = calls
+            .iter()
+            .map(|(h, _)| h["idempotency-key"].to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(keys[0], keys[1], "a retry carries the same key");
+        for (h, body) in &calls {
+            let ts = h["x-tenure-timestamp"].to_str().unwrap();
+            let sig = h["x-tenure-signature"].to_str().unwrap();
+            let mut mac =
+                hmac::Hmac::<sha2::Sha256>::new_from_slice(b"gateway-test-secret").unwrap();
+            mac.update(format!("{ts}.{body}").as_bytes());
+            let want: String = mac
+                .finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(sig, format!("sha256={want}"));
+            let v: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(v["to"], "+86 138 0013 8000");
+            assert_eq!(v["text"], "Hi Wei, your table is ready.");
+            assert_eq!(v["channel"], "sms");
+        }
+    }
+}
+
+/// An SMTP server that prints each recipient as it is given and each accepted message's
+/// `Message-ID`, and stalls the first time it is given `stall@example.com` — a server that
+/// hangs while a worker waits on it.
+const STALLING_SMTP: &str = r#"
+import asyncio, sys, time
+from email import message_from_bytes
+from aiosmtpd.controller import Controller
+stalled = False
+class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        global stalled
+        print("RCPT", address, flush=True)
+        if address == "stall@example.com" and not stalled:
+            stalled = True
+            await asyncio.sleep(3600)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+    async def handle_DATA(self, server, session, envelope):
+        msg = message_from_bytes(envelope.content)
+        print("DATA", msg["Message-ID"], envelope.rcpt_tos[0], flush=True)
+        return "250 Message accepted for delivery"
+c = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]))
+c.start()
+while True:
+    time.sleep(3600)
+"#;
+
+#[tokio::test]
+async fn a_worker_killed_mid_batch_and_restarted_sends_every_message_once() {
+    let Some(plain) = Smtp::start() else { return };
+    drop(plain);
+    for db in TestDb::all().await {
+        let script = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(script.path(), STALLING_SMTP).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let mut server = Command::new("/usr/bin/python3")
+            .arg(script.path())
+            .arg(port.to_string())
+            .stdout(Stdio::from(out.reopen().unwrap()))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let read = || std::fs::read_to_string(out.path()).unwrap_or_default();
+        let mut up = false;
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(up, "the stalling SMTP server did not start");
+
+        let url = db.url.clone();
+        let app = app_with(db, &Clock::default(), Some(port)).await;
+        let mut emails = Vec::new();
+        for i in 0..12 {
+            let email = if i == 5 {
+                "stall@example.com".to_owned()
+            } else {
+                format!("guest{i}@example.com")
+            };
+            customer(
+                &app,
+                json!({"name": format!("Guest {i}"), "email": email,
+                       "consents": [{"channel": "email", "status": "granted", "source": "counter"}]}),
+            )
+            .await;
+            emails.push(email);
+        }
+        let j = app
+            .app
+            .journey_named(&operator(), "re_engagement")
+            .await
+            .unwrap();
+        let def = JourneyDefinition {
+            trigger: Trigger::Daily,
+            entry: "has(email)".into(),
+            steps: vec![Step::Send {
+                channel: Channel::Email,
+                template: "welcome.thanks".into(),
+                class: MessageClass::Transactional,
+                priority: 5,
+            }],
+            reentry: Reentry::Never,
+            control_percent: 0,
+            ..j.definition.clone()
+        };
+        app.app
+            .update_journey(&operator(), j.id, None, None, Some(def), Some(true))
+            .await
+            .unwrap();
+        app.app.evaluate_journey_schedules().await.unwrap();
+        assert_eq!(app.app.advance_journeys(100).await.unwrap(), 12);
+
+        let worker = |until_idle: bool| {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_tenure"));
+            c.arg("worker");
+            if until_idle {
+                c.arg("--until-idle");
+            }
+            c.env("DATABASE_URL", &url)
+                .env("TENURE_SMTP_URL", format!("smtp://127.0.0.1:{port}"))
+                .env("TENURE_SMTP_FROM", "Tea House <hello@tea.example.com>")
+                .env("TENURE_OUTBOX_LEASE_SECONDS", "2")
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            c
+        };
+        let mut first = worker(false).spawn().unwrap();
+        let mut stalled = false;
+        for _ in 0..600 {
+            if read().contains("RCPT stall@example.com") {
+                stalled = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // kill -9 while the worker waits on the server, half-way through its batch.
+        first.kill().unwrap();
+        let _ = first.wait();
+        assert!(
+            stalled,
+            "the worker never reached the stalling recipient:\n{}",
+            read()
+        );
+        let before = read().matches("DATA ").count();
+        assert_eq!(before, 5, "{}", read());
+
+        // Once the dead worker's lease runs out, a new one sends the rest.
+        tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+        let status = worker(true).status().unwrap();
+        assert!(status.success());
+        let got = read();
+        let mut ids: Vec<&str> = got
+            .lines()
+            .filter_map(|l| l.strip_prefix("DATA "))
+            .map(|l| l.split(' ').next().unwrap_or(""))
+            .collect();
+        let received = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(
+            (received, ids.len()),
+            (12, 12),
+            "every message once:\n{got}"
+        );
+        for e in &emails {
+            assert_eq!(
+                got.lines()
+                    .filter(|l| l.starts_with("DATA ") && l.ends_with(&format!(" {e}")))
+                    .count(),
+                1,
+                "{e}:\n{got}"
+            );
+        }
+        let filter = MessageFilter {
+            status: Some(MessageStatus::Sent),
+            ..MessageFilter::default()
+        };
+        let sent = app
+            .store
+            .list_messages(&filter, None, 100)
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(sent.len(), 12);
+        let _ = server.kill();
+        let _ = server.wait();
+    }
+}
