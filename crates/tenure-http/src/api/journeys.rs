@@ -155,7 +155,7 @@ async fn update_journey(
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct MessageDto {
+pub struct OutboxMessageDto {
     pub id: i64,
     pub customer_id: i64,
     pub journey_id: Option<i64>,
@@ -180,9 +180,9 @@ pub struct MessageDto {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<tenure_app::model::Message> for MessageDto {
+impl From<tenure_app::model::Message> for OutboxMessageDto {
     fn from(m: tenure_app::model::Message) -> Self {
-        MessageDto {
+        OutboxMessageDto {
             id: m.id.0,
             customer_id: m.customer_id.0,
             journey_id: m.journey_id.map(|j| j.0),
@@ -223,12 +223,12 @@ pub struct MessageListParams {
 
 /// Messages, newest first.
 #[utoipa::path(get, path = "/api/v1/messages", tag = "journeys", params(MessageListParams), security(("bearer" = [])),
-    responses((status = 200, body = ListResponse<MessageDto>)))]
+    responses((status = 200, body = ListResponse<OutboxMessageDto>)))]
 async fn list_messages(
     caller: Authorized<auth::ReadCustomers>,
     State(state): State<AppState>,
     Query(p): Query<MessageListParams>,
-) -> Result<axum::Json<ListResponse<MessageDto>>, ApiError> {
+) -> Result<axum::Json<ListResponse<OutboxMessageDto>>, ApiError> {
     let filter = tenure_app::model::MessageFilter {
         customer: p.customer_id.map(CustomerId),
         journey: p.journey_id.map(JourneyId),
@@ -240,5 +240,5 @@ async fn list_messages(
         .app
         .messages(&caller.actor, &filter, &page(p.limit, &p.cursor))
         .await?;
-    Ok(axum::Json(ListResponse::of(found, MessageDto::from)))
+    Ok(axum::Json(ListResponse::of(found, OutboxMessageDto::from)))
 }

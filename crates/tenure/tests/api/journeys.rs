@@ -862,3 +862,62 @@ async fn a_worker_killed_mid_batch_and_restarted_sends_every_message_once() {
         let _ = server.wait();
     }
 }
+
+#[tokio::test]
+async fn one_frequency_cap_across_journeys_lets_the_higher_priority_message_through() {
+    for db in TestDb::all().await {
+        // 03:00 UTC: quiet hours, so the marketing messages wait, queued, for the morning.
+        let clock = Clock::fixed(at("2026-12-03T03:00:00Z"));
+        let app = app_with(db, &clock, None).await;
+        let settings = tenure_domain::journey::JourneySettings {
+            cap: tenure_domain::journey::FrequencyCap { max: 1, days: 7 },
+            ..tenure_domain::journey::JourneySettings::default()
+        };
+        app.app
+            .set_journey_settings(&operator(), settings)
+            .await
+            .unwrap();
+        let id = customer(&app, json!({"name": "Lin Yu", "tags": ["regular"]})).await;
+        // Three journeys want to reach the same customer in the inbox the same day.
+        for (name, template, priority) in [
+            ("tier_upgrade", "welcome.reassure", 2),
+            ("re_engagement", "welcome.reassure", 4),
+            ("win_back", "birthday.greeting", 7),
+        ] {
+            let j = app.app.journey_named(&operator(), name).await.unwrap();
+            let def = JourneyDefinition {
+                trigger: Trigger::Daily,
+                entry: "tag = \"regular\"".into(),
+                steps: vec![Step::Send {
+                    channel: Channel::App,
+                    template: template.into(),
+                    class: MessageClass::Marketing,
+                    priority,
+                }],
+                reentry: Reentry::Never,
+                control_percent: 0,
+                ..j.definition.clone()
+            };
+            app.app
+                .update_journey(&operator(), j.id, None, None, Some(def), Some(true))
+                .await
+                .unwrap();
+        }
+        app.app.evaluate_journey_schedules().await.unwrap();
+        assert_eq!(app.app.advance_journeys(10).await.unwrap(), 3);
+        let mut m = messages_of(&app, id).await;
+        m.sort_by_key(|m| m.priority);
+        let got: Vec<_> = m.iter().map(|m| (m.priority, m.status, m.reason)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, MessageStatus::Skipped, Some(SkipReason::Capped)),
+                (4, MessageStatus::Skipped, Some(SkipReason::Capped)),
+                (7, MessageStatus::Queued, None),
+            ]
+        );
+        // The one let through goes out in the morning.
+        clock.set(at("2026-12-03T09:00:00Z"));
+        assert_eq!(app.app.deliver_messages("test").await.unwrap().sent, 1);
+    }
+}
