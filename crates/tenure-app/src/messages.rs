@@ -598,8 +598,13 @@ impl App {
             claimed: batch.len() as u64,
             ..DeliveryReport::default()
         };
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        // The link secrets once a batch, not once a message.
+        let links = Links::load(self).await?;
         for m in batch {
-            let end = self.deliver(&m).await;
+            let end = self.deliver(&m, &links).await;
             match &end {
                 Delivery::Sent { .. } => report.sent += 1,
                 Delivery::Retry { .. } => report.retried += 1,
@@ -618,7 +623,7 @@ impl App {
     }
 
     /// Sends one claimed message.
-    async fn deliver(&self, m: &Message) -> Delivery {
+    async fn deliver(&self, m: &Message, links: &Links) -> Delivery {
         let now = self.now();
         if m.send_by.is_some_and(|by| now > by) {
             return Delivery::Skipped {
@@ -654,7 +659,7 @@ impl App {
         }
         let result = match m.channel {
             Channel::App => Ok(None),
-            Channel::Email => self.send_email(m).await.map(Some),
+            Channel::Email => self.send_email(m, links).await.map(Some),
             Channel::Sms | Channel::Im => self.send_gateway(m).await.map(Some),
         };
         match result {
@@ -693,7 +698,7 @@ impl App {
             .map_err(|e| SendError::Permanent(SkipReason::NoChannel, e.clone()))
     }
 
-    async fn send_email(&self, m: &Message) -> Result<String, SendError> {
+    async fn send_email(&self, m: &Message, links: &Links) -> Result<String, SendError> {
         use lettre::AsyncTransport;
         use lettre::message::{Mailbox, MultiPart};
         let channels = &self.options().channels;
@@ -707,9 +712,8 @@ impl App {
             .parse()
             .map_err(|e| SendError::Permanent(SkipReason::InvalidAddress, format!("{e}")))?;
         let domain = from.email.domain().to_owned();
-        let unsubscribe = Links::load(self)
-            .await
-            .and_then(|l| l.unsubscribe(m.customer_id, Channel::Email))
+        let unsubscribe = links
+            .unsubscribe(m.customer_id, Channel::Email)
             .map_err(|e| SendError::Transient(e.to_string()))?;
         let email = lettre::Message::builder()
             .from(from)
