@@ -261,6 +261,20 @@ impl App {
         Ok(self.store().journeys().await?)
     }
 
+    /// Every journey with its enrolments and messages by outcome, for the list page.
+    pub async fn journey_overview(
+        &self,
+        actor: &Actor,
+    ) -> AppResult<Vec<(Journey, JourneyCounts)>> {
+        let journeys = self.journeys(actor).await?;
+        let mut out = Vec::with_capacity(journeys.len());
+        for j in journeys {
+            let counts = self.store().journey_counts(j.id).await?;
+            out.push((j, counts));
+        }
+        Ok(out)
+    }
+
     /// A journey by id, or by name.
     pub async fn journey(&self, actor: &Actor, id: JourneyId) -> AppResult<Journey> {
         require(actor, Permission::ReadAggregates)?;

@@ -788,6 +788,8 @@ pub struct MemberPage {
     pub name: String,
     pub locale: Option<String>,
     pub expires_at: DateTime<Utc>,
+    /// The in-app messages sent to the member, newest first; opening the page reads them.
+    pub inbox: Vec<crate::model::Message>,
 }
 
 /// A period's earn and burn.
@@ -1770,7 +1772,9 @@ impl App {
             })?;
         let rewards = self.store().rewards(Some(self.now())).await?;
         let customer = self.store().get_customer(CustomerId(id)).await?;
+        let inbox = self.inbox(CustomerId(id)).await?;
         Ok(MemberPage {
+            inbox,
             view,
             rewards,
             name: tenure_domain::customer::display_name(&customer.data.name),

@@ -7,7 +7,9 @@ pub use tenure_store::customers::CustomerFilter;
 pub use tenure_store::duplicates::{Candidate, CandidateSide, Merge, Moved};
 pub use tenure_store::export::{Cell, ExportKind};
 pub use tenure_store::jobs::{Job, JobRun};
-pub use tenure_store::journeys::{Enrollment, Journey, Message, MessageFilter, Template};
+pub use tenure_store::journeys::{
+    Enrollment, Journey, JourneyCounts, Message, MessageFilter, Template,
+};
 pub use tenure_store::lifecycle::{LifecycleRecord, Transition};
 pub use tenure_store::load::BatchOutcome;
 pub use tenure_store::loyalty::{

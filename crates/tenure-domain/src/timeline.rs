@@ -20,6 +20,8 @@ text_enum! {
         Task => "task",
         /// A survey answer.
         Survey => "survey",
+        /// A message of a journey, with its status.
+        Message => "message",
     }
 }
 

@@ -158,15 +158,19 @@ pub struct Message {
     pub updated_at: DateTime<Utc>,
 }
 
-const MESSAGE_COLUMNS: &str = "id, customer_id, journey_id, enrollment_id, channel, class, priority, \
-     template, locale, address, subject, body_text, body_html, status, reason, detail, attempts, due_at, \
-     send_by, sent_at, read_at, created_at, updated_at";
+macro_rules! message_columns {
+    () => {
+        "id, customer_id, journey_id, enrollment_id, channel, class, priority, \
+         template, locale, address, subject, body_text, body_html, status, reason, detail, attempts, \
+         due_at, send_by, sent_at, read_at, created_at, updated_at"
+    };
+}
 
-const MESSAGE_SELECT: &str = "SELECT id, customer_id, journey_id, enrollment_id, channel, class, priority, \
-     template, locale, address, subject, body_text, body_html, status, reason, detail, attempts, due_at, \
-     send_by, sent_at, read_at, created_at, updated_at FROM messages";
+const MESSAGE_COLUMNS: &str = message_columns!();
 
-fn message_from_row(row: &AnyRow) -> StoreResult<Message> {
+pub(crate) const MESSAGE_SELECT: &str = concat!("SELECT ", message_columns!(), " FROM messages");
+
+pub(crate) fn message_from_row(row: &AnyRow) -> StoreResult<Message> {
     let reason: Option<String> = row.try_get("reason")?;
     Ok(Message {
         id: MessageId(row.try_get("id")?),
@@ -780,6 +784,9 @@ impl Store {
         if let Some(st) = filter.status {
             s.filter("status = {}", st.as_str().to_owned())?;
         }
+        if let Some(r) = filter.reason {
+            s.filter("reason = {}", r.as_str().to_owned())?;
+        }
         if filter.not_sent {
             s.filter2(
                 "status IN ({1}, {2})",
@@ -918,6 +925,8 @@ pub struct MessageFilter {
     pub journey: Option<JourneyId>,
     pub channel: Option<Channel>,
     pub status: Option<MessageStatus>,
+    /// Only those not sent for this reason.
+    pub reason: Option<SkipReason>,
     /// Only the skipped and failed ones (the customers not sent a message, and why).
     pub not_sent: bool,
 }

@@ -30,6 +30,8 @@ pub enum TimelineEntry {
     Task(crate::service::Task),
     /// A survey answer.
     Survey(crate::service::Response),
+    /// A message decided by a journey: sent, queued or not sent and why.
+    Message(crate::journeys::Message),
 }
 
 impl TimelineEntry {
@@ -79,6 +81,11 @@ impl TimelineEntry {
                 at_micros: r.answered_at.timestamp_micros(),
                 kind: TimelineKind::Survey,
                 id: r.id.0,
+            },
+            TimelineEntry::Message(m) => TimelinePosition {
+                at_micros: m.created_at.timestamp_micros(),
+                kind: TimelineKind::Message,
+                id: m.id.0,
             },
         }
     }
@@ -233,6 +240,11 @@ impl Store {
                 crate::service::RESPONSE_SELECT,
                 "answered_at",
             ),
+            (
+                TimelineKind::Message,
+                crate::journeys::MESSAGE_SELECT,
+                "created_at",
+            ),
         ] {
             let (at, id) = bound(kind, before);
             let rows = sqlx::query(AssertSqlSafe(format!(
@@ -251,6 +263,9 @@ impl Store {
                         TimelineEntry::Ticket(crate::service::ticket_from_row(r)?)
                     }
                     TimelineKind::Task => TimelineEntry::Task(crate::service::task_from_row(r)?),
+                    TimelineKind::Message => {
+                        TimelineEntry::Message(crate::journeys::message_from_row(r)?)
+                    }
                     _ => TimelineEntry::Survey(crate::service::response_from_row(r)?),
                 });
             }

@@ -43,6 +43,13 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("survey.html", include_str!("../templates/survey.html")),
     ("answer.html", include_str!("../templates/answer.html")),
     ("service.html", include_str!("../templates/service.html")),
+    ("journeys.html", include_str!("../templates/journeys.html")),
+    ("journey.html", include_str!("../templates/journey.html")),
+    (
+        "templates.html",
+        include_str!("../templates/templates.html"),
+    ),
+    ("template.html", include_str!("../templates/template.html")),
     (
         "customer_form.html",
         include_str!("../templates/customer_form.html"),
@@ -249,6 +256,7 @@ fn base(ctx: &Ctx) -> Base<'_> {
     add("/tickets", "nav-tickets", may(Permission::ReadCustomers));
     add("/tasks", "nav-tasks", may(Permission::ReadCustomers));
     add("/surveys", "nav-surveys", may(Permission::ReadAggregates));
+    add("/journeys", "nav-journeys", may(Permission::ReadAggregates));
     add("/service", "nav-service", may(Permission::ReadAggregates));
     add(
         "/analytics",
@@ -508,17 +516,10 @@ mod tests {
             ("kind-", vec!["person", "organisation"]),
             (
                 "timeline-",
-                vec![
-                    "order",
-                    "interaction",
-                    "prediction",
-                    "stage",
-                    "loyalty",
-                    "tier",
-                    "ticket",
-                    "task",
-                    "survey",
-                ],
+                tenure_domain::timeline::TimelineKind::ALL
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect(),
             ),
             (
                 "ticket-status-",
@@ -615,6 +616,56 @@ mod tests {
                 "dashboard-",
                 vec!["last-30", "last-90", "last-365", "last-3y"],
             ),
+            (
+                "skip-",
+                tenure_domain::journey::SkipReason::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
+            ),
+            (
+                "outbox-status-",
+                tenure_domain::journey::MessageStatus::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
+            ),
+            (
+                "outbox-class-",
+                tenure_domain::journey::MessageClass::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
+            ),
+            (
+                "enrollment-",
+                tenure_domain::journey::EnrollmentStatus::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
+            ),
+            (
+                "journey-event-",
+                tenure_domain::journey::EventKind::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
+            ),
+            (
+                "holiday-",
+                tenure_domain::journey::Holiday::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
+            ),
+            (
+                "journey-conversion-",
+                tenure_domain::journey::ConversionKind::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
+            ),
+            ("journey-verdict-", vec!["better", "worse", "unclear"]),
             (
                 "channel-",
                 tenure_domain::journey::Channel::ALL

@@ -486,7 +486,8 @@ async fn delete_customer(
 pub struct TimelineItemDto {
     /// `order`, `interaction`, `prediction` (the current CLV, P(alive) and churn risk,
     /// at the time the models computed them), `stage`, `loyalty` (a ledger entry), `tier`,
-    /// `ticket`, `task` or `survey` (an answer).
+    /// `ticket`, `task`, `survey` (an answer) or `message` (a journey's message with its
+    /// status: sent, queued, failed, or skipped and why).
     pub kind: String,
     pub occurred_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -507,6 +508,8 @@ pub struct TimelineItemDto {
     pub task: Option<super::service::TaskDto>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub survey: Option<super::service::ResponseDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<super::journeys::OutboxMessageDto>,
 }
 
 impl TimelineItemDto {
@@ -554,6 +557,7 @@ async fn customer_timeline(
         ticket: None,
         task: None,
         survey: None,
+        message: None,
     };
     Ok(axum::Json(ListResponse::of(found, |e| match e {
         TimelineEntry::Order(o) => TimelineItemDto {
@@ -592,5 +596,9 @@ async fn customer_timeline(
             ..item("survey", r.answered_at)
         }
         .with_survey(r),
+        TimelineEntry::Message(m) => TimelineItemDto {
+            ..item("message", m.created_at)
+        }
+        .with(|d| d.message = Some(m.into())),
     })))
 }

@@ -215,6 +215,8 @@ pub struct MessageListParams {
     pub journey_id: Option<i64>,
     pub channel: Option<Channel>,
     pub status: Option<MessageStatus>,
+    /// Only the messages not sent for this reason.
+    pub reason: Option<SkipReason>,
     /// Only the messages not sent (skipped or failed), with their reasons.
     pub not_sent: Option<bool>,
     pub limit: Option<u32>,
@@ -234,6 +236,7 @@ async fn list_messages(
         journey: p.journey_id.map(JourneyId),
         channel: p.channel,
         status: p.status,
+        reason: p.reason,
         not_sent: p.not_sent.unwrap_or(false),
     };
     let found = state

@@ -241,6 +241,17 @@ fn entry(e: &TimelineEntry) -> Entry {
             amount_minor: None,
             currency: None,
         },
+        TimelineEntry::Message(m) => Entry {
+            kind: "message",
+            at: m.created_at.to_rfc3339(),
+            title: m.subject.clone(),
+            detail: match m.reason {
+                Some(r) => format!("{} · {} · {r}", m.channel, m.status),
+                None => format!("{} · {}", m.channel, m.status),
+            },
+            amount_minor: None,
+            currency: None,
+        },
     }
 }
 
@@ -401,6 +412,10 @@ async fn full_page(
         Ok(v) => v,
         Err(res) => return res,
     };
+    let messages = match super::journeys::customer_view(ctx, &actor, id).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
     let s = &c.stats;
     page(
         ctx,
@@ -436,6 +451,7 @@ async fn full_page(
             lifecycle => ser(&lifecycle),
             loyalty => ser(&loyalty),
             service => ser(&service),
+            messages => ser(&messages),
         },
     )
 }

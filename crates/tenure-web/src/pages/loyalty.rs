@@ -885,6 +885,12 @@ pub async fn member(mut ctx: Ctx, Path(token): Path<String>) -> Response {
             affordable => ser(&affordable),
             later => ser(&later),
             expiring => ser(&expiring),
+            inbox => m.inbox.iter().map(|x| (
+                x.subject.clone(),
+                x.body_text.clone(),
+                x.sent_at.unwrap_or(x.created_at).to_rfc3339(),
+                x.read_at.is_none(),
+            )).collect::<Vec<_>>(),
             link_until => m.expires_at.to_rfc3339(),
         },
     )

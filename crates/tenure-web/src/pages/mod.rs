@@ -33,10 +33,17 @@ mod lifecycle;
 mod loyalty;
 mod service;
 
+use std::collections::{BTreeMap, HashMap};
+
 use axum::Router;
+use axum::response::Response;
 use axum::routing::{get, post};
+use tenure_app::AppError;
+use tenure_domain::changes::Actor;
+use tenure_domain::ids::CustomerId;
 
 use crate::WebState;
+use crate::session::Ctx;
 
 pub fn routes() -> Router<WebState> {
     Router::new()
@@ -121,6 +128,17 @@ pub fn routes() -> Router<WebState> {
             "/s/{token}",
             get(service::public_form).post(service::public_answer),
         )
+        .route("/journeys", get(journeys::list))
+        .route("/journeys/settings", post(journeys::save_settings))
+        .route("/journeys/{id}", get(journeys::show).post(journeys::action))
+        .route(
+            "/templates",
+            get(journeys::templates).post(journeys::create_template),
+        )
+        .route(
+            "/templates/{id}",
+            get(journeys::template).post(journeys::template_action),
+        )
         .route(
             "/u/{token}",
             get(journeys::unsubscribe_form).post(journeys::unsubscribe),
@@ -160,4 +178,39 @@ pub(crate) fn next_page(path: &str, pairs: &[(String, String)], cursor: String) 
 /// A record id from the address: a positive integer, else `None` (a 404).
 pub(crate) fn path_id(raw: &str) -> Option<i64> {
     raw.parse::<i64>().ok().filter(|i| *i > 0)
+}
+
+/// Field → message of a use case's refusal, to show on the form; other errors go to the
+/// error page.
+pub(crate) fn field_errors(e: &AppError) -> Option<BTreeMap<String, String>> {
+    match e {
+        AppError::Invalid(inv) | AppError::BadParameter(inv) => Some(
+            inv.0
+                .iter()
+                .map(|f| (f.field.clone(), f.message.clone()))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// The names of customers by id, to show beside what is about them.
+pub(crate) async fn names(
+    ctx: &Ctx,
+    actor: &Actor,
+    ids: impl Iterator<Item = CustomerId>,
+) -> Result<HashMap<CustomerId, String>, Response> {
+    let mut ids: Vec<CustomerId> = ids.collect();
+    ids.sort_unstable_by_key(|c| c.0);
+    ids.dedup();
+    ctx.state
+        .app
+        .customer_names(actor, &ids)
+        .await
+        .map_err(|e| crate::render::app_error(ctx, e))
+}
+
+/// The values of a closed set, as the forms offer them.
+pub(crate) fn options<T: Copy + std::fmt::Display>(all: &[T]) -> Vec<String> {
+    all.iter().map(ToString::to_string).collect()
 }

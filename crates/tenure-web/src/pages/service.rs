@@ -31,24 +31,10 @@ use tenure_domain::survey::{
 };
 
 use super::customers::see_other;
-use super::{param, path_id, query_pairs};
+use super::{field_errors, names, options, param, path_id, query_pairs};
 use crate::i18n::Lang;
 use crate::render::{app_error, error_page, page, ser};
 use crate::session::{Ctx, field, same_origin};
-
-/// Field → message of a use case's refusal, to show on the form; other errors go to the
-/// error page.
-fn field_errors(e: &AppError) -> Option<BTreeMap<String, String>> {
-    match e {
-        AppError::Invalid(inv) | AppError::BadParameter(inv) => Some(
-            inv.0
-                .iter()
-                .map(|f| (f.field.clone(), f.message.clone()))
-                .collect(),
-        ),
-        _ => None,
-    }
-}
 
 /// Business minutes as hours and minutes: `3 h 20 min`.
 fn span(ctx: &Ctx, minutes: i64) -> String {
@@ -212,25 +198,6 @@ async fn directory(ctx: &Ctx, actor: &Actor) -> Result<Staff, Response> {
         Ok(_) => Ok(only_me(actor)),
         Err(e) => Err(app_error(ctx, e)),
     }
-}
-
-async fn names(
-    ctx: &Ctx,
-    actor: &Actor,
-    ids: impl Iterator<Item = CustomerId>,
-) -> Result<HashMap<CustomerId, String>, Response> {
-    let mut ids: Vec<CustomerId> = ids.collect();
-    ids.sort_unstable_by_key(|c| c.0);
-    ids.dedup();
-    ctx.state
-        .app
-        .customer_names(actor, &ids)
-        .await
-        .map_err(|e| app_error(ctx, e))
-}
-
-fn options<T: Copy + std::fmt::Display>(all: &[T]) -> Vec<String> {
-    all.iter().map(ToString::to_string).collect()
 }
 
 // -- the ticket queue ------------------------------------------------------------------------
