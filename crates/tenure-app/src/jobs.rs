@@ -227,6 +227,17 @@ pub struct Worker {
     id: String,
 }
 
+/// What a worker run until idle did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdleRun {
+    pub jobs: u64,
+    /// Enrolments moved along their journeys.
+    pub steps: u64,
+    pub sent: u64,
+    /// Messages that failed for good.
+    pub failed: u64,
+}
+
 impl Worker {
     /// A worker named after this process and `role` (`serve`, `worker`, `import`).
     pub fn new(app: App, role: &str) -> Worker {
@@ -311,22 +322,25 @@ impl Worker {
     }
 
     /// Queues the schedules' current slots, then runs jobs, journey steps and deliveries
-    /// until none is due. Returns how many jobs ran.
-    pub async fn run_until_idle(&self) -> AppResult<u64> {
+    /// until none is due.
+    pub async fn run_until_idle(&self) -> AppResult<IdleRun> {
         self.app.queue_due_schedules().await?;
-        let mut n = 0;
+        let mut run = IdleRun::default();
         loop {
             let mut busy = false;
             while let ExecutionOutcome::Ran { .. } = self.try_execute_task().await? {
-                n += 1;
+                run.jobs += 1;
                 busy = true;
             }
             let (moved, delivered) = self.run_messages().await?;
+            run.steps += moved;
+            run.sent += delivered.sent;
+            run.failed += delivered.failed;
             if moved > 0 || delivered.claimed > 0 {
                 busy = true;
             }
             if !busy {
-                return Ok(n);
+                return Ok(run);
             }
         }
     }

@@ -520,7 +520,9 @@ impl Channels {
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(60),
             ),
-            batch: 50,
+            batch: var("TENURE_OUTBOX_BATCH")
+                .and_then(|s| s.parse::<u32>().ok())
+                .map_or(50, |b| b.clamp(1, 1000)),
         }
     }
 }
@@ -952,11 +954,12 @@ impl App {
         actor: &Actor,
         id: TemplateId,
         customer: CustomerId,
-        draft: Option<(&str, &str)>,
+        subject: Option<&str>,
+        body: Option<&str>,
     ) -> AppResult<(String, String)> {
         require(actor, Permission::ReadCustomers)?;
         let t = self.store().get_template(id).await?;
-        let (subject, body) = draft.unwrap_or((&t.subject, &t.body));
+        let (subject, body) = (subject.unwrap_or(&t.subject), body.unwrap_or(&t.body));
         let errors = check_template(t.channel, subject, body);
         if !errors.is_empty() {
             return Err(AppError::Invalid(tenure_domain::Invalid(errors)));

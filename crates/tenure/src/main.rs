@@ -291,8 +291,11 @@ async fn run(cli: Cli) -> Result<()> {
             let app = open(&db).await?;
             let worker = Worker::new(app, "worker");
             if until_idle {
-                let n = worker.run_until_idle().await.context("running jobs")?;
-                println!("ran {n} jobs; nothing more is due");
+                let r = worker.run_until_idle().await.context("running jobs")?;
+                println!(
+                    "ran {} jobs, moved {} journey steps, sent {} messages ({} failed); nothing more is due",
+                    r.jobs, r.steps, r.sent, r.failed
+                );
             } else {
                 eprintln!("worker {} waiting for jobs (Ctrl-C to stop)", worker.id());
                 worker.run(shutdown_signal()).await;

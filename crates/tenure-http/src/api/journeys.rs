@@ -1,11 +1,13 @@
 //! `/api/v1/journeys` and `/api/v1/messages`: the journeys with their report (entered,
 //! held out, messages by outcome, treated against control), switching them on and off, and
-//! the messages of the outbox — sent, waiting, and not sent with the reason.
+//! the messages of the outbox — sent, waiting, and not sent with the reason — and
+//! `/api/v1/templates`: the message templates, checked when saved and previewed for a real
+//! customer.
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tenure_domain::ids::{CustomerId, JourneyId};
+use tenure_domain::ids::{CustomerId, JourneyId, TemplateId};
 use tenure_domain::journey::{
     Channel, JourneyDefinition, Lift, MessageClass, MessageStatus, SkipReason,
 };
@@ -22,6 +24,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_journeys))
         .routes(routes!(get_journey, update_journey))
         .routes(routes!(list_messages))
+        .routes(routes!(list_templates, save_template))
+        .routes(routes!(get_template))
+        .routes(routes!(preview_template))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -244,4 +249,132 @@ async fn list_messages(
         .messages(&caller.actor, &filter, &page(p.limit, &p.cursor))
         .await?;
     Ok(axum::Json(ListResponse::of(found, OutboxMessageDto::from)))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TemplateDto {
+    pub id: i64,
+    /// The name a journey's send step uses; one per channel and language.
+    pub name: String,
+    pub channel: Channel,
+    /// `en`, `zh-CN` or `zh-TW`.
+    pub locale: String,
+    /// Email only.
+    pub subject: String,
+    /// The text, with customer fields in double braces (`{{ customer.first_name }}`).
+    pub body: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<tenure_app::model::Template> for TemplateDto {
+    fn from(t: tenure_app::model::Template) -> Self {
+        TemplateDto {
+            id: t.id.0,
+            name: t.name,
+            channel: t.channel,
+            locale: t.locale,
+            subject: t.subject,
+            body: t.body,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// Every template, by name, channel and language.
+#[utoipa::path(get, path = "/api/v1/templates", tag = "journeys", security(("bearer" = [])),
+    responses((status = 200, body = Vec<TemplateDto>)))]
+async fn list_templates(
+    caller: Authorized<auth::ReadAggregates>,
+    State(state): State<AppState>,
+) -> Result<axum::Json<Vec<TemplateDto>>, ApiError> {
+    let list = state.app.templates(&caller.actor).await?;
+    Ok(axum::Json(
+        list.into_iter().map(TemplateDto::from).collect(),
+    ))
+}
+
+/// The body of `POST /api/v1/templates`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateInput {
+    pub name: String,
+    pub channel: Channel,
+    pub locale: String,
+    #[serde(default)]
+    pub subject: String,
+    pub body: String,
+}
+
+/// Creates a template, or replaces the one of this name, channel and language. It is
+/// rendered with an example customer first: a misspelt field or a syntax error is a 422
+/// naming `subject` or `body` and the line, never a failure when a message is due.
+#[utoipa::path(post, path = "/api/v1/templates", tag = "journeys", request_body = TemplateInput, security(("bearer" = [])),
+    responses((status = 200, body = TemplateDto), (status = 422, body = crate::problem::Problem)))]
+async fn save_template(
+    caller: Authorized<auth::WriteCatalog>,
+    State(state): State<AppState>,
+    Json(t): Json<TemplateInput>,
+) -> Result<axum::Json<TemplateDto>, ApiError> {
+    let saved = state
+        .app
+        .save_template(
+            &caller.actor,
+            &t.name,
+            t.channel,
+            &t.locale,
+            &t.subject,
+            &t.body,
+        )
+        .await?;
+    Ok(axum::Json(saved.into()))
+}
+
+#[utoipa::path(get, path = "/api/v1/templates/{id}", tag = "journeys", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = TemplateDto), (status = 404, body = crate::problem::Problem)))]
+async fn get_template(
+    caller: Authorized<auth::ReadAggregates>,
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<axum::Json<TemplateDto>, ApiError> {
+    let t = state.app.template(&caller.actor, TemplateId(id)).await?;
+    Ok(axum::Json(t.into()))
+}
+
+/// The body of a preview: whom for, and optionally an edit not yet saved.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewInput {
+    pub customer_id: i64,
+    /// A draft to preview instead of the saved text.
+    pub subject: Option<String>,
+    pub body: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PreviewDto {
+    pub subject: String,
+    pub body: String,
+}
+
+/// The template rendered for a real customer — their name, tier, points, offers and links —
+/// as they would receive it. Nothing is sent or stored.
+#[utoipa::path(post, path = "/api/v1/templates/{id}/preview", tag = "journeys", params(("id" = i64, Path)), request_body = PreviewInput, security(("bearer" = [])),
+    responses((status = 200, body = PreviewDto), (status = 404, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+async fn preview_template(
+    caller: Authorized<auth::ReadCustomers>,
+    State(state): State<AppState>,
+    Id(id): Id,
+    Json(p): Json<PreviewInput>,
+) -> Result<axum::Json<PreviewDto>, ApiError> {
+    let (subject, body) = state
+        .app
+        .preview_template(
+            &caller.actor,
+            TemplateId(id),
+            CustomerId(p.customer_id),
+            p.subject.as_deref(),
+            p.body.as_deref(),
+        )
+        .await?;
+    Ok(axum::Json(PreviewDto { subject, body }))
 }

@@ -854,7 +854,7 @@ pub async fn template_action(
         "preview" => match state.customer.parse::<i64>() {
             Ok(c) if c > 0 => {
                 match app
-                    .preview_template(&actor, id, CustomerId(c), Some((&subject, &body)))
+                    .preview_template(&actor, id, CustomerId(c), Some(&subject), Some(&body))
                     .await
                 {
                     Ok((s, b)) => {

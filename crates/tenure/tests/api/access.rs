@@ -248,6 +248,14 @@ const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/journeys/{id}", Permission::ReadAggregates),
     ("PATCH", "/api/v1/journeys/{id}", Permission::WriteCatalog),
     ("GET", "/api/v1/messages", Permission::ReadCustomers),
+    ("GET", "/api/v1/templates", Permission::ReadAggregates),
+    ("POST", "/api/v1/templates", Permission::WriteCatalog),
+    ("GET", "/api/v1/templates/{id}", Permission::ReadAggregates),
+    (
+        "POST",
+        "/api/v1/templates/{id}/preview",
+        Permission::ReadCustomers,
+    ),
     ("GET", "/api/v1/tasks/{id}", Permission::ReadCustomers),
     ("PATCH", "/api/v1/tasks/{id}", Permission::WriteCustomers),
     ("GET", "/api/v1/surveys", Permission::ReadAggregates),
@@ -374,6 +382,10 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<serde_json::Value> {
         ("PATCH", "/api/v1/tasks/{id}") => Some(json!({"status": "done"})),
         ("POST", "/api/v1/surveys") => Some(json!({"name": format!("Survey {n}"), "kind": "nps"})),
         ("PATCH", "/api/v1/journeys/{id}") => Some(json!({"title": format!("Journey {n}")})),
+        ("POST", "/api/v1/templates") => Some(
+            json!({"name": format!("role-{n}"), "channel": "sms", "locale": "en", "body": "Hello {{ customer.first_name }}"}),
+        ),
+        ("POST", "/api/v1/templates/{id}/preview") => Some(json!({"customer_id": 1})),
         ("PATCH", "/api/v1/surveys/{id}") => Some(json!({"name": format!("Survey {n} again")})),
         ("POST", "/api/v1/surveys/{id}/invitations") => Some(json!({"customer_id": 1})),
         ("POST", "/api/v1/surveys/{id}/responses") => {
@@ -547,6 +559,9 @@ async fn every_route_checks_the_token_and_the_role() {
                 let id = match template.split('/').nth(3) {
                     Some("journeys") => {
                         json!(app.app.journeys(&op).await.unwrap()[0].id.0)
+                    }
+                    Some("templates") => {
+                        json!(app.app.templates(&op).await.unwrap()[0].id.0)
                     }
                     Some("tickets" | "tasks" | "surveys") => service_id,
                     Some("loyalty") => json!(loyalty_id),

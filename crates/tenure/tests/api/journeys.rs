@@ -143,6 +143,37 @@ async fn enable(app: &TestApp, name: &str) {
         .unwrap();
 }
 
+/// Turns the ready-made journey `name` into a daily one for whoever meets `entry`, with one
+/// send step, and switches it on.
+async fn daily_send(
+    app: &TestApp,
+    name: &str,
+    entry: &str,
+    channel: Channel,
+    template: &str,
+    class: MessageClass,
+    priority: u8,
+) {
+    let j = app.app.journey_named(&operator(), name).await.unwrap();
+    let def = JourneyDefinition {
+        trigger: Trigger::Daily,
+        entry: entry.into(),
+        steps: vec![Step::Send {
+            channel,
+            template: template.into(),
+            class,
+            priority,
+        }],
+        reentry: Reentry::Never,
+        control_percent: 0,
+        ..j.definition.clone()
+    };
+    app.app
+        .update_journey(&operator(), j.id, None, None, Some(def), Some(true))
+        .await
+        .unwrap();
+}
+
 async fn messages_of(app: &TestApp, customer: i64) -> Vec<tenure_store::journeys::Message> {
     let filter = MessageFilter {
         customer: Some(CustomerId(customer)),
@@ -439,28 +470,16 @@ async fn quiet_hours_defer_a_marketing_message_to_the_customers_morning() {
                    "preferences": {"time_zone": "America/New_York"}}),
         )
         .await;
-        let j = app
-            .app
-            .journey_named(&operator(), "re_engagement")
-            .await
-            .unwrap();
-        let def = JourneyDefinition {
-            trigger: Trigger::Daily,
-            entry: "tag = \"tea-club\"".into(),
-            steps: vec![Step::Send {
-                channel: Channel::App,
-                template: "welcome.reassure".into(),
-                class: MessageClass::Marketing,
-                priority: 5,
-            }],
-            reentry: Reentry::Never,
-            control_percent: 0,
-            ..j.definition.clone()
-        };
-        app.app
-            .update_journey(&operator(), j.id, None, None, Some(def), Some(true))
-            .await
-            .unwrap();
+        daily_send(
+            &app,
+            "re_engagement",
+            "tag = \"tea-club\"",
+            Channel::App,
+            "welcome.reassure",
+            MessageClass::Marketing,
+            5,
+        )
+        .await;
         app.app.evaluate_journey_schedules().await.unwrap();
         app.app.advance_journeys(10).await.unwrap();
         let m = messages_of(&app, id).await;
@@ -623,28 +642,16 @@ async fn an_sms_goes_through_the_signed_gateway_and_is_retried_once_it_is_back()
                    "consents": [{"channel": "sms", "status": "granted", "source": "counter"}]}),
         )
         .await;
-        let j = app
-            .app
-            .journey_named(&operator(), "re_engagement")
-            .await
-            .unwrap();
-        let def = JourneyDefinition {
-            trigger: Trigger::Daily,
-            entry: "has(phone)".into(),
-            steps: vec![Step::Send {
-                channel: Channel::Sms,
-                template: "test.sms".into(),
-                class: MessageClass::Transactional,
-                priority: 5,
-            }],
-            reentry: Reentry::Never,
-            control_percent: 0,
-            ..j.definition.clone()
-        };
-        app.app
-            .update_journey(&operator(), j.id, None, None, Some(def), Some(true))
-            .await
-            .unwrap();
+        daily_send(
+            &app,
+            "re_engagement",
+            "has(phone)",
+            Channel::Sms,
+            "test.sms",
+            MessageClass::Transactional,
+            5,
+        )
+        .await;
         app.app.evaluate_journey_schedules().await.unwrap();
         app.app.advance_journeys(10).await.unwrap();
         let first = app.app.deliver_messages("test").await.unwrap();
@@ -760,28 +767,16 @@ async fn a_worker_killed_mid_batch_and_restarted_sends_every_message_once() {
             .await;
             emails.push(email);
         }
-        let j = app
-            .app
-            .journey_named(&operator(), "re_engagement")
-            .await
-            .unwrap();
-        let def = JourneyDefinition {
-            trigger: Trigger::Daily,
-            entry: "has(email)".into(),
-            steps: vec![Step::Send {
-                channel: Channel::Email,
-                template: "welcome.thanks".into(),
-                class: MessageClass::Transactional,
-                priority: 5,
-            }],
-            reentry: Reentry::Never,
-            control_percent: 0,
-            ..j.definition.clone()
-        };
-        app.app
-            .update_journey(&operator(), j.id, None, None, Some(def), Some(true))
-            .await
-            .unwrap();
+        daily_send(
+            &app,
+            "re_engagement",
+            "has(email)",
+            Channel::Email,
+            "welcome.thanks",
+            MessageClass::Transactional,
+            5,
+        )
+        .await;
         app.app.evaluate_journey_schedules().await.unwrap();
         assert_eq!(app.app.advance_journeys(100).await.unwrap(), 12);
 
@@ -884,24 +879,16 @@ async fn one_frequency_cap_across_journeys_lets_the_higher_priority_message_thro
             ("re_engagement", "welcome.reassure", 4),
             ("win_back", "birthday.greeting", 7),
         ] {
-            let j = app.app.journey_named(&operator(), name).await.unwrap();
-            let def = JourneyDefinition {
-                trigger: Trigger::Daily,
-                entry: "tag = \"regular\"".into(),
-                steps: vec![Step::Send {
-                    channel: Channel::App,
-                    template: template.into(),
-                    class: MessageClass::Marketing,
-                    priority,
-                }],
-                reentry: Reentry::Never,
-                control_percent: 0,
-                ..j.definition.clone()
-            };
-            app.app
-                .update_journey(&operator(), j.id, None, None, Some(def), Some(true))
-                .await
-                .unwrap();
+            daily_send(
+                &app,
+                name,
+                "tag = \"regular\"",
+                Channel::App,
+                template,
+                MessageClass::Marketing,
+                priority,
+            )
+            .await;
         }
         app.app.evaluate_journey_schedules().await.unwrap();
         assert_eq!(app.app.advance_journeys(10).await.unwrap(), 3);
@@ -919,5 +906,193 @@ async fn one_frequency_cap_across_journeys_lets_the_higher_priority_message_thro
         // The one let through goes out in the morning.
         clock.set(at("2026-12-03T09:00:00Z"));
         assert_eq!(app.app.deliver_messages("test").await.unwrap().sent, 1);
+    }
+}
+
+#[tokio::test]
+async fn templates_are_checked_when_saved_and_previewed_for_a_real_customer() {
+    for db in TestDb::all().await {
+        let app = app_with(db, &Clock::default(), None).await;
+        let id = customer(
+            &app,
+            json!({"name": "Chen Jing", "locale": "zh-CN", "email": "chen@example.com"}),
+        )
+        .await;
+        // A misspelt field is refused when the template is saved, naming the line.
+        let (status, problem) = app
+            .post_json(
+                "/api/v1/templates",
+                json!({"name": "spring.offer", "channel": "email", "locale": "zh-CN",
+                       "subject": "{{ customer.first_name }}，春季新茶到了",
+                       "body": "您好，\n{{ customer.frist_name }}"}),
+            )
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        let errors = problem["errors"].to_string();
+        assert!(errors.contains("body"), "{problem}");
+        assert!(errors.contains("line 2"), "{problem}");
+        // An email without a subject is refused too.
+        let (status, problem) = app
+            .post_json(
+                "/api/v1/templates",
+                json!({"name": "spring.offer", "channel": "email", "locale": "zh-CN",
+                       "body": "{{ customer.first_name }}"}),
+            )
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert!(
+            problem["errors"].to_string().contains("subject"),
+            "{problem}"
+        );
+
+        let (status, t) = app
+            .post_json(
+                "/api/v1/templates",
+                json!({"name": "spring.offer", "channel": "email", "locale": "zh-CN",
+                       "subject": "{{ customer.first_name }}，春季新茶到了",
+                       "body": "您好，{{ customer.name }}！\n{% for o in offers %}{{ o.name }}\n{% endfor %}退订：{{ links.unsubscribe }}"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{t}");
+        let tid = t["id"].as_i64().unwrap();
+        let (status, got) = app.get_json(&format!("/api/v1/templates/{tid}")).await;
+        assert_eq!((status, got["locale"].as_str()), (200, Some("zh-CN")));
+        let (_, list) = app.get_json("/api/v1/templates").await;
+        assert!(
+            list.as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["name"] == "spring.offer")
+        );
+
+        // The preview is the real customer's, with a working unsubscribe link.
+        let (status, p) = app
+            .post_json(
+                &format!("/api/v1/templates/{tid}/preview"),
+                json!({"customer_id": id}),
+            )
+            .await;
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(p["subject"], "Chen，春季新茶到了", "{p}");
+        let body = p["body"].as_str().unwrap();
+        assert!(body.starts_with("您好，Chen Jing！"), "{body}");
+        let link = body.split("退订：").nth(1).unwrap().trim();
+        assert!(link.starts_with("https://shop.example.com/u/"), "{body}");
+        let token = link.rsplit('/').next().unwrap();
+        let (name, channel, done) = app.app.unsubscribe_target(token).await.unwrap();
+        assert_eq!(
+            (name.as_str(), channel, done),
+            ("Chen Jing", Channel::Email, false)
+        );
+        // A draft previews before it is saved; its errors are the same as saving's.
+        let (status, p) = app
+            .post_json(
+                &format!("/api/v1/templates/{tid}/preview"),
+                json!({"customer_id": id, "body": "{{ customer.email }}"}),
+            )
+            .await;
+        assert_eq!(
+            (status, p["body"].as_str()),
+            (200, Some("chen@example.com"))
+        );
+        let (status, _) = app
+            .post_json(
+                &format!("/api/v1/templates/{tid}/preview"),
+                json!({"customer_id": id, "body": "{{ customer.nope }}"}),
+            )
+            .await;
+        assert_eq!(status, 422);
+        let (status, _) = app
+            .post_json(
+                &format!("/api/v1/templates/{tid}/preview"),
+                json!({"customer_id": 999_999}),
+            )
+            .await;
+        assert_eq!(status, 404);
+        // Nothing was sent or stored by the previews.
+        assert!(messages_of(&app, id).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn two_workers_on_one_database_deliver_each_message_once() {
+    let Some(probe) = Smtp::start() else { return };
+    drop(probe);
+    for db in TestDb::all().await {
+        let smtp = Smtp::start().unwrap();
+        let url = db.url.clone();
+        let app = app_with(db, &Clock::default(), Some(smtp.port)).await;
+        let n = 60;
+        for i in 0..n {
+            customer(
+                &app,
+                json!({"name": format!("Guest {i}"), "email": format!("guest{i}@example.com"),
+                       "consents": [{"channel": "email", "status": "granted", "source": "counter"}]}),
+            )
+            .await;
+        }
+        daily_send(
+            &app,
+            "re_engagement",
+            "has(email)",
+            Channel::Email,
+            "welcome.thanks",
+            MessageClass::Transactional,
+            5,
+        )
+        .await;
+        app.app.evaluate_journey_schedules().await.unwrap();
+        assert_eq!(app.app.advance_journeys(500).await.unwrap(), n);
+
+        // Two worker processes at once, each claiming five messages at a time.
+        let worker = || {
+            Command::new(env!("CARGO_BIN_EXE_tenure"))
+                .args(["worker", "--until-idle"])
+                .env("DATABASE_URL", &url)
+                .env("TENURE_SMTP_URL", format!("smtp://127.0.0.1:{}", smtp.port))
+                .env("TENURE_SMTP_FROM", "Tea House <hello@tea.example.com>")
+                .env("TENURE_OUTBOX_BATCH", "5")
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (worker(), worker());
+        let sent_by = |c: Child| -> u64 {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success());
+            let text = String::from_utf8(out.stdout).unwrap();
+            text.split("sent ")
+                .nth(1)
+                .and_then(|t| t.split(' ').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no count in {text:?}"))
+        };
+        let (sa, sb) = (sent_by(a), sent_by(b));
+        assert_eq!(sa + sb, n, "{sa} + {sb}");
+        assert!(sa > 0 && sb > 0, "both workers delivered: {sa} and {sb}");
+
+        let got = smtp.wait_for(&format!("guest{}@example.com", n - 1)).await;
+        let mut ids: Vec<&str> = got
+            .lines()
+            .filter_map(|l| l.strip_prefix("Message-ID: "))
+            .collect();
+        let received = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!((received, ids.len()), (60, 60), "each message once");
+        let filter = MessageFilter {
+            status: Some(MessageStatus::Sent),
+            ..MessageFilter::default()
+        };
+        let sent = app
+            .store
+            .list_messages(&filter, None, 100)
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(sent.len(), 60);
+        assert!(sent.iter().all(|m| m.attempts == 1));
     }
 }
