@@ -614,28 +614,27 @@ impl App {
             } else {
                 uow.tx.last_entries(j.id, &ids).await?
             };
-            for (id, occasion, on) in batch {
-                if !may_reenter(j.definition.reentry, last.get(id).copied(), now) {
-                    continue;
-                }
-                let held = in_control(j.id.0, *id, j.definition.control_percent);
-                let made = uow
-                    .tx
-                    .enroll(&NewEnrollment {
-                        journey: j.id,
-                        customer: CustomerId(*id),
-                        occasion: occasion.clone(),
-                        occasion_on: Some(*on),
-                        control: held,
-                        at: now,
-                    })
-                    .await?;
-                if made.is_some() {
-                    if held {
-                        control += 1;
-                    } else {
-                        enrolled += 1;
-                    }
+            let rows: Vec<NewEnrollment> = batch
+                .iter()
+                .filter(|(id, _, _)| may_reenter(j.definition.reentry, last.get(id).copied(), now))
+                .map(|(id, occasion, on)| NewEnrollment {
+                    journey: j.id,
+                    customer: CustomerId(*id),
+                    occasion: occasion.clone(),
+                    occasion_on: Some(*on),
+                    control: in_control(j.id.0, *id, j.definition.control_percent),
+                    at: now,
+                })
+                .collect();
+            if rows.is_empty() {
+                uow.tx.rollback().await?;
+                continue;
+            }
+            for (_, held) in uow.tx.enroll_many(&rows).await? {
+                if held {
+                    control += 1;
+                } else {
+                    enrolled += 1;
                 }
             }
             uow.commit().await?;

@@ -11,6 +11,7 @@
 //! one twice, with the same `Message-ID`.
 
 use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
 use hmac::{KeyInit, Mac};
 use tenure_domain::access::Permission;
 use tenure_domain::changes::{Actor, Event};
@@ -527,6 +528,9 @@ impl Channels {
     }
 }
 
+/// How many messages of a batch a worker sends at once (and SMTP connections it keeps).
+const SENDS_AT_ONCE: usize = 8;
+
 /// How many attempts a message gets before it fails for good.
 const MAX_ATTEMPTS: i64 = 5;
 
@@ -605,20 +609,30 @@ impl App {
         }
         // The link secrets once a batch, not once a message.
         let links = Links::load(self).await?;
-        for m in batch {
-            let end = self.deliver(&m, &links).await;
-            match &end {
+        // Several messages at once: a send waits mostly on the other side (the SMTP
+        // server's replies, the gateway's answer), so the batch overlaps them.
+        let mut ends = futures_util::stream::iter(batch)
+            .map(|m| {
+                let links = &links;
+                async move {
+                    let end = self.deliver(&m, links).await;
+                    let mine = self
+                        .store()
+                        .finish_message(m.id, worker, &end, self.now())
+                        .await?;
+                    if !mine {
+                        tracing::warn!(message = m.id.0, "another worker took this message over");
+                    }
+                    Ok::<_, AppError>(end)
+                }
+            })
+            .buffer_unordered(SENDS_AT_ONCE);
+        while let Some(end) = ends.next().await {
+            match end? {
                 Delivery::Sent { .. } => report.sent += 1,
                 Delivery::Retry { .. } => report.retried += 1,
                 Delivery::Failed { .. } => report.failed += 1,
                 Delivery::Skipped { .. } => report.skipped += 1,
-            }
-            if !self
-                .store()
-                .finish_message(m.id, worker, &end, self.now())
-                .await?
-            {
-                tracing::warn!(message = m.id.0, "another worker took this message over");
             }
         }
         Ok(report)
@@ -690,8 +704,11 @@ impl App {
                     .ok_or_else(|| "TENURE_SMTP_URL is not set".to_owned())?;
                 Mailer::from_url(&url)
                     .map(|b| {
-                        b.pool_config(lettre::transport::smtp::PoolConfig::new().max_size(4))
-                            .build()
+                        b.pool_config(
+                            lettre::transport::smtp::PoolConfig::new()
+                                .max_size(SENDS_AT_ONCE as u32),
+                        )
+                        .build()
                     })
                     .map_err(|e| format!("TENURE_SMTP_URL is not usable: {e}"))
             })

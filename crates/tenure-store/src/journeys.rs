@@ -365,30 +365,94 @@ impl WriteTx<'_> {
         Ok(id.map(EnrollmentId))
     }
 
+    /// Enrols many at once; returns the customers newly enrolled with whether each is held
+    /// out (those already in for the occasion are left as they are).
+    pub async fn enroll_many(&mut self, rows: &[NewEnrollment]) -> StoreResult<Vec<(i64, bool)>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(500) {
+            let mut sql = String::from(
+                "INSERT INTO journey_enrollments (journey_id, customer_id, occasion, occasion_on, status, step, \
+                 next_at, entered_at, finished_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 8;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, 0, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                ));
+            }
+            sql.push_str(
+                " ON CONFLICT (journey_id, customer_id, occasion) DO NOTHING RETURNING customer_id, status",
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for e in chunk {
+                let (status, next_at) = if e.control {
+                    (EnrollmentStatus::Control, None)
+                } else {
+                    (EnrollmentStatus::Active, Some(to_micros(e.at)))
+                };
+                q = q
+                    .bind(e.journey.0)
+                    .bind(e.customer.0)
+                    .bind(e.occasion.clone())
+                    .bind(day(e.occasion_on))
+                    .bind(status.as_str())
+                    .bind(next_at)
+                    .bind(to_micros(e.at))
+                    .bind(e.control.then(|| to_micros(e.at)));
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                let status: String = row.try_get("status")?;
+                out.push((
+                    row.try_get("customer_id")?,
+                    status == EnrollmentStatus::Control.as_str(),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// When each of these customers last entered `journey` (any occasion).
     pub async fn last_entries(
         &mut self,
         journey: JourneyId,
         customers: &[i64],
     ) -> StoreResult<std::collections::HashMap<i64, DateTime<Utc>>> {
+        // One range of the (journey, customer) index per thousand customers: a long IN
+        // list is planned badly as a generic plan.
         let mut out = std::collections::HashMap::new();
-        for chunk in customers.chunks(500) {
-            let mut sql = String::from(
-                "SELECT customer_id, MAX(entered_at) AS at FROM journey_enrollments WHERE journey_id = $1 AND customer_id IN (",
-            );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(", ");
+        let mut ids = customers.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        for chunk in ids.chunks(1_000) {
+            let (Some(lo), Some(hi)) = (chunk.first(), chunk.last()) else {
+                continue;
+            };
+            let rows = sqlx::query(
+                "SELECT customer_id, MAX(entered_at) AS at FROM journey_enrollments \
+                 WHERE journey_id = $1 AND customer_id BETWEEN $2 AND $3 GROUP BY customer_id",
+            )
+            .bind(journey.0)
+            .bind(*lo)
+            .bind(*hi)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            for row in rows {
+                let c: i64 = row.try_get("customer_id")?;
+                if wanted.contains(&c) {
+                    out.insert(c, time(&row, "at")?);
                 }
-                sql.push_str(&format!("${}", i + 2));
-            }
-            sql.push_str(") GROUP BY customer_id");
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(journey.0);
-            for c in chunk {
-                q = q.bind(*c);
-            }
-            for row in q.fetch_all(&mut *self.tx).await? {
-                out.insert(row.try_get("customer_id")?, time(&row, "at")?);
             }
         }
         Ok(out)

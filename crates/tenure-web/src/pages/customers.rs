@@ -244,7 +244,11 @@ fn entry(e: &TimelineEntry) -> Entry {
         TimelineEntry::Message(m) => Entry {
             kind: "message",
             at: m.created_at.to_rfc3339(),
-            title: m.subject.clone(),
+            title: if m.subject.is_empty() {
+                m.template.clone()
+            } else {
+                m.subject.clone()
+            },
             detail: match m.reason {
                 Some(r) => format!("{} · {} · {r}", m.channel, m.status),
                 None => format!("{} · {}", m.channel, m.status),

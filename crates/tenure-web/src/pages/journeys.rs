@@ -37,9 +37,9 @@ fn channel_word(ctx: &Ctx, channel: Channel) -> String {
 /// Minutes as the largest whole unit: `2 days`, `3 h`, `45 min`.
 fn duration(ctx: &Ctx, minutes: u32) -> String {
     let n = |v: u32| [("n", i64::from(v).into())];
-    if minutes >= 1440 && minutes % 1440 == 0 {
+    if minutes >= 1440 && minutes.is_multiple_of(1440) {
         ctx.t_with("journey-days", &n(minutes / 1440))
-    } else if minutes >= 60 && minutes % 60 == 0 {
+    } else if minutes >= 60 && minutes.is_multiple_of(60) {
         ctx.t_with("journey-hours", &n(minutes / 60))
     } else {
         ctx.t_with("journey-minutes", &n(minutes))

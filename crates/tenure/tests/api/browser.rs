@@ -1,7 +1,9 @@
 //! The web application in a real browser (headless Chromium): a manager signs in, finds a
 //! customer by part of a Chinese name, opens the 360° page, submits an edit with a wrong
 //! email and sees the message, merges two duplicates and undoes it, imports a file and
-//! sees its errors, and switches to traditional Chinese. Every main page is checked with
+//! sees its errors, runs the life cycle, loyalty and service pages, switches a journey on,
+//! reads its report and the customers it did not reach, previews a template for a real
+//! customer, and switches to traditional Chinese. Every main page is checked with
 //! axe-core (no serious or critical violation) and saved as a screenshot under
 //! `target/screenshots/`.
 
@@ -427,6 +429,105 @@ async fn a_manager_runs_the_shop_from_the_browser() {
     s.goto("/surveys").await;
     s.check("surveys").await;
 
+    // Journeys: switch one on from the list, set the delivery settings (a mistake first),
+    // run a day of it and read its report and the customers it did not reach.
+    let op = tenure_testkit::operator();
+    let re = app.app.journey_named(&op, "re_engagement").await.unwrap();
+    s.goto("/journeys").await;
+    s.check("journeys").await;
+    s.click(&format!("form[action='/journeys/{}'] button", re.id.0))
+        .await;
+    s.until(&format!(
+        "document.querySelector(\"form[action='/journeys/{}'] button\").classList.contains('on')",
+        re.id.0
+    ))
+    .await;
+    s.type_into("#f-cap_max", "three").await;
+    s.click("form[action='/journeys/settings'] button[type=submit]")
+        .await;
+    s.until("!!document.querySelector('#e-cap_max')").await;
+    s.check("journey-settings-invalid").await;
+    s.type_into("#f-cap_max", "3").await;
+    s.click("form[action='/journeys/settings'] button[type=submit]")
+        .await;
+    s.until("document.body.innerText.includes('The delivery settings are saved.')")
+        .await;
+    // The member gets a message in the app inbox from another journey.
+    let res = app
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/customers/{member}"),
+        )
+        .json(&serde_json::json!({"tags": ["tea-club"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let inbox = app.app.journey_named(&op, "win_back").await.unwrap();
+    let def = tenure_domain::journey::JourneyDefinition {
+        trigger: tenure_domain::journey::Trigger::Daily,
+        entry: "tag = \"tea-club\"".into(),
+        steps: vec![tenure_domain::journey::Step::Send {
+            channel: tenure_domain::journey::Channel::App,
+            template: "welcome.reassure".into(),
+            class: tenure_domain::journey::MessageClass::Transactional,
+            priority: 5,
+        }],
+        control_percent: 0,
+        ..inbox.definition.clone()
+    };
+    app.app
+        .update_journey(&op, inbox.id, None, None, Some(def), Some(true))
+        .await
+        .unwrap();
+    app.app.evaluate_journey_schedules().await.unwrap();
+    while app.app.advance_journeys(500).await.unwrap() > 0 {}
+    app.app.deliver_messages("browser").await.unwrap();
+    s.goto(&format!("/journeys/{}", re.id.0)).await;
+    let not_sent: usize = s
+        .eval("document.querySelectorAll('#h-not-sent + p + table tbody tr td .tag').length")
+        .await;
+    assert!(
+        not_sent > 0,
+        "the at-risk customers without consent are listed"
+    );
+    s.check("journey").await;
+    // A reason's link narrows the list to it.
+    s.click("a[href*='reason=']").await;
+    s.until("location.search.includes('reason=')").await;
+
+    // Templates: the editor previews for a real customer and refuses a misspelt field.
+    s.goto("/templates").await;
+    s.check("templates").await;
+    let tpl = app
+        .app
+        .templates(&op)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "welcome.thanks" && t.locale == "en")
+        .unwrap();
+    s.goto(&format!("/templates/{}", tpl.id.0)).await;
+    s.type_into("#f-customer_id", &member.to_string()).await;
+    s.click("button[value=preview]").await;
+    s.until("!!document.querySelector('.message-preview')")
+        .await;
+    s.check("template").await;
+    s.type_into("#f-body", "Hello {{ customer.frist_name }}")
+        .await;
+    s.click("button[value=save]").await;
+    s.until("!!document.querySelector('#e-body')").await;
+    let error: String = s
+        .eval("document.querySelector('#e-body').textContent")
+        .await;
+    assert!(error.contains("line 1"), "{error}");
+    s.check("template-invalid").await;
+    // The 360° page shows the member's messages.
+    s.goto(&format!("/customers/{member}")).await;
+    s.until("document.querySelector('#h-messages').parentElement.innerText.includes('sent')")
+        .await;
+    s.check("customer-messages").await;
+
     // Traditional Chinese, by the language link, for every page after.
     s.goto("/").await;
     s.click("a[hreflang='zh-TW']").await;
@@ -439,6 +540,10 @@ async fn a_manager_runs_the_shop_from_the_browser() {
     let heading: String = s.eval("document.querySelector('h1').textContent").await;
     assert_eq!(heading, "客戶");
     s.check("customers-zh-TW").await;
+    s.goto("/journeys").await;
+    s.check("journeys-zh-TW").await;
+    s.goto(&format!("/journeys/{}", re.id.0)).await;
+    s.check("journey-zh-TW").await;
 
     // On a phone.
     s.page
@@ -462,6 +567,10 @@ async fn a_manager_runs_the_shop_from_the_browser() {
     // The member page as a customer opens it on a phone.
     s.goto(&format!("{member_link}?lang=zh-CN")).await;
     s.until("document.body.innerText.includes('积分')").await;
+    let inbox: usize = s
+        .eval("document.querySelectorAll('ul.inbox li p.body').length")
+        .await;
+    assert_eq!(inbox, 1, "the inbox message is on the member page");
     s.check("member-phone-zh-CN").await;
     let wide: bool = s
         .eval("document.documentElement.scrollWidth > window.innerWidth + 1")

@@ -693,19 +693,22 @@ async fn an_sms_goes_through_the_signed_gateway_and_is_retried_once_it_is_back()
 }
 
 /// An SMTP server that prints each recipient as it is given and each accepted message's
-/// `Message-ID`, and stalls the first time it is given `stall@example.com` — a server that
-/// hangs while a worker waits on it.
+/// `Message-ID`, and hangs the first time it is given `stall@example.com`: that recipient,
+/// and every other given to it in the next two seconds, waits for an hour — a server that
+/// stops answering while a worker waits on it.
 const STALLING_SMTP: &str = r#"
 import asyncio, sys, time
 from email import message_from_bytes
 from aiosmtpd.controller import Controller
-stalled = False
+stalled = None
 class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         global stalled
         print("RCPT", address, flush=True)
-        if address == "stall@example.com" and not stalled:
-            stalled = True
+        if address == "stall@example.com" and stalled is None:
+            stalled = time.monotonic()
+            await asyncio.sleep(3600)
+        elif stalled is not None and time.monotonic() - stalled < 2.0:
             await asyncio.sleep(3600)
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -804,16 +807,32 @@ async fn a_worker_killed_mid_batch_and_restarted_sends_every_message_once() {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        // kill -9 while the worker waits on the server, half-way through its batch.
-        first.kill().unwrap();
-        let _ = first.wait();
         assert!(
             stalled,
             "the worker never reached the stalling recipient:\n{}",
             read()
         );
+        // Once the sends already past the server have been recorded (nothing new for half
+        // a second), kill -9 while the worker waits on the server, mid-batch.
+        let mut seen = read().matches("DATA ").count();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let now = read().matches("DATA ").count();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
+        first.kill().unwrap();
+        let _ = first.wait();
         let before = read().matches("DATA ").count();
-        assert_eq!(before, 5, "{}", read());
+        assert!((1..12).contains(&before), "{}", read());
+        assert!(
+            !read()
+                .lines()
+                .any(|l| l.starts_with("DATA ") && l.ends_with(" stall@example.com")),
+            "the stalled message was not sent before the kill"
+        );
 
         // Once the dead worker's lease runs out, a new one sends the rest.
         tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
