@@ -682,6 +682,14 @@ mod tests {
                 );
             }
         }
+        for r in tenure_app::messages::ready_made() {
+            for key in [
+                format!("ready-{}", r.name),
+                format!("ready-{}-about", r.name),
+            ] {
+                assert!(catalog.has(Lang::En, &key), "{key}");
+            }
+        }
         for k in tenure_app::import::Kind::ALL {
             assert!(
                 catalog.has(Lang::En, &format!("import-kind-{}", k.name())),

@@ -180,6 +180,22 @@ fn step_view(ctx: &Ctx, s: &Step) -> StepView {
     }
 }
 
+/// A journey's title and description in the page's language: a ready-made journey whose
+/// words nobody changed reads in every language; words a business wrote stay as written.
+fn words(ctx: &Ctx, j: &tenure_app::model::Journey) -> (String, String) {
+    let ready = tenure_app::messages::ready_made();
+    let stock = ready.iter().find(|r| r.name == j.name);
+    let title = match stock {
+        Some(r) if r.title == j.title => ctx.t(&format!("ready-{}", r.name)),
+        _ => j.title.clone(),
+    };
+    let description = match stock {
+        Some(r) if r.description == j.description => ctx.t(&format!("ready-{}-about", r.name)),
+        _ => j.description.clone(),
+    };
+    (title, description)
+}
+
 /// Messages by outcome: (sent, queued, not sent).
 fn outcome_totals(c: &JourneyCounts) -> (i64, i64, i64) {
     let mut t = (0, 0, 0);
@@ -249,10 +265,11 @@ async fn list_page(
         .iter()
         .map(|(j, c)| {
             let (sent, queued, not_sent) = outcome_totals(c);
+            let (title, description) = words(ctx, j);
             JourneyRow {
                 id: j.id.0,
-                title: j.title.clone(),
-                description: j.description.clone(),
+                title,
+                description,
                 trigger: trigger_text(ctx, &j.definition.trigger),
                 enabled: j.enabled,
                 entered: c.entered,
@@ -461,6 +478,7 @@ async fn show_journey(
         definition: serde_json::to_string_pretty(d).unwrap_or_default(),
         errors: BTreeMap::new(),
     });
+    let (title, description) = words(ctx, j);
     page(
         ctx,
         status,
@@ -469,8 +487,7 @@ async fn show_journey(
         minijinja::context! {
             id => j.id.0,
             name => j.name.clone(),
-            title => j.title.clone(),
-            description => j.description.clone(),
+            title, description,
             enabled => j.enabled,
             trigger => trigger_text(ctx, &d.trigger),
             entry => d.entry.clone(),
@@ -775,7 +792,7 @@ async fn editor(
                     if *channel == t.channel && *template == t.name)
             })
         })
-        .map(|j| (j.id.0, j.title.clone()))
+        .map(|j| (j.id.0, words(ctx, j).0))
         .collect();
     let (subject, body) = state
         .draft
@@ -919,8 +936,8 @@ pub(crate) async fn customer_view(
         app.journeys(actor)
             .await
             .map_err(fail)?
-            .into_iter()
-            .map(|j| (j.id.0, j.title))
+            .iter()
+            .map(|j| (j.id.0, words(ctx, j).0))
             .collect()
     } else {
         BTreeMap::new()
