@@ -12,6 +12,7 @@ use crate::lifecycle::Stage;
 use crate::text_enum;
 
 text_enum! {
+    schema = MessageChannel;
     /// Where a message goes.
     pub enum Channel {
         Email => "email",

@@ -14,7 +14,23 @@ macro_rules! text_enum {
         pub enum $name {
             $( $(#[$vmeta])* #[serde(rename = $text)] $variant ),+
         }
-
+        $crate::text_enum!(@impls $name { $( $variant => $text ),+ });
+    };
+    // The same, named `$schema` in the API document (where another enum has its name).
+    (
+        schema = $schema:ident;
+        $(#[$meta:meta])*
+        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident => $text:tt ),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = $schema))]
+        pub enum $name {
+            $( $(#[$vmeta])* #[serde(rename = $text)] $variant ),+
+        }
+        $crate::text_enum!(@impls $name { $( $variant => $text ),+ });
+    };
+    (@impls $name:ident { $( $variant:ident => $text:tt ),+ }) => {
         impl $name {
             /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];

@@ -51,6 +51,24 @@ fn enums_are_published_as_the_server_spells_them() {
         schemas["Role"]["enum"],
         json!(["admin", "manager", "agent", "analyst", "read_only"])
     );
+    // Two vocabularies both called "channel" in the code: one schema each.
+    assert_eq!(
+        schemas["Channel"]["enum"],
+        json!([
+            "phone",
+            "email",
+            "sms",
+            "chat",
+            "social",
+            "in_person",
+            "app",
+            "web"
+        ])
+    );
+    assert_eq!(
+        schemas["MessageChannel"]["enum"],
+        json!(["email", "sms", "im", "app"])
+    );
 }
 
 #[tokio::test]
