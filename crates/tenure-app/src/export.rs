@@ -54,6 +54,28 @@ pub fn cell_text(cell: Cell) -> String {
     }
 }
 
+/// A text cell as a spreadsheet may open it safely: text starting with `=`, `+`, `-` or `@`
+/// (or a tab or carriage return) would be run as a formula, so it gets a leading `'`,
+/// which spreadsheets read as "this is text" — and the import takes off again.
+pub fn spreadsheet_safe(text: String) -> String {
+    if text.starts_with(FORMULA_STARTS) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
+/// A cell an export guarded against formulas, as it was: the leading `'` taken off.
+pub fn spreadsheet_text(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
+
+/// What a spreadsheet reads as the start of a formula.
+pub const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
 /// Why writing an export stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -79,7 +101,11 @@ impl App {
         let mut record: Vec<String> = Vec::new();
         while let Some(cells) = rows.try_next().await? {
             record.clear();
-            record.extend(cells.into_iter().map(cell_text));
+            record.extend(cells.into_iter().map(|c| match c {
+                // What people typed; numbers, times and amounts are written by Tenure.
+                Cell::Text(_) | Cell::List(_) => spreadsheet_safe(cell_text(c)),
+                other => cell_text(other),
+            }));
             w.write_record(&record)?;
             n += 1;
         }

@@ -481,7 +481,7 @@ fn parse_rows(
             columns
                 .get(name)
                 .and_then(|&i| record.get(i))
-                .map(str::trim)
+                .map(|v| crate::export::spreadsheet_text(v.trim()))
                 .filter(|v| !v.is_empty())
         };
         let mut errors: Errors = Vec::new();

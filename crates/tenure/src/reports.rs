@@ -79,7 +79,9 @@ pub async fn rfm(app: &App, me: &Actor, as_of: Option<NaiveDate>, format: &str) 
             ])?;
             for r in rows {
                 w.write_record([
-                    r.customer_external_id.unwrap_or_default(),
+                    tenure_app::export::spreadsheet_safe(
+                        r.customer_external_id.unwrap_or_default(),
+                    ),
                     r.recency_days.to_string(),
                     r.frequency.to_string(),
                     format!("{:.2}", r.monetary),

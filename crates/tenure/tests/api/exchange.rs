@@ -1,6 +1,7 @@
 //! Data out and back in: a generated business imported file by file (products and order
 //! lines included), exported with the same columns, and imported into a second database
-//! to the same bytes; vCard contacts in and out — on both databases.
+//! to the same bytes; vCard contacts in and out; cells a spreadsheet would run as formulas
+//! exported as text and read back as typed — on both databases.
 
 use std::path::Path;
 use std::process::Command;
@@ -37,7 +38,8 @@ fn export_all(db: &TestDb, dir: &Path) {
     }
 }
 
-/// The file without the named columns (the generator writes a few the import ignores).
+/// The file without the named columns (the generator writes a few the import ignores),
+/// each cell as the import reads it (a formula guard taken off).
 fn without_columns(path: &Path, drop: &[&str]) -> String {
     let mut r = csv::Reader::from_path(path).unwrap();
     let headers = r.headers().unwrap().clone();
@@ -48,7 +50,11 @@ fn without_columns(path: &Path, drop: &[&str]) -> String {
     w.write_record(keep.iter().map(|&i| &headers[i])).unwrap();
     for rec in r.records() {
         let rec = rec.unwrap();
-        w.write_record(keep.iter().map(|&i| &rec[i])).unwrap();
+        w.write_record(
+            keep.iter()
+                .map(|&i| tenure_app::export::spreadsheet_text(&rec[i])),
+        )
+        .unwrap();
     }
     String::from_utf8(w.into_inner().unwrap()).unwrap()
 }
@@ -239,5 +245,74 @@ async fn vcard_contacts_import_once_and_export_back() {
             .unwrap()
             .unwrap();
         assert_eq!(ann2.data, ann.data);
+    }
+}
+
+#[tokio::test]
+async fn cells_a_spreadsheet_would_run_as_formulas_are_exported_as_text_and_read_back() {
+    for db in TestDb::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("customers.csv");
+        std::fs::write(
+            &file,
+            "external_id,name,phone,tags\n\
+             F-1,\"=HYPERLINK(\"\"http://evil.example\"\",\"\"win\"\")\",+86 138 0013 8000,-sale;@home\n\
+             F-2,Plain Name,,\n",
+        )
+        .unwrap();
+        ok(&tenure(
+            &db,
+            &["import", "customers", file.to_str().unwrap()],
+        ));
+        let out = dir.path().join("out.csv");
+        ok(&tenure(
+            &db,
+            &["export", "customers", "--out", out.to_str().unwrap()],
+        ));
+        let mut r = csv::Reader::from_path(&out).unwrap();
+        let headers = r.headers().unwrap().clone();
+        let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        let f1 = rows
+            .iter()
+            .find(|r| &r[col("external_id")] == "F-1")
+            .unwrap();
+        assert_eq!(
+            &f1[col("name")],
+            "'=HYPERLINK(\"http://evil.example\",\"win\")"
+        );
+        assert_eq!(&f1[col("phone")], "'+86 138 0013 8000");
+        assert_eq!(&f1[col("tags")], "'-sale;@home");
+        let f2 = rows
+            .iter()
+            .find(|r| &r[col("external_id")] == "F-2")
+            .unwrap();
+        assert_eq!(&f2[col("name")], "Plain Name");
+        // No cell of the export starts a formula.
+        for row in &rows {
+            for cell in row {
+                assert!(!cell.starts_with(['=', '+', '-', '@']), "{cell}");
+            }
+        }
+        // Imported again, the values are what was typed.
+        let copy = TestDb::sqlite();
+        ok(&tenure(
+            &copy,
+            &["import", "customers", out.to_str().unwrap()],
+        ));
+        let again = dir.path().join("again.csv");
+        ok(&tenure(
+            &copy,
+            &["export", "customers", "--out", again.to_str().unwrap()],
+        ));
+        assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
+        let store = tenure_store::Store::connect(&copy.options()).await.unwrap();
+        let c = store
+            .find_customer_by_external_id("F-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.data.name, "=HYPERLINK(\"http://evil.example\",\"win\")");
+        assert_eq!(c.data.tags, vec!["-sale".to_owned(), "@home".to_owned()]);
     }
 }
