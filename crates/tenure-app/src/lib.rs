@@ -344,3 +344,12 @@ pub(crate) fn listed<T, U, K: tenure_domain::cursor::CursorKey>(
         next_cursor: page.next.as_ref().map(tenure_domain::cursor::encode),
     }
 }
+
+/// Compares secrets (tokens, signatures) in a time independent of where they differ.
+pub fn constant_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}

@@ -1748,14 +1748,7 @@ impl App {
             return Err(refused());
         };
         let expected = Self::sign(&self.link_secret().await?, &format!("{id}.{exp}"))?;
-        // Constant-time comparison of the signatures.
-        let same = expected.len() == sig.len()
-            && expected
-                .bytes()
-                .zip(sig.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if !same {
+        if !crate::constant_eq(&expected, sig) {
             return Err(refused());
         }
         if exp < self.now().timestamp() {

@@ -234,15 +234,11 @@ impl Links {
         let customer = CustomerId(id.parse().map_err(|_| not_found())?);
         let channel: Channel = channel.parse().map_err(|_| not_found())?;
         let want = self.unsubscribe_token(customer, channel)?;
-        if !constant_eq(want.as_bytes(), token.as_bytes()) {
+        if !crate::constant_eq(&want, token) {
             return Err(not_found());
         }
         Ok((customer, channel))
     }
-}
-
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A send step's message, before the rules.

@@ -30,6 +30,8 @@ pub struct AppState {
     pub web: tenure_web::WebState,
     pub tokens: Arc<auth::TokenCache>,
     pub metrics: Arc<metrics::Metrics>,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
+    pub metrics_token: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -49,7 +51,17 @@ impl AppState {
             app,
             tokens: Arc::new(auth::TokenCache::new(ttl)),
             metrics: Arc::new(metrics::Metrics::new()),
+            metrics_token: None,
         }
+    }
+
+    /// `/metrics` behind `token` (`TENURE_METRICS_TOKEN`); open when `None` or empty.
+    pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
+        self.metrics_token = token
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .map(Arc::from);
+        self
     }
 }
 

@@ -150,14 +150,7 @@ pub fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
         .map_or("", |(_, v)| v.as_str())
 }
 
-/// Compares secrets in time independent of where they differ.
-pub fn constant_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
+pub use tenure_app::constant_eq;
 
 /// Whether the request's `Origin` (when it has one) is this site.
 pub fn same_origin(headers: &HeaderMap) -> bool {

@@ -635,11 +635,14 @@ async fn serve(db: DbArgs, addr: String) -> Result<()> {
     let app = open(&db).await?;
     // Cookies are marked Secure when the application is reached over HTTPS.
     let secure_cookies = std::env::var("TENURE_BASE_URL").is_ok_and(|u| u.starts_with("https://"));
-    let router = tenure_http::router(tenure_http::AppState::with_options(
-        app.clone(),
-        tenure_http::auth::TOKEN_TTL,
-        tenure_web::WebOptions { secure_cookies },
-    ));
+    let router = tenure_http::router(
+        tenure_http::AppState::with_options(
+            app.clone(),
+            tenure_http::auth::TOKEN_TTL,
+            tenure_web::WebOptions { secure_cookies },
+        )
+        .with_metrics_token(std::env::var("TENURE_METRICS_TOKEN").ok()),
+    );
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;

@@ -326,3 +326,65 @@ fn a_user_error_is_one_line_even_with_backtraces_on() {
     assert!(lines[0].starts_with("error: "), "{stderr}");
     assert!(lines[0].contains("/no/such/file.csv"), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_metrics_can_require_a_token() {
+    let db = TestDb::sqlite();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(["serve", "--addr", &addr.to_string()])
+        .env("DATABASE_URL", &db.url)
+        .env("TENURE_METRICS_TOKEN", "scrape-me-7f3a")
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/metrics");
+    let mut first = None;
+    for _ in 0..100 {
+        match client.get(&url).send().await {
+            Ok(res) => {
+                first = Some(res);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    let anonymous = first.expect("the server answers");
+    assert_eq!(anonymous.status(), 401);
+    assert!(
+        anonymous.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let wrong = client
+        .get(&url)
+        .bearer_auth("scrape-me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = client
+        .get(&url)
+        .bearer_auth("scrape-me-7f3a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    let text = right.text().await.unwrap();
+    assert!(text.contains("# TYPE"), "{text}");
+    // Health stays open for the load balancer.
+    let health = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
