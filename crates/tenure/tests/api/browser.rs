@@ -91,14 +91,21 @@ impl Session {
         self.until("document.readyState === 'complete'").await;
     }
 
+    /// Clicks the element; when the page replaced it meanwhile (an htmx swap detaches the
+    /// node found), finds it again.
     async fn click(&self, selector: &str) {
-        self.page
-            .find_element(selector)
-            .await
-            .unwrap_or_else(|e| panic!("{selector}: {e}"))
-            .click()
-            .await
-            .unwrap();
+        let mut last = String::new();
+        for _ in 0..40 {
+            match self.page.find_element(selector).await {
+                Ok(el) => match el.click().await {
+                    Ok(_) => return,
+                    Err(e) => last = e.to_string(),
+                },
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{selector}: {last}");
     }
 
     async fn type_into(&self, selector: &str, text: &str) {

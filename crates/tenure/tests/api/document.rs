@@ -250,6 +250,33 @@ async fn every_answer_carries_its_request_id() {
     assert_eq!(mine.headers()["x-request-id"], "till-7-0042");
 }
 
+/// `tenure serve` on a free port of `db` with `env`, its standard error piped.
+fn serve(db: &TestDb, env: &[(&str, &str)]) -> (std::process::Child, std::net::SocketAddr) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let server = Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(["serve", "--addr", &addr.to_string()])
+        .env("DATABASE_URL", &db.url)
+        .envs(env.iter().copied())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    (server, addr)
+}
+
+/// The first answer to `req` once the server listens.
+async fn first_answer(req: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Response {
+    for _ in 0..100 {
+        match req().send().await {
+            Ok(res) => return res,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    panic!("the server never answered");
+}
+
 #[tokio::test]
 async fn the_request_log_has_one_line_a_request_without_personal_data() {
     let db = TestDb::sqlite();
@@ -261,31 +288,10 @@ async fn the_request_log_has_one_line_a_request_without_personal_data() {
     .last()
     .unwrap()
     .to_owned();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(["serve", "--addr", &addr.to_string()])
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut server, addr) = serve(&db, &[("RUST_LOG", "info"), ("NO_COLOR", "1")]);
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/api/v1/customers?q=Wang%20Secretname");
-    let mut answer = None;
-    for _ in 0..100 {
-        match client.get(&url).bearer_auth(&token).send().await {
-            Ok(res) => {
-                answer = Some(res);
-                break;
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-        }
-    }
-    let answer = answer.expect("the server answers");
+    let answer = first_answer(|| client.get(&url).bearer_auth(&token)).await;
     assert_eq!(answer.status(), 200);
     let id = answer.headers()["x-request-id"]
         .to_str()
@@ -330,31 +336,16 @@ fn a_user_error_is_one_line_even_with_backtraces_on() {
 #[tokio::test]
 async fn the_metrics_can_require_a_token() {
     let db = TestDb::sqlite();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(["serve", "--addr", &addr.to_string()])
-        .env("DATABASE_URL", &db.url)
-        .env("TENURE_METRICS_TOKEN", "scrape-me-7f3a")
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut server, addr) = serve(
+        &db,
+        &[
+            ("TENURE_METRICS_TOKEN", "scrape-me-7f3a"),
+            ("RUST_LOG", "warn"),
+        ],
+    );
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/metrics");
-    let mut first = None;
-    for _ in 0..100 {
-        match client.get(&url).send().await {
-            Ok(res) => {
-                first = Some(res);
-                break;
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-        }
-    }
-    let anonymous = first.expect("the server answers");
+    let anonymous = first_answer(|| client.get(&url)).await;
     assert_eq!(anonymous.status(), 401);
     assert!(
         anonymous.headers()["www-authenticate"]
