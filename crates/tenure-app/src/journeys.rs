@@ -630,7 +630,7 @@ impl App {
                 uow.tx.rollback().await?;
                 continue;
             }
-            for (_, held) in uow.tx.enroll_many(&rows).await? {
+            for (_, _, held) in uow.tx.enroll_many(&rows).await? {
                 if held {
                     control += 1;
                 } else {

@@ -1036,7 +1036,12 @@ fn send(channel: Channel, template: &str, class: MessageClass, priority: u8) -> 
 }
 
 /// The journeys a business switches on rather than builds.
-pub fn ready_made() -> Vec<ReadyMade> {
+pub fn ready_made() -> &'static [ReadyMade] {
+    static READY: std::sync::LazyLock<Vec<ReadyMade>> = std::sync::LazyLock::new(build_ready_made);
+    &READY
+}
+
+fn build_ready_made() -> Vec<ReadyMade> {
     use Channel::{App as InApp, Email};
     use MessageClass::{Marketing, Transactional};
     let conversion = |kind, window_days| Conversion { kind, window_days };

@@ -342,32 +342,19 @@ impl WriteTx<'_> {
 
     /// Enrols a customer; `None` when they are enrolled for this occasion already.
     pub async fn enroll(&mut self, e: &NewEnrollment) -> StoreResult<Option<EnrollmentId>> {
-        let (status, next_at) = if e.control {
-            (EnrollmentStatus::Control, None)
-        } else {
-            (EnrollmentStatus::Active, Some(to_micros(e.at)))
-        };
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO journey_enrollments (journey_id, customer_id, occasion, occasion_on, status, step, \
-             next_at, entered_at, finished_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8) \
-             ON CONFLICT (journey_id, customer_id, occasion) DO NOTHING RETURNING id",
-        )
-        .bind(e.journey.0)
-        .bind(e.customer.0)
-        .bind(e.occasion.clone())
-        .bind(day(e.occasion_on))
-        .bind(status.as_str())
-        .bind(next_at)
-        .bind(to_micros(e.at))
-        .bind(e.control.then(|| to_micros(e.at)))
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(id.map(EnrollmentId))
+        Ok(self
+            .enroll_many(std::slice::from_ref(e))
+            .await?
+            .first()
+            .map(|(id, _, _)| *id))
     }
 
-    /// Enrols many at once; returns the customers newly enrolled with whether each is held
+    /// Enrols many at once; returns the enrolments made — id, customer, and whether held
     /// out (those already in for the occasion are left as they are).
-    pub async fn enroll_many(&mut self, rows: &[NewEnrollment]) -> StoreResult<Vec<(i64, bool)>> {
+    pub async fn enroll_many(
+        &mut self,
+        rows: &[NewEnrollment],
+    ) -> StoreResult<Vec<(EnrollmentId, i64, bool)>> {
         let mut out = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(500) {
             let mut sql = String::from(
@@ -392,7 +379,7 @@ impl WriteTx<'_> {
                 ));
             }
             sql.push_str(
-                " ON CONFLICT (journey_id, customer_id, occasion) DO NOTHING RETURNING customer_id, status",
+                " ON CONFLICT (journey_id, customer_id, occasion) DO NOTHING RETURNING id, customer_id, status",
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for e in chunk {
@@ -414,6 +401,7 @@ impl WriteTx<'_> {
             for row in q.fetch_all(&mut *self.tx).await? {
                 let status: String = row.try_get("status")?;
                 out.push((
+                    EnrollmentId(row.try_get("id")?),
                     row.try_get("customer_id")?,
                     status == EnrollmentStatus::Control.as_str(),
                 ));

@@ -183,8 +183,9 @@ fn step_view(ctx: &Ctx, s: &Step) -> StepView {
 /// A journey's title and description in the page's language: a ready-made journey whose
 /// words nobody changed reads in every language; words a business wrote stay as written.
 fn words(ctx: &Ctx, j: &tenure_app::model::Journey) -> (String, String) {
-    let ready = tenure_app::messages::ready_made();
-    let stock = ready.iter().find(|r| r.name == j.name);
+    let stock = tenure_app::messages::ready_made()
+        .iter()
+        .find(|r| r.name == j.name);
     let title = match stock {
         Some(r) if r.title == j.title => ctx.t(&format!("ready-{}", r.name)),
         _ => j.title.clone(),
