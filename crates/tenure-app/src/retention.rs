@@ -680,6 +680,19 @@ impl App {
                 return Err(AppError::field(field, "must be a number"));
             }
         }
+        // Beyond these the totals are no longer numbers (they overflow to infinity).
+        for (field, v) in [
+            ("customers", input.customers),
+            ("yearly_spend_per_customer", input.yearly_spend_per_customer),
+            ("acquisition_cost", Some(input.acquisition_cost)),
+        ] {
+            if v.is_some_and(|v| v.abs() > 1e12) {
+                return Err(AppError::field(field, "must be at most 10^12"));
+            }
+        }
+        if input.customers.is_some_and(|v| v < 0.0) {
+            return Err(AppError::field("customers", "must be 0 or more"));
+        }
         if input.yearly_spend_per_customer.is_some_and(|v| v < 0.0) {
             return Err(AppError::field(
                 "yearly_spend_per_customer",

@@ -341,7 +341,7 @@ pub struct ProfitParams {
     pub defection_cut_points: Option<f64>,
     /// Share of spend that is margin, 0–1 (default 0.3).
     pub margin_rate: Option<f64>,
-    /// What winning one customer costs (default 0).
+    /// What winning one customer costs, at most 10^12 (default 0).
     pub acquisition_cost: Option<f64>,
     /// Yearly discount rate, 0–1 (default 0.1).
     pub discount_rate: Option<f64>,
@@ -349,9 +349,9 @@ pub struct ProfitParams {
     pub horizon_years: Option<u32>,
     /// Yearly retention now (default: measured).
     pub retention: Option<f64>,
-    /// Yearly spend of an active customer (default: measured).
+    /// Yearly spend of an active customer, 0 to 10^12 (default: measured).
     pub yearly_spend_per_customer: Option<f64>,
-    /// Customers at the start (default: those active in the last year).
+    /// Customers at the start, 0 to 10^12 (default: those active in the last year).
     pub customers: Option<f64>,
 }
 

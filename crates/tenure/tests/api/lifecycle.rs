@@ -590,3 +590,21 @@ async fn segments_are_kept_by_writes_and_refuse_what_cannot_be_worked_out() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_profit_simulator_refuses_numbers_too_large_to_total() {
+    let app = tenure_testkit::spawn_app(tenure_testkit::TestDb::sqlite()).await;
+    let (status, problem) = app
+        .get_json("/api/v1/analytics/profit?customers=1.7976931348623157e308")
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["errors"].to_string().contains("customers"),
+        "{problem}"
+    );
+    let (status, answer) = app
+        .get_json("/api/v1/analytics/profit?customers=1000&yearly_spend_per_customer=300")
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["now"]["total_value"].is_number(), "{answer}");
+}
