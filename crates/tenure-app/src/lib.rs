@@ -26,6 +26,7 @@ pub mod messages;
 pub mod model;
 mod orders;
 pub mod password;
+pub mod privacy;
 pub mod retention;
 pub mod segments;
 pub mod service;

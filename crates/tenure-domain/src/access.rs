@@ -29,6 +29,10 @@ pub enum Permission {
     WriteCatalog,
     /// Manage staff users and tokens.
     ManageUsers,
+    /// Read the audit log: who changed what, with the values before and after.
+    ReadAudit,
+    /// Answer privacy requests: hand out everything held about a customer, erase them.
+    Privacy,
 }
 
 impl Role {

@@ -14,6 +14,7 @@ use crate::ids::{
 use crate::text_enum;
 
 text_enum! {
+    schema = ActorKind;
     /// What kind of party acts.
     pub enum ActorKind {
         /// An API token.
@@ -28,6 +29,7 @@ text_enum! {
 }
 
 text_enum! {
+    schema = ChangeSource;
     /// The interface a change came through.
     pub enum Source {
         Api => "api",
@@ -123,6 +125,7 @@ impl Actor {
 }
 
 text_enum! {
+    schema = ChangeEntity;
     /// What a change-log entry is about.
     pub enum Entity {
         Customer => "customer",
@@ -153,6 +156,7 @@ text_enum! {
 }
 
 text_enum! {
+    schema = ChangeOperation;
     /// What happened to it.
     pub enum Operation {
         Create => "create",
@@ -163,6 +167,10 @@ text_enum! {
         Import => "import",
         Revoke => "revoke",
         Rebuild => "rebuild",
+        /// A customer's personal data was erased on request.
+        Erase => "erase",
+        /// Everything held about a customer was handed out.
+        Export => "export",
     }
 }
 
@@ -178,6 +186,14 @@ pub enum Event {
         customer: CustomerId,
     },
     CustomerDeleted {
+        customer: CustomerId,
+    },
+    /// The customer's personal data was erased on request; the record and its history stay.
+    CustomerErased {
+        customer: CustomerId,
+    },
+    /// Everything held about the customer was handed out on request.
+    CustomerExported {
         customer: CustomerId,
     },
     OrderRecorded {
@@ -445,6 +461,18 @@ impl Event {
                 Entity::Customer,
                 Some(customer.0),
                 Operation::Delete,
+                Some(customer),
+            ),
+            CustomerErased { customer } => change(
+                Entity::Customer,
+                Some(customer.0),
+                Operation::Erase,
+                Some(customer),
+            ),
+            CustomerExported { customer } => change(
+                Entity::Customer,
+                Some(customer.0),
+                Operation::Export,
                 Some(customer),
             ),
             OrderRecorded { order, customer } => change(

@@ -88,6 +88,8 @@ needs! {
     DeleteCustomers => DeleteCustomers,
     WriteCatalog => WriteCatalog,
     ManageUsers => ManageUsers,
+    ReadAudit => ReadAudit,
+    Privacy => Privacy,
 }
 
 /// The caller, known to hold permission `P`, as the actor of what it asks for.

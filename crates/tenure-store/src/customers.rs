@@ -637,6 +637,9 @@ pub(crate) async fn delete_tx(
     keep_records: bool,
 ) -> StoreResult<Vec<KeyChange>> {
     let keys = stored_keys(tx, id).await?;
+    if !keep_records {
+        crate::privacy::scrub_logs(tx, id).await?;
+    }
     delete_belongings(tx, id, keep_records).await?;
     let n = sqlx::query("DELETE FROM customers WHERE id = $1")
         .bind(id.0)
@@ -679,7 +682,7 @@ pub struct KeyChange {
 }
 
 /// The match-key changes between two sets of search terms.
-fn key_changes(id: i64, before: &[String], after: &[String]) -> Vec<KeyChange> {
+pub(crate) fn key_changes(id: i64, before: &[String], after: &[String]) -> Vec<KeyChange> {
     let is_key = |t: &&String| t.starts_with(tenure_domain::duplicates::KEY_PREFIX);
     let mut out: Vec<KeyChange> = before
         .iter()

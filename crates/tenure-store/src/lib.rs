@@ -24,6 +24,7 @@ pub mod lifecycle;
 pub mod load;
 pub mod loyalty;
 pub mod orders;
+pub mod privacy;
 pub mod products;
 pub mod recommendations;
 pub mod refresh;

@@ -26,8 +26,8 @@ pub enum Ownership {
     /// since they hold their profile or point at their id; a merge keeps them (they are
     /// what an undo needs, and aliases move to the survivor).
     Record,
-    /// The change log: ids and counts only; kept when the customer goes, so the history of
-    /// what was done stays.
+    /// The change log: kept when the customer goes, so the history of what was done stays;
+    /// the personal values it holds (the fields a change set) are cleared.
     Log,
 }
 
@@ -264,11 +264,18 @@ pub const CUSTOMER_TABLES: &[CustomerTable] = &[
         ownership: Ownership::Derived,
         personal: &[],
     },
+    // What the audit log last saw of each record, to compare the next change with.
+    CustomerTable {
+        name: "audit_snapshots",
+        columns: &["customer_id"],
+        ownership: Ownership::Derived,
+        personal: &["state"],
+    },
     CustomerTable {
         name: "change_log",
         columns: &["customer_id"],
         ownership: Ownership::Log,
-        personal: &[],
+        personal: &["fields"],
     },
 ];
 

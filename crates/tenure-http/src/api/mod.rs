@@ -9,6 +9,7 @@ mod journeys;
 mod lifecycle;
 pub(crate) mod loyalty;
 mod orders;
+mod privacy;
 mod products;
 mod recommendations;
 mod segments;
@@ -36,6 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(segments::routes())
         .merge(loyalty::routes())
         .merge(service::routes())
+        .merge(privacy::routes())
 }
 
 /// A page of results and the cursor of the next one (`null` on the last page).

@@ -34,6 +34,7 @@ async fn append_change(conn: &mut PgConnection, actor: &Actor, change: &Change) 
         .bind(v.operation)
         .bind(v.customer_id)
         .bind(v.detail)
+        .bind(v.fields)
         .execute(&mut *conn)
         .await?;
     Ok(())

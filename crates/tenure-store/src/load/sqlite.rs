@@ -46,7 +46,8 @@ pub(crate) fn append_change(
             v.entity_id,
             v.operation,
             v.customer_id,
-            v.detail
+            v.detail,
+            v.fields
         ])?;
     Ok(())
 }

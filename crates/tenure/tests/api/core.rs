@@ -136,7 +136,7 @@ async fn every_api_write_is_in_the_change_log_with_its_token() {
             .changes(
                 &ChangeFilter {
                     customer_id: Some(CustomerId(id)),
-                    since: None,
+                    ..Default::default()
                 },
                 None,
                 100,
@@ -195,7 +195,7 @@ async fn an_import_batch_logs_one_entry_in_its_own_transaction() {
 }
 
 /// Every text column of every table, and the tables with a customer column.
-async fn tables(pool: &sqlx::AnyPool, sqlite: bool) -> Vec<(String, Vec<String>)> {
+pub(crate) async fn tables(pool: &sqlx::AnyPool, sqlite: bool) -> Vec<(String, Vec<String>)> {
     let names: Vec<String> = if sqlite {
         sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \

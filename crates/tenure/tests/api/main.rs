@@ -23,6 +23,7 @@ mod orders;
 mod recommendations;
 mod service;
 mod tokens;
+mod trust;
 mod web;
 
 /// Runs the `tenure` binary on `db`.

@@ -1,0 +1,101 @@
+//! Trust: the audit log (who changed what, when, through which interface, with the values
+//! before and after) and privacy requests (everything held about one customer, and its
+//! erasure).
+
+use serde::Serialize;
+use tenure_domain::access::Permission;
+use tenure_domain::changes::{Actor, Event};
+use tenure_domain::ids::CustomerId;
+use tenure_store::changes::{ChangeFilter, ChangeRecord};
+
+use crate::{App, AppResult, Listed, PageRequest, require};
+
+/// Where a page of the audit log ends: the last entry's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditCursor(pub i64);
+
+impl tenure_domain::cursor::CursorKey for AuditCursor {
+    const TAG: &'static str = "audit";
+    type Parts = (i64,);
+    fn to_parts(&self) -> Self::Parts {
+        (self.0,)
+    }
+    fn from_parts((id,): Self::Parts) -> Option<Self> {
+        (id > 0).then_some(AuditCursor(id))
+    }
+}
+
+/// Everything held about one customer, as a privacy request hands it out.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerExport {
+    pub customer_id: CustomerId,
+    pub exported_at: chrono::DateTime<chrono::Utc>,
+    /// Every table holding rows of the customer, with those rows (tables without any are
+    /// left out).
+    pub tables: Vec<ExportedTable>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedTable {
+    pub table: &'static str,
+    pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl App {
+    /// The audit log, newest first: filtered by customer, by who acted, by time.
+    pub async fn audit_log(
+        &self,
+        actor: &Actor,
+        filter: &ChangeFilter,
+        page: &PageRequest,
+    ) -> AppResult<Listed<ChangeRecord>> {
+        require(actor, Permission::ReadAudit)?;
+        let limit = page.limit()?;
+        let after = page.after::<AuditCursor>()?.map(|c| c.0);
+        let filter = ChangeFilter {
+            newest_first: true,
+            ..filter.clone()
+        };
+        let p = self.store().changes(&filter, after, limit).await?;
+        Ok(Listed {
+            next_cursor: p
+                .next
+                .map(|id| tenure_domain::cursor::encode(&AuditCursor(id))),
+            items: p.items,
+        })
+    }
+
+    /// Everything held about a customer, from every table of the registry. The hand-out is
+    /// itself recorded in the audit log.
+    pub async fn export_customer(
+        &self,
+        actor: &Actor,
+        id: CustomerId,
+    ) -> AppResult<CustomerExport> {
+        require(actor, Permission::Privacy)?;
+        let data = self.store().customer_data(id).await?;
+        let mut uow = self.begin(actor).await?;
+        uow.emit(Event::CustomerExported { customer: id });
+        uow.commit().await?;
+        Ok(CustomerExport {
+            customer_id: id,
+            exported_at: self.now(),
+            tables: data
+                .into_iter()
+                .filter(|(_, rows)| !rows.is_empty())
+                .map(|(table, rows)| ExportedTable { table, rows })
+                .collect(),
+        })
+    }
+
+    /// Erases a customer's personal data everywhere it is held; their orders, points,
+    /// tickets and scores stay (anonymous), so every total is what it was.
+    pub async fn erase_customer(&self, actor: &Actor, id: CustomerId) -> AppResult<()> {
+        require(actor, Permission::Privacy)?;
+        let mut uow = self.begin(actor).await?;
+        uow.tx.erase_customer(id).await?;
+        uow.emit(Event::CustomerErased { customer: id });
+        uow.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,333 @@
+//! Trust: the audit log of every change with its values before and after, and privacy
+//! requests — everything held about a customer handed out, and erased everywhere while
+//! their totals stay.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tenure_domain::access::Role;
+use tenure_testkit::{TestDb, operator, spawn_app};
+
+async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn the_audit_log_records_who_changed_which_fields_from_what_to_what() {
+    for db in TestDb::all().await {
+        let app = spawn_app(db).await;
+        let (status, c) = send(
+            app.as_role(Role::Manager, Method::POST, "/api/v1/customers")
+                .json(&json!({"name": "Ada Lovelace", "email": "ada@example.com"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{c}");
+        let id = c["id"].as_i64().unwrap();
+        let started = chrono::Utc::now();
+        let (status, _) = send(
+            app.as_role(
+                Role::Agent,
+                Method::PATCH,
+                &format!("/api/v1/customers/{id}"),
+            )
+            .json(&json!({"email": "ada@analytical.example", "region": "London"})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        // A configuration change is audited with its values too.
+        let (_, settings) = send(app.admin(Method::GET, "/api/v1/service/settings")).await;
+        let mut changed = settings.clone();
+        changed["warn_before_minutes"] =
+            json!(settings["warn_before_minutes"].as_i64().unwrap() + 15);
+        let (status, body) = send(
+            app.as_role(Role::Manager, Method::PUT, "/api/v1/service/settings")
+                .json(&changed),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+
+        let (status, log) = send(app.as_role(
+            Role::Manager,
+            Method::GET,
+            &format!("/api/v1/audit?customer_id={id}"),
+        ))
+        .await;
+        assert_eq!(status, 200, "{log}");
+        let items = log["items"].as_array().unwrap();
+        // Newest first: the agent's edit, then the manager's create.
+        let edit = &items[0];
+        assert_eq!(edit["operation"], "update", "{log}");
+        assert_eq!(edit["entity"], "customer");
+        assert_eq!(edit["actor"]["name"], "test agent");
+        assert_eq!(edit["actor"]["kind"], "token");
+        assert_eq!(edit["source"], "api");
+        assert_eq!(
+            edit["fields"]["email"],
+            json!({"before": "ada@example.com", "after": "ada@analytical.example"})
+        );
+        assert_eq!(
+            edit["fields"]["region"],
+            json!({"before": null, "after": "London"})
+        );
+        assert!(
+            edit["fields"].get("name").is_none(),
+            "an unchanged field is not listed: {edit}"
+        );
+        let create = items
+            .iter()
+            .find(|e| e["operation"] == "create" && e["entity"] == "customer")
+            .unwrap();
+        assert_eq!(create["actor"]["name"], "test manager");
+        assert_eq!(create["fields"]["name"]["after"], "Ada Lovelace");
+
+        // By who acted, and by time.
+        let (_, by_agent) = send(app.admin(Method::GET, "/api/v1/audit?user=test%20agent")).await;
+        let by_agent = by_agent["items"].as_array().unwrap();
+        assert!(!by_agent.is_empty());
+        assert!(by_agent.iter().all(|e| e["actor"]["name"] == "test agent"));
+        let since = started.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let (_, recent) = send(
+            app.admin(Method::GET, "/api/v1/audit")
+                .query(&[("since", &since)]),
+        )
+        .await;
+        let recent = recent["items"].as_array().unwrap();
+        assert!(
+            recent
+                .iter()
+                .all(|e| e["operation"] != "create" || e["entity"] != "customer")
+        );
+        let settings_entry = recent
+            .iter()
+            .find(|e| e["entity"] == "settings")
+            .unwrap_or_else(|| panic!("the settings change is in the log: {recent:?}"));
+        assert_eq!(settings_entry["actor"]["name"], "test manager");
+        assert!(
+            settings_entry["fields"]["value"]["after"]
+                .as_str()
+                .is_some_and(|v| v.contains("warn_before_minutes")),
+            "{settings_entry}"
+        );
+
+        // Pages, newest first, without repeats.
+        let (_, first) = send(app.admin(Method::GET, "/api/v1/audit?limit=2")).await;
+        let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+        let (_, second) = send(
+            app.admin(Method::GET, "/api/v1/audit")
+                .query(&[("limit", "2"), ("cursor", &cursor)]),
+        )
+        .await;
+        let a = first["items"][1]["id"].as_i64().unwrap();
+        let b = second["items"][0]["id"].as_i64().unwrap();
+        assert!(b < a, "the second page goes on back in time");
+
+        // Only who may read it.
+        for role in [Role::Agent, Role::Analyst, Role::ReadOnly] {
+            let (status, _) = send(app.as_role(role, Method::GET, "/api/v1/audit")).await;
+            assert_eq!(status, 403, "{role}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_erased_customer_leaves_no_personal_data_while_their_totals_stay() {
+    for db in TestDb::all().await {
+        let sqlite = db.backend == tenure_store::Backend::Sqlite;
+        let app = spawn_app(db).await;
+        let (_, zeb) = app
+            .post_json(
+                "/api/v1/customers",
+                json!({
+                    "name": "Zebulon Quixotic", "external_id": "ZQ-1",
+                    "email": "zebulon.q@nowhere.example", "phone": "+44 20 7946 0958",
+                    "tags": ["zebulon-fan"], "birthday": "1970-05-04",
+                    "consents": [{"channel": "email", "status": "granted", "source": "Zebulon's web form"}]
+                }),
+            )
+            .await;
+        let id = zeb["id"].as_i64().unwrap();
+        let (_, dup) = app
+            .post_json(
+                "/api/v1/customers",
+                json!({"name": "Zeb Quixotic", "external_id": "ZQ-2", "email": "zebulon.q@nowhere.example"}),
+            )
+            .await;
+        let (status, _) = app
+            .post_json(
+                &format!("/api/v1/customers/{id}/merge"),
+                json!({"duplicate_id": dup["id"]}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (status, _) = send(
+            app.admin(Method::PATCH, &format!("/api/v1/customers/{id}"))
+                .json(&json!({"phone": "+44 20 7946 0959", "region": "Quixotic Hills"})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, _) = app
+            .post_json(
+                "/api/v1/orders",
+                json!({"customer_id": id, "external_id": "order-1", "occurred_at": "2026-03-01T10:00:00Z",
+                       "lines": [{"description": "Zebulon's usual", "quantity": 2, "unit_price_minor": 450}]}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let (status, _) = app
+            .post_json(
+                "/api/v1/interactions",
+                json!({"customer_id": id, "channel": "phone", "direction": "inbound",
+                       "subject": "Zebulon called", "body": "Zebulon Quixotic, +44 20 7946 0958"}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let (status, _) = app
+            .post_json(
+                "/api/v1/tickets",
+                json!({"customer_id": id, "subject": "Zebulon's kettle", "description": "Call Zebulon on 7946 0958"}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        app.app
+            .adjust_points(
+                &operator(),
+                tenure_domain::ids::CustomerId(id),
+                75,
+                "Goodwill for Zebulon",
+                None,
+            )
+            .await
+            .unwrap();
+        let (_, before) = app.get_json(&format!("/api/v1/customers/{id}")).await;
+        let (_, points_before) = app
+            .get_json(&format!("/api/v1/customers/{id}/loyalty"))
+            .await;
+
+        // The export holds all of it, table by table.
+        let (status, export) = send(app.as_role(
+            Role::Manager,
+            Method::GET,
+            &format!("/api/v1/customers/{id}/export"),
+        ))
+        .await;
+        assert_eq!(status, 200, "{export}");
+        let tables: Vec<&str> = export["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["table"].as_str().unwrap())
+            .collect();
+        for t in [
+            "customers",
+            "orders",
+            "order_lines",
+            "interactions",
+            "consent_events",
+            "tickets",
+            "ticket_messages",
+            "loyalty_entries",
+            "customer_merges",
+            "change_log",
+        ] {
+            assert!(tables.contains(&t), "the export has {t}: {tables:?}");
+        }
+        assert!(export.to_string().contains("Zebulon's usual"));
+        for role in [Role::Agent, Role::Analyst, Role::ReadOnly] {
+            let (status, _) =
+                send(app.as_role(role, Method::GET, &format!("/api/v1/customers/{id}/export")))
+                    .await;
+            assert_eq!(status, 403, "{role} may not export");
+        }
+
+        let pool = app.db.raw_pool().await;
+        let schema = crate::core::tables(&pool, sqlite).await;
+        let holding = |needle: &'static str| {
+            let pool = pool.clone();
+            let schema = schema.clone();
+            async move {
+                let mut found = Vec::new();
+                for (t, cols) in &schema {
+                    for c in cols {
+                        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                            "SELECT COUNT(*) FROM {t} WHERE LOWER({c}) LIKE $1"
+                        )))
+                        .bind(format!("%{}%", needle.to_lowercase()))
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                        if n > 0 {
+                            found.push(format!("{t}.{c}"));
+                        }
+                    }
+                }
+                found
+            }
+        };
+        assert!(
+            holding("zebulon").await.len() > 8,
+            "the check sees the data"
+        );
+
+        let (status, body) = send(app.as_role(
+            Role::Manager,
+            Method::POST,
+            &format!("/api/v1/customers/{id}/erase"),
+        ))
+        .await;
+        assert_eq!(status, 204, "{body}");
+
+        for needle in ["zebulon", "quixotic", "ZQ-", "7946", "nowhere.example"] {
+            assert_eq!(
+                holding(needle).await,
+                Vec::<String>::new(),
+                "{needle} is still held"
+            );
+        }
+        // The record stays, anonymous, with its totals; so do the points.
+        let (status, after) = app.get_json(&format!("/api/v1/customers/{id}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(after["name"], "");
+        assert_eq!(after["email"], Value::Null);
+        assert_eq!(after["stats"], before["stats"]);
+        let (_, points_after) = app
+            .get_json(&format!("/api/v1/customers/{id}/loyalty"))
+            .await;
+        assert_eq!(points_after["balance"], points_before["balance"]);
+        // The audit log says who erased them, and keeps no value of theirs.
+        let (_, log) = app
+            .get_json(&format!("/api/v1/audit?customer_id={id}"))
+            .await;
+        let items = log["items"].as_array().unwrap();
+        assert_eq!(items[0]["operation"], "erase", "{log}");
+        assert_eq!(items[0]["actor"]["name"], "test manager");
+        assert!(items.iter().any(|e| e["operation"] == "export"));
+        // The merge record stays readable, and can still be undone (into an anonymous
+        // record).
+        let (status, merges) = app.get_json("/api/v1/merges").await;
+        assert_eq!(status, 200, "{merges}");
+        let merge = merges["items"][0]["id"].as_i64().unwrap();
+        let (status, body) = app
+            .post_json(&format!("/api/v1/merges/{merge}/undo"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        for needle in ["zebulon", "quixotic", "ZQ-", "nowhere.example"] {
+            assert_eq!(
+                holding(needle).await,
+                Vec::<String>::new(),
+                "{needle} is back"
+            );
+        }
+        // A second request changes nothing and is answered the same.
+        let (status, _) =
+            send(app.admin(Method::POST, &format!("/api/v1/customers/{id}/erase"))).await;
+        assert_eq!(status, 204);
+        let (status, _) = send(app.admin(Method::POST, "/api/v1/customers/999999/erase")).await;
+        assert_eq!(status, 404);
+        pool.close().await;
+    }
+}
