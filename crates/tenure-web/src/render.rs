@@ -59,6 +59,11 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/customer_delete.html"),
     ),
     (
+        "customer_erase.html",
+        include_str!("../templates/customer_erase.html"),
+    ),
+    ("audit.html", include_str!("../templates/audit.html")),
+    (
         "duplicates.html",
         include_str!("../templates/duplicates.html"),
     ),
@@ -258,6 +263,7 @@ fn base(ctx: &Ctx) -> Base<'_> {
     add("/surveys", "nav-surveys", may(Permission::ReadAggregates));
     add("/journeys", "nav-journeys", may(Permission::ReadAggregates));
     add("/service", "nav-service", may(Permission::ReadAggregates));
+    add("/audit", "nav-audit", may(Permission::ReadAudit));
     add(
         "/analytics",
         "nav-analytics",
@@ -491,6 +497,7 @@ mod tests {
             ("pages/service.rs", include_str!("pages/service.rs")),
             ("pages/loyalty.rs", include_str!("pages/loyalty.rs")),
             ("pages/lifecycle.rs", include_str!("pages/lifecycle.rs")),
+            ("pages/audit.rs", include_str!("pages/audit.rs")),
             ("session.rs", include_str!("session.rs")),
             ("render.rs", include_str!("render.rs")),
         ]);
@@ -666,6 +673,27 @@ mod tests {
                     .collect(),
             ),
             ("journey-verdict-", vec!["better", "worse", "unclear"]),
+            (
+                "audit-entity-",
+                tenure_domain::changes::Entity::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
+            ),
+            (
+                "audit-op-",
+                tenure_domain::changes::Operation::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
+            ),
+            (
+                "audit-source-",
+                tenure_domain::changes::Source::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
+            ),
             (
                 "channel-",
                 tenure_domain::journey::Channel::ALL

@@ -276,7 +276,7 @@ pub async fn rejected_csv(ctx: Ctx, Path(id): Path<String>) -> Response {
     attachment(body.into(), "text/csv; charset=utf-8", &name)
 }
 
-fn attachment(body: Body, kind: &'static str, file_name: &str) -> Response {
+pub(crate) fn attachment(body: Body, kind: &'static str, file_name: &str) -> Response {
     let mut res = (StatusCode::OK, body).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));

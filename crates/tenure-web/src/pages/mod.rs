@@ -23,6 +23,7 @@ macro_rules! fetch {
 }
 
 mod analytics;
+mod audit;
 mod auth;
 mod customers;
 mod dashboard;
@@ -62,6 +63,13 @@ pub fn routes() -> Router<WebState> {
             "/customers/{id}/delete",
             get(customers::delete_form).post(customers::delete),
         )
+        .route("/customers/{id}/export.json", get(audit::export_json))
+        .route("/customers/{id}/export.zip", get(audit::export_zip))
+        .route(
+            "/customers/{id}/erase",
+            get(audit::erase_form).post(audit::erase),
+        )
+        .route("/audit", get(audit::list))
         .route("/duplicates", get(duplicates::list))
         .route("/duplicates/merge", post(duplicates::merge))
         .route("/merges/{id}/undo", post(duplicates::undo))

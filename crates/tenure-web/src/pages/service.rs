@@ -56,10 +56,10 @@ struct TimerView {
 
 /// The business's time zone: times on the service pages read as the business reads them
 /// (and as the task form takes them).
-struct Zone(chrono_tz::Tz);
+pub(crate) struct Zone(chrono_tz::Tz);
 
 impl Zone {
-    async fn of(ctx: &Ctx, actor: &Actor) -> Result<Zone, Response> {
+    pub(crate) async fn of(ctx: &Ctx, actor: &Actor) -> Result<Zone, Response> {
         let settings = ctx
             .state
             .app
@@ -73,7 +73,11 @@ impl Zone {
     }
 
     /// `t` with the zone's offset, for the templates' `datetime` and `date` filters.
-    fn at(&self, t: DateTime<Utc>) -> String {
+    pub(crate) fn tz(&self) -> chrono_tz::Tz {
+        self.0
+    }
+
+    pub(crate) fn at(&self, t: DateTime<Utc>) -> String {
         t.with_timezone(&self.0).to_rfc3339()
     }
 }

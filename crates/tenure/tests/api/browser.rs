@@ -540,6 +540,14 @@ async fn a_manager_runs_the_shop_from_the_browser() {
         .await;
     s.check("customer-messages").await;
 
+    // The audit log of that customer, from the 360° page, and the erase confirmation.
+    s.click("a[href^='/audit?customer=']").await;
+    s.until("location.pathname === '/audit' && !!document.querySelector('table.audit')")
+        .await;
+    s.check("audit").await;
+    s.goto(&format!("/customers/{member}/erase")).await;
+    s.check("customer-erase").await;
+
     // Traditional Chinese, by the language link, for every page after.
     s.goto("/").await;
     s.click("a[hreflang='zh-TW']").await;
@@ -556,6 +564,8 @@ async fn a_manager_runs_the_shop_from_the_browser() {
     s.check("journeys-zh-TW").await;
     s.goto(&format!("/journeys/{}", re.id.0)).await;
     s.check("journey-zh-TW").await;
+    s.goto("/audit").await;
+    s.check("audit-zh-TW").await;
 
     // On a phone.
     s.page

@@ -331,3 +331,116 @@ async fn an_erased_customer_leaves_no_personal_data_while_their_totals_stay() {
         pool.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_manager_reads_the_audit_log_exports_and_erases_a_customer_from_the_pages() {
+    use crate::web::signed_in;
+    use std::io::Read;
+    for db in TestDb::all().await {
+        let app = spawn_app(db).await;
+        let (_, c) = app
+            .post_json(
+                "/api/v1/customers",
+                json!({"name": "Grace Hopper", "email": "grace@navy.example", "phone": "+1 202 555 0142"}),
+            )
+            .await;
+        let id = c["id"].as_i64().unwrap();
+        let (status, _) = send(
+            app.admin(Method::PATCH, &format!("/api/v1/customers/{id}"))
+                .json(&json!({"email": "=HYPERLINK(\"http://x\")"})),
+        )
+        .await;
+        assert_eq!(status, 422, "a formula is not an email address");
+        let (status, _) = send(
+            app.admin(Method::PATCH, &format!("/api/v1/customers/{id}"))
+                .json(&json!({"email": "grace@cobol.example", "region": "=1+2"})),
+        )
+        .await;
+        assert_eq!(status, 200);
+
+        let mut manager = signed_in(&app, Role::Manager).await;
+        let page = manager.get(&format!("/customers/{id}")).await;
+        assert_eq!(page.status, 200);
+        for link in ["/audit?customer=", "/export.zip", "/export.json", "/erase"] {
+            assert!(page.body.contains(link), "the 360° page links {link}");
+        }
+        let log = manager.get(&format!("/audit?customer={id}")).await;
+        assert_eq!(log.status, 200);
+        assert!(log.body.contains("Changed"), "{}", log.body);
+        assert!(
+            log.body.contains("<del>grace@navy.example</del>"),
+            "{}",
+            log.body
+        );
+        assert!(log.body.contains("<ins>grace@cobol.example</ins>"));
+        assert!(log.body.contains("through the API"));
+        let bad = manager.get("/audit?customer=abc&since=tomorrow").await;
+        assert_eq!(bad.status, 200);
+        assert!(bad.body.contains("The customer number is a whole number"));
+        assert!(bad.body.contains("The date is written as"));
+
+        // The CSV bundle: one file per table; a formula-looking cell is text.
+        let (status, headers, zip) = manager
+            .get_bytes(&format!("/customers/{id}/export.zip"))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["content-type"], "application/zip");
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+        let mut customers = String::new();
+        archive
+            .by_name("customers.csv")
+            .unwrap()
+            .read_to_string(&mut customers)
+            .unwrap();
+        assert!(customers.contains("Grace Hopper"), "{customers}");
+        assert!(customers.contains("'=1+2"), "{customers}");
+        assert!(archive.by_name("change_log.csv").is_ok());
+        let (status, _, json_export) = manager
+            .get_bytes(&format!("/customers/{id}/export.json"))
+            .await;
+        assert_eq!(status, 200);
+        let doc: Value = serde_json::from_slice(&json_export).unwrap();
+        assert_eq!(doc["customer_id"], id);
+
+        // Erase from the page.
+        let form = manager.get(&format!("/customers/{id}/erase")).await;
+        assert!(
+            form.body
+                .contains("Erase the personal data of Grace Hopper?")
+        );
+        let done = manager
+            .submit(
+                &format!("/customers/{id}/erase"),
+                &format!("/customers/{id}/erase"),
+                &[],
+            )
+            .await;
+        assert_eq!(done.status, 303);
+        let after = manager.get(&format!("/customers/{id}?notice=erased")).await;
+        assert!(after.body.contains("personal data was erased"));
+        assert!(!after.body.contains("Grace"));
+        let log = manager.get(&format!("/audit?customer={id}")).await;
+        assert!(log.body.contains("Erased"));
+        assert!(
+            !log.body.contains("grace@"),
+            "the log keeps no value of theirs"
+        );
+
+        // Who may not.
+        let mut agent = signed_in(&app, Role::Agent).await;
+        assert_eq!(agent.get("/audit").await.status, 403);
+        assert_eq!(
+            agent.get(&format!("/customers/{id}/erase")).await.status,
+            403
+        );
+        assert_eq!(
+            agent
+                .get_bytes(&format!("/customers/{id}/export.zip"))
+                .await
+                .0,
+            403
+        );
+        let page = agent.get(&format!("/customers/{id}")).await;
+        assert!(!page.body.contains("/erase"));
+    }
+}

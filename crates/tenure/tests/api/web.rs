@@ -107,6 +107,20 @@ impl Browser {
         self.finish(res).await
     }
 
+    /// A download, as bytes.
+    pub async fn get_bytes(&mut self, path: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        (status, headers, res.bytes().await.unwrap().to_vec())
+    }
+
     pub async fn get(&mut self, path: &str) -> Page {
         self.get_with(path, &[]).await
     }
