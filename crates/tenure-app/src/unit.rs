@@ -110,6 +110,20 @@ impl<'a> UnitOfWork<'a> {
                 self.events.extend(more);
             }
             if handled == self.events.len() {
+                if let Some(key) = take_request_key() {
+                    let now = chrono::Utc::now();
+                    if !self
+                        .tx
+                        .reserve_request_key(&key.scope, &key.key, &key.fingerprint, now)
+                        .await?
+                    {
+                        return Err(crate::AppError::Conflict(
+                            "a request with this Idempotency-Key was carried out already \
+                             or is being carried out"
+                                .into(),
+                        ));
+                    }
+                }
                 self.tx.commit().await?;
                 return Ok(self.events);
             }
@@ -117,5 +131,89 @@ impl<'a> UnitOfWork<'a> {
         Err(crate::AppError::Internal(
             "event handlers kept emitting events; the write was rolled back".into(),
         ))
+    }
+}
+
+/// The `Idempotency-Key` of the request being served, with a digest of what it asked.
+/// The first unit of work the request commits records the key in its own transaction, so
+/// a retry of a request whose write committed never writes again, even when the answer to
+/// the first was lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKey {
+    /// Whose key it is (the caller's credential), so clients never collide.
+    pub scope: String,
+    pub key: String,
+    pub fingerprint: String,
+}
+
+tokio::task_local! {
+    static REQUEST_KEY: std::sync::Mutex<KeyState>;
+}
+
+#[derive(Debug)]
+enum KeyState {
+    Waiting(RequestKey),
+    Recorded,
+    Unused,
+}
+
+/// Runs `f` (serving one request) with its idempotency key; returns what `f` returned and
+/// whether a write of it recorded the key.
+pub async fn with_request_key<F: Future>(key: RequestKey, f: F) -> (F::Output, bool) {
+    REQUEST_KEY
+        .scope(std::sync::Mutex::new(KeyState::Waiting(key)), async move {
+            let out = f.await;
+            let recorded = REQUEST_KEY.with(|k| {
+                matches!(
+                    *k.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+                    KeyState::Recorded
+                )
+            });
+            (out, recorded)
+        })
+        .await
+}
+
+/// The request's key, the first time a unit of work asks for it.
+fn take_request_key() -> Option<RequestKey> {
+    REQUEST_KEY
+        .try_with(|k| {
+            let mut state = k.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match std::mem::replace(&mut *state, KeyState::Unused) {
+                KeyState::Waiting(key) => {
+                    *state = KeyState::Recorded;
+                    Some(key)
+                }
+                other => {
+                    *state = other;
+                    None
+                }
+            }
+        })
+        .ok()
+        .flatten()
+}
+
+impl crate::App {
+    /// What is stored of the request with `key` in `scope`, when it was seen before.
+    pub async fn request_key(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> AppResult<Option<tenure_store::changes::StoredRequest>> {
+        Ok(self.store().request_key(scope, key).await?)
+    }
+
+    /// Stores the answer to a request whose write recorded its key.
+    pub async fn answer_request_key(&self, scope: &str, key: &str, answer: &str) -> AppResult<()> {
+        Ok(self.store().answer_request_key(scope, key, answer).await?)
+    }
+
+    /// Forgets the keys of requests older than `before`.
+    pub async fn forget_request_keys(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> AppResult<u64> {
+        Ok(self.store().forget_request_keys(before).await?)
     }
 }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 mod extract;
 mod health;
+mod idempotency;
 mod metrics;
 mod openapi;
 mod problem;
@@ -96,6 +97,10 @@ async fn fallback(
 /// turn every failure into problem+json.
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api_router().split_for_parts();
+    let api = api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        idempotency::guard,
+    ));
     Router::new()
         .merge(api)
         // The browsable API page, its assets vendored into the binary so it works offline;

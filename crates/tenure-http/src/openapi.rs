@@ -74,8 +74,8 @@ const SHARED_ANSWERS: &[SharedAnswer] = &[
     }),
     (
         "422",
-        "The body was read but a value breaks a rule; `errors` names each field",
-        |op| op.has_body,
+        "The body was read but a value breaks a rule; `errors` names each field (or the Idempotency-Key was used for another request)",
+        |op| op.has_body || op.method == "post",
     ),
     (
         "503",
@@ -113,6 +113,9 @@ fn complete_value(doc: &mut Value) {
                     has_body: op.get("requestBody").is_some(),
                     has_path_id: path.contains("{id}"),
                 };
+                if method == "post" && shape.secured {
+                    idempotency_parameter(op);
+                }
                 bound_parameters(op);
                 let responses = op
                     .as_object_mut()
@@ -140,6 +143,32 @@ fn complete_value(doc: &mut Value) {
     if let Some(schemas) = doc.pointer_mut("/components/schemas") {
         bound_schemas(schemas);
     }
+}
+
+/// Every POST takes an `Idempotency-Key` (a route that requires one documents it itself).
+fn idempotency_parameter(op: &mut Value) {
+    let Some(o) = op.as_object_mut() else {
+        return;
+    };
+    let params = o.entry("parameters").or_insert_with(|| json!([]));
+    let Some(params) = params.as_array_mut() else {
+        return;
+    };
+    let named = |p: &Value| {
+        p.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key"))
+    };
+    if params.iter().any(named) {
+        return;
+    }
+    params.push(json!({
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": false,
+        "description": "Unique per request (1–200 printable characters). A retry with the same key gets the first answer and changes nothing; the same key with another request is refused (422); a retry of a request that wrote but whose answer was lost is refused (409).",
+        "schema": { "type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$" }
+    }));
 }
 
 /// An answer whose body is a `Problem` is sent as problem+json, not plain JSON.

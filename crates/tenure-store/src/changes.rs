@@ -365,3 +365,86 @@ enum KeyValue {
     Id(i64),
     Text(String),
 }
+
+impl WriteTx<'_> {
+    /// Records that the request with `key` wrote, in the write's own transaction; `false`
+    /// when the key is recorded already (this transaction must then be rolled back).
+    pub async fn reserve_request_key(
+        &mut self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool> {
+        let n = sqlx::query(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, response, created_at) \
+             VALUES ($1, $2, $3, '', $4) ON CONFLICT (scope, key) DO NOTHING",
+        )
+        .bind(scope.to_owned())
+        .bind(key.to_owned())
+        .bind(fingerprint.to_owned())
+        .bind(now.timestamp_micros())
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+}
+
+/// What is stored of a keyed request: the digest of what it asked and its answer (empty
+/// while the answer is not stored yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRequest {
+    pub fingerprint: String,
+    pub response: String,
+}
+
+impl Store {
+    pub async fn request_key(&self, scope: &str, key: &str) -> StoreResult<Option<StoredRequest>> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        )
+        .bind(scope.to_owned())
+        .bind(key.to_owned())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(fingerprint, response)| StoredRequest {
+            fingerprint,
+            response,
+        }))
+    }
+
+    /// Stores the answer to a keyed request whose write recorded the key.
+    pub async fn answer_request_key(
+        &self,
+        scope: &str,
+        key: &str,
+        response: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2")
+            .bind(scope.to_owned())
+            .bind(key.to_owned())
+            .bind(response.to_owned())
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Forgets the keys of requests older than `before` (a day is what clients retry in).
+    pub async fn forget_request_keys(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE scope LIKE 'http:%' AND created_at < $1",
+        )
+        .bind(before.timestamp_micros())
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+}

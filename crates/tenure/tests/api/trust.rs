@@ -444,3 +444,125 @@ async fn a_manager_reads_the_audit_log_exports_and_erases_a_customer_from_the_pa
         assert!(!page.body.contains("/erase"));
     }
 }
+
+#[tokio::test]
+async fn a_retried_post_with_its_idempotency_key_is_recorded_once() {
+    for db in TestDb::all().await {
+        let app = spawn_app(db).await;
+        let (_, c) = app
+            .post_json("/api/v1/customers", json!({"name": "Retry Customer"}))
+            .await;
+        let id = c["id"].as_i64().unwrap();
+        let order = json!({"customer_id": id, "occurred_at": "2026-11-01T10:00:00Z",
+                           "lines": [{"description": "Tea", "quantity": 1, "unit_price_minor": 300}]});
+        let post = |path: &str, key: &str, body: &Value| {
+            app.admin(Method::POST, path)
+                .header("Idempotency-Key", key)
+                .json(body)
+        };
+        let first = post("/api/v1/orders", "order-1", &order)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(first.status(), 201);
+        let first: Value = first.json().await.unwrap();
+        let again = post("/api/v1/orders", "order-1", &order)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 201);
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        let again: Value = again.json().await.unwrap();
+        assert_eq!(again, first, "the retry gets the first answer");
+        let (_, list) = app
+            .get_json(&format!("/api/v1/orders?customer_id={id}"))
+            .await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+
+        // The same key for another request is refused.
+        let mut other = order.clone();
+        other["lines"][0]["quantity"] = json!(2);
+        let res = post("/api/v1/orders", "order-1", &other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422);
+        // A request refused for its values wrote nothing: corrected, it goes through with
+        // the same key.
+        let bad = json!({"customer_id": id, "channel": "phone", "direction": "sideways", "subject": "x", "body": ""});
+        let res = post("/api/v1/interactions", "call-1", &bad)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error());
+        let good = json!({"customer_id": id, "channel": "phone", "direction": "inbound", "subject": "Asked about tea", "body": ""});
+        let res = post("/api/v1/interactions", "call-1", &good)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+
+        // Ten copies of one request at once: one interaction.
+        let note = json!({"customer_id": id, "channel": "email", "direction": "outbound", "subject": "Sent the catalogue", "body": ""});
+        let sends = (0..10).map(|_| post("/api/v1/interactions", "note-1", &note).send());
+        let answers = futures_util::future::join_all(sends).await;
+        let statuses: Vec<u16> = answers
+            .iter()
+            .map(|r| r.as_ref().unwrap().status().as_u16())
+            .collect();
+        assert!(
+            statuses.iter().all(|s| *s == 201 || *s == 409),
+            "{statuses:?}"
+        );
+        assert!(statuses.contains(&201));
+        let (_, list) = app
+            .get_json(&format!("/api/v1/interactions?customer_id={id}"))
+            .await;
+        let subjects: Vec<&str> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["subject"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            subjects
+                .iter()
+                .filter(|s| **s == "Sent the catalogue")
+                .count(),
+            1,
+            "{subjects:?}"
+        );
+
+        // A write that committed but whose answer was lost (the server died before
+        // storing it): the retry is refused, not written twice.
+        let pool = app.db.raw_pool().await;
+        sqlx::query("UPDATE idempotency_keys SET response = '' WHERE key = 'order-1'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let res = post("/api/v1/orders", "order-1", &order)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 409);
+        let (_, list) = app
+            .get_json(&format!("/api/v1/orders?customer_id={id}"))
+            .await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 1);
+        // Keys are the caller's own: another token's same key is another request.
+        let res = app
+            .as_role(Role::Manager, Method::POST, "/api/v1/orders")
+            .header("Idempotency-Key", "order-1")
+            .json(&order)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let bad_key = post("/api/v1/orders", "has space", &order)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad_key.status(), 400);
+        pool.close().await;
+    }
+}
