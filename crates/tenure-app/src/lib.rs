@@ -55,6 +55,7 @@ use tenure_domain::validation::InputContext;
 use tenure_store::Store;
 
 pub use error::{AppError, AppResult};
+pub use tenure_store::backup::restore as restore_backup;
 pub use tenure_store::{StoreOptions, redact_url};
 pub use users::{TOKEN_DAYS_MAX, TOKEN_NAME_MAX};
 

@@ -99,3 +99,12 @@ impl App {
         Ok(())
     }
 }
+
+impl App {
+    /// Writes a consistent copy of the whole database to `file` (which must not exist),
+    /// while the application keeps serving.
+    pub async fn backup(&self, actor: &Actor, file: &std::path::Path) -> AppResult<()> {
+        require(actor, Permission::ManageUsers)?;
+        Ok(self.store().backup(file).await?)
+    }
+}

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod analytics;
+pub mod backup;
 pub mod changes;
 pub mod customers;
 mod decode;

@@ -50,6 +50,22 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Write a consistent copy of the whole database to FILE while the server keeps serving
+    /// (SQLite: an online snapshot; PostgreSQL: `pg_dump --format=custom`).
+    Backup {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Where the backup goes; an existing file is never overwritten.
+        file: std::path::PathBuf,
+    },
+    /// Restore a backup into an empty database (a new SQLite file, or a PostgreSQL database
+    /// without tables), then apply migrations.
+    Restore {
+        #[command(flatten)]
+        db: DbArgs,
+        /// A file `tenure backup` wrote.
+        file: std::path::PathBuf,
+    },
     /// Run scheduled and queued jobs (the model refresh, duplicate rebuilds, ...).
     Worker {
         #[command(flatten)]
@@ -285,6 +301,27 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Migrate { db } => {
             open(&db).await?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Backup { db, file } => {
+            let app = open(&db).await?;
+            app.backup(&operator(), &file)
+                .await
+                .with_context(|| format!("backing up to {}", file.display()))?;
+            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            println!("backed up to {} ({size} bytes)", file.display());
+            Ok(())
+        }
+        Command::Restore { db, file } => {
+            tenure_app::restore_backup(&file, &db.database_url)
+                .await
+                .with_context(|| format!("restoring {}", file.display()))?;
+            open(&db).await?;
+            println!(
+                "restored {} into {}; migrations applied",
+                file.display(),
+                tenure_app::redact_url(&db.database_url)
+            );
             Ok(())
         }
         Command::Worker { db, until_idle } => {

@@ -566,3 +566,54 @@ async fn a_retried_post_with_its_idempotency_key_is_recorded_once() {
         pool.close().await;
     }
 }
+
+#[tokio::test]
+async fn the_command_line_backs_up_and_restores_a_business() {
+    let mut pairs = vec![(TestDb::sqlite(), TestDb::sqlite())];
+    if let (Some(a), Some(b)) = (TestDb::postgres().await, TestDb::postgres().await) {
+        pairs.push((a, b));
+    }
+    for (db, target) in pairs {
+        let out = crate::tenure(&db, &["demo", "--customers", "60"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shop.backup");
+        let file_arg = file.to_str().unwrap();
+        let out = crate::tenure(&db, &["backup", file_arg]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("backed up to"));
+        let again = crate::tenure(&db, &["backup", file_arg]);
+        assert!(!again.status.success());
+        assert!(
+            String::from_utf8_lossy(&again.stderr).contains("never overwrites"),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+        let out = crate::tenure(&target, &["restore", file_arg]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("restored"));
+        for kind in ["customers", "orders", "interactions"] {
+            let a = crate::tenure(&db, &["export", kind]);
+            let b = crate::tenure(&target, &["export", kind]);
+            assert!(a.status.success() && a.stdout.len() > 100);
+            assert_eq!(a.stdout, b.stdout, "the {kind} of the restored copy");
+        }
+        let out = crate::tenure(&target, &["restore", file_arg]);
+        assert!(
+            !out.status.success(),
+            "a restore never overwrites a database"
+        );
+    }
+}
