@@ -57,14 +57,27 @@ impl Role {
 /// Masks personal data for roles that see only aggregates: keeps enough to tell records
 /// apart ("j***@example.com", "***4321", "W***").
 pub mod mask {
+    /// The first letter of the mailbox and of the domain, and the top-level domain: a
+    /// small company's own domain would name the customer's employer.
     pub fn email(e: &str) -> String {
         match e.split_once('@') {
             Some((local, domain)) => {
                 let first: String = local.chars().take(1).collect();
-                format!("{first}***@{domain}")
+                let host: String = domain.chars().take(1).collect();
+                match domain.rsplit_once('.') {
+                    Some((_, tld)) => format!("{first}***@{host}***.{tld}"),
+                    None => format!("{first}***@{host}***"),
+                }
             }
             None => "***".into(),
         }
+    }
+
+    /// A reference from another system (a customer number): its last two characters.
+    pub fn reference(r: &str) -> String {
+        let chars: Vec<char> = r.chars().collect();
+        let tail: String = chars[chars.len().saturating_sub(2)..].iter().collect();
+        format!("***{tail}")
     }
 
     pub fn phone(p: &str) -> String {
@@ -100,7 +113,9 @@ mod tests {
 
     #[test]
     fn masks_keep_a_hint_only() {
-        assert_eq!(mask::email("jane@example.com"), "j***@example.com");
+        assert_eq!(mask::email("jane@example.com"), "j***@e***.com");
+        assert_eq!(mask::email("wang@smallfirm.com.cn"), "w***@s***.cn");
+        assert_eq!(mask::reference("C00000031"), "***31");
         assert_eq!(mask::phone("+86 138 0013 8000"), "***8000");
         assert_eq!(mask::name("王小明"), "王***");
     }

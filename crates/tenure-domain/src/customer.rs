@@ -839,7 +839,11 @@ impl Customer {
         d.name = mask::name(&d.name);
         d.email = d.email.as_deref().map(mask::email);
         d.phone = d.phone.as_deref().map(mask::phone);
+        d.external_id = d.external_id.as_deref().map(mask::reference);
         d.birthday = None;
+        for c in &mut self.consents {
+            c.source = "***".into();
+        }
         d.contact_points.clear();
         d.preferences.clear();
         d.custom_fields.clear();

@@ -656,7 +656,8 @@ async fn bad_and_revoked_tokens_are_refused() {
 async fn analysts_see_masked_personal_data_and_cannot_search_it() {
     let app = spawn_app(TestDb::sqlite()).await;
     let (_, c) = app
-        .post_json("/api/v1/customers", json!({"name": "Jane Doe", "email": "jane@example.com", "phone": "+1 415 555 0100", "birthday": "1980-04-05"}))
+        .post_json("/api/v1/customers", json!({"name": "Jane Doe", "email": "jane@example.com", "phone": "+1 415 555 0100", "birthday": "1980-04-05",
+            "external_id": "CRM-778812", "consents": [{"channel": "email", "status": "granted", "source": "Jane's sign-up at the Oak Street shop"}]}))
         .await;
     let res = app
         .as_role(
@@ -669,9 +670,32 @@ async fn analysts_see_masked_personal_data_and_cannot_search_it() {
         .unwrap();
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["name"], "J***");
-    assert_eq!(body["email"], "j***@example.com");
+    assert_eq!(body["email"], "j***@e***.com");
     assert_eq!(body["phone"], "***0100");
     assert_eq!(body["birthday"], serde_json::Value::Null);
+    assert_eq!(body["external_id"], "***12");
+    assert_eq!(body["consents"][0]["source"], "***");
+    assert_eq!(body["consents"][0]["status"], "granted");
+    let text = body.to_string();
+    for personal in ["Jane", "example.com", "778812", "Oak Street", "1980"] {
+        assert!(
+            !text.contains(personal),
+            "an analyst sees {personal}: {text}"
+        );
+    }
+    // Lists too.
+    let res = app
+        .as_role(Role::Analyst, Method::GET, "/api/v1/customers")
+        .send()
+        .await
+        .unwrap();
+    let text = res.text().await.unwrap();
+    for personal in ["Jane", "example.com", "778812", "Oak Street"] {
+        assert!(
+            !text.contains(personal),
+            "an analyst's list shows {personal}: {text}"
+        );
+    }
     let res = app
         .as_role(Role::Analyst, Method::GET, "/api/v1/customers?q=jane")
         .send()
