@@ -9,7 +9,7 @@ use crate::unit::{Context, Handler, HandlerFuture, Handlers};
 /// The default handlers, in the order they run: the change log, the duplicate
 /// candidates, loyalty points, the life-cycle stage, then segment membership (which reads
 /// the stage, the points and the tier), then the journeys the events start (whose entry
-/// conditions read all of it).
+/// conditions read all of it), then the webhooks telling other systems.
 pub fn defaults(clock: &crate::Clock) -> Handlers {
     vec![
         Arc::new(ChangeLog),
@@ -27,6 +27,9 @@ pub fn defaults(clock: &crate::Clock) -> Handlers {
             clock: clock.clone(),
         }),
         Arc::new(crate::journeys::Journeys {
+            clock: clock.clone(),
+        }),
+        Arc::new(crate::webhooks::Webhooks {
             clock: clock.clone(),
         }),
     ]

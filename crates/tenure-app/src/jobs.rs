@@ -317,7 +317,11 @@ impl Worker {
     /// returns how many enrolments moved and messages were claimed.
     pub async fn run_messages(&self) -> AppResult<(u64, crate::messages::DeliveryReport)> {
         let moved = self.app.advance_journeys(200).await?;
-        let delivered = self.app.deliver_messages(&self.id).await?;
+        let mut delivered = self.app.deliver_messages(&self.id).await?;
+        // Webhook deliveries keep the worker busy while any is due (their outcomes are in
+        // their own log).
+        let hooks = self.app.deliver_webhooks(&self.id).await?;
+        delivered.claimed += hooks.claimed;
         Ok((moved, delivered))
     }
 

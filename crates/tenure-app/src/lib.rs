@@ -34,6 +34,7 @@ mod sheet;
 pub mod unit;
 mod users;
 pub mod web;
+pub mod webhooks;
 
 /// Bytes as lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {

@@ -12,7 +12,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
-use hmac::{KeyInit, Mac};
 use tenure_domain::access::Permission;
 use tenure_domain::changes::{Actor, Event};
 use tenure_domain::customer::{ConsentChange, ConsentStatus, ContactKind, Customer, CustomerPatch};
@@ -753,6 +752,16 @@ impl App {
         }
     }
 
+    /// The client of outgoing HTTP calls (the SMS gateway, webhooks), made once.
+    pub(crate) fn http_client(&self) -> &reqwest::Client {
+        self.transports().http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default()
+        })
+    }
+
     /// The key gateway calls are signed with.
     pub(crate) async fn gateway_secret(&self) -> AppResult<Vec<u8>> {
         match &self.options().channels.gateway_secret {
@@ -785,21 +794,16 @@ impl App {
             .gateway_secret()
             .await
             .map_err(|e| SendError::Transient(e.to_string()))?;
-        let ts = Utc::now().timestamp().to_string();
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&secret)
-            .map_err(|e| SendError::Transient(e.to_string()))?;
-        mac.update(format!("{ts}.{body}").as_bytes());
-        let signature = format!("sha256={}", crate::hex(&mac.finalize().into_bytes()));
-        let client = self.transports().http.get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
-                .build()
-                .unwrap_or_default()
-        });
-        let response = client
+        let ts = Utc::now().timestamp();
+        let signature = format!(
+            "sha256={}",
+            tenure_domain::webhook::signature(&secret, ts, &body)
+        );
+        let response = self
+            .http_client()
             .post(&url)
             .header("content-type", "application/json")
-            .header("x-tenure-timestamp", &ts)
+            .header("x-tenure-timestamp", ts.to_string())
             .header("x-tenure-signature", &signature)
             .header("idempotency-key", format!("message-{}", m.id))
             .body(body)

@@ -26,3 +26,4 @@ pub use tenure_store::users::TokenInfo;
 pub use tenure_store::web::StoredFit;
 
 pub use crate::users::NewToken;
+pub use tenure_store::webhooks::{Delivery as WebhookDelivery, Endpoint as WebhookEndpoint};

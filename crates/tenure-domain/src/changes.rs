@@ -9,7 +9,7 @@ use crate::access::{Permission, Principal, Role};
 use crate::ids::{
     AccountId, CampaignId, CategoryId, CustomerId, InteractionId, InvitationId, JobId, MergeId,
     OrderId, ProductId, ResponseId, RewardId, SegmentId, StaffUserId, SurveyId, TaskId, TicketId,
-    TokenId,
+    TokenId, WebhookId,
 };
 use crate::text_enum;
 
@@ -152,6 +152,7 @@ text_enum! {
         Ticket => "ticket",
         Task => "task",
         Survey => "survey",
+        Webhook => "webhook",
     }
 }
 
@@ -372,6 +373,15 @@ pub enum Event {
         survey: SurveyId,
         customer: CustomerId,
     },
+    WebhookCreated {
+        webhook: WebhookId,
+    },
+    WebhookUpdated {
+        webhook: WebhookId,
+    },
+    WebhookDeleted {
+        webhook: WebhookId,
+    },
     /// The SLA scan marked this many breaches and queued this many reminders.
     SlaScanned {
         breaches: u64,
@@ -463,6 +473,15 @@ impl Event {
                 Operation::Delete,
                 Some(customer),
             ),
+            WebhookCreated { webhook } => {
+                change(Entity::Webhook, Some(webhook.0), Operation::Create, None)
+            }
+            WebhookUpdated { webhook } => {
+                change(Entity::Webhook, Some(webhook.0), Operation::Update, None)
+            }
+            WebhookDeleted { webhook } => {
+                change(Entity::Webhook, Some(webhook.0), Operation::Delete, None)
+            }
             CustomerErased { customer } => change(
                 Entity::Customer,
                 Some(customer.0),

@@ -19,6 +19,10 @@ macro_rules! id_type {
 id_type!(
     /// A customer: a person or an organisation.
     CustomerId,
+    /// An endpoint outgoing webhooks go to.
+    WebhookId,
+    /// One delivery of an event to a webhook endpoint.
+    DeliveryId,
     /// An account grouping customers (a company, a distributor, ...).
     AccountId,
     /// A product of the catalogue.

@@ -27,5 +27,6 @@ pub mod survey;
 pub mod timeline;
 pub mod validation;
 pub mod vcard;
+pub mod webhook;
 
 pub use validation::{FieldError, Invalid};

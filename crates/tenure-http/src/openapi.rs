@@ -28,6 +28,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "segments", description = "Segments in the filter language, their members and history"),
         (name = "loyalty", description = "The loyalty program: points ledger, tiers, rewards, coupons, referrals, member links"),
         (name = "service", description = "Tickets with SLA clocks in business hours, follow-up tasks, surveys (CSAT, NPS, SERVQUAL, custom) and the service reports"),
+        (name = "webhooks", description = "Outgoing webhooks: signed calls to other systems on customer, stage, ticket and loyalty events, with their delivery log"),
         (name = "audit", description = "The audit log of every change, and privacy requests: a customer's data handed out or erased"),
         (name = "journeys", description = "Journeys (welcome, birthdays, holidays, win-back, ...), their reports against a control group, and the messages of the outbox"),
     )

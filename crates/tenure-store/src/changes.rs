@@ -207,6 +207,7 @@ fn audited(entity: Entity) -> Option<Audited> {
         Entity::Task => ("tasks", "id", &["updated_at"]),
         Entity::Survey => ("surveys", "id", &["updated_at"]),
         Entity::Settings => ("settings", "name", &["updated_at"]),
+        Entity::Webhook => ("webhook_endpoints", "id", &["updated_at", "secret"]),
         _ => return None,
     };
     Some(Audited { table, key, hidden })

@@ -40,6 +40,7 @@ mod time;
 pub mod timeline;
 pub mod users;
 pub mod web;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -319,6 +319,10 @@ fn every_check_list_is_its_enum() {
             ("messages", "reason"),
             spellings(tenure_domain::journey::SkipReason::ALL),
         ),
+        (
+            ("webhook_deliveries", "status"),
+            spellings(tenure_domain::webhook::DeliveryStatus::ALL),
+        ),
     ]);
     for folder in ["sqlite", "postgres"] {
         let schema = Schema::of(folder);

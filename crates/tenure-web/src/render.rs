@@ -63,6 +63,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/customer_erase.html"),
     ),
     ("audit.html", include_str!("../templates/audit.html")),
+    ("webhooks.html", include_str!("../templates/webhooks.html")),
     (
         "duplicates.html",
         include_str!("../templates/duplicates.html"),
@@ -264,6 +265,7 @@ fn base(ctx: &Ctx) -> Base<'_> {
     add("/journeys", "nav-journeys", may(Permission::ReadAggregates));
     add("/service", "nav-service", may(Permission::ReadAggregates));
     add("/audit", "nav-audit", may(Permission::ReadAudit));
+    add("/webhooks", "nav-webhooks", may(Permission::ManageUsers));
     add(
         "/analytics",
         "nav-analytics",
@@ -498,6 +500,7 @@ mod tests {
             ("pages/loyalty.rs", include_str!("pages/loyalty.rs")),
             ("pages/lifecycle.rs", include_str!("pages/lifecycle.rs")),
             ("pages/audit.rs", include_str!("pages/audit.rs")),
+            ("pages/webhooks.rs", include_str!("pages/webhooks.rs")),
             ("session.rs", include_str!("session.rs")),
             ("render.rs", include_str!("render.rs")),
         ]);
@@ -676,6 +679,13 @@ mod tests {
             (
                 "audit-entity-",
                 tenure_domain::changes::Entity::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
+            ),
+            (
+                "delivery-",
+                tenure_domain::webhook::DeliveryStatus::ALL
                     .iter()
                     .map(|c| c.as_str())
                     .collect(),

@@ -15,6 +15,7 @@ mod recommendations;
 mod segments;
 pub(crate) mod service;
 mod users;
+mod webhooks;
 
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -38,6 +39,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(loyalty::routes())
         .merge(service::routes())
         .merge(privacy::routes())
+        .merge(webhooks::routes())
 }
 
 /// A page of results and the cursor of the next one (`null` on the last page).

@@ -10,7 +10,7 @@ CREATE TABLE change_log_new (
     actor_id    BIGINT,
     actor_name  TEXT    NOT NULL,
     source      TEXT    NOT NULL CHECK (source IN ('api','web','cli','import','job')),
-    entity      TEXT    NOT NULL CHECK (entity IN ('customer','order','interaction','account','product','category','merge','user','token','predictions','recommendations','aggregates','duplicates','job','segment','settings','lifecycle','analytics','loyalty','reward','coupon','ticket','task','survey')),
+    entity      TEXT    NOT NULL CHECK (entity IN ('customer','order','interaction','account','product','category','merge','user','token','predictions','recommendations','aggregates','duplicates','job','segment','settings','lifecycle','analytics','loyalty','reward','coupon','ticket','task','survey','webhook')),
     entity_id   BIGINT,
     operation   TEXT    NOT NULL CHECK (operation IN ('create','update','delete','merge','undo','import','revoke','rebuild','erase','export')),
     customer_id BIGINT,
@@ -33,3 +33,37 @@ CREATE TABLE audit_snapshots (
     PRIMARY KEY (entity, entity_id)
 );
 CREATE INDEX audit_snapshots_customer ON audit_snapshots (customer_id) WHERE customer_id IS NOT NULL;
+
+-- Outgoing webhooks: endpoints that are told of customer, stage, ticket and loyalty events.
+-- A delivery is written in the transaction of the write that caused the event (an
+-- outbox), claimed by a worker, signed with the endpoint's secret, retried with backoff,
+-- and kept with its attempts and last answer as the delivery log. Payloads carry ids only.
+CREATE TABLE webhook_endpoints (
+    id            INTEGER PRIMARY KEY,
+    url           TEXT    NOT NULL,
+    description   TEXT    NOT NULL DEFAULT '',
+    secret        TEXT    NOT NULL,
+    events        TEXT    NOT NULL DEFAULT '[]',
+    enabled       BIGINT  NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    created_at    BIGINT  NOT NULL,
+    updated_at    BIGINT  NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    id            INTEGER PRIMARY KEY,
+    endpoint_id   BIGINT  NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+    event         TEXT    NOT NULL,
+    payload       TEXT    NOT NULL,
+    status        TEXT    NOT NULL CHECK (status IN ('queued','sending','delivered','failed')),
+    attempts      BIGINT  NOT NULL DEFAULT 0,
+    due_at        BIGINT  NOT NULL,
+    locked_by     TEXT,
+    locked_until  BIGINT,
+    response_code BIGINT,
+    last_error    TEXT,
+    created_at    BIGINT  NOT NULL,
+    delivered_at  BIGINT,
+    updated_at    BIGINT  NOT NULL
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, due_at, id);
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id);

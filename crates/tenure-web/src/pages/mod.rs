@@ -33,6 +33,7 @@ mod journeys;
 mod lifecycle;
 mod loyalty;
 mod service;
+mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -70,6 +71,8 @@ pub fn routes() -> Router<WebState> {
             get(audit::erase_form).post(audit::erase),
         )
         .route("/audit", get(audit::list))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", post(webhooks::action))
         .route("/duplicates", get(duplicates::list))
         .route("/duplicates/merge", post(duplicates::merge))
         .route("/merges/{id}/undo", post(duplicates::undo))

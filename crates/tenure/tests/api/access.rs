@@ -28,6 +28,16 @@ const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/customers/{id}/export", Permission::Privacy),
     ("POST", "/api/v1/customers/{id}/erase", Permission::Privacy),
     ("GET", "/api/v1/audit", Permission::ReadAudit),
+    ("GET", "/api/v1/webhooks", Permission::ManageUsers),
+    ("POST", "/api/v1/webhooks", Permission::ManageUsers),
+    ("GET", "/api/v1/webhooks/{id}", Permission::ManageUsers),
+    ("PUT", "/api/v1/webhooks/{id}", Permission::ManageUsers),
+    ("DELETE", "/api/v1/webhooks/{id}", Permission::ManageUsers),
+    (
+        "GET",
+        "/api/v1/webhooks/{id}/deliveries",
+        Permission::ManageUsers,
+    ),
     ("GET", "/api/v1/accounts", Permission::ReadAggregates),
     ("POST", "/api/v1/accounts", Permission::WriteCatalog),
     ("GET", "/api/v1/accounts/{id}", Permission::ReadAggregates),
@@ -355,6 +365,9 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<serde_json::Value> {
         ("POST", "/api/v1/segments/count") => Some(json!({"expression": "stage = \"new\""})),
         ("POST", "/api/v1/tokens") => Some(json!({"name": format!("token {n}"), "role": "agent"})),
         ("POST", "/api/v1/jobs") => Some(json!({"kind": "recommendations_build"})),
+        ("POST", "/api/v1/webhooks") | ("PUT", "/api/v1/webhooks/{id}") => Some(
+            json!({"url": format!("https://hooks.example.com/{n}"), "events": ["customer.created"]}),
+        ),
         ("POST", "/api/v1/customers/{id}/member-link") => Some(json!({"days": 3})),
         ("POST", "/api/v1/loyalty/earn" | "/api/v1/loyalty/redeem") => {
             Some(json!({"customer_id": 1, "points": 5, "reason": "role test"}))
@@ -560,6 +573,24 @@ async fn every_route_checks_the_token_and_the_role() {
                     _ => json!(0),
                 };
                 let id = match template.split('/').nth(3) {
+                    Some("webhooks") => {
+                        let (e, _) = app
+                            .app
+                            .create_webhook(
+                                &op,
+                                tenure_app::webhooks::EndpointInput {
+                                    url: format!("https://hooks.example.com/target-{n}"),
+                                    description: String::new(),
+                                    events: vec![
+                                        tenure_domain::webhook::WebhookEvent::TicketCreated,
+                                    ],
+                                    enabled: false,
+                                },
+                            )
+                            .await
+                            .unwrap();
+                        json!(e.id.0)
+                    }
                     Some("journeys") => {
                         json!(app.app.journeys(&op).await.unwrap()[0].id.0)
                     }

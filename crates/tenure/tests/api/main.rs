@@ -25,6 +25,7 @@ mod service;
 mod tokens;
 mod trust;
 mod web;
+mod webhooks;
 
 /// Runs the `tenure` binary on `db`.
 pub fn tenure(db: &tenure_testkit::TestDb, args: &[&str]) -> std::process::Output {
