@@ -186,26 +186,6 @@ pub async fn restore(file: &Path, url: &str) -> StoreResult<()> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::client_url;
-
-    #[test]
-    fn the_password_is_kept_apart_from_the_address() {
-        assert_eq!(
-            client_url("postgres://tenure:s3cret@db.example:5432/crm"),
-            (
-                "postgres://tenure@db.example:5432/crm".into(),
-                Some("s3cret".into())
-            )
-        );
-        assert_eq!(
-            client_url("postgres://postgres@127.0.0.1/test"),
-            ("postgres://postgres@127.0.0.1/test".into(), None)
-        );
-    }
-}
-
 impl Store {
     /// Every table of the schema with its number of rows, by name: what a backup holds.
     pub async fn table_counts(&self) -> StoreResult<Vec<(String, i64)>> {
@@ -232,5 +212,25 @@ impl Store {
             out.push((name, n));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_url;
+
+    #[test]
+    fn the_password_is_kept_apart_from_the_address() {
+        assert_eq!(
+            client_url("postgres://tenure:s3cret@db.example:5432/crm"),
+            (
+                "postgres://tenure@db.example:5432/crm".into(),
+                Some("s3cret".into())
+            )
+        );
+        assert_eq!(
+            client_url("postgres://postgres@127.0.0.1/test"),
+            ("postgres://postgres@127.0.0.1/test".into(), None)
+        );
     }
 }
