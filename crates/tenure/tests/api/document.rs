@@ -251,7 +251,10 @@ async fn every_answer_carries_its_request_id() {
 }
 
 /// `tenure serve` on a free port of `db` with `env`, its standard error piped.
-fn serve(db: &TestDb, env: &[(&str, &str)]) -> (std::process::Child, std::net::SocketAddr) {
+pub(crate) fn serve(
+    db: &TestDb,
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::net::SocketAddr) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
@@ -267,7 +270,7 @@ fn serve(db: &TestDb, env: &[(&str, &str)]) -> (std::process::Child, std::net::S
 }
 
 /// The first answer to `req` once the server listens.
-async fn first_answer(req: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Response {
+pub(crate) async fn first_answer(req: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Response {
     for _ in 0..100 {
         match req().send().await {
             Ok(res) => return res,
