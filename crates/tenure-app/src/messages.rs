@@ -46,11 +46,22 @@ pub fn message_locale(locale: Option<&str>) -> &'static str {
 // -- templates -------------------------------------------------------------------------
 
 /// Renders one template text with `ctx`; an unknown variable is an error, not a blank.
+/// The work a template may do in one rendering (minijinja's instructions): far more than a
+/// message needs, little enough that a loop of loops is refused when it is saved instead of
+/// stalling the worker that sends it.
+const TEMPLATE_FUEL: u64 = 100_000;
+
 fn render_text(source: &str, ctx: &serde_json::Value) -> Result<String, String> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.render_str(source, minijinja::Value::from(minijinja::value::Serde(ctx)))
         .map_err(|e| match e.line() {
+            _ if e.kind() == minijinja::ErrorKind::OutOfFuel => {
+                "the template does too much work to render (a loop inside a loop over many \
+                 items?); a message needs far less"
+                    .to_owned()
+            }
             Some(line) => format!(
                 "line {line}: {}",
                 e.detail().unwrap_or(&e.kind().to_string())

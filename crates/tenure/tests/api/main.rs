@@ -14,6 +14,7 @@ mod duplicates;
 mod errors;
 mod exchange;
 mod faults;
+mod fuzz;
 mod import;
 mod jobs;
 mod journeys;
