@@ -205,7 +205,7 @@ pub async fn show(ctx: Ctx) -> Response {
 }
 
 pub async fn refresh(ctx: Ctx, Form(form): Form<Vec<(String, String)>>) -> Response {
-    let actor = step!(ctx.check_form(&form));
+    let actor = step!(ctx.form_actor(&form, Permission::WriteCatalog));
     match ctx.state.app.queue_job(&actor, JobKind::ModelRefresh).await {
         Ok(_) => see_other("/analytics?notice=queued"),
         Err(e) => app_error(&ctx, e),

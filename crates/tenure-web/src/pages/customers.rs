@@ -719,7 +719,7 @@ pub async fn delete(
     Path(raw): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let actor = step!(ctx.check_form(&form));
+    let actor = step!(ctx.form_actor(&form, Permission::DeleteCustomers));
     let Some(id) = customer_id(&raw) else {
         return ctx.not_found();
     };

@@ -110,7 +110,7 @@ fn id_field(form: &[(String, String)], name: &str) -> Option<i64> {
 }
 
 pub async fn merge(ctx: Ctx, Form(form): Form<Vec<(String, String)>>) -> Response {
-    let actor = step!(ctx.check_form(&form));
+    let actor = step!(ctx.form_actor(&form, Permission::DeleteCustomers));
     let (Some(keep), Some(other)) = (id_field(&form, "keep"), id_field(&form, "merge")) else {
         return error_page(&ctx, StatusCode::BAD_REQUEST, &ctx.t("duplicates-choose"));
     };
@@ -130,7 +130,7 @@ pub async fn undo(
     Path(raw): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let actor = step!(ctx.check_form(&form));
+    let actor = step!(ctx.form_actor(&form, Permission::DeleteCustomers));
     let Some(id) = super::path_id(&raw) else {
         return ctx.not_found();
     };

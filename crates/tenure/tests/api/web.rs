@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use reqwest::header::{HeaderMap, SET_COOKIE};
-use tenure_domain::access::Role;
+use tenure_domain::access::{Permission, Role};
 use tenure_testkit::{TestApp, TestDb, operator, spawn_app};
 
 pub const PASSWORD: &str = "a long enough password";
@@ -1227,4 +1227,183 @@ async fn the_loyalty_pages_configure_the_program_and_move_points_once_per_form()
         assert!(html.contains("Free tea"), "an affordable reward: {html}");
     })
     .await;
+}
+
+/// Every page and form of the web application and the permission it needs; `None` for
+/// the public ones (sign-in, the member, survey and unsubscribe links, assets).
+const WEB_ROUTES: &[(&str, &str, Option<Permission>)] = {
+    use Permission::*;
+    &[
+        ("GET", "/", Some(ReadAggregates)),
+        ("GET", "/login", None),
+        ("POST", "/login", None),
+        ("POST", "/logout", None),
+        ("GET", "/customers", Some(ReadCustomers)),
+        ("POST", "/customers", Some(WriteCustomers)),
+        ("GET", "/customers/new", Some(WriteCustomers)),
+        ("GET", "/customers/{id}", Some(ReadCustomers)),
+        ("POST", "/customers/{id}", Some(WriteCustomers)),
+        ("GET", "/customers/{id}/edit", Some(WriteCustomers)),
+        ("GET", "/customers/{id}/timeline", Some(ReadCustomers)),
+        ("GET", "/customers/{id}/delete", Some(DeleteCustomers)),
+        ("POST", "/customers/{id}/delete", Some(DeleteCustomers)),
+        ("GET", "/customers/{id}/export.json", Some(Privacy)),
+        ("GET", "/customers/{id}/export.zip", Some(Privacy)),
+        ("GET", "/customers/{id}/erase", Some(Privacy)),
+        ("POST", "/customers/{id}/erase", Some(Privacy)),
+        ("GET", "/audit", Some(ReadAudit)),
+        ("GET", "/webhooks", Some(ManageUsers)),
+        ("POST", "/webhooks", Some(ManageUsers)),
+        ("POST", "/webhooks/{id}", Some(ManageUsers)),
+        ("GET", "/duplicates", Some(DeleteCustomers)),
+        ("POST", "/duplicates/merge", Some(DeleteCustomers)),
+        ("POST", "/merges/{id}/undo", Some(DeleteCustomers)),
+        ("GET", "/import", Some(WriteCustomers)),
+        ("POST", "/import", Some(WriteCustomers)),
+        ("GET", "/import/{id}", Some(WriteCustomers)),
+        ("GET", "/import/{id}/rejected.csv", Some(WriteCustomers)),
+        ("GET", "/export", Some(ReadCustomers)),
+        ("GET", "/export/{kind}", Some(ReadCustomers)),
+        ("GET", "/analytics", Some(ReadAggregates)),
+        ("POST", "/analytics/refresh", Some(WriteCatalog)),
+        ("GET", "/retention", Some(ReadAggregates)),
+        ("POST", "/retention/refresh", Some(WriteCatalog)),
+        ("GET", "/segments", Some(ReadAggregates)),
+        ("POST", "/segments", Some(WriteCatalog)),
+        ("GET", "/segments/new", Some(ReadAggregates)),
+        ("GET", "/segments/{id}", Some(ReadAggregates)),
+        ("POST", "/segments/{id}", Some(WriteCatalog)),
+        ("GET", "/profit", Some(ReadAggregates)),
+        ("POST", "/customers/{id}/lifecycle", Some(WriteCustomers)),
+        ("POST", "/customers/{id}/loyalty", Some(WriteCustomers)),
+        ("GET", "/loyalty", Some(ReadAggregates)),
+        ("POST", "/loyalty/program", Some(WriteCatalog)),
+        ("POST", "/loyalty/rewards", Some(WriteCatalog)),
+        ("POST", "/loyalty/rewards/{id}/toggle", Some(WriteCatalog)),
+        ("POST", "/loyalty/campaigns", Some(WriteCatalog)),
+        ("POST", "/loyalty/run", Some(WriteCatalog)),
+        ("GET", "/m/{token}", None),
+        ("GET", "/tickets", Some(ReadCustomers)),
+        ("POST", "/tickets", Some(WriteCustomers)),
+        ("GET", "/tickets/{id}", Some(ReadCustomers)),
+        ("POST", "/tickets/{id}", Some(WriteCustomers)),
+        ("GET", "/tasks", Some(ReadCustomers)),
+        ("POST", "/tasks", Some(WriteCustomers)),
+        ("POST", "/tasks/{id}", Some(WriteCustomers)),
+        ("GET", "/surveys", Some(ReadAggregates)),
+        ("POST", "/surveys", Some(WriteCatalog)),
+        ("GET", "/surveys/{id}", Some(ReadAggregates)),
+        // Inviting and recording an answer; building and switching it need WriteCatalog.
+        ("POST", "/surveys/{id}", Some(WriteCustomers)),
+        ("GET", "/service", Some(ReadAggregates)),
+        ("POST", "/service/settings", Some(WriteCatalog)),
+        ("POST", "/service/calendar", Some(WriteCatalog)),
+        ("POST", "/service/sla-scan", Some(WriteCustomers)),
+        ("GET", "/s/{token}", None),
+        ("POST", "/s/{token}", None),
+        ("GET", "/journeys", Some(ReadAggregates)),
+        ("POST", "/journeys/settings", Some(WriteCatalog)),
+        ("GET", "/journeys/{id}", Some(ReadAggregates)),
+        ("POST", "/journeys/{id}", Some(WriteCatalog)),
+        ("GET", "/templates", Some(ReadAggregates)),
+        ("POST", "/templates", Some(WriteCatalog)),
+        ("GET", "/templates/{id}", Some(ReadAggregates)),
+        // A preview with a real customer; saving needs WriteCatalog.
+        ("POST", "/templates/{id}", Some(ReadCustomers)),
+        ("GET", "/u/{token}", None),
+        ("POST", "/u/{token}", None),
+        ("GET", "/assets/{name}", None),
+    ]
+};
+
+/// The routes the web router declares, read from its source: each `.route("PATH", …)`
+/// and the `get(` / `post(` inside its arguments.
+fn declared_web_routes() -> Vec<(String, String)> {
+    let source = include_str!("../../../tenure-web/src/pages/mod.rs");
+    let mut out = Vec::new();
+    for chunk in source.split(".route(").skip(1) {
+        // The arguments: up to the parenthesis that closes `.route(`.
+        let mut depth = 1;
+        let mut end = chunk.len();
+        for (i, c) in chunk.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = i;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let args = &chunk[..end];
+        let Some(path) = args.split('"').nth(1) else {
+            continue;
+        };
+        for method in ["get", "post"] {
+            let called = args.match_indices(&format!("{method}(")).any(|(at, _)| {
+                at == 0 || !args[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+            });
+            if called {
+                out.push((method.to_uppercase(), path.to_owned()));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn the_web_role_table_covers_every_route() {
+    let mut tabled: Vec<(String, String)> = WEB_ROUTES
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    tabled.sort();
+    assert_eq!(declared_web_routes(), tabled);
+}
+
+#[tokio::test]
+async fn every_page_and_form_checks_the_role() {
+    let app = spawn_app(TestDb::sqlite()).await;
+    app.post_json(
+        "/api/v1/customers",
+        serde_json::json!({"name": "Role Page"}),
+    )
+    .await;
+    for role in Role::ALL {
+        let mut b = signed_in(&app, *role).await;
+        for (method, template, permission) in WEB_ROUTES {
+            let Some(permission) = permission else {
+                continue;
+            };
+            let path = template.replace("{id}", "1").replace("{kind}", "customers");
+            let page = match (*method, *template) {
+                ("GET", _) => b.get(&path).await,
+                (_, "/import" | "/service/calendar") => {
+                    b.upload_to("/", &path, &[], ("x.csv", b"name\n".to_vec()))
+                        .await
+                }
+                _ => b.submit("/", &path, &[]).await,
+            };
+            if role.allows(*permission) {
+                assert_ne!(page.status, 403, "{role} {method} {template}");
+            } else {
+                assert_eq!(
+                    page.status,
+                    403,
+                    "{role} {method} {template}: {}",
+                    page.body.chars().take(300).collect::<String>()
+                );
+            }
+            assert!(
+                page.status < 500,
+                "{role} {method} {template}: {}",
+                page.status
+            );
+        }
+    }
 }
