@@ -42,11 +42,10 @@ impl App {
         let mut c = Collector::new();
         let email = c.check("email", parse_email(email));
         let name = c.check("name", text(name, 200, false));
-        if password.is_some_and(|p| p.chars().count() < password::MIN_LEN) {
-            c.push(
-                "password",
-                format!("must be at least {} characters", password::MIN_LEN),
-            );
+        if let Some(why) =
+            password.and_then(|p| password::weakness(p, email.as_deref().unwrap_or_default()))
+        {
+            c.push("password", why);
         }
         c.finish()?;
         let hash = password

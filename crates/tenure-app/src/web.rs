@@ -166,6 +166,15 @@ impl App {
         Ok(())
     }
 
+    /// Ends every session of this session's user, on every device (a lost phone, a shared
+    /// computer); how many ended.
+    pub async fn sign_out_everywhere(&self, token: &str) -> AppResult<u64> {
+        let mut w = self.store().begin_write().await?;
+        let n = w.delete_sessions_of(token).await?;
+        w.commit().await?;
+        Ok(n)
+    }
+
     /// Removes ended sessions; returns how many.
     pub async fn delete_ended_sessions(&self) -> AppResult<u64> {
         Ok(self

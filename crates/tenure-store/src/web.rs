@@ -57,6 +57,20 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// Ends every session of the user the session `token` belongs to (signing out on
+    /// every device); how many ended.
+    pub async fn delete_sessions_of(&mut self, token: &str) -> StoreResult<u64> {
+        let n = sqlx::query(
+            "DELETE FROM web_sessions WHERE user_id = \
+             (SELECT user_id FROM web_sessions WHERE token_hash = $1)",
+        )
+        .bind(token_hash(token))
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        Ok(n)
+    }
+
     /// Records a failed sign-in under each of `keys` and forgets failures older than
     /// `forget_before`.
     pub async fn record_login_failure(

@@ -114,10 +114,15 @@ pub async fn sign_out(ctx: Ctx, Form(form): Form<Vec<(String, String)>>) -> Resp
     if let Err(res) = ctx.check_form(&form) {
         return res;
     }
-    if let Some(token) = cookie_value(&ctx.headers, SESSION_COOKIE)
-        && let Err(e) = ctx.state.app.sign_out(&token).await
-    {
-        return crate::render::app_error(&ctx, e);
+    if let Some(token) = cookie_value(&ctx.headers, SESSION_COOKIE) {
+        let ended = if field(&form, "everywhere") == "1" {
+            ctx.state.app.sign_out_everywhere(&token).await.map(|_| ())
+        } else {
+            ctx.state.app.sign_out(&token).await
+        };
+        if let Err(e) = ended {
+            return crate::render::app_error(&ctx, e);
+        }
     }
     let mut res = Redirect::to("/login").into_response();
     *res.status_mut() = StatusCode::SEE_OTHER;

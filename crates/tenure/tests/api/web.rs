@@ -1407,3 +1407,37 @@ async fn every_page_and_form_checks_the_role() {
         }
     }
 }
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_the_sessions_of_every_device() {
+    each_db(async |app| {
+        staff(&app, "sam@shop.example", Role::Agent).await;
+        staff(&app, "other@shop.example", Role::Agent).await;
+        let mut phone = Browser::new(&app);
+        let mut laptop = Browser::new(&app);
+        let mut colleague = Browser::new(&app);
+        for (b, email) in [
+            (&mut phone, "sam@shop.example"),
+            (&mut laptop, "sam@shop.example"),
+            (&mut colleague, "other@shop.example"),
+        ] {
+            assert_eq!(b.sign_in(email, PASSWORD).await.status, 303);
+            assert_eq!(b.get("/customers").await.status, 200);
+        }
+        let home = laptop.get("/").await;
+        assert!(home.body.contains("Sign out everywhere"));
+        let out = laptop.submit("/", "/logout", &[("everywhere", "1")]).await;
+        assert_eq!(out.status, 303);
+        for b in [&mut phone, &mut laptop] {
+            let p = b.get("/customers").await;
+            assert_eq!(p.status, 303, "signed out on every device");
+            assert!(p.location().starts_with("/login"));
+        }
+        assert_eq!(
+            colleague.get("/customers").await.status,
+            200,
+            "another user stays signed in"
+        );
+    })
+    .await;
+}
