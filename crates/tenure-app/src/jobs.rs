@@ -51,6 +51,11 @@ pub fn default_schedules() -> Vec<Schedule> {
             every: Duration::minutes(10),
             offset: Duration::zero(),
         },
+        Schedule {
+            kind: JobKind::Retention,
+            every: Duration::days(1),
+            offset: Duration::minutes(210),
+        },
         // Hourly, so that each time zone's day is looked at soon after it begins there.
         Schedule {
             kind: JobKind::JourneySchedules,
@@ -188,6 +193,10 @@ impl App {
             JobKind::LoyaltyTiers => {
                 let r = self.evaluate_tiers(&actor).await?;
                 Ok(serde_json::to_string(&r).map_err(|e| AppError::Internal(e.to_string()))?)
+            }
+            JobKind::Retention => {
+                let erased = self.apply_retention(&actor).await?;
+                Ok(serde_json::json!({ "anonymised": erased }).to_string())
             }
             JobKind::JourneySchedules => {
                 let r = self.evaluate_journey_schedules().await?;

@@ -108,3 +108,73 @@ impl App {
         Ok(self.store().backup(file).await?)
     }
 }
+
+/// How long personal data of inactive customers is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PrivacySettings {
+    /// Customers with no purchase, contact or change for this many days are anonymised
+    /// (erased) by the daily retention job; `None` keeps them for ever.
+    pub retention_days: Option<u32>,
+}
+
+const PRIVACY: &str = "privacy";
+
+/// The shortest retention period accepted: a slip of the keyboard must not erase the
+/// customers of the last month.
+pub const RETENTION_MIN_DAYS: u32 = 30;
+
+impl App {
+    pub async fn privacy_settings(&self, actor: &Actor) -> AppResult<PrivacySettings> {
+        require(actor, Permission::Privacy)?;
+        Ok(match self.store().setting(PRIVACY).await? {
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| crate::AppError::Internal(format!("the privacy settings: {e}")))?,
+            None => PrivacySettings::default(),
+        })
+    }
+
+    pub async fn set_privacy_settings(
+        &self,
+        actor: &Actor,
+        settings: PrivacySettings,
+    ) -> AppResult<PrivacySettings> {
+        require(actor, Permission::Privacy)?;
+        if let Some(d) = settings.retention_days
+            && !(RETENTION_MIN_DAYS..=36_500).contains(&d)
+        {
+            return Err(crate::AppError::field(
+                "retention_days",
+                format!("must be between {RETENTION_MIN_DAYS} and 36500 days, or left out"),
+            ));
+        }
+        let value = serde_json::to_value(&settings)
+            .map_err(|e| crate::AppError::Internal(e.to_string()))?;
+        let mut uow = self.begin(actor).await?;
+        uow.tx.put_setting(PRIVACY, &value).await?;
+        uow.emit(Event::SettingsChanged { name: PRIVACY });
+        uow.commit().await?;
+        Ok(settings)
+    }
+
+    /// Anonymises every customer inactive beyond the retention period, each in its own
+    /// transaction (an interrupted run goes on where it stopped); how many. Nothing when no
+    /// period is set.
+    pub async fn apply_retention(&self, actor: &Actor) -> AppResult<u64> {
+        require(actor, Permission::Privacy)?;
+        let Some(days) = self.privacy_settings(actor).await?.retention_days else {
+            return Ok(0);
+        };
+        let before = self.now() - chrono::Duration::days(i64::from(days));
+        let mut erased = 0;
+        loop {
+            let batch = self.store().inactive_customers(before, 200).await?;
+            if batch.is_empty() {
+                return Ok(erased);
+            }
+            for id in batch {
+                self.erase_customer(actor, id).await?;
+                erased += 1;
+            }
+        }
+    }
+}

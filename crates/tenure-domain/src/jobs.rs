@@ -29,6 +29,8 @@ text_enum! {
         /// Enrol the day's entrants of the scheduled journeys: birthdays, holidays,
         /// anniversaries, expiring points, segments looked at daily.
         JourneySchedules => "journey_schedules",
+        /// Anonymises customers inactive beyond the retention period (when one is set).
+        Retention => "retention",
     }
 }
 

@@ -192,3 +192,29 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// Customers with no purchase, contact or change since `before` (and created before
+    /// it) who are not erased yet, the oldest first: those a retention period has run out
+    /// for.
+    pub async fn inactive_customers(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<CustomerId>> {
+        let t = crate::to_micros(before);
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT c.id FROM customers c LEFT JOIN customer_stats s ON s.customer_id = c.id \
+             WHERE c.created_at < $1 AND c.updated_at < $1 \
+             AND COALESCE(s.last_purchase_at, 0) < $1 AND COALESCE(s.last_contact_at, 0) < $1 \
+             AND NOT EXISTS (SELECT 1 FROM change_log l WHERE l.customer_id = c.id \
+                             AND l.entity = 'customer' AND l.operation = 'erase') \
+             ORDER BY c.id LIMIT $2",
+        )
+        .bind(t)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(ids.into_iter().map(CustomerId).collect())
+    }
+}

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::{ListResponse, page};
 use crate::auth::{self, Authorized};
-use crate::extract::{Id, Query};
+use crate::extract::{Id, Json, Query};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -22,6 +22,54 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit_log))
         .routes(routes!(export_customer))
         .routes(routes!(erase_customer))
+        .routes(routes!(get_privacy_settings, put_privacy_settings))
+}
+
+/// How long personal data of inactive customers is kept.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettingsDto {
+    /// Customers with no purchase, contact or change for this many days (30–36500) are
+    /// anonymised by the daily retention job, as an erase request would; `null` keeps them.
+    #[schema(minimum = 30, maximum = 36500)]
+    pub retention_days: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/settings/privacy", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, body = PrivacySettingsDto), (status = 403, body = crate::problem::Problem)))]
+async fn get_privacy_settings(
+    caller: Authorized<auth::Privacy>,
+    State(state): State<AppState>,
+) -> Result<axum::Json<PrivacySettingsDto>, ApiError> {
+    let s = state.app.privacy_settings(&caller.actor).await?;
+    Ok(axum::Json(PrivacySettingsDto {
+        retention_days: s.retention_days,
+    }))
+}
+
+/// Set the retention period. The daily `retention` job applies it (queue it with
+/// `POST /api/v1/jobs` to apply it now).
+#[utoipa::path(put, path = "/api/v1/settings/privacy", tag = "audit", request_body = PrivacySettingsDto,
+    security(("bearer" = [])),
+    responses((status = 200, body = PrivacySettingsDto), (status = 403, body = crate::problem::Problem),
+              (status = 422, body = crate::problem::Problem)))]
+async fn put_privacy_settings(
+    caller: Authorized<auth::Privacy>,
+    State(state): State<AppState>,
+    Json(body): Json<PrivacySettingsDto>,
+) -> Result<axum::Json<PrivacySettingsDto>, ApiError> {
+    let s = state
+        .app
+        .set_privacy_settings(
+            &caller.actor,
+            tenure_app::privacy::PrivacySettings {
+                retention_days: body.retention_days,
+            },
+        )
+        .await?;
+    Ok(axum::Json(PrivacySettingsDto {
+        retention_days: s.retention_days,
+    }))
 }
 
 /// Who made a change.

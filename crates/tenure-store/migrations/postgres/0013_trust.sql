@@ -52,3 +52,7 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, due_at, id);
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id);
+
+-- The retention job.
+ALTER TABLE jobs DROP CONSTRAINT jobs_kind_check;
+ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('model_refresh','duplicates_rebuild','recommendations_build','analytics_refresh','loyalty_expire','loyalty_tiers','sla_scan','journey_schedules','retention'));

@@ -67,3 +67,26 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, due_at, id);
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id);
+
+-- The retention job: SQLite cannot change a CHECK constraint, so the job table is rebuilt.
+CREATE TABLE jobs_new (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT    NOT NULL CHECK (kind IN ('model_refresh','duplicates_rebuild','recommendations_build','analytics_refresh','loyalty_expire','loyalty_tiers','sla_scan','journey_schedules','retention')),
+    payload      TEXT    NOT NULL DEFAULT '{}',
+    unique_key   TEXT    UNIQUE,
+    keep_key     BIGINT  NOT NULL DEFAULT 0 CHECK (keep_key IN (0, 1)),
+    status       TEXT    NOT NULL CHECK (status IN ('queued','running','done','failed')),
+    run_at       BIGINT  NOT NULL,
+    attempts     BIGINT  NOT NULL DEFAULT 0,
+    max_attempts BIGINT  NOT NULL DEFAULT 5,
+    locked_by    TEXT,
+    locked_until BIGINT,
+    last_error   TEXT,
+    created_at   BIGINT  NOT NULL,
+    updated_at   BIGINT  NOT NULL
+);
+INSERT INTO jobs_new SELECT id, kind, payload, unique_key, keep_key, status, run_at, attempts,
+    max_attempts, locked_by, locked_until, last_error, created_at, updated_at FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_new RENAME TO jobs;
+CREATE INDEX jobs_due ON jobs (status, run_at, id);

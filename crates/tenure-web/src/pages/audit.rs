@@ -204,6 +204,13 @@ pub async fn list(ctx: Ctx) -> Response {
     let more = listed
         .next_cursor
         .map(|c| super::next_page("/audit", &pairs, c));
+    let retention = if actor.allows(Permission::Privacy) {
+        fetch!(&ctx, app.privacy_settings(&actor).await)
+            .retention_days
+            .map(|d| d.to_string())
+    } else {
+        None
+    };
     page(
         &ctx,
         StatusCode::OK,
@@ -213,8 +220,46 @@ pub async fn list(ctx: Ctx) -> Response {
             rows => ser(&rows), more, errors,
             customer, user, since, entity,
             entities => options(Entity::ALL),
+            may_privacy => actor.allows(Permission::Privacy),
+            retention, notice => param(&pairs, "notice"),
+            retention_min => tenure_app::privacy::RETENTION_MIN_DAYS,
         },
     )
+}
+
+/// Saves the retention period (empty: keep for ever).
+pub async fn save_retention(ctx: Ctx, Form(form): Form<Vec<(String, String)>>) -> Response {
+    let actor = step!(ctx.form_actor(&form, Permission::Privacy));
+    let raw = crate::session::field(&form, "retention_days")
+        .trim()
+        .to_owned();
+    let days = if raw.is_empty() {
+        None
+    } else {
+        match raw.parse::<u32>() {
+            Ok(d) => Some(d),
+            Err(_) => {
+                return app_error(
+                    &ctx,
+                    tenure_app::AppError::field("retention_days", ctx.t("audit-retention-number")),
+                );
+            }
+        }
+    };
+    match ctx
+        .state
+        .app
+        .set_privacy_settings(
+            &actor,
+            tenure_app::privacy::PrivacySettings {
+                retention_days: days,
+            },
+        )
+        .await
+    {
+        Ok(_) => see_other("/audit?notice=retention"),
+        Err(e) => app_error(&ctx, e),
+    }
 }
 
 fn customer_id(raw: &str) -> Option<CustomerId> {

@@ -71,6 +71,7 @@ pub fn routes() -> Router<WebState> {
             get(audit::erase_form).post(audit::erase),
         )
         .route("/audit", get(audit::list))
+        .route("/audit/retention", post(audit::save_retention))
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/webhooks/{id}", post(webhooks::action))
         .route("/duplicates", get(duplicates::list))

@@ -28,6 +28,8 @@ const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/customers/{id}/export", Permission::Privacy),
     ("POST", "/api/v1/customers/{id}/erase", Permission::Privacy),
     ("GET", "/api/v1/audit", Permission::ReadAudit),
+    ("GET", "/api/v1/settings/privacy", Permission::Privacy),
+    ("PUT", "/api/v1/settings/privacy", Permission::Privacy),
     ("GET", "/api/v1/webhooks", Permission::ManageUsers),
     ("POST", "/api/v1/webhooks", Permission::ManageUsers),
     ("GET", "/api/v1/webhooks/{id}", Permission::ManageUsers),
@@ -365,6 +367,7 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<serde_json::Value> {
         ("POST", "/api/v1/segments/count") => Some(json!({"expression": "stage = \"new\""})),
         ("POST", "/api/v1/tokens") => Some(json!({"name": format!("token {n}"), "role": "agent"})),
         ("POST", "/api/v1/jobs") => Some(json!({"kind": "recommendations_build"})),
+        ("PUT", "/api/v1/settings/privacy") => Some(json!({"retention_days": null})),
         ("POST", "/api/v1/webhooks") | ("PUT", "/api/v1/webhooks/{id}") => Some(
             json!({"url": format!("https://hooks.example.com/{n}"), "events": ["customer.created"]}),
         ),

@@ -426,6 +426,24 @@ async fn a_manager_reads_the_audit_log_exports_and_erases_a_customer_from_the_pa
             "the log keeps no value of theirs"
         );
 
+        // The retention period, from the same page.
+        let saved = manager
+            .submit("/audit", "/audit/retention", &[("retention_days", "400")])
+            .await;
+        assert_eq!(saved.status, 303);
+        let page = manager.get("/audit?notice=retention").await;
+        assert!(page.body.contains("value=\"400\""), "the period shows");
+        assert!(page.body.contains("The retention period was saved"));
+        let refused = manager
+            .submit("/audit", "/audit/retention", &[("retention_days", "3")])
+            .await;
+        assert_eq!(refused.status, 400);
+        assert!(
+            refused.body.contains("between 30 and 36500"),
+            "{}",
+            refused.body
+        );
+
         // Who may not.
         let mut agent = signed_in(&app, Role::Agent).await;
         assert_eq!(agent.get("/audit").await.status, 403);
@@ -614,6 +632,100 @@ async fn the_command_line_backs_up_and_restores_a_business() {
         assert!(
             !out.status.success(),
             "a restore never overwrites a database"
+        );
+    }
+}
+
+#[tokio::test]
+async fn customers_inactive_beyond_the_retention_period_are_anonymised_by_the_daily_job() {
+    use tenure_app::{App, AppOptions, Clock};
+    for db in TestDb::all().await {
+        // The business's clock stands two years on: today's customers are long inactive
+        // unless they bought since.
+        let clock = Clock::fixed(chrono::Utc::now() + chrono::Duration::days(730));
+        let c2 = clock.clone();
+        let app = tenure_testkit::spawn_app_with(
+            db,
+            move |s| {
+                App::builder(s)
+                    .options(AppOptions {
+                        clock: c2,
+                        ..AppOptions::default()
+                    })
+                    .build()
+            },
+            tenure_http::auth::TOKEN_TTL,
+        )
+        .await;
+        let (_, gone) = app
+            .post_json(
+                "/api/v1/customers",
+                json!({"name": "Long Gone", "email": "gone@example.com"}),
+            )
+            .await;
+        let (_, back) = app
+            .post_json(
+                "/api/v1/customers",
+                json!({"name": "Still Buying", "email": "buying@example.com"}),
+            )
+            .await;
+        let recent = (clock.now() - chrono::Duration::days(10)).to_rfc3339();
+        let (status, _) = app
+            .post_json(
+                "/api/v1/orders",
+                json!({"customer_id": back["id"], "occurred_at": recent,
+                       "lines": [{"description": "Tea", "quantity": 1, "unit_price_minor": 900}]}),
+            )
+            .await;
+        assert_eq!(status, 201);
+
+        let (status, body) = send(
+            app.as_role(Role::Manager, Method::PUT, "/api/v1/settings/privacy")
+                .json(&json!({"retention_days": 5})),
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        let (status, _) = send(
+            app.as_role(Role::Manager, Method::PUT, "/api/v1/settings/privacy")
+                .json(&json!({"retention_days": 365})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (_, settings) = app.get_json("/api/v1/settings/privacy").await;
+        assert_eq!(settings["retention_days"], 365);
+
+        let (status, _) = app
+            .post_json("/api/v1/jobs", json!({"kind": "retention"}))
+            .await;
+        assert_eq!(status, 202);
+        let worker = tenure_app::jobs::Worker::new(app.app.clone(), "retention");
+        worker.run_until_idle().await.unwrap();
+        let (_, g) = app
+            .get_json(&format!("/api/v1/customers/{}", gone["id"]))
+            .await;
+        assert_eq!(g["name"], "", "anonymised: {g}");
+        assert_eq!(g["email"], Value::Null);
+        let (_, b) = app
+            .get_json(&format!("/api/v1/customers/{}", back["id"]))
+            .await;
+        assert_eq!(b["name"], "Still Buying");
+        let (_, log) = app
+            .get_json(&format!("/api/v1/audit?customer_id={}", gone["id"]))
+            .await;
+        assert_eq!(log["items"][0]["operation"], "erase");
+        assert_eq!(log["items"][0]["actor"]["name"], "system:worker");
+        assert_eq!(log["items"][0]["source"], "job");
+        // Run again: nobody twice.
+        let before: Vec<Value> =
+            crate::all_items(&app, "/api/v1/audit?entity=customer&limit=100").await;
+        app.post_json("/api/v1/jobs", json!({"kind": "retention"}))
+            .await;
+        worker.run_until_idle().await.unwrap();
+        let after: Vec<Value> =
+            crate::all_items(&app, "/api/v1/audit?entity=customer&limit=100").await;
+        assert_eq!(
+            after.iter().filter(|e| e["operation"] == "erase").count(),
+            before.iter().filter(|e| e["operation"] == "erase").count()
         );
     }
 }

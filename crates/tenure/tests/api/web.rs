@@ -1252,6 +1252,7 @@ const WEB_ROUTES: &[(&str, &str, Option<Permission>)] = {
         ("GET", "/customers/{id}/erase", Some(Privacy)),
         ("POST", "/customers/{id}/erase", Some(Privacy)),
         ("GET", "/audit", Some(ReadAudit)),
+        ("POST", "/audit/retention", Some(Privacy)),
         ("GET", "/webhooks", Some(ManageUsers)),
         ("POST", "/webhooks", Some(ManageUsers)),
         ("POST", "/webhooks/{id}", Some(ManageUsers)),
