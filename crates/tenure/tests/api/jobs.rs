@@ -247,8 +247,8 @@ async fn the_worker_command_runs_what_is_due_and_exits() {
         assert!(out.starts_with("queued job"), "{out}");
         let out = crate::ok(&crate::tenure(&db, &["worker", "--until-idle"]));
         // The queued job and today's model refresh, analytics refresh, loyalty expiry, tier
-        // evaluation, SLA scan and the hour's look at the scheduled journeys.
-        assert!(out.contains("ran 7 jobs"), "{out}");
+        // evaluation, retention, SLA scan and the hour's look at the scheduled journeys.
+        assert!(out.contains("ran 8 jobs"), "{out}");
         let out = crate::ok(&crate::tenure(&db, &["worker", "--until-idle"]));
         assert!(
             out.contains("ran 0 jobs"),
