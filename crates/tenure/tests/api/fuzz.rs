@@ -252,7 +252,7 @@ fn a_customers_file_of_any_shape_is_imported_or_rejected_row_by_row() {
             }
             let mut bytes = w.into_inner().unwrap();
             // Now and then a cut-off last line.
-            if n % 5 == 0 && bytes.len() > 3 {
+            if n.is_multiple_of(5) && bytes.len() > 3 {
                 bytes.truncate(bytes.len() - 2);
             }
             let summary = rt.block_on(app.import(
