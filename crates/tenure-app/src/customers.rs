@@ -46,6 +46,7 @@ impl App {
         expected_version: Option<i64>,
     ) -> AppResult<Customer> {
         require(actor, Permission::WriteCustomers)?;
+        self.check_owner(actor, id).await?;
         let mut c = Collector::new();
         let patch = input.parse(&mut c, &self.input_context());
         c.finish()?;
@@ -90,6 +91,7 @@ impl App {
         id: CustomerId,
     ) -> AppResult<(Customer, Option<Prediction>)> {
         require(actor, Permission::ReadAggregates)?;
+        self.check_owner(actor, id).await?;
         let customer = self.store().get_customer(id).await?;
         let prediction = self.store().prediction(id).await?;
         Ok((customer.seen_by(actor.role), prediction))
@@ -114,10 +116,13 @@ impl App {
     pub async fn list_customers(
         &self,
         actor: &Actor,
-        filter: CustomerFilter,
+        mut filter: CustomerFilter,
         page: &PageRequest,
     ) -> AppResult<Listed<Customer>> {
         require(actor, Permission::ReadAggregates)?;
+        if let Some(me) = self.owner_scope(actor).await? {
+            filter.owner_id = Some(me);
+        }
         let personal = filter.q.is_some() || filter.email.is_some() || filter.external_id.is_some();
         if personal && actor.role.sees_masked_personal_data() {
             return Err(AppError::Forbidden(format!(
@@ -161,6 +166,7 @@ impl App {
         page: &PageRequest,
     ) -> AppResult<Listed<TimelineEntry>> {
         require(actor, Permission::ReadCustomers)?;
+        self.check_owner(actor, id).await?;
         let (limit, before) = (page.limit()?, page.after::<TimelinePosition>()?);
         let found = self.store().timeline(id, before, limit).await?;
         Ok(listed(found, |e| e))

@@ -39,6 +39,7 @@ impl App {
         require(actor, Permission::WriteCustomers)?;
         let (customer, fields) =
             of_customer(customer_id, |c| input.parse(c, &self.input_context()))?;
+        self.check_owner(actor, customer).await?;
         let data = fields.for_customer(customer);
         let mut uow = self.begin(actor).await?;
         let order = uow.tx.create_order(&data).await?;
@@ -116,6 +117,7 @@ impl App {
         require(actor, Permission::WriteCustomers)?;
         let (customer, fields) =
             of_customer(customer_id, |c| input.parse(c, &self.input_context()))?;
+        self.check_owner(actor, customer).await?;
         let data = fields.for_customer(customer);
         let mut uow = self.begin(actor).await?;
         let interaction = uow.tx.create_interaction(&data).await?;

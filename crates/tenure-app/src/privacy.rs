@@ -115,6 +115,11 @@ pub struct PrivacySettings {
     /// Customers with no purchase, contact or change for this many days are anonymised
     /// (erased) by the daily retention job; `None` keeps them for ever.
     pub retention_days: Option<u32>,
+    /// Agents see and change only the customers they own (`owner_id`); managers and
+    /// admins see everyone. Agents' API tokens, which stand for no one, are refused
+    /// customer records while this holds.
+    #[serde(default)]
+    pub agents_own_customers: bool,
 }
 
 const PRIVACY: &str = "privacy";
@@ -126,11 +131,48 @@ pub const RETENTION_MIN_DAYS: u32 = 30;
 impl App {
     pub async fn privacy_settings(&self, actor: &Actor) -> AppResult<PrivacySettings> {
         require(actor, Permission::Privacy)?;
+        self.stored_privacy_settings().await
+    }
+
+    async fn stored_privacy_settings(&self) -> AppResult<PrivacySettings> {
         Ok(match self.store().setting(PRIVACY).await? {
             Some(v) => serde_json::from_value(v)
                 .map_err(|e| crate::AppError::Internal(format!("the privacy settings: {e}")))?,
             None => PrivacySettings::default(),
         })
+    }
+
+    /// The staff member whose customers alone `actor` may see, when the business limits
+    /// agents to their own customers and `actor` is an agent.
+    pub(crate) async fn owner_scope(
+        &self,
+        actor: &Actor,
+    ) -> AppResult<Option<tenure_domain::ids::StaffUserId>> {
+        if actor.role != tenure_domain::access::Role::Agent
+            || !self.stored_privacy_settings().await?.agents_own_customers
+        {
+            return Ok(None);
+        }
+        match crate::service::staff_of(actor) {
+            Some(me) => Ok(Some(me)),
+            None => Err(crate::AppError::Forbidden(
+                "agents see only their own customers here, and an agent's token stands for no \
+                 one; use a manager's token"
+                    .into(),
+            )),
+        }
+    }
+
+    /// `NotFound` when the business limits agents to their own customers and `customer` is
+    /// not `actor`'s.
+    pub(crate) async fn check_owner(&self, actor: &Actor, customer: CustomerId) -> AppResult<()> {
+        if let Some(me) = self.owner_scope(actor).await? {
+            let c = self.store().get_customer(customer).await?;
+            if c.data.owner_id != Some(me) {
+                return Err(crate::AppError::NotFound("customer not found".into()));
+            }
+        }
+        Ok(())
     }
 
     pub async fn set_privacy_settings(

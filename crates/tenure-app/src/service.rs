@@ -313,6 +313,7 @@ impl App {
     pub async fn create_ticket(&self, actor: &Actor, input: TicketInput) -> AppResult<Ticket> {
         require(actor, Permission::WriteCustomers)?;
         let fields = input.parse(&self.input_context())?;
+        self.check_owner(actor, fields.customer_id).await?;
         let now = self.now();
         let mut uow = self.begin(actor).await?;
         let t = open_ticket(&mut uow.tx, actor, fields, None, now).await?;

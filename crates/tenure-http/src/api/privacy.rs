@@ -33,6 +33,19 @@ pub struct PrivacySettingsDto {
     /// anonymised by the daily retention job, as an erase request would; `null` keeps them.
     #[schema(minimum = 30, maximum = 36500)]
     pub retention_days: Option<u32>,
+    /// Agents see and change only the customers they own (`owner_id`); agents' API tokens
+    /// are refused customer records while this holds. Off when left out.
+    #[serde(default)]
+    pub agents_own_customers: bool,
+}
+
+impl From<tenure_app::privacy::PrivacySettings> for PrivacySettingsDto {
+    fn from(s: tenure_app::privacy::PrivacySettings) -> Self {
+        PrivacySettingsDto {
+            retention_days: s.retention_days,
+            agents_own_customers: s.agents_own_customers,
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/settings/privacy", tag = "audit", security(("bearer" = [])),
@@ -42,13 +55,11 @@ async fn get_privacy_settings(
     State(state): State<AppState>,
 ) -> Result<axum::Json<PrivacySettingsDto>, ApiError> {
     let s = state.app.privacy_settings(&caller.actor).await?;
-    Ok(axum::Json(PrivacySettingsDto {
-        retention_days: s.retention_days,
-    }))
+    Ok(axum::Json(s.into()))
 }
 
-/// Set the retention period. The daily `retention` job applies it (queue it with
-/// `POST /api/v1/jobs` to apply it now).
+/// Set the retention period (the daily `retention` job applies it; queue it with
+/// `POST /api/v1/jobs` to apply it now) and whether agents see only their own customers.
 #[utoipa::path(put, path = "/api/v1/settings/privacy", tag = "audit", request_body = PrivacySettingsDto,
     security(("bearer" = [])),
     responses((status = 200, body = PrivacySettingsDto), (status = 403, body = crate::problem::Problem),
@@ -64,12 +75,11 @@ async fn put_privacy_settings(
             &caller.actor,
             tenure_app::privacy::PrivacySettings {
                 retention_days: body.retention_days,
+                agents_own_customers: body.agents_own_customers,
             },
         )
         .await?;
-    Ok(axum::Json(PrivacySettingsDto {
-        retention_days: s.retention_days,
-    }))
+    Ok(axum::Json(s.into()))
 }
 
 /// Who made a change.

@@ -204,12 +204,14 @@ pub async fn list(ctx: Ctx) -> Response {
     let more = listed
         .next_cursor
         .map(|c| super::next_page("/audit", &pairs, c));
-    let retention = if actor.allows(Permission::Privacy) {
-        fetch!(&ctx, app.privacy_settings(&actor).await)
-            .retention_days
-            .map(|d| d.to_string())
+    let (retention, own_customers) = if actor.allows(Permission::Privacy) {
+        let s = fetch!(&ctx, app.privacy_settings(&actor).await);
+        (
+            s.retention_days.map(|d| d.to_string()),
+            s.agents_own_customers,
+        )
     } else {
-        None
+        (None, false)
     };
     page(
         &ctx,
@@ -221,7 +223,7 @@ pub async fn list(ctx: Ctx) -> Response {
             customer, user, since, entity,
             entities => options(Entity::ALL),
             may_privacy => actor.allows(Permission::Privacy),
-            retention, notice => param(&pairs, "notice"),
+            retention, own_customers, notice => param(&pairs, "notice"),
             retention_min => tenure_app::privacy::RETENTION_MIN_DAYS,
         },
     )
@@ -246,17 +248,11 @@ pub async fn save_retention(ctx: Ctx, Form(form): Form<Vec<(String, String)>>) -
             }
         }
     };
-    match ctx
-        .state
-        .app
-        .set_privacy_settings(
-            &actor,
-            tenure_app::privacy::PrivacySettings {
-                retention_days: days,
-            },
-        )
-        .await
-    {
+    let settings = tenure_app::privacy::PrivacySettings {
+        retention_days: days,
+        agents_own_customers: crate::session::field(&form, "agents_own_customers") == "1",
+    };
+    match ctx.state.app.set_privacy_settings(&actor, settings).await {
         Ok(_) => see_other("/audit?notice=retention"),
         Err(e) => app_error(&ctx, e),
     }

@@ -729,3 +729,95 @@ async fn customers_inactive_beyond_the_retention_period_are_anonymised_by_the_da
         );
     }
 }
+
+#[tokio::test]
+async fn a_business_can_limit_agents_to_the_customers_they_own() {
+    use crate::web::signed_in;
+    for db in TestDb::all().await {
+        let app = spawn_app(db).await;
+        let mut agent = signed_in(&app, Role::Agent).await;
+        let me = app
+            .app
+            .list_users(&operator())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|u| u.role == Role::Agent)
+            .unwrap()
+            .id
+            .0;
+        let (_, mine) = app
+            .post_json(
+                "/api/v1/customers",
+                json!({"name": "Mine Customer", "owner_id": me}),
+            )
+            .await;
+        let (_, theirs) = app
+            .post_json("/api/v1/customers", json!({"name": "Theirs Customer"}))
+            .await;
+        let (mine, theirs) = (mine["id"].as_i64().unwrap(), theirs["id"].as_i64().unwrap());
+        // Off (the default): an agent sees everyone.
+        assert_eq!(agent.get(&format!("/customers/{theirs}")).await.status, 200);
+
+        let (status, _) = send(
+            app.as_role(Role::Manager, Method::PUT, "/api/v1/settings/privacy")
+                .json(&json!({"agents_own_customers": true})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let list = agent.get("/customers").await;
+        assert!(list.body.contains("Mine Customer"));
+        assert!(
+            !list.body.contains("Theirs Customer"),
+            "the list holds only theirs"
+        );
+        let search = agent.get("/customers?q=customer").await;
+        assert!(!search.body.contains("Theirs Customer"), "so does a search");
+        assert_eq!(agent.get(&format!("/customers/{mine}")).await.status, 200);
+        assert_eq!(agent.get(&format!("/customers/{theirs}")).await.status, 404);
+        assert_eq!(
+            agent
+                .get(&format!("/customers/{theirs}/timeline"))
+                .await
+                .status,
+            404
+        );
+        // Nor can they write to them.
+        let edit = agent
+            .submit(
+                &format!("/customers/{mine}"),
+                &format!("/customers/{theirs}"),
+                &[("name", "Renamed"), ("kind", "person")],
+            )
+            .await;
+        assert_eq!(edit.status, 404);
+        let ticket = agent
+            .submit(
+                "/tickets",
+                "/tickets",
+                &[
+                    ("customer_id", &theirs.to_string()),
+                    ("subject", "Not mine"),
+                ],
+            )
+            .await;
+        assert!(
+            ticket.status == 404 || ticket.status == 422,
+            "{}",
+            ticket.status
+        );
+        // An agent's token stands for no one: refused while the rule holds.
+        let (status, _) = send(app.as_role(
+            Role::Agent,
+            Method::GET,
+            &format!("/api/v1/customers/{mine}"),
+        ))
+        .await;
+        assert_eq!(status, 403);
+        // Managers see everyone.
+        let (status, _) = app.get_json(&format!("/api/v1/customers/{theirs}")).await;
+        assert_eq!(status, 200);
+        let (_, settings) = app.get_json("/api/v1/settings/privacy").await;
+        assert_eq!(settings["agents_own_customers"], true);
+    }
+}
