@@ -89,7 +89,9 @@ impl App {
 
     pub async fn get_order(&self, actor: &Actor, id: OrderId) -> AppResult<Order> {
         require(actor, Permission::ReadAggregates)?;
-        Ok(self.store().get_order(id).await?)
+        let order = self.store().get_order(id).await?;
+        self.check_owner(actor, order.data.customer_id).await?;
+        Ok(order)
     }
 
     /// Orders in id order, optionally of one customer.
@@ -100,6 +102,7 @@ impl App {
         page: &PageRequest,
     ) -> AppResult<Listed<Order>> {
         require(actor, Permission::ReadAggregates)?;
+        self.check_list_owner(actor, customer).await?;
         let (limit, after) = (page.limit()?, page.after::<OrderId>()?);
         Ok(listed(
             self.store().list_orders(customer, after, limit).await?,
@@ -169,7 +172,10 @@ impl App {
         id: InteractionId,
     ) -> AppResult<Interaction> {
         require(actor, Permission::ReadCustomers)?;
-        Ok(self.store().get_interaction(id).await?)
+        let interaction = self.store().get_interaction(id).await?;
+        self.check_owner(actor, interaction.data.customer_id)
+            .await?;
+        Ok(interaction)
     }
 
     /// Interactions in id order, optionally of one customer.
@@ -180,6 +186,7 @@ impl App {
         page: &PageRequest,
     ) -> AppResult<Listed<Interaction>> {
         require(actor, Permission::ReadCustomers)?;
+        self.check_list_owner(actor, customer).await?;
         let (limit, after) = (page.limit()?, page.after::<InteractionId>()?);
         Ok(listed(
             self.store()

@@ -163,6 +163,24 @@ impl App {
         }
     }
 
+    /// For a list of one kind of record across customers: an agent limited to their own
+    /// customers names one of them.
+    pub(crate) async fn check_list_owner(
+        &self,
+        actor: &Actor,
+        customer: Option<CustomerId>,
+    ) -> AppResult<()> {
+        if self.owner_scope(actor).await?.is_none() {
+            return Ok(());
+        }
+        match customer {
+            Some(c) => self.check_owner(actor, c).await,
+            None => Err(crate::AppError::Forbidden(
+                "agents see the records of their own customers: name one with customer_id".into(),
+            )),
+        }
+    }
+
     /// `NotFound` when the business limits agents to their own customers and `customer` is
     /// not `actor`'s.
     pub(crate) async fn check_owner(&self, actor: &Actor, customer: CustomerId) -> AppResult<()> {

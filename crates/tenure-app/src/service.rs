@@ -334,6 +334,7 @@ impl App {
         require(actor, Permission::ReadCustomers)?;
         let store = self.store();
         let t = store.get_ticket(id).await?;
+        self.check_owner(actor, t.customer_id).await?;
         let service = self.current_service().await?;
         let messages = store.ticket_messages(id).await?;
         let events = store.ticket_events(id).await?;
@@ -387,6 +388,17 @@ impl App {
         let before = page.after::<TicketCursor>()?.map(|c| c.0);
         let service = self.current_service().await?;
         let now = self.now();
+        let scoped;
+        let filter = match self.owner_scope(actor).await? {
+            Some(me) => {
+                scoped = TicketFilter {
+                    owner: Some(me),
+                    ..filter.clone()
+                };
+                &scoped
+            }
+            None => filter,
+        };
         let p = self.store().list_tickets(filter, before, limit).await?;
         Ok(Listed {
             next_cursor: p

@@ -163,6 +163,8 @@ pub struct TicketEvent {
 #[derive(Debug, Clone, Default)]
 pub struct TicketFilter {
     pub customer: Option<CustomerId>,
+    /// Only tickets of the customers this staff member owns.
+    pub owner: Option<StaffUserId>,
     pub assignee: Option<StaffUserId>,
     pub status: Option<TicketStatus>,
     /// Only tickets not yet resolved.
@@ -465,6 +467,12 @@ impl Store {
         let mut s = Select::new(TICKET_SELECT);
         if let Some(c) = f.customer {
             s.filter("customer_id = {}", c.0)?;
+        }
+        if let Some(o) = f.owner {
+            s.filter(
+                "customer_id IN (SELECT id FROM customers WHERE owner_id = {})",
+                o.0,
+            )?;
         }
         if let Some(a) = f.assignee {
             s.filter("assignee_id = {}", a.0)?;

@@ -270,6 +270,7 @@ async fn list_tickets(
         active: p.active.unwrap_or(false),
         category: p.category,
         breached: p.breached.unwrap_or(false),
+        owner: None,
     };
     let found = state
         .app

@@ -233,15 +233,23 @@ async fn settle_and_check(
         if matches!(s.answer, Some((201, _))) {
             continue;
         }
-        let res = client
-            .post(format!("{base}{}", s.path))
-            .bearer_auth(token)
-            .header("Idempotency-Key", &s.key)
-            .json(&s.body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
+        // A 503 says "later": a client retries it, with the same key.
+        let mut status = 503;
+        for _ in 0..100 {
+            let res = client
+                .post(format!("{base}{}", s.path))
+                .bearer_auth(token)
+                .header("Idempotency-Key", &s.key)
+                .json(&s.body)
+                .send()
+                .await
+                .unwrap();
+            status = res.status().as_u16();
+            if status != 503 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         assert!(
             status == 201 || status == 409,
             "a retried {} answered {status}",

@@ -756,8 +756,27 @@ async fn a_business_can_limit_agents_to_the_customers_they_own() {
             .post_json("/api/v1/customers", json!({"name": "Theirs Customer"}))
             .await;
         let (mine, theirs) = (mine["id"].as_i64().unwrap(), theirs["id"].as_i64().unwrap());
+        let (_, my_ticket) = app
+            .post_json(
+                "/api/v1/tickets",
+                json!({"customer_id": mine, "subject": "Kettle of mine"}),
+            )
+            .await;
+        let (_, their_ticket) = app
+            .post_json(
+                "/api/v1/tickets",
+                json!({"customer_id": theirs, "subject": "Kettle of theirs"}),
+            )
+            .await;
         // Off (the default): an agent sees everyone.
         assert_eq!(agent.get(&format!("/customers/{theirs}")).await.status, 200);
+        assert!(
+            agent
+                .get("/tickets?view=open")
+                .await
+                .body
+                .contains("Kettle of theirs")
+        );
 
         let (status, _) = send(
             app.as_role(Role::Manager, Method::PUT, "/api/v1/settings/privacy")
@@ -805,6 +824,24 @@ async fn a_business_can_limit_agents_to_the_customers_they_own() {
             ticket.status == 404 || ticket.status == 422,
             "{}",
             ticket.status
+        );
+        // The ticket queue and a ticket: theirs only.
+        let queue = agent.get("/tickets?view=open").await;
+        assert!(queue.body.contains("Kettle of mine"), "{}", queue.body);
+        assert!(!queue.body.contains("Kettle of theirs"));
+        assert_eq!(
+            agent
+                .get(&format!("/tickets/{}", my_ticket["id"]))
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            agent
+                .get(&format!("/tickets/{}", their_ticket["id"]))
+                .await
+                .status,
+            404
         );
         // An agent's token stands for no one: refused while the rule holds.
         let (status, _) = send(app.as_role(
