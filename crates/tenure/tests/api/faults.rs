@@ -582,15 +582,16 @@ async fn postgresql_restarted_under_load_gives_503s_then_every_write_lands_once(
                 customer,
                 8,
                 "restart",
-                started + Duration::from_secs(6),
+                started + Duration::from_secs(11),
             )
             .await
         }
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    // A crash of the database server, then its recovery.
+    // A crash of the database server, down for longer than a request waits for a
+    // connection (3 s), then its recovery.
     cluster.pg_ctl(&["-m", "immediate", "stop"]);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     cluster.pg_ctl(&["start"]);
     let sent = writes.await.unwrap();
     let unavailable = sent
