@@ -80,6 +80,16 @@ fn classify(
     if unavailable {
         return Some(StoreError::Unavailable(message.to_owned()));
     }
+    // A points balance the change would take below zero (the ledger's `CHECK (balance >=
+    // 0)`, PostgreSQL 23514, SQLite 275): the records' state refuses it, a conflict rather
+    // than a failure — undoing a merge whose points were spent since, say.
+    if matches!(code, "23514" | "275") && message.contains("balance") {
+        return Some(StoreError::Refused(
+            "the change would take a points balance below zero (points it would move back were \
+             spent since)"
+                .into(),
+        ));
+    }
     // PostgreSQL 22003 (numeric value out of range); SQLite says "integer overflow".
     if code == "22003" || message.contains("integer overflow") {
         return Some(StoreError::OutOfRange(

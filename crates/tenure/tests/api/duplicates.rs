@@ -410,3 +410,51 @@ async fn the_candidates_follow_every_customer_write_and_equal_a_rebuild() {
         assert_eq!(stored_pairs(&app).await, after_undo);
     }
 }
+
+#[tokio::test]
+async fn a_merge_whose_points_were_spent_since_cannot_be_undone_and_says_why() {
+    for db in tenure_testkit::TestDb::all().await {
+        let app = tenure_testkit::spawn_app(db).await;
+        let op = tenure_testkit::operator();
+        let (_, s) = app
+            .post_json(
+                "/api/v1/customers",
+                serde_json::json!({"name": "Survivor Points"}),
+            )
+            .await;
+        let (_, d) = app
+            .post_json(
+                "/api/v1/customers",
+                serde_json::json!({"name": "Merged Points"}),
+            )
+            .await;
+        let (s, d) = (
+            tenure_domain::ids::CustomerId(s["id"].as_i64().unwrap()),
+            tenure_domain::ids::CustomerId(d["id"].as_i64().unwrap()),
+        );
+        app.app
+            .adjust_points(&op, d, 100, "welcome", None)
+            .await
+            .unwrap();
+        let merge = app.app.merge_customers(&op, s, d).await.unwrap();
+        // The survivor spends the points the merge brought.
+        app.app
+            .adjust_points(&op, s, -100, "spent", None)
+            .await
+            .unwrap();
+        let (status, body) = app
+            .post_json(
+                &format!("/api/v1/merges/{}/undo", merge.id.0),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, 409, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("below zero"),
+            "{body}"
+        );
+        // Nothing moved.
+        let (status, _) = app.get_json(&format!("/api/v1/customers/{}", d.0)).await;
+        assert_eq!(status, 404, "the merged customer stays merged");
+    }
+}
