@@ -336,6 +336,29 @@ async fn settle_and_check(
     (acknowledged, present)
 }
 
+/// A loyalty member to write for, made as soon as the server at `base` answers.
+async fn member(base: &str, token: &str, name: &str) -> i64 {
+    let client = reqwest::Client::new();
+    let res = crate::document::first_answer(|| {
+        client
+            .post(format!("{base}/api/v1/customers"))
+            .bearer_auth(token)
+            .json(&json!({ "name": name }))
+    })
+    .await;
+    let customer = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    client
+        .post(format!("{base}/api/v1/loyalty/enrol"))
+        .bearer_auth(token)
+        .json(&json!({ "customer_id": customer }))
+        .send()
+        .await
+        .unwrap();
+    customer
+}
+
 #[tokio::test]
 async fn a_server_killed_mid_burst_keeps_every_acknowledged_write_exactly_once() {
     for db in TestDb::all().await {
@@ -350,23 +373,7 @@ async fn a_server_killed_mid_burst_keeps_every_acknowledged_write_exactly_once()
         let (mut server, addr) = crate::document::serve(&db, QUIET);
         let base = format!("http://{addr}");
         let client = reqwest::Client::new();
-        let res = crate::document::first_answer(|| {
-            client
-                .post(format!("{base}/api/v1/customers"))
-                .bearer_auth(&token)
-                .json(&json!({"name": "Burst Customer"}))
-        })
-        .await;
-        let customer = res.json::<serde_json::Value>().await.unwrap()["id"]
-            .as_i64()
-            .unwrap();
-        client
-            .post(format!("{base}/api/v1/loyalty/enrol"))
-            .bearer_auth(&token)
-            .json(&json!({"customer_id": customer}))
-            .send()
-            .await
-            .unwrap();
+        let customer = member(&base, &token, "Burst Customer").await;
         let writes = tokio::spawn({
             let (base, token) = (base.clone(), token.clone());
             async move {
@@ -554,24 +561,7 @@ async fn postgresql_restarted_under_load_gives_503s_then_every_write_lands_once(
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let res = crate::document::first_answer(|| {
-        client
-            .post(format!("{base}/api/v1/customers"))
-            .bearer_auth(&token)
-            .json(&json!({"name": "Load Customer"}))
-    })
-    .await;
-    let customer = res.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    client
-        .post(format!("{base}/api/v1/loyalty/enrol"))
-        .bearer_auth(&token)
-        .json(&json!({"customer_id": customer}))
-        .send()
-        .await
-        .unwrap();
+    let customer = member(&base, &token, "Load Customer").await;
     let started = Instant::now();
     let writes = tokio::spawn({
         let (base, token) = (base.clone(), token.clone());
