@@ -154,7 +154,8 @@ impl App {
         require(actor, Permission::ReadAggregates)?;
         let (limit, after) = (page.limit()?, page.after::<AtRiskPosition>()?);
         let role = actor.role;
-        let found = self.store().at_risk(after, limit).await?;
+        let owner = self.owner_scope(actor).await?;
+        let found = self.store().at_risk(after, owner, limit).await?;
         Ok(listed(found, |(c, p)| (c.seen_by(role), p)))
     }
 

@@ -851,8 +851,12 @@ impl App {
     ) -> AppResult<Listed<Message>> {
         require(actor, Permission::ReadCustomers)?;
         let (limit, before) = (page.limit()?, page.after()?);
+        let filter = MessageFilter {
+            owner: self.owner_scope(actor).await?,
+            ..filter.clone()
+        };
         Ok(listed(
-            self.store().list_messages(filter, before, limit).await?,
+            self.store().list_messages(&filter, before, limit).await?,
             |m| m,
         ))
     }

@@ -417,7 +417,7 @@ impl App {
             .map(|p| CustomerId(p.0));
         let found = self
             .store()
-            .segment_members(id, after, page.limit()?)
+            .segment_members(id, after, self.owner_scope(actor).await?, page.limit()?)
             .await?;
         let ids: Vec<i64> = found.items.iter().map(|(c, _)| c.0).collect();
         let mut customers: HashMap<i64, Customer> = self

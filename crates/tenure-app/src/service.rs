@@ -388,18 +388,11 @@ impl App {
         let before = page.after::<TicketCursor>()?.map(|c| c.0);
         let service = self.current_service().await?;
         let now = self.now();
-        let scoped;
-        let filter = match self.owner_scope(actor).await? {
-            Some(me) => {
-                scoped = TicketFilter {
-                    owner: Some(me),
-                    ..filter.clone()
-                };
-                &scoped
-            }
-            None => filter,
+        let filter = TicketFilter {
+            owner: self.owner_scope(actor).await?,
+            ..filter.clone()
         };
-        let p = self.store().list_tickets(filter, before, limit).await?;
+        let p = self.store().list_tickets(&filter, before, limit).await?;
         Ok(Listed {
             next_cursor: p
                 .next
@@ -744,7 +737,11 @@ impl App {
         require(actor, Permission::ReadCustomers)?;
         let limit = page.limit()?;
         let after = page.after::<TaskCursor>()?.map(|c| (c.0, c.1));
-        let p = self.store().list_tasks(filter, after, limit).await?;
+        let filter = TaskFilter {
+            owner: self.owner_scope(actor).await?,
+            ..filter.clone()
+        };
+        let p = self.store().list_tasks(&filter, after, limit).await?;
         Ok(Listed {
             next_cursor: p
                 .next
@@ -1173,7 +1170,13 @@ impl App {
         let before = page.after::<ResponseCursor>()?.map(|c| c.0);
         let p = self
             .store()
-            .list_responses(survey, customer, before, limit)
+            .list_responses(
+                survey,
+                customer,
+                self.owner_scope(actor).await?,
+                before,
+                limit,
+            )
             .await?;
         Ok(Listed {
             next_cursor: p

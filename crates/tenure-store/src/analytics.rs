@@ -4,7 +4,7 @@
 use futures_util::TryStreamExt;
 use sqlx::Row;
 use tenure_domain::catalog::OrderStatus;
-use tenure_domain::ids::CustomerId;
+use tenure_domain::ids::{CustomerId, StaffUserId};
 
 use crate::Page;
 use crate::sql::Bulk;
@@ -222,22 +222,27 @@ impl Store {
     pub async fn at_risk(
         &self,
         after: Option<AtRiskPosition>,
+        owner: Option<StaffUserId>,
         limit: u32,
     ) -> StoreResult<Page<(Customer, Prediction), AtRiskPosition>> {
         let limit = i64::from(limit.clamp(1, 1000));
         // The first page starts above every value the models give.
         let (value, id) = after.map_or((f64::MAX, i64::MAX), |p| (p.value_at_risk, p.customer.0));
-        let rows = sqlx::query(
+        let mut s = crate::sql::Select::new(
             "SELECT customer_id, p_alive, expected_purchases, expected_value, clv, horizon_days, \
-             computed_at, value_at_risk FROM customer_predictions \
-             WHERE value_at_risk < $1 OR (value_at_risk = $1 AND customer_id < $2) \
-             ORDER BY value_at_risk DESC, customer_id DESC LIMIT $3",
-        )
-        .bind(value)
-        .bind(id)
-        .bind(limit + 1)
-        .fetch_all(self.pool())
-        .await?;
+             computed_at, value_at_risk FROM customer_predictions",
+        );
+        s.filter3(
+            "(value_at_risk < {1} OR (value_at_risk = {2} AND customer_id < {3}))",
+            value,
+            value,
+            id,
+        )?;
+        s.owned_by(owner)?;
+        let (sql, args) = s.finish("ORDER BY value_at_risk DESC, customer_id DESC", limit + 1)?;
+        let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+            .fetch_all(self.pool())
+            .await?;
         let mut ranked = Vec::with_capacity(rows.len());
         for r in &rows {
             ranked.push((

@@ -824,6 +824,7 @@ impl Store {
     ) -> StoreResult<crate::Page<Message, MessageId>> {
         let limit = i64::from(limit.clamp(1, 1000));
         let mut s = crate::sql::Select::new(MESSAGE_SELECT);
+        s.owned_by(filter.owner)?;
         if let Some(c) = filter.customer {
             s.filter("customer_id = {}", c.0)?;
         }
@@ -974,6 +975,8 @@ impl Store {
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
     pub customer: Option<CustomerId>,
+    /// Only messages to the customers this staff member owns.
+    pub owner: Option<tenure_domain::ids::StaffUserId>,
     pub journey: Option<JourneyId>,
     pub channel: Option<Channel>,
     pub status: Option<MessageStatus>,

@@ -515,18 +515,18 @@ impl Store {
         &self,
         id: SegmentId,
         after: Option<CustomerId>,
+        owner: Option<tenure_domain::ids::StaffUserId>,
         limit: u32,
     ) -> StoreResult<crate::Page<(CustomerId, DateTime<Utc>), CustomerId>> {
         let limit = i64::from(limit.clamp(1, 1000));
-        let rows = sqlx::query(
-            "SELECT customer_id, since FROM segment_members WHERE segment_id = $1 AND customer_id > $2 \
-             ORDER BY customer_id LIMIT $3",
-        )
-        .bind(id.0)
-        .bind(after.map_or(i64::MIN, |c| c.0))
-        .bind(limit + 1)
-        .fetch_all(self.pool())
-        .await?;
+        let mut s = crate::sql::Select::new("SELECT customer_id, since FROM segment_members");
+        s.filter("segment_id = {}", id.0)?;
+        s.filter("customer_id > {}", after.map_or(i64::MIN, |c| c.0))?;
+        s.owned_by(owner)?;
+        let (sql, args) = s.finish("ORDER BY customer_id", limit + 1)?;
+        let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+            .fetch_all(self.pool())
+            .await?;
         let mut items = Vec::with_capacity(rows.len());
         for r in &rows {
             items.push((CustomerId(r.try_get("customer_id")?), time(r, "since")?));

@@ -468,12 +468,7 @@ impl Store {
         if let Some(c) = f.customer {
             s.filter("customer_id = {}", c.0)?;
         }
-        if let Some(o) = f.owner {
-            s.filter(
-                "customer_id IN (SELECT id FROM customers WHERE owner_id = {})",
-                o.0,
-            )?;
-        }
+        s.owned_by(f.owner)?;
         if let Some(a) = f.assignee {
             s.filter("assignee_id = {}", a.0)?;
         }
@@ -560,6 +555,9 @@ pub(crate) fn task_from_row(r: &AnyRow) -> StoreResult<Task> {
 /// Which tasks a list shows.
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
+    /// Only tasks about the customers this staff member owns, and their own tasks about
+    /// no customer.
+    pub owner: Option<StaffUserId>,
     pub assignee: Option<StaffUserId>,
     pub customer: Option<CustomerId>,
     pub ticket: Option<TicketId>,
@@ -709,6 +707,14 @@ impl Store {
         limit: u32,
     ) -> StoreResult<Page<Task, (i64, i64)>> {
         let mut s = Select::new(TASK_SELECT);
+        if let Some(o) = f.owner {
+            s.filter2(
+                "(customer_id IN (SELECT id FROM customers WHERE owner_id = {1}) \
+                 OR (customer_id IS NULL AND assignee_id = {2}))",
+                o.0,
+                o.0,
+            )?;
+        }
         if let Some(a) = f.assignee {
             s.filter("assignee_id = {}", a.0)?;
         }
@@ -1305,10 +1311,12 @@ impl Store {
         &self,
         survey: Option<SurveyId>,
         customer: Option<CustomerId>,
+        owner: Option<StaffUserId>,
         before: Option<ResponseId>,
         limit: u32,
     ) -> StoreResult<Page<Response, ResponseId>> {
         let mut s = Select::new(RESPONSE_SELECT);
+        s.owned_by(owner)?;
         if let Some(v) = survey {
             s.filter("survey_id = {}", v.0)?;
         }

@@ -15,6 +15,9 @@ where
         .map_err(|e| StoreError::Database(format!("could not encode a value: {e}")))
 }
 
+/// A record's customer is owned by the staff member `{}`.
+pub(crate) const OWNED_BY: &str = "customer_id IN (SELECT id FROM customers WHERE owner_id = {})";
+
 pub(crate) struct Select {
     sql: String,
     conditions: Vec<String>,
@@ -40,6 +43,15 @@ impl Select {
         add_arg(&mut self.args, value)?;
         self.n += 1;
         Ok(format!("${}", self.n))
+    }
+
+    /// Only the records of customers `owner` owns, when a list is limited to one staff
+    /// member's customers.
+    pub fn owned_by(&mut self, owner: Option<tenure_domain::ids::StaffUserId>) -> StoreResult<()> {
+        match owner {
+            Some(o) => self.filter(OWNED_BY, o.0),
+            None => Ok(()),
+        }
     }
 
     /// Adds a condition; `{}` in the fragment is replaced by the placeholder of `value`.

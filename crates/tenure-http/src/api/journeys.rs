@@ -243,6 +243,7 @@ async fn list_messages(
         status: p.status,
         reason: p.reason,
         not_sent: p.not_sent.unwrap_or(false),
+        ..tenure_app::model::MessageFilter::default()
     };
     let found = state
         .app

@@ -494,7 +494,7 @@ async fn list_tasks(
         ticket: p.ticket_id.map(TicketId),
         status: p.status,
         overdue_at: p.overdue.unwrap_or(false).then(|| state.app.now()),
-        reminded: false,
+        ..TaskFilter::default()
     };
     let found = state
         .app

@@ -749,13 +749,76 @@ async fn a_business_can_limit_agents_to_the_customers_they_own() {
         let (_, mine) = app
             .post_json(
                 "/api/v1/customers",
-                json!({"name": "Mine Customer", "owner_id": me}),
+                json!({"name": "Mine Customer", "owner_id": me, "tags": ["kettle"]}),
             )
             .await;
         let (_, theirs) = app
-            .post_json("/api/v1/customers", json!({"name": "Theirs Customer"}))
+            .post_json(
+                "/api/v1/customers",
+                json!({"name": "Theirs Customer", "tags": ["kettle"]}),
+            )
             .await;
         let (mine, theirs) = (mine["id"].as_i64().unwrap(), theirs["id"].as_i64().unwrap());
+        // Each has a task, a place in a segment, a survey answer, a welcome message (not
+        // sent: no address) and a value at risk.
+        for (c, title) in [(mine, "Call mine back"), (theirs, "Call theirs back")] {
+            let (s, _) = app
+                .post_json(
+                    "/api/v1/tasks",
+                    json!({"title": title, "customer_id": c, "due_at": "2030-01-01T10:00:00Z"}),
+                )
+                .await;
+            assert_eq!(s, 201);
+        }
+        let (_, segment) = app
+            .post_json(
+                "/api/v1/segments",
+                json!({"name": "Kettle owners", "expression": "tag = \"kettle\""}),
+            )
+            .await;
+        assert_eq!(segment["members"], 2, "{segment}");
+        let (_, survey) = app
+            .post_json(
+                "/api/v1/surveys",
+                json!({"name": "How was it", "kind": "nps"}),
+            )
+            .await;
+        let welcome = app.app.journey_named(&operator(), "welcome").await.unwrap();
+        app.app
+            .set_journey_enabled(&operator(), welcome.id, true)
+            .await
+            .unwrap();
+        let pool = app.db.raw_pool().await;
+        for (c, risk) in [(mine, 10.0_f64), (theirs, 20.0)] {
+            let (s, body) = app
+                .post_json(
+                    &format!("/api/v1/surveys/{}/responses", survey["id"]),
+                    json!({"customer_id": c, "answers": [{"question": "score", "value": 9}]}),
+                )
+                .await;
+            assert_eq!(s, 201, "{body}");
+            let (s, body) = app
+                .post_json(
+                    "/api/v1/orders",
+                    json!({"customer_id": c, "occurred_at": "2026-12-03T02:30:00Z", "total_minor": 8_800}),
+                )
+                .await;
+            assert_eq!(s, 201, "{body}");
+            sqlx::query(
+                "INSERT INTO customer_predictions (customer_id, p_alive, expected_purchases, \
+                 expected_value, clv, horizon_days, computed_at, value_at_risk) \
+                 VALUES ($1, 0.2, 0.5, 40.0, 25.0, 365, 0, $2)",
+            )
+            .bind(c)
+            .bind(risk)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        tenure_app::jobs::Worker::new(app.app.clone(), "test")
+            .run_messages()
+            .await
+            .unwrap();
         let (_, my_ticket) = app
             .post_json(
                 "/api/v1/tickets",
@@ -828,7 +891,7 @@ async fn a_business_can_limit_agents_to_the_customers_they_own() {
         // The ticket queue and a ticket: theirs only.
         let queue = agent.get("/tickets?view=open").await;
         assert!(queue.body.contains("Kettle of mine"), "{}", queue.body);
-        assert!(!queue.body.contains("Kettle of theirs"));
+        assert!(!queue.body.contains("Kettle of theirs"), "the queue");
         assert_eq!(
             agent
                 .get(&format!("/tickets/{}", my_ticket["id"]))
@@ -843,6 +906,45 @@ async fn a_business_can_limit_agents_to_the_customers_they_own() {
                 .status,
             404
         );
+        // Tasks, the at-risk list on the dashboard and a segment's members: theirs only.
+        let tasks = agent.get("/tasks?view=open").await;
+        assert!(tasks.body.contains("Call mine back"), "{}", tasks.body);
+        assert!(!tasks.body.contains("Call theirs back"));
+        let home = agent.get("/").await;
+        assert!(home.body.contains("Mine Customer"), "{}", home.body);
+        assert!(!home.body.contains("Theirs Customer"));
+        let members = agent.get(&format!("/segments/{}", segment["id"])).await;
+        assert!(members.body.contains("Mine Customer"), "{}", members.body);
+        assert!(!members.body.contains("Theirs Customer"));
+        // Messages and survey answers, as the agent's session lists them.
+        let as_agent = tenure_domain::changes::Actor {
+            kind: tenure_domain::changes::ActorKind::User,
+            id: Some(me),
+            name: "agent".into(),
+            role: Role::Agent,
+            source: tenure_domain::changes::Source::Web,
+        };
+        let page = tenure_app::PageRequest::first(50);
+        let messages = app
+            .app
+            .messages(&as_agent, &Default::default(), &page)
+            .await
+            .unwrap();
+        assert!(!messages.items.is_empty());
+        assert!(messages.items.iter().all(|m| m.customer_id.0 == mine));
+        let all = app
+            .app
+            .messages(&operator(), &Default::default(), &page)
+            .await
+            .unwrap();
+        assert!(all.items.iter().any(|m| m.customer_id.0 == theirs));
+        let answers = app
+            .app
+            .responses(&as_agent, None, None, &page)
+            .await
+            .unwrap();
+        let answered: Vec<i64> = answers.items.iter().map(|r| r.customer_id.0).collect();
+        assert_eq!(answered, vec![mine]);
         // An agent's token stands for no one: refused while the rule holds.
         let (status, _) = send(app.as_role(
             Role::Agent,
