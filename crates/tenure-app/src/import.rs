@@ -210,6 +210,20 @@ impl Kind {
     fn brings_profiles(self) -> bool {
         matches!(self, Kind::Customers | Kind::Vcard)
     }
+
+    /// The tables a file of this kind fills in bulk, and so loads as a first load when they
+    /// are nearly empty: its own and, for rows that create the customers they name, the
+    /// customers' with their tags and search terms.
+    fn bulk_tables(self) -> &'static [&'static str] {
+        const CUSTOMERS: [&str; 3] = ["customers", "customer_tags", "customer_search_terms"];
+        match self {
+            Kind::Customers | Kind::Vcard => &CUSTOMERS,
+            Kind::Purchases | Kind::Orders => &["orders", CUSTOMERS[0], CUSTOMERS[1], CUSTOMERS[2]],
+            Kind::Interactions => &["interactions", CUSTOMERS[0], CUSTOMERS[1], CUSTOMERS[2]],
+            Kind::OrderLines => &["order_lines"],
+            Kind::Products | Kind::Tickets | Kind::SurveyResponses => &[],
+        }
+    }
 }
 
 /// One rejected field of a row.
@@ -287,12 +301,16 @@ impl App {
             .await?;
             uow.commit().await?;
         }
+        // A load into nearly empty tables builds their indexes and the aggregates once, at
+        // the end; one interrupted earlier is carried on and finished here.
+        self.store().begin_first_load(kind.bulk_tables()).await?;
         let mut summary = if kind == Kind::Vcard {
             self.import_vcard(&actor, input, encoding, batch).await?
         } else {
             self.import_csv(&actor, kind, input, format.clone(), batch, &mut progress)
                 .await?
         };
+        self.store().finish_first_load().await?;
         summary.rejections.sort_by_key(|r| r.line);
         if summary.imported > 0 {
             self.analyze().await?;

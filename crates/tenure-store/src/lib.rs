@@ -373,6 +373,18 @@ impl Store {
     /// Refreshes the planner's statistics; run after loading many rows, so that plans are
     /// made from what the tables hold now rather than from their empty state.
     pub async fn analyze(&self) -> StoreResult<()> {
+        // A SQLite file is analysed on the import connection, which reads through its cache
+        // rather than mapping the file: the pool's connections map up to a GiB of it, and
+        // after a large load all of that would count as the importing process's memory.
+        if let Some(done) = self
+            .load_sqlite(|c| {
+                c.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE;")?;
+                Ok(())
+            })
+            .await
+        {
+            return done;
+        }
         let mut conn = self.pool.acquire().await?;
         if self.backend == Backend::Sqlite {
             // Sample about a thousand rows per index instead of reading every one: the

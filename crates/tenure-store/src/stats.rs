@@ -94,6 +94,16 @@ pub(crate) fn rebuild_some_sql(n: usize) -> (String, String) {
     (delete, insert)
 }
 
+/// The statement that recomputes everyone's aggregates (into an emptied table), binding
+/// the completed status as `$1` and the reporting currency as `$2`.
+pub(crate) fn rebuild_all_sql() -> String {
+    REBUILD
+        .replace("{f}", "")
+        .replace("{o}", "")
+        .replace("{i}", "")
+        .replace("{c}", "")
+}
+
 /// Recomputes the aggregates of `customers` (of everyone when `None`) from raw rows, set-based.
 pub(crate) async fn rebuild(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -104,12 +114,7 @@ pub(crate) async fn rebuild(
         sqlx::query("DELETE FROM customer_stats")
             .execute(&mut **tx)
             .await?;
-        let sql = REBUILD
-            .replace("{f}", "")
-            .replace("{o}", "")
-            .replace("{i}", "")
-            .replace("{c}", "");
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let done = sqlx::query(sqlx::AssertSqlSafe(rebuild_all_sql()))
             .bind(OrderStatus::Completed.as_str())
             .bind(reporting_currency.to_owned())
             .execute(&mut **tx)

@@ -11,6 +11,7 @@
 //! chunks and the change-log entry. Products, a small table, go through the pool on
 //! PostgreSQL.
 
+pub mod first;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 

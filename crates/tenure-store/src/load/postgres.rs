@@ -246,11 +246,19 @@ async fn resolve_customers<'k>(
     Ok((ids, created.len() as u64))
 }
 
+/// Recomputes the aggregates of the touched customers, unless a first load is under way
+/// (it rebuilds everyone's once at its end).
 async fn rebuild_stats(
     conn: &mut PgConnection,
     currency: &str,
     touched: Vec<i64>,
 ) -> StoreResult<()> {
+    let first_load: i64 = sqlx::query_scalar(super::first::PENDING)
+        .fetch_one(&mut *conn)
+        .await?;
+    if first_load > 0 {
+        return Ok(());
+    }
     for (chunk, delete, insert) in rebuild_chunks(touched) {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(delete));
         for id in &chunk {

@@ -20,6 +20,38 @@ async fn customer(
         .unwrap_or_else(|| panic!("no customer {external_id}"))
 }
 
+/// The order rows stored, read from the table (the aggregates of a first load are built
+/// only at its end).
+async fn stored_orders(db: &TestDb) -> usize {
+    let pool = db.raw_pool().await;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n as usize
+}
+
+/// Whether the index `name` exists.
+async fn index_exists(db: &TestDb, name: &str) -> bool {
+    let pool = db.raw_pool().await;
+    let sql = match db.backend {
+        tenure_store::Backend::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = $1"
+        }
+        tenure_store::Backend::Postgres => {
+            "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1"
+        }
+    };
+    let n: i64 = sqlx::query_scalar(sql)
+        .bind(name)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n > 0
+}
+
 async fn orders_count(store: &tenure_store::Store) -> usize {
     let stats = store.all_customer_stats().await.unwrap();
     stats.iter().map(|(_, s)| s.orders_count as usize).sum()
@@ -159,7 +191,7 @@ async fn an_import_killed_half_way_completes_when_run_again() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("big.csv");
         let mut text = String::from("customer_external_id,occurred_at,amount\n");
-        let rows = 40_000;
+        let rows = 200_000;
         for i in 0..rows {
             text.push_str(&format!(
                 "X{},2024-{:02}-{:02},{}.{:02}\n",
@@ -175,7 +207,7 @@ async fn an_import_killed_half_way_completes_when_run_again() {
         let store = db.store().await;
 
         let mut child = Command::new(env!("CARGO_BIN_EXE_tenure"))
-            .args(["import", "purchases", path, "--batch", "500"])
+            .args(["import", "purchases", path, "--batch", "200"])
             .env("DATABASE_URL", &db.url)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -183,16 +215,20 @@ async fn an_import_killed_half_way_completes_when_run_again() {
             .unwrap();
         // Wait until some batches are in, then kill it without warning.
         let deadline = Instant::now() + Duration::from_secs(60);
-        while orders_count(&store).await < 2_000 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        while stored_orders(&db).await < 2_000 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        let partial = orders_count(&store).await;
+        let partial = stored_orders(&db).await;
         assert!(
             partial > 0 && partial < rows,
             "killed half-way: {partial} of {rows}"
         );
+        // It was a first load (the database was empty): its marker says so, the index it
+        // dropped is still missing.
+        assert!(store.first_load_pending().await.unwrap());
+        assert!(!index_exists(&db, "orders_customer_time").await);
 
         let out = tenure(&db, &["import", "purchases", path]);
         assert!(
@@ -201,6 +237,9 @@ async fn an_import_killed_half_way_completes_when_run_again() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(orders_count(&store).await, rows, "every purchase once");
+        assert_eq!(stored_orders(&db).await, rows);
+        assert!(!store.first_load_pending().await.unwrap(), "finished");
+        assert!(index_exists(&db, "orders_customer_time").await);
         let kept = store.all_customer_stats().await.unwrap();
         tenure_testkit::rebuild_stats(&store).await;
         assert_eq!(
@@ -485,5 +524,109 @@ async fn a_file_in_the_wrong_encoding_is_refused_before_anything_is_stored() {
         );
         assert_eq!(spend_of(&store, "王小明").await, (1_200, 1));
         assert_eq!(store.all_customer_stats().await.unwrap().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn a_first_load_builds_indexes_and_aggregates_once_and_an_interrupted_one_is_finished() {
+    use tenure_domain::catalog::{OrderStatus, SalesChannel};
+    use tenure_store::load::PurchaseRow;
+    for db in TestDb::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("purchases.csv");
+        let mut text = String::from("customer_external_id,occurred_at,amount,order_external_id\n");
+        let mut rows = Vec::new();
+        for i in 0..3_000_i64 {
+            let (customer, day) = (format!("K{}", i % 300), i % 28 + 1);
+            text.push_str(&format!(
+                "{customer},2025-03-{day:02},{}.50,O{i}\n",
+                i % 40 + 1
+            ));
+            rows.push(PurchaseRow {
+                customer_external_id: customer,
+                order_external_id: format!("O{i}"),
+                occurred_at: format!("2025-03-{day:02}T00:00:00Z").parse().unwrap(),
+                total_minor: (i % 40 + 1) * 100 + 50,
+                currency: "USD".into(),
+                channel: SalesChannel::Store,
+                status: OrderStatus::Completed,
+            });
+        }
+        std::fs::write(&file, text).unwrap();
+        let path = file.to_str().unwrap();
+        let store = db.store().await;
+        let tables = [
+            "orders",
+            "customers",
+            "customer_tags",
+            "customer_search_terms",
+        ];
+
+        // An import that began a first load, stored a third of the file and stopped: its
+        // secondary indexes are gone and no aggregate is built yet.
+        assert!(store.begin_first_load(&tables).await.unwrap());
+        assert!(!index_exists(&db, "orders_customer_time").await);
+        assert!(!index_exists(&db, "customer_search_terms_customer").await);
+        for batch in rows[..1_000].chunks(250) {
+            store
+                .import_purchases(batch, &tenure_testkit::operator())
+                .await
+                .unwrap();
+        }
+        assert_eq!(stored_orders(&db).await, 1_000);
+        assert_eq!(orders_count(&store).await, 0, "aggregates wait for the end");
+        // It had begun building the indexes again when it stopped.
+        let pool = db.raw_pool().await;
+        sqlx::query("CREATE INDEX orders_customer_time ON orders (customer_id, occurred_at, id)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+
+        // Run again, it carries the load on and finishes it.
+        let out = tenure(&db, &["import", "purchases", path]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("3000 rows, 2000 imported, 1000 already present"),
+            "{stdout}"
+        );
+        assert!(!store.first_load_pending().await.unwrap());
+        for index in [
+            "orders_customer_time",
+            "customer_search_terms_customer",
+            "customer_tags_customer",
+        ] {
+            assert!(index_exists(&db, index).await, "{index} built again");
+        }
+        assert_eq!(orders_count(&store).await, 3_000);
+        let loaded = store.all_customer_stats().await.unwrap();
+        assert_eq!(loaded.len(), 300);
+        tenure_testkit::rebuild_stats(&store).await;
+        assert_eq!(
+            store.all_customer_stats().await.unwrap(),
+            loaded,
+            "aggregates equal a rebuild"
+        );
+        let k7 = customer(&store, "K7").await;
+        assert!(k7.data.name.starts_with("Customer"), "{}", k7.data.name);
+
+        // The tables now hold thousands of rows: a further file keeps the per-batch path,
+        // refreshing the aggregates of the customers it touches as it goes.
+        assert!(!store.begin_first_load(&tables[..1]).await.unwrap());
+        let more = dir.path().join("more.csv");
+        std::fs::write(
+            &more,
+            "customer_external_id,occurred_at,amount,order_external_id\nK7,2025-04-01,9.00,O-more\n",
+        )
+        .unwrap();
+        let out = tenure(&db, &["import", "purchases", more.to_str().unwrap()]);
+        assert!(out.status.success());
+        assert!(!store.first_load_pending().await.unwrap());
+        assert_eq!(orders_count(&store).await, 3_001);
     }
 }

@@ -1,0 +1,189 @@
+//! First loads: a file loaded into (nearly) empty tables builds their secondary indexes and
+//! the customers' aggregates once, after the rows are in, instead of row by row.
+//!
+//! [`Store::begin_first_load`] drops the tables' non-unique secondary indexes and records
+//! them, with a row per table, in `first_loads` — in one transaction. Unique indexes stay:
+//! they keep re-runs idempotent and concurrent writers correct. While any `first_loads` row
+//! exists, import batches skip the per-batch aggregate refresh (each batch checks in its own
+//! transaction, so a second import process agrees). [`Store::finish_first_load`] builds the
+//! recorded indexes that are missing, rebuilds every customer's aggregates set-based and
+//! removes the marker last, so an import interrupted in any phase — loading, indexing,
+//! aggregating — finishes the job when it (or any import) is run again.
+
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::time::now_micros;
+use crate::{Backend, Store, StoreResult};
+
+/// A table holding fewer rows than this is loaded as a first load: rebuilding its indexes
+/// afterwards costs next to nothing.
+pub const NEARLY_EMPTY: i64 = 1_000;
+
+/// Whether a first load is under way, read inside a batch's transaction.
+pub(crate) const PENDING: &str = "SELECT COUNT(*) FROM first_loads";
+
+/// A table's secondary indexes that a first load may drop: not unique, not a key.
+fn secondary_indexes_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "SELECT name, sql AS definition FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 \
+             AND sql IS NOT NULL AND upper(sql) NOT LIKE 'CREATE UNIQUE%' ORDER BY name"
+        }
+        Backend::Postgres => {
+            "SELECT CAST(c.relname AS TEXT) AS name, pg_get_indexdef(x.indexrelid) AS definition \
+             FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid \
+             WHERE x.indrelid = CAST($1 AS regclass) AND NOT x.indisunique AND NOT x.indisprimary \
+             ORDER BY c.relname"
+        }
+    }
+}
+
+pub(crate) fn index_exists_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = $1",
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1"
+        }
+    }
+}
+
+/// An index name from the database's own catalogue, quoted as an identifier.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// What finishing a first load did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirstLoadFinished {
+    /// The indexes built again.
+    pub indexes: Vec<String>,
+    /// The customers whose aggregates were rebuilt.
+    pub customers: u64,
+}
+
+impl Store {
+    /// Starts a first load of those of `tables` that are nearly empty (see
+    /// [`NEARLY_EMPTY`]), or joins one already under way. Returns whether imports now run
+    /// as a first load (their aggregates deferred to [`Store::finish_first_load`]).
+    ///
+    /// `tables` are names from the import code, never from input.
+    pub async fn begin_first_load(&self, tables: &[&'static str]) -> StoreResult<bool> {
+        let mut w = self.begin_write().await?;
+        let pending: i64 = sqlx::query_scalar(PENDING).fetch_one(&mut *w.tx).await?;
+        let mut under_way = pending > 0;
+        let now = now_micros();
+        for &table in tables {
+            let marked: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM first_loads WHERE name = $1")
+                    .bind(table)
+                    .fetch_one(&mut *w.tx)
+                    .await?;
+            if marked > 0 {
+                continue;
+            }
+            let rows: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM {table} LIMIT {NEARLY_EMPTY}) s"
+            )))
+            .fetch_one(&mut *w.tx)
+            .await?;
+            if rows >= NEARLY_EMPTY {
+                continue;
+            }
+            let indexes = sqlx::query(secondary_indexes_sql(self.backend()))
+                .bind(table)
+                .fetch_all(&mut *w.tx)
+                .await?;
+            for row in &indexes {
+                let name: String = row.try_get("name")?;
+                let definition: String = row.try_get("definition")?;
+                sqlx::query(
+                    "INSERT INTO first_loads (name, table_name, definition, started_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(name.clone())
+                .bind(table)
+                .bind(definition)
+                .bind(now)
+                .execute(&mut *w.tx)
+                .await?;
+                sqlx::query(AssertSqlSafe(format!("DROP INDEX {}", quoted(&name))))
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
+            sqlx::query(
+                "INSERT INTO first_loads (name, table_name, definition, started_at) \
+                 VALUES ($1, $1, NULL, $2)",
+            )
+            .bind(table)
+            .bind(now)
+            .execute(&mut *w.tx)
+            .await?;
+            under_way = true;
+        }
+        w.commit().await?;
+        Ok(under_way)
+    }
+
+    /// Whether a first load is under way (an import started one and has not finished it).
+    pub async fn first_load_pending(&self) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar(PENDING).fetch_one(self.pool()).await?;
+        Ok(n > 0)
+    }
+
+    /// Finishes a first load: builds the recorded indexes that are missing (each in a
+    /// transaction of its own), then rebuilds every customer's aggregates and removes the
+    /// marker in one. Does nothing when no first load is under way.
+    pub async fn finish_first_load(&self) -> StoreResult<Option<FirstLoadFinished>> {
+        let rows = sqlx::query(
+            "SELECT name, definition FROM first_loads WHERE definition IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        if !self.first_load_pending().await? {
+            return Ok(None);
+        }
+        let mut done = FirstLoadFinished::default();
+        for row in &rows {
+            let name: String = row.try_get("name")?;
+            let definition: String = row.try_get("definition")?;
+            // A SQLite file builds them on the import connection, with its larger cache.
+            if let Some(built) = self
+                .load_sqlite(|c| super::sqlite::build_recorded_index(c, &name, &definition))
+                .await
+            {
+                if built? {
+                    done.indexes.push(name);
+                }
+                continue;
+            }
+            let mut w = self.begin_write().await?;
+            let exists: i64 = sqlx::query_scalar(index_exists_sql(self.backend()))
+                .bind(name.clone())
+                .fetch_one(&mut *w.tx)
+                .await?;
+            if exists == 0 {
+                // The definition was read from the database's own catalogue.
+                sqlx::query(AssertSqlSafe(definition))
+                    .execute(&mut *w.tx)
+                    .await?;
+                done.indexes.push(name);
+            }
+            w.commit().await?;
+        }
+        let currency = self.reporting_currency();
+        if let Some(customers) = self
+            .load_sqlite(|c| super::sqlite::end_first_load(c, currency))
+            .await
+        {
+            done.customers = customers?;
+            return Ok(Some(done));
+        }
+        let mut w = self.begin_write().await?;
+        done.customers = w.rebuild_aggregates().await?;
+        sqlx::query("DELETE FROM first_loads")
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await?;
+        Ok(Some(done))
+    }
+}
