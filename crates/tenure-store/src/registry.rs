@@ -102,6 +102,12 @@ pub const CUSTOMER_TABLES: &[CustomerTable] = &[
         personal: &["term"],
     },
     CustomerTable {
+        name: "first_load_terms",
+        columns: &["customer_id"],
+        ownership: Ownership::Derived,
+        personal: &["term"],
+    },
+    CustomerTable {
         name: "customer_stats",
         columns: &["customer_id"],
         ownership: Ownership::Derived,

@@ -8,3 +8,11 @@ CREATE TABLE first_loads (
     definition  TEXT,
     started_at  BIGINT  NOT NULL
 );
+
+-- A first load's search terms, in the order they came; moved into `customer_search_terms`
+-- sorted, once, at its end (inserting them one by one lands each in a random place of the
+-- term index).
+CREATE TABLE first_load_terms (
+    term         TEXT    NOT NULL,
+    customer_id  BIGINT  NOT NULL
+);

@@ -22,6 +22,17 @@ pub const NEARLY_EMPTY: i64 = 1_000;
 /// Whether a first load is under way, read inside a batch's transaction.
 pub(crate) const PENDING: &str = "SELECT COUNT(*) FROM first_loads";
 
+/// Whether new customers' search terms wait in `first_load_terms` (the term table is part
+/// of a first load).
+pub(crate) const TERMS_STAGED: &str =
+    "SELECT COUNT(*) FROM first_loads WHERE name = 'customer_search_terms'";
+
+/// Moves the staged search terms into their table, sorted (the `WHERE` keeps SQLite from
+/// reading `ON CONFLICT` as a join's `ON`).
+pub(crate) const MOVE_TERMS: &str = "INSERT INTO customer_search_terms (term, customer_id) \
+     SELECT term, customer_id FROM first_load_terms WHERE 1 = 1 ORDER BY term, customer_id \
+     ON CONFLICT DO NOTHING";
+
 /// A table's secondary indexes that a first load may drop: not unique, not a key.
 fn secondary_indexes_sql(backend: Backend) -> &'static str {
     match backend {
@@ -143,6 +154,18 @@ impl Store {
             return Ok(None);
         }
         let mut done = FirstLoadFinished::default();
+        // The staged search terms first, so that the term table's own index is then built
+        // over all of them.
+        if let Some(moved) = self.load_sqlite(super::sqlite::move_staged_terms).await {
+            moved?;
+        } else {
+            let mut w = self.begin_write().await?;
+            sqlx::query(MOVE_TERMS).execute(&mut *w.tx).await?;
+            sqlx::query("DELETE FROM first_load_terms")
+                .execute(&mut *w.tx)
+                .await?;
+            w.commit().await?;
+        }
         for row in &rows {
             let name: String = row.try_get("name")?;
             let definition: String = row.try_get("definition")?;

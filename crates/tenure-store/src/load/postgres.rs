@@ -217,6 +217,9 @@ async fn insert_customers(
         rows,
     )
     .await?;
+    let staged: i64 = sqlx::query_scalar(super::first::TERMS_STAGED)
+        .fetch_one(&mut *conn)
+        .await?;
     terms.sort_unstable();
     let mut rows = CopyRows::new();
     for (t, id) in &terms {
@@ -226,7 +229,11 @@ async fn insert_customers(
     }
     copy(
         conn,
-        "COPY customer_search_terms (term, customer_id) FROM STDIN",
+        if staged > 0 {
+            "COPY first_load_terms (term, customer_id) FROM STDIN"
+        } else {
+            "COPY customer_search_terms (term, customer_id) FROM STDIN"
+        },
         rows,
     )
     .await?;
@@ -459,7 +466,7 @@ pub(crate) async fn import_order_lines(
     sqlx::query(
         "CREATE TEMP TABLE IF NOT EXISTS load_lines (pos BIGINT, order_external_id TEXT, line_no BIGINT, \
          product_external_id TEXT, description TEXT, quantity BIGINT, unit_price_minor BIGINT, \
-         total_minor BIGINT) ON COMMIT DELETE ROWS",
+         total_minor BIGINT, order_id BIGINT, customer_id BIGINT) ON COMMIT DELETE ROWS",
     )
     .execute(&mut *tx)
     .await?;
@@ -475,19 +482,29 @@ pub(crate) async fn import_order_lines(
         rows.int(Some(l.total_minor));
         rows.end();
     }
-    copy(&mut tx, "COPY load_lines FROM STDIN", rows).await?;
-    let unknown: Vec<i64> = sqlx::query_scalar(
-        "SELECT pos FROM load_lines s WHERE NOT EXISTS \
-         (SELECT 1 FROM orders o WHERE o.external_id = s.order_external_id) ORDER BY pos",
+    copy(
+        &mut tx,
+        "COPY load_lines (pos, order_external_id, line_no, product_external_id, description, quantity, \
+         unit_price_minor, total_minor) FROM STDIN",
+        rows,
     )
-    .fetch_all(&mut *tx)
     .await?;
+    // Each line's order is looked up once; the statements below read what was found.
+    sqlx::query(
+        "UPDATE load_lines s SET order_id = o.id, customer_id = o.customer_id \
+         FROM orders o WHERE o.external_id = s.order_external_id",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let unknown: Vec<i64> =
+        sqlx::query_scalar("SELECT pos FROM load_lines WHERE order_id IS NULL ORDER BY pos")
+            .fetch_all(&mut *tx)
+            .await?;
     let now = now_micros();
     let created = sqlx::query(
         "INSERT INTO products (external_id, name, currency, active, created_at, updated_at) \
          SELECT DISTINCT s.product_external_id, 'Product ' || s.product_external_id, $1, 1, $2, $2 \
-         FROM load_lines s JOIN orders o ON o.external_id = s.order_external_id \
-         WHERE s.product_external_id IS NOT NULL \
+         FROM load_lines s WHERE s.order_id IS NOT NULL AND s.product_external_id IS NOT NULL \
          AND NOT EXISTS (SELECT 1 FROM products p WHERE p.external_id = s.product_external_id) \
          ON CONFLICT (external_id) DO NOTHING",
     )
@@ -499,10 +516,9 @@ pub(crate) async fn import_order_lines(
     let inserted = sqlx::query(
         "INSERT INTO order_lines (order_id, customer_id, line_no, product_id, description, quantity, \
          unit_price_minor, total_minor) \
-         SELECT o.id, o.customer_id, s.line_no, p.id, s.description, s.quantity, s.unit_price_minor, s.total_minor \
-         FROM load_lines s JOIN orders o ON o.external_id = s.order_external_id \
-         LEFT JOIN products p ON p.external_id = s.product_external_id \
-         ORDER BY s.pos ON CONFLICT (order_id, line_no) DO NOTHING",
+         SELECT s.order_id, s.customer_id, s.line_no, p.id, s.description, s.quantity, s.unit_price_minor, \
+         s.total_minor FROM load_lines s LEFT JOIN products p ON p.external_id = s.product_external_id \
+         WHERE s.order_id IS NOT NULL ORDER BY s.pos ON CONFLICT (order_id, line_no) DO NOTHING",
     )
     .execute(&mut *tx)
     .await?

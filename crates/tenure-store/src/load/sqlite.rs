@@ -148,9 +148,13 @@ fn insert_customers(tx: &Transaction<'_>, batch: &[CustomerData]) -> StoreResult
         .zip(&ids)
         .flat_map(|(d, &id)| search_terms(d).into_iter().map(move |t| (t, id)))
         .collect();
-    terms.sort_unstable();
-    let mut term =
-        tx.prepare_cached("INSERT INTO customer_search_terms (term, customer_id) VALUES (?1, ?2)")?;
+    let staged: i64 = tx.query_row(super::first::TERMS_STAGED, [], |r| r.get(0))?;
+    let mut term = if staged > 0 {
+        tx.prepare_cached("INSERT INTO first_load_terms (term, customer_id) VALUES (?1, ?2)")?
+    } else {
+        terms.sort_unstable();
+        tx.prepare_cached("INSERT INTO customer_search_terms (term, customer_id) VALUES (?1, ?2)")?
+    };
     for (t, id) in &terms {
         term.execute(params![t, id])?;
     }
@@ -533,6 +537,15 @@ pub(crate) fn replace_predictions(
             ])?;
     }
     append_change(&tx, by, change)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Moves a first load's staged search terms into their table.
+pub(crate) fn move_staged_terms(conn: &mut Connection) -> StoreResult<()> {
+    let tx = begin(conn)?;
+    tx.execute(super::first::MOVE_TERMS, [])?;
+    tx.execute("DELETE FROM first_load_terms", [])?;
     tx.commit()?;
     Ok(())
 }

@@ -614,6 +614,13 @@ async fn a_first_load_builds_indexes_and_aggregates_once_and_an_interrupted_one_
         );
         let k7 = customer(&store, "K7").await;
         assert!(k7.data.name.starts_with("Customer"), "{}", k7.data.name);
+        // The search terms waited and were moved into place at the end: K7 is found.
+        let filter = CustomerFilter {
+            q: Some("K7".into()),
+            ..Default::default()
+        };
+        let found = store.search_customers(&filter, None, 10).await.unwrap();
+        assert!(found.items.iter().any(|c| c.id == k7.id), "{found:?}");
 
         // The tables now hold thousands of rows: a further file keeps the per-batch path,
         // refreshing the aggregates of the customers it touches as it goes.
