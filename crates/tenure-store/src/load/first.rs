@@ -154,59 +154,76 @@ impl Store {
             return Ok(None);
         }
         let mut done = FirstLoadFinished::default();
+        let currency = self.reporting_currency();
+        if self.backend() == Backend::Sqlite {
+            // A SQLite file finishes on the import connection, with its larger cache.
+            let Some(moved) = self.load_sqlite(super::sqlite::move_staged_terms).await else {
+                return Err(crate::StoreError::Config(
+                    "imports need a SQLite file or PostgreSQL".into(),
+                ));
+            };
+            moved?;
+            for row in &rows {
+                let name: String = row.try_get("name")?;
+                let definition: String = row.try_get("definition")?;
+                let built = self
+                    .load_sqlite(|c| super::sqlite::build_recorded_index(c, &name, &definition))
+                    .await;
+                if built.transpose()? == Some(true) {
+                    done.indexes.push(name);
+                }
+            }
+            if let Some(customers) = self
+                .load_sqlite(|c| super::sqlite::end_first_load(c, currency))
+                .await
+            {
+                done.customers = customers?;
+            }
+            return Ok(Some(done));
+        }
+        // PostgreSQL finishes on the import connection too: its statements take seconds by
+        // nature, not worth a slow-statement warning.
+        let mut slot = self.pg_loader().await?;
+        let conn = super::postgres::conn(&mut slot)?;
         // The staged search terms first, so that the term table's own index is then built
         // over all of them.
-        if let Some(moved) = self.load_sqlite(super::sqlite::move_staged_terms).await {
-            moved?;
-        } else {
-            let mut w = self.begin_write().await?;
-            sqlx::query(MOVE_TERMS).execute(&mut *w.tx).await?;
-            sqlx::query("DELETE FROM first_load_terms")
-                .execute(&mut *w.tx)
-                .await?;
-            w.commit().await?;
-        }
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query(MOVE_TERMS).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM first_load_terms")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         for row in &rows {
             let name: String = row.try_get("name")?;
             let definition: String = row.try_get("definition")?;
-            // A SQLite file builds them on the import connection, with its larger cache.
-            if let Some(built) = self
-                .load_sqlite(|c| super::sqlite::build_recorded_index(c, &name, &definition))
-                .await
-            {
-                if built? {
-                    done.indexes.push(name);
-                }
-                continue;
-            }
-            let mut w = self.begin_write().await?;
-            let exists: i64 = sqlx::query_scalar(index_exists_sql(self.backend()))
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            let exists: i64 = sqlx::query_scalar(index_exists_sql(Backend::Postgres))
                 .bind(name.clone())
-                .fetch_one(&mut *w.tx)
+                .fetch_one(&mut *tx)
                 .await?;
             if exists == 0 {
                 // The definition was read from the database's own catalogue.
                 sqlx::query(AssertSqlSafe(definition))
-                    .execute(&mut *w.tx)
+                    .execute(&mut *tx)
                     .await?;
                 done.indexes.push(name);
             }
-            w.commit().await?;
+            tx.commit().await?;
         }
-        let currency = self.reporting_currency();
-        if let Some(customers) = self
-            .load_sqlite(|c| super::sqlite::end_first_load(c, currency))
-            .await
-        {
-            done.customers = customers?;
-            return Ok(Some(done));
-        }
-        let mut w = self.begin_write().await?;
-        done.customers = w.rebuild_aggregates().await?;
-        sqlx::query("DELETE FROM first_loads")
-            .execute(&mut *w.tx)
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query("DELETE FROM customer_stats")
+            .execute(&mut *tx)
             .await?;
-        w.commit().await?;
+        done.customers = sqlx::query(AssertSqlSafe(crate::stats::rebuild_all_sql()))
+            .bind(tenure_domain::catalog::OrderStatus::Completed.as_str())
+            .bind(currency)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM first_loads")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(Some(done))
     }
 }
