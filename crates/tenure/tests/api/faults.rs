@@ -108,18 +108,18 @@ const QUIET: &[(&str, &str)] = &[("RUST_LOG", "warn")];
 
 /// One write of a burst: what was asked, with its key, and the answer if one came.
 #[derive(Clone)]
-struct Sent {
+pub(crate) struct Sent {
     kind: &'static str,
     path: &'static str,
     key: String,
     body: serde_json::Value,
     /// The status and the record's id, when the answer arrived.
-    answer: Option<(u16, Option<i64>)>,
+    pub(crate) answer: Option<(u16, Option<i64>)>,
 }
 
 /// Writers posting orders, points and tickets for `customer` until the server stops
 /// answering (or `stop_after` writes each); every request carries its own key.
-async fn burst(
+pub(crate) async fn burst(
     base: &str,
     token: &str,
     customer: i64,
@@ -201,7 +201,7 @@ async fn burst(
 /// Sends every write that got no answer (or a 503) again with its key, then checks that
 /// each key is recorded exactly once: acknowledged records are there, and the counts of
 /// orders, tickets and points are those of the keys that were carried out.
-async fn settle_and_check(
+pub(crate) async fn settle_and_check(
     base: &str,
     token: &str,
     customer: i64,
@@ -337,7 +337,7 @@ async fn settle_and_check(
 }
 
 /// A loyalty member to write for, made as soon as the server at `base` answers.
-async fn member(base: &str, token: &str, name: &str) -> i64 {
+pub(crate) async fn member(base: &str, token: &str, name: &str) -> i64 {
     let client = reqwest::Client::new();
     let res = crate::document::first_answer(|| {
         client

@@ -25,14 +25,14 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 /// A real SMTP server on a free port, printing every message it receives to a file.
-struct Smtp {
+pub(crate) struct Smtp {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     out: tempfile::NamedTempFile,
 }
 
 impl Smtp {
-    fn start() -> Option<Smtp> {
+    pub(crate) fn start() -> Option<Smtp> {
         let ok = Command::new("/usr/bin/python3")
             .args(["-c", "import aiosmtpd"])
             .status()
@@ -71,7 +71,7 @@ impl Smtp {
         panic!("the SMTP server did not start");
     }
 
-    fn received(&self) -> String {
+    pub(crate) fn received(&self) -> String {
         let mut s = String::new();
         std::fs::File::open(self.out.path())
             .unwrap()

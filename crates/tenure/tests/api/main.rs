@@ -6,6 +6,7 @@ mod access;
 mod analytics;
 mod browser;
 mod cli;
+mod cluster;
 mod concurrency;
 mod core;
 mod customers;

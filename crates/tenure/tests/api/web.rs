@@ -56,14 +56,24 @@ impl Page {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Browser {
+        Browser::at(app.url(""))
+    }
+
+    /// A browser for the server at `base` (`http://host:port`).
+    pub fn at(base: String) -> Browser {
         Browser {
-            base: app.url(""),
+            base,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
             cookies: HashMap::new(),
         }
+    }
+
+    /// The same browser, its cookies kept, talking to another server.
+    pub fn switch_to(&mut self, base: String) {
+        self.base = base;
     }
 
     fn cookie_header(&self) -> String {

@@ -1,0 +1,292 @@
+//! Tenure beyond one process: two `tenure serve` processes and two `tenure worker`
+//! processes on one PostgreSQL database, driven at once, act as one Tenure — scheduled jobs
+//! run once across them, each message reaches the SMTP server once, the loyalty ledger is
+//! exact, and a session made on one server is good on the other.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tenure_testkit::{TestDb, skip};
+
+use crate::faults::{burst, member, settle_and_check};
+use crate::journeys::Smtp;
+use crate::web::{Browser, PASSWORD};
+
+/// Processes killed when the test ends, however it ends.
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+async fn get(client: &reqwest::Client, token: &str, url: String) -> Value {
+    let res = client.get(&url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status(), 200, "GET {url}");
+    res.json().await.unwrap()
+}
+
+/// Every item of a paged list.
+async fn all_items(client: &reqwest::Client, token: &str, url: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let mut next = format!("{url}{sep}limit=500");
+    loop {
+        let page = get(client, token, next.clone()).await;
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => next = format!("{url}{sep}limit=500&cursor={c}"),
+            None => return items,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_and_two_workers_on_one_postgresql_act_as_one() {
+    let Some(db) = TestDb::postgres().await else {
+        skip("no PostgreSQL (TENURE_TEST_POSTGRES_URL); skipping the cluster test");
+        return;
+    };
+    let Some(smtp) = Smtp::start() else { return };
+    let token = crate::ok(&crate::tenure(
+        &db,
+        &["token", "create", "--name", "cluster", "--role", "admin"],
+    ))
+    .lines()
+    .last()
+    .unwrap()
+    .to_owned();
+    crate::ok(&crate::tenure(
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
+            "mia@shop.example",
+            "--role",
+            "manager",
+            "--password",
+            PASSWORD,
+        ],
+    ));
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let env = [
+        ("TENURE_SMTP_URL", smtp_url.as_str()),
+        ("TENURE_SMTP_FROM", "Tea House <hello@tea.example.com>"),
+        ("RUST_LOG", "warn"),
+    ];
+    // Two servers (each runs a worker of its own) and two worker processes.
+    let (a, addr_a) = crate::document::serve(&db, &env);
+    let (b, addr_b) = crate::document::serve(&db, &env);
+    let mut procs = Procs(vec![a, b]);
+    for _ in 0..2 {
+        procs.0.push(
+            Command::new(env!("CARGO_BIN_EXE_tenure"))
+                .arg("worker")
+                .env("DATABASE_URL", &db.url)
+                .envs(env)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let (base_a, base_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    for base in [&base_a, &base_b] {
+        let ready = crate::document::first_answer(|| client.get(format!("{base}/readyz"))).await;
+        assert_eq!(ready.status(), 200);
+    }
+
+    // The welcome journey on, switched on through one server, seen by the other.
+    let journeys = get(&client, &token, format!("{base_b}/api/v1/journeys")).await;
+    let welcome = journeys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "welcome")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let res = client
+        .patch(format!("{base_a}/api/v1/journeys/{welcome}"))
+        .bearer_auth(&token)
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // At once: writers on both servers for one loyalty member, and new buyers who are
+    // created on one server and buy on the other (each first purchase sends a welcome).
+    let loyal = member(&base_a, &token, "Cluster Customer").await;
+    let until = Instant::now() + Duration::from_secs(8);
+    let on_a = tokio::spawn({
+        let (base, token) = (base_a.clone(), token.clone());
+        async move { burst(&base, &token, loyal, 3, "a", until).await }
+    });
+    let on_b = tokio::spawn({
+        let (base, token) = (base_b.clone(), token.clone());
+        async move { burst(&base, &token, loyal, 3, "b", until).await }
+    });
+    let buyers = 30;
+    let mut buys = Vec::new();
+    for i in 0..buyers {
+        let (client, token) = (client.clone(), token.clone());
+        let (here, there) = if i % 2 == 0 {
+            (base_a.clone(), base_b.clone())
+        } else {
+            (base_b.clone(), base_a.clone())
+        };
+        buys.push(tokio::spawn(async move {
+            let res = client
+                .post(format!("{here}/api/v1/customers"))
+                .bearer_auth(&token)
+                .json(&json!({
+                    "name": format!("Buyer {i}"),
+                    "email": format!("buyer{i}@example.com"),
+                    "consents": [{"channel": "email", "status": "granted", "source": "counter"}],
+                }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+            let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+            let res = client
+                .post(format!("{there}/api/v1/orders"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", format!("buy-{i}"))
+                .json(&json!({"customer_id": id, "occurred_at": "2026-11-20T10:00:00Z",
+                              "lines": [{"description": "Oolong", "quantity": 1, "unit_price_minor": 1800}]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+        }));
+    }
+    for t in buys {
+        t.await.unwrap();
+    }
+    let mut sent = on_a.await.unwrap();
+    sent.extend(on_b.await.unwrap());
+    assert!(sent.len() > 30, "the writers wrote: {}", sent.len());
+    assert!(
+        sent.iter().all(|s| matches!(s.answer, Some((201, _)))),
+        "every write through either server is acknowledged"
+    );
+
+    // Every write exactly once, read back through the other server than half were made on.
+    let (acknowledged, present) = settle_and_check(&base_b, &token, loyal, sent).await;
+    assert_eq!(acknowledged, present);
+    // The ledger is exact: the balance is the sum of its entries, and each adjustment of
+    // three points is in it once.
+    let url = format!("{base_a}/api/v1/customers/{loyal}/loyalty?limit=500");
+    let m = get(&client, &token, url.clone()).await;
+    let mut total = 0;
+    let mut page = m.clone();
+    loop {
+        let items = page["history"]["items"].as_array().unwrap();
+        total += items
+            .iter()
+            .map(|e| e["points"].as_i64().unwrap())
+            .sum::<i64>();
+        let Some(c) = page["history"]["next_cursor"].as_str() else {
+            break;
+        };
+        page = get(&client, &token, format!("{url}&cursor={c}")).await;
+    }
+    assert_eq!(
+        m["balance"].as_i64().unwrap() + m["pending"].as_i64().unwrap(),
+        total,
+        "{m}"
+    );
+
+    // Each welcome reaches the SMTP server once, whichever worker took it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let count = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("Message-ID: "))
+            .count()
+    };
+    while count(&smtp.received()) < buyers && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A moment longer, for a second delivery of any of them to show.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = smtp.received();
+    let mut ids: Vec<&str> = got
+        .lines()
+        .filter_map(|l| l.strip_prefix("Message-ID: "))
+        .collect();
+    let received = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((received, ids.len()), (buyers, buyers), "each welcome once");
+    for i in 0..buyers {
+        assert_eq!(
+            got.matches(&format!("To: buyer{i}@example.com")).count(),
+            1,
+            "buyer{i} got one welcome"
+        );
+    }
+
+    // The scheduled jobs of the moment: queued by four workers, each slot once, each run once.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let jobs = loop {
+        let jobs = all_items(&client, &token, &format!("{base_a}/api/v1/jobs")).await;
+        let busy = jobs
+            .iter()
+            .any(|j| j["status"] == "queued" || j["status"] == "running");
+        if !busy || Instant::now() > deadline {
+            break jobs;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut slots: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for j in &jobs {
+        *slots
+            .entry((j["kind"].to_string(), j["run_at"].to_string()))
+            .or_default() += 1;
+    }
+    assert!(
+        slots.values().all(|n| *n == 1),
+        "one job per schedule slot: {slots:?}"
+    );
+    let kinds: std::collections::BTreeSet<_> = jobs.iter().map(|j| j["kind"].to_string()).collect();
+    assert!(
+        kinds.len() >= 7,
+        "every schedule queued its slot: {kinds:?}"
+    );
+    for j in &jobs {
+        assert_eq!(j["status"], "done", "{j}");
+        let detail = get(&client, &token, format!("{base_b}/api/v1/jobs/{}", j["id"])).await;
+        let runs = detail["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 1, "{} ran once: {runs:?}", j["kind"]);
+        assert_eq!(runs[0]["outcome"], "succeeded");
+    }
+
+    // A session made on one server is good on the other, and signing out on that one ends it.
+    let mut browser = Browser::at(base_a.clone());
+    let page = browser.sign_in("mia@shop.example", PASSWORD).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    browser.switch_to(base_b.clone());
+    let page = browser.get("/customers").await;
+    assert_eq!(page.status, 200, "signed in on the other server too");
+    assert!(page.body.contains("Buyer 1"), "{}", page.body);
+    let page = browser.submit("/", "/logout", &[]).await;
+    assert_eq!(page.status, 303);
+    browser.switch_to(base_a.clone());
+    let page = browser.get("/customers").await;
+    assert_eq!(page.status, 303, "signed out on both");
+    assert!(page.location().starts_with("/login"), "{}", page.location());
+    drop(procs);
+}
