@@ -241,7 +241,7 @@ impl Store {
         s.owned_by(owner)?;
         let (sql, args) = s.finish("ORDER BY value_at_risk DESC, customer_id DESC", limit + 1)?;
         let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await?;
         let mut ranked = Vec::with_capacity(rows.len());
         for r in &rows {

@@ -154,6 +154,7 @@ pub async fn restore(file: &Path, url: &str) -> StoreResult<()> {
                 max_connections: 1,
                 acquire_timeout: std::time::Duration::from_secs(10),
                 reporting_currency: "USD".into(),
+                read_url: None,
             })
             .await?;
             let tables: i64 = sqlx::query_scalar(

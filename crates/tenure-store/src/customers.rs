@@ -387,7 +387,7 @@ impl Store {
         };
         let (sql, args) = s.finish(order, limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await?;
         let items = rows
             .iter()
@@ -446,7 +446,7 @@ impl Store {
         let limit = i64::from(limit.clamp(1, 1000));
         let (sql, args) = s.finish("ORDER BY t.term, t.customer_id", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await?;
         let mut items = Vec::with_capacity(rows.len());
         let mut last = None;

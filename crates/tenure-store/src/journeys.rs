@@ -852,7 +852,7 @@ impl Store {
         }
         let (sql, args) = s.finish("ORDER BY id DESC", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader_unless(filter.customer.is_some()))
             .await?;
         let items = rows
             .iter()
@@ -878,7 +878,7 @@ impl Store {
             "SELECT status, COUNT(*) AS n FROM journey_enrollments WHERE journey_id = $1 GROUP BY status",
         )
         .bind(journey.0)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         for r in rows {
             let n: i64 = r.try_get("n")?;
@@ -894,7 +894,7 @@ impl Store {
             "SELECT status, reason, COUNT(*) AS n FROM messages WHERE journey_id = $1 GROUP BY status, reason ORDER BY status, reason",
         )
         .bind(journey.0)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         for r in rows {
             let reason: Option<String> = r.try_get("reason")?;

@@ -83,6 +83,10 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// The currency in which per-customer spend is summed (ISO 4217).
     pub reporting_currency: String,
+    /// A streaming replica of the PostgreSQL primary (`TENURE_READ_DATABASE_URL`) that
+    /// list pages, segment counts and reports read from; writes, and reads of what a
+    /// request has just written, stay on the primary.
+    pub read_url: Option<String>,
 }
 
 impl std::fmt::Debug for StoreOptions {
@@ -92,6 +96,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("reporting_currency", &self.reporting_currency)
+            .field("read_url", &self.read_url.as_deref().map(redact_url))
             .finish()
     }
 }
@@ -103,6 +108,7 @@ impl StoreOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(3),
             reporting_currency: "USD".into(),
+            read_url: None,
         }
     }
 }
@@ -123,6 +129,8 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// The replica's pool, when one is configured (see [`Store::reader`]).
+    replica: Option<AnyPool>,
     backend: Backend,
     /// SQLite admits one writer at a time; writers in this process queue here instead of
     /// spinning on the database's busy handler.
@@ -255,12 +263,26 @@ impl Store {
         let pool = match pool_options.clone().connect(&url).await {
             Err(e) if backend == Backend::Postgres && is_missing_database(&e) => {
                 create_database(&url).await?;
-                pool_options.connect(&url).await?
+                pool_options.clone().connect(&url).await?
             }
             opened => opened?,
         };
+        let replica = match &options.read_url {
+            None => None,
+            Some(read) => {
+                if backend != Backend::Postgres || Backend::from_url(read)? != Backend::Postgres {
+                    return Err(StoreError::Config(
+                        "a read replica (TENURE_READ_DATABASE_URL) is a PostgreSQL standby of a PostgreSQL primary".into(),
+                    ));
+                }
+                // Opened on first use: a replica that is down or still catching up does not
+                // keep the primary's server from starting.
+                Some(pool_options.connect_lazy(&backend.prepare_url(read)?)?)
+            }
+        };
         Ok(Store {
             pool,
+            replica,
             backend,
             writer: Arc::new(Mutex::new(())),
             reporting_currency: options.reporting_currency.clone().into(),
@@ -405,6 +427,23 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for reads that may lag the primary by the replica's delay: list pages,
+    /// segment counts, reports. The primary's when no replica is configured.
+    pub(crate) fn reader(&self) -> &AnyPool {
+        self.replica.as_ref().unwrap_or(&self.pool)
+    }
+
+    /// [`Store::reader`] for a list across the business; the primary for one scoped to a
+    /// single customer or record (`own`), which a page shows right after writing to it.
+    pub(crate) fn reader_unless(&self, own: bool) -> &AnyPool {
+        if own { &self.pool } else { self.reader() }
+    }
+
+    /// Whether reads for lists and reports go to a replica.
+    pub fn has_replica(&self) -> bool {
+        self.replica.is_some()
     }
 
     /// Starts a write transaction. On SQLite it waits for this process's writer slot and

@@ -287,7 +287,7 @@ impl Store {
             "SELECT COALESCE(l.stage, 'potential') AS stage, COUNT(*) AS n FROM customers c \
              LEFT JOIN customer_lifecycle l ON l.customer_id = c.id GROUP BY COALESCE(l.stage, 'potential')",
         )
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let mut counts: HashMap<Stage, u64> = HashMap::new();
         for r in &rows {
@@ -313,7 +313,7 @@ impl Store {
         )
         .bind(micros(from))
         .bind(micros(to))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -341,7 +341,7 @@ impl Store {
         .bind(Stage::Churned.as_str())
         .bind(micros(from))
         .bind(micros(to))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -369,7 +369,7 @@ impl Store {
         .bind(stage.as_str())
         .bind(after.map_or(i64::MIN, |c| c.0))
         .bind(limit + 1)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let records: Vec<LifecycleRecord> = rows
             .iter()
@@ -405,7 +405,7 @@ impl Store {
         .bind(value)
         .bind(id)
         .bind(limit + 1)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let mut ranked = Vec::with_capacity(rows.len());
         for r in &rows {

@@ -234,13 +234,13 @@ impl Store {
         let limit = i64::from(limit.clamp(1, 1000));
         let (sql, args) = s.finish("ORDER BY id", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader_unless(customer.is_some()))
             .await?;
         let ids: Vec<i64> = rows
             .iter()
             .map(|r| r.try_get("id"))
             .collect::<Result<_, _>>()?;
-        let mut lines = lines_of(self.pool(), &ids).await?;
+        let mut lines = lines_of(self.reader_unless(customer.is_some()), &ids).await?;
         let items = rows
             .iter()
             .map(|r| {

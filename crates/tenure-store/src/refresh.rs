@@ -255,7 +255,7 @@ impl Store {
         let row =
             sqlx::query("SELECT as_of, body, computed_at FROM analytics_reports WHERE name = $1")
                 .bind(name.to_owned())
-                .fetch_optional(self.pool())
+                .fetch_optional(self.reader())
                 .await?;
         row.map(|r| {
             let body: String = r.try_get("body")?;

@@ -476,7 +476,7 @@ impl Store {
             sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {BASE} WHERE {}", c.sql)),
             c.args,
         )
-        .fetch_one(self.pool())
+        .fetch_one(self.reader())
         .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
@@ -525,7 +525,7 @@ impl Store {
         s.owned_by(owner)?;
         let (sql, args) = s.finish("ORDER BY customer_id", limit + 1)?;
         let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await?;
         let mut items = Vec::with_capacity(rows.len());
         for r in &rows {

@@ -493,7 +493,7 @@ impl Store {
         let limit = i64::from(limit.clamp(1, 500));
         let (sql, args) = s.finish("ORDER BY id DESC", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader_unless(f.customer.is_some()))
             .await?;
         let items = rows
             .iter()
@@ -747,7 +747,7 @@ impl Store {
         let limit = i64::from(limit.clamp(1, 500));
         let (sql, args) = s.finish("ORDER BY due_at, id", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader_unless(f.customer.is_some() || f.ticket.is_some()))
             .await?;
         let items = rows
             .iter()
@@ -766,7 +766,7 @@ impl Store {
              WHERE t.status = 'open' GROUP BY t.assignee_id, u.name ORDER BY overdue DESC, open DESC",
         )
         .bind(to_micros(now))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         rows.iter()
             .map(|r| {
@@ -1329,7 +1329,7 @@ impl Store {
         let limit = i64::from(limit.clamp(1, 500));
         let (sql, args) = s.finish("ORDER BY id DESC", limit + 1)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader_unless(customer.is_some()))
             .await?;
         let items = rows
             .iter()
@@ -1466,7 +1466,7 @@ impl Store {
         };
         let rows = sqlx::query(sql)
             .bind(to_micros(since))
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await?;
         let mut out: std::collections::BTreeMap<i64, ScoreCounts> = Default::default();
         for r in &rows {
@@ -1489,7 +1489,7 @@ impl Store {
              WHERE kind = 'servqual' AND answered_at >= $1",
         )
         .bind(to_micros(since))
-        .fetch_one(self.pool())
+        .fetch_one(self.reader())
         .await?;
         let f = |c: &'static str| -> StoreResult<f64> {
             Ok(r.try_get::<Option<f64>, _>(c)?.unwrap_or(0.0))
@@ -1512,7 +1512,7 @@ impl Store {
              GROUP BY a.question",
         )
         .bind(to_micros(since))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let mut items = HashMap::new();
         for r in &rows {
@@ -1547,7 +1547,7 @@ impl Store {
              GROUP BY t.assignee_id, u.name ORDER BY tickets DESC",
         )
         .bind(to_micros(since))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         rows.iter()
             .map(|r| {
@@ -1578,7 +1578,7 @@ impl Store {
              FROM tickets WHERE opened_at >= $1 GROUP BY category, priority",
         )
         .bind(to_micros(since))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         rows.iter()
             .map(|r| {

@@ -246,7 +246,7 @@ impl Store {
         last_day: i64,
         clv_bounds: &[f64],
     ) -> StoreResult<DashboardFigures> {
-        let pool = self.pool();
+        let pool = self.reader();
         let day_us = 86_400_000_000_i64;
         let (from, to) = (first_day * day_us, (last_day + 1) * day_us);
         let customers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers")
@@ -360,7 +360,7 @@ impl Store {
             "SELECT model, params, log_likelihood, customers, calibration_end, created_at FROM model_fits \
              WHERE id IN (SELECT MAX(id) FROM model_fits GROUP BY model) ORDER BY id",
         )
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         rows.iter()
             .map(|r| {

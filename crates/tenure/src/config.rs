@@ -25,6 +25,11 @@ pub struct DbArgs {
     /// The currency per-customer spend is summed in (ISO 4217).
     #[arg(long, env = "TENURE_CURRENCY", default_value = "USD")]
     pub currency: String,
+    /// A PostgreSQL streaming replica of the database: list pages, segment counts and
+    /// reports read from it; writes, and pages of a record just written, stay on the
+    /// primary.
+    #[arg(long, env = "TENURE_READ_DATABASE_URL", hide_env_values = true)]
+    pub read_database_url: Option<String>,
 }
 
 fn default_pool_size() -> u32 {
@@ -39,6 +44,10 @@ impl DbArgs {
             max_connections: self.db_max_connections.max(1),
             acquire_timeout: Duration::from_secs(3),
             reporting_currency: self.currency.trim().to_ascii_uppercase(),
+            read_url: self
+                .read_database_url
+                .clone()
+                .filter(|u| !u.trim().is_empty()),
         }
     }
 }

@@ -290,3 +290,177 @@ async fn two_servers_and_two_workers_on_one_postgresql_act_as_one() {
     assert!(page.location().starts_with("/login"), "{}", page.location());
     drop(procs);
 }
+
+/// Runs `sql` on the server at `url` (its `postgres` database).
+async fn on_server(url: &str, sql: &'static str) {
+    use sqlx::Connection;
+    let admin = url.replace("/tenure", "/postgres");
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(sql).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+/// Whether the customer list (read from the replica) shows `name`.
+async fn listed(client: &reqwest::Client, token: &str, base: &str, name: &str) -> bool {
+    let page = get(
+        client,
+        token,
+        format!("{base}/api/v1/customers?q={}", name.replace(' ', "+")),
+    )
+    .await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == name)
+}
+
+async fn until_listed(client: &reqwest::Client, token: &str, base: &str, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !listed(client, token, base, name).await {
+        assert!(
+            Instant::now() < deadline,
+            "{name} never reached the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn lists_and_reports_read_from_a_streaming_replica_while_writes_stay_on_the_primary() {
+    use crate::faults::{Cluster, tenure_at};
+    let Some(primary) = Cluster::start() else {
+        return;
+    };
+    let token = crate::ok(&tenure_at(
+        &primary.url(),
+        &["token", "create", "--name", "replica", "--role", "admin"],
+    ))
+    .lines()
+    .last()
+    .unwrap()
+    .to_owned();
+    let standby = Cluster::standby_of(&primary);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", primary.url())
+        .env("TENURE_READ_DATABASE_URL", standby.url())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _procs = Procs(vec![server]);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    crate::document::first_answer(|| client.get(format!("{base}/readyz"))).await;
+
+    // Replication runs: what is written reaches the list and the segment.
+    let res = client
+        .post(format!("{base}/api/v1/customers"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Bea Early", "tags": ["vip"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let res = client
+        .post(format!("{base}/api/v1/segments"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "VIPs", "expression": "tag = \"vip\""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "a segment is saved on the primary");
+    let segment = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    until_listed(&client, &token, &base, "Bea Early").await;
+    let members = async || {
+        let page = get(
+            &client,
+            &token,
+            format!("{base}/api/v1/segments/{segment}/members"),
+        )
+        .await;
+        page["items"].as_array().unwrap().len()
+    };
+    let count = async || {
+        let res = client
+            .post(format!("{base}/api/v1/segments/count"))
+            .bearer_auth(&token)
+            .json(&json!({"expression": "tag = \"vip\""}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["count"]
+            .as_u64()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while members().await < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the segment never reached the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The replica stops replaying: writes still succeed (they go to the primary, which a
+    // read-only standby would refuse), the record just written reads back at once, and the
+    // list and the segment's members and count read from the replica.
+    on_server(&standby.url(), "SELECT pg_wal_replay_pause()").await;
+    let res = client
+        .post(format!("{base}/api/v1/customers"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Cai Lagging", "tags": ["vip"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let res = client
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(&token)
+        .json(&json!({"customer_id": id, "occurred_at": "2026-11-20T10:00:00Z",
+                      "lines": [{"description": "Oolong", "quantity": 1, "unit_price_minor": 1800}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "an order is written on the primary");
+    let one = get(&client, &token, format!("{base}/api/v1/customers/{id}")).await;
+    assert_eq!(
+        one["name"], "Cai Lagging",
+        "read-your-own-write on the primary"
+    );
+    assert_eq!(one["stats"]["orders_count"], 1);
+    let orders = get(
+        &client,
+        &token,
+        format!("{base}/api/v1/orders?customer_id={id}"),
+    )
+    .await;
+    assert_eq!(
+        orders["items"].as_array().unwrap().len(),
+        1,
+        "a customer's own orders come from the primary"
+    );
+    assert!(
+        !listed(&client, &token, &base, "Cai Lagging").await,
+        "the list reads from the paused replica"
+    );
+    assert_eq!(
+        (members().await, count().await),
+        (1, 1),
+        "the segment's members and counts read from the paused replica"
+    );
+
+    // Replay resumes: the replica catches up and the list shows the new customer.
+    on_server(&standby.url(), "SELECT pg_wal_replay_resume()").await;
+    until_listed(&client, &token, &base, "Cai Lagging").await;
+    assert_eq!((members().await, count().await), (2, 2));
+}

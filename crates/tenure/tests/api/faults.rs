@@ -412,7 +412,7 @@ async fn a_server_killed_mid_burst_keeps_every_acknowledged_write_exactly_once()
 
 /// A PostgreSQL cluster of its own, to restart under load: `initdb` as the `postgres`
 /// user in a temporary directory, on a free port.
-struct Cluster {
+pub(crate) struct Cluster {
     dir: std::path::PathBuf,
     port: u16,
 }
@@ -428,7 +428,7 @@ fn as_postgres(args: &[&str]) -> std::process::Output {
 }
 
 impl Cluster {
-    fn start() -> Option<Cluster> {
+    pub(crate) fn start() -> Option<Cluster> {
         let root = std::process::Command::new("id")
             .arg("-u")
             .output()
@@ -439,20 +439,7 @@ impl Cluster {
             );
             return None;
         }
-        let dir = std::env::temp_dir().join(format!(
-            "tenure-pg-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let chown = std::process::Command::new("chown")
-            .args(["-R", "postgres", dir.to_str().unwrap()])
-            .status()
-            .unwrap();
-        assert!(chown.success());
+        let dir = Cluster::new_dir();
         let data = dir.join("data");
         let init = as_postgres(&[
             &format!("{PG_BIN}/initdb"),
@@ -467,14 +454,64 @@ impl Cluster {
             "{}",
             String::from_utf8_lossy(&init.stderr)
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let c = Cluster { dir, port };
+        let c = Cluster {
+            dir,
+            port: free_port(),
+        };
         c.pg_ctl(&["start"]);
         Some(c)
+    }
+
+    /// A hot standby of `primary`, streaming from it: a `pg_basebackup` of it that starts
+    /// as a replica (`-R` writes the primary's address and `standby.signal`).
+    pub(crate) fn standby_of(primary: &Cluster) -> Cluster {
+        let dir = Cluster::new_dir();
+        let data = dir.join("data");
+        let backup = as_postgres(&[
+            &format!("{PG_BIN}/pg_basebackup"),
+            "-D",
+            data.to_str().unwrap(),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &primary.port.to_string(),
+            "-U",
+            "postgres",
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+        ]);
+        assert!(
+            backup.status.success(),
+            "{}",
+            String::from_utf8_lossy(&backup.stderr)
+        );
+        let c = Cluster {
+            dir,
+            port: free_port(),
+        };
+        c.pg_ctl(&["start"]);
+        c
+    }
+
+    fn new_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "tenure-pg-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let chown = std::process::Command::new("chown")
+            .args(["-R", "postgres", dir.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        dir
     }
 
     fn pg_ctl(&self, what: &[&str]) {
@@ -504,7 +541,7 @@ impl Cluster {
         );
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/tenure", self.port)
     }
 }
@@ -524,7 +561,15 @@ impl Drop for Cluster {
     }
 }
 
-fn tenure_at(url: &str, args: &[&str]) -> std::process::Output {
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub(crate) fn tenure_at(url: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
         .args(args)
         .env("DATABASE_URL", url)
@@ -547,11 +592,7 @@ async fn postgresql_restarted_under_load_gives_503s_then_every_write_lands_once(
     .last()
     .unwrap()
     .to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", &url)
