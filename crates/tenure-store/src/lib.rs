@@ -129,8 +129,8 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// The replica's pool, when one is configured (see [`Store::reader`]).
-    replica: Option<AnyPool>,
+    /// The replica, when one is configured (see [`Store::reader`]).
+    replica: Option<Replica>,
     backend: Backend,
     /// SQLite admits one writer at a time; writers in this process queue here instead of
     /// spinning on the database's busy handler.
@@ -140,6 +140,51 @@ pub struct Store {
     loader: Option<Arc<Loader>>,
     /// For imports into PostgreSQL: a connection of its own, for `COPY`.
     pg_loader: Option<Arc<PgLoader>>,
+}
+
+/// A read replica's pool and whether it answered its last health check.
+#[derive(Clone)]
+struct Replica {
+    pool: AnyPool,
+    up: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Replica {
+    /// Opens the pool lazily (a replica that is down does not keep the primary's server
+    /// from starting) and checks it every two seconds while the store lives: reads go to
+    /// it only while it answers, to the primary meanwhile.
+    fn open(options: AnyPoolOptions, url: &str) -> StoreResult<Replica> {
+        let pool = options.connect_lazy(url)?;
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watched = Arc::downgrade(&up);
+        let probe = pool.clone();
+        tokio::spawn(async move {
+            let mut was = None;
+            loop {
+                let Some(up) = watched.upgrade() else { return };
+                let ok = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    sqlx::query("SELECT 1").execute(&probe),
+                )
+                .await
+                .is_ok_and(|r| r.is_ok());
+                up.store(ok, std::sync::atomic::Ordering::Relaxed);
+                if was != Some(ok) {
+                    if ok {
+                        tracing::info!("the read replica answers; lists and reports read from it");
+                    } else {
+                        tracing::warn!(
+                            "the read replica does not answer; lists and reports read from the primary"
+                        );
+                    }
+                    was = Some(ok);
+                }
+                drop(up);
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        });
+        Ok(Replica { pool, up })
+    }
 }
 
 /// The connection of [`pg_load`], opened on first use.
@@ -275,9 +320,7 @@ impl Store {
                         "a read replica (TENURE_READ_DATABASE_URL) is a PostgreSQL standby of a PostgreSQL primary".into(),
                     ));
                 }
-                // Opened on first use: a replica that is down or still catching up does not
-                // keep the primary's server from starting.
-                Some(pool_options.connect_lazy(&backend.prepare_url(read)?)?)
+                Some(Replica::open(pool_options, &backend.prepare_url(read)?)?)
             }
         };
         Ok(Store {
@@ -430,9 +473,13 @@ impl Store {
     }
 
     /// The pool for reads that may lag the primary by the replica's delay: list pages,
-    /// segment counts, reports. The primary's when no replica is configured.
+    /// segment counts, reports. The primary's when no replica is configured or the replica
+    /// did not answer its last health check.
     pub(crate) fn reader(&self) -> &AnyPool {
-        self.replica.as_ref().unwrap_or(&self.pool)
+        match &self.replica {
+            Some(r) if r.up.load(std::sync::atomic::Ordering::Relaxed) => &r.pool,
+            _ => &self.pool,
+        }
     }
 
     /// [`Store::reader`] for a list across the business; the primary for one scoped to a

@@ -463,4 +463,28 @@ async fn lists_and_reports_read_from_a_streaming_replica_while_writes_stay_on_th
     on_server(&standby.url(), "SELECT pg_wal_replay_resume()").await;
     until_listed(&client, &token, &base, "Cai Lagging").await;
     assert_eq!((members().await, count().await), (2, 2));
+
+    // The replica goes down: within a health check the lists read from the primary.
+    standby.pg_ctl(&["-m", "immediate", "stop"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut ok_in_a_row = 0;
+    while ok_in_a_row < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "the lists never fell back to the primary"
+        );
+        let res = client
+            .get(format!("{base}/api/v1/customers?q=Cai"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        ok_in_a_row = if res.status() == 200 {
+            ok_in_a_row + 1
+        } else {
+            0
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(listed(&client, &token, &base, "Cai Lagging").await);
 }

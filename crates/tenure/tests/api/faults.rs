@@ -514,7 +514,7 @@ impl Cluster {
         dir
     }
 
-    fn pg_ctl(&self, what: &[&str]) {
+    pub(crate) fn pg_ctl(&self, what: &[&str]) {
         let data = self.dir.join("data");
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {}",
