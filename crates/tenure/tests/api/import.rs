@@ -33,6 +33,24 @@ async fn stored_orders(db: &TestDb) -> usize {
 }
 
 /// Whether the index `name` exists.
+/// On PostgreSQL, whether the orders' foreign key to their customer is there, and checked
+/// for every row (`None` on SQLite, whose keys are part of the table).
+async fn orders_key_validated(db: &TestDb) -> Option<bool> {
+    if db.backend != tenure_store::Backend::Postgres {
+        return None;
+    }
+    let pool = db.raw_pool().await;
+    let v: Option<bool> = sqlx::query_scalar(
+        "SELECT convalidated FROM pg_constraint WHERE conrelid = CAST('orders' AS regclass) \
+         AND contype = 'f' AND pg_get_constraintdef(oid) LIKE '%REFERENCES customers%'",
+    )
+    .fetch_optional(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    Some(v.unwrap_or(false))
+}
+
 async fn index_exists(db: &TestDb, name: &str) -> bool {
     let pool = db.raw_pool().await;
     let sql = match db.backend {
@@ -567,6 +585,11 @@ async fn a_first_load_builds_indexes_and_aggregates_once_and_an_interrupted_one_
         assert!(store.begin_first_load(&tables).await.unwrap());
         assert!(!index_exists(&db, "orders_customer_time").await);
         assert!(!index_exists(&db, "customer_search_terms_customer").await);
+        assert_ne!(
+            orders_key_validated(&db).await,
+            Some(true),
+            "PostgreSQL loads without the per-row foreign-key check"
+        );
         for batch in rows[..1_000].chunks(250) {
             store
                 .import_purchases(batch, &tenure_testkit::operator())
@@ -603,6 +626,11 @@ async fn a_first_load_builds_indexes_and_aggregates_once_and_an_interrupted_one_
         ] {
             assert!(index_exists(&db, index).await, "{index} built again");
         }
+        assert_ne!(
+            orders_key_validated(&db).await,
+            Some(false),
+            "the foreign key is back, every row checked"
+        );
         assert_eq!(orders_count(&store).await, 3_000);
         let loaded = store.all_customer_stats().await.unwrap();
         assert_eq!(loaded.len(), 300);
