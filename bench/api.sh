@@ -12,6 +12,7 @@
 # $PG_ADMIN_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 N=${N:-1000000}
 DURATION=${DURATION:-20s}
@@ -101,6 +102,7 @@ for r in "${ROWS[@]}"; do
   IFS='|' read -r db req rps p50 p99 errors <<<"$r"
   ratio=$(echo "scale=2; $rps / $PGB_TPS" | bc)
   echo "| $db | $req | $rps | $p50 | $p99 | ${ratio}× | $errors |"
+  result "API reads: $req, $CONNECTIONS connections, $db (p99 $p99 ms)" "$rps" req/s "bare PostgreSQL PK select (pgbench -S)" "$PGB_TPS"
 done
 echo "| PostgreSQL (bare) | pgbench -S (primary-key select) | $PGB_TPS | | | 1.00× | |"
 echo

@@ -10,6 +10,7 @@
 # $BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432); a database `tenure_bench`
 # is dropped and recreated there.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 N=${1:-1000000}
 WHICH=${2:-both}
@@ -64,9 +65,11 @@ run_all() { # label url
     f=$DATA/$(file_of "$kind")
     read -r s m < <(DATABASE_URL=$2 measure "$BIN" import "$kind" "$f" --batch 20000)
     row "$1" "$f" "$s" "$m"
+    eval "IMPORT_${1}_${kind//-/_}='$s $m'"
     total=$(awk -v a="$total" -v b="$s" 'BEGIN { print a + b }')
   done
   echo "| $1 | all files | | $total | | |"
+  result "import: the whole business ($N customers) into $1" "$total" s
 }
 
 if [ "$WHICH" != postgres ]; then
@@ -92,4 +95,21 @@ psql "$PG/tenure_floor" -qc "CREATE TABLE orders (external_id TEXT, customer_ext
 read -r p1 _ < <(measure psql "$PG/tenure_floor" -qc "\\copy orders FROM '$DATA/orders.csv' CSV HEADER")
 read -r p2 _ < <(measure psql "$PG/tenure_floor" -qc "CREATE UNIQUE INDEX o_ext ON orders (external_id)" -c "CREATE INDEX o_cust ON orders (customer_external_id, occurred_at)")
 echo "PostgreSQL COPY: $p1 s + $p2 s for two indexes"
+floor_sqlite=$(awk -v a="$s1" -v b="$s2" 'BEGIN { print a + b }')
+floor_pg=$(awk -v a="$p1" -v b="$p2" 'BEGIN { print a + b }')
+for db in sqlite postgres; do
+  v=IMPORT_${db}_orders
+  [ -n "${!v:-}" ] || continue
+  read -r s m <<<"${!v}"
+  if [ "$db" = sqlite ]; then peer="sqlite3 .import + 2 indexes"; f=$floor_sqlite; else peer="COPY + 2 indexes"; f=$floor_pg; fi
+  result "import: orders.csv ($(rows "$DATA/orders.csv") rows) into $db" "$s" s "$peer" "$f" "$m"
+done
+for db in sqlite postgres; do
+  for kind in customers order_lines interactions; do
+    v=IMPORT_${db}_${kind}
+    [ -n "${!v:-}" ] || continue
+    read -r s m <<<"${!v}"
+    result "import: ${kind}.csv into $db" "$s" s "" "" "$m"
+  done
+done
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS tenure_floor" >/dev/null

@@ -20,6 +20,7 @@
 # PostgreSQL at $PG_ADMIN_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 MESSAGES=${MESSAGES:-5000}
 CUSTOMERS=${CUSTOMERS:-1000000}
@@ -123,6 +124,7 @@ deliver() {
   t1=$(date +%s.%N)
   local secs; secs=$(echo "$t1 - $t0" | bc)
   ROWS+=("$label|$what|$workers|$sent|$(printf '%.2f' "$secs")|$(echo "$sent / $secs" | bc)")
+  result "messages decided and delivered: $what, $workers worker(s), $label" "$(echo "$sent / $secs" | bc -l)" msg/s
 }
 
 delivery() {
@@ -157,6 +159,7 @@ run() {
   /usr/bin/time -f "%e %M" -o "$WORK/time" env DATABASE_URL="$url" RUST_LOG=error "$BIN" "$@" >"$WORK/out" 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
   local secs kb
   read -r secs kb <"$WORK/time"
+  result "journeys: $what, $CUSTOMERS customers, $label" "$secs" s "" "" "$((kb / 1024))"
   SCALE+=("$label|$what|$secs|$((kb / 1024))|$(tr '\n' ';' <"$WORK/out" | sed 's/;$//; s/;/; /g')")
 }
 

@@ -18,6 +18,7 @@
 # $PG_ADMIN_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 N_MEMBERS=${N_MEMBERS:-10000}
 MEMBERS=${MEMBERS:-1000000}
@@ -147,6 +148,7 @@ run() {
   done
   wait "$pid" || true
   read -r secs kb <"$WORK/time"
+  result "ledger: $what, $MEMBERS members" "$secs" s "" "" "$((anon / 1024))"
   echo "| $what | $secs | $((kb / 1024)) | $((anon / 1024)) | $(tr '\n' ';' <"$WORK/out" | sed 's/;$//; s/;/; /g') |"
 }
 SCALE=()
@@ -166,6 +168,7 @@ echo "|---|---:|---:|---:|---:|---|---:|"
 for r in "${ROWS[@]}"; do
   IFS='|' read -r db rps p50 p99 non2xx check <<<"$r"
   echo "| $db | $rps | $p50 | $p99 | $non2xx | $check | $(echo "scale=2; $rps / $BARE_TPS" | bc)× |"
+  result "ledger: earn + redeem through the API, $CONNECTIONS connections, $db (p99 $p99 ms)" "$rps" ops/s "bare PostgreSQL, the same transaction (pgbench)" "$BARE_TPS"
 done
 echo "| PostgreSQL (bare, pgbench: lock, insert, update) | $BARE_TPS | ${BARE_LAT} (mean) | | | | 1.00× |"
 fi

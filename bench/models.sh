@@ -9,13 +9,14 @@
 #
 #   bench/models.sh [N] [N_PARETO]
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 N=${1:-1000000}
 N_PARETO=${2:-100000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=$ROOT/target/release/tenure
+BIN=${TENURE_BIN:-$ROOT/target/release/tenure}
 WORK=${BENCH_DIR:-/tmp/tenure-bench}
-VENV=$WORK/venv
+VENV=${BENCH_VENV:-$WORK/venv}
 mkdir -p "$WORK"
 [ -x "$BIN" ] || (cd "$ROOT" && cargo build --release -p tenure)
 if ! "$VENV/bin/python" -c "import lifetimes" 2>/dev/null; then
@@ -30,9 +31,10 @@ SUMMARY=$WORK/summary-$N.csv
 
 THEIRS=$("$VENV/bin/python" "$ROOT/bench/models.py" lifetimes "$SUMMARY")
 START=$(date +%s.%N)
-OURS=$(DATABASE_URL="sqlite://$WORK/models.db?mode=rwc" "$BIN" analytics clv --from-summary "$SUMMARY" \
-  --out "$WORK/predictions-$N.csv" --format json)
+OURS=$(DATABASE_URL="sqlite://$WORK/models.db?mode=rwc" /usr/bin/time -f "%M" -o "$WORK/clv.time" \
+  "$BIN" analytics clv --from-summary "$SUMMARY" --out "$WORK/predictions-$N.csv" --format json)
 END=$(date +%s.%N)
+CLV_MIB=$(( $(cat "$WORK/clv.time") / 1024 ))
 
 PARETO=$WORK/pareto-$N_PARETO.csv
 [ -f "$PARETO" ] || "$VENV/bin/python" "$ROOT/bench/models.py" simulate-pareto "$N_PARETO" "$PARETO"
@@ -76,4 +78,13 @@ print(f"\nPareto/NBD fits: lifetimes r, alpha, s, beta = {', '.join(f'{v:.5f}' f
       f"Tenure = {pn['r']:.5f}, {pn['alpha']:.5f}, {pn['s']:.5f}, {pn['beta']:.5f}; "
       f"largest P(alive) difference over the first {len(ours_alive)} customers {gap:.1e} "
       "(each at its own fit; a positive LL difference means Tenure's maximum is higher).")
+PY
+
+# For bench/run: the fits and the whole command against lifetimes' fits.
+"$VENV/bin/python" - "$THEIRS" "$OURS" "$START" "$END" <<'PY' | while IFS='|' read -r what ours theirs; do result "$what ($N customers)" "$ours" s "lifetimes 0.11.3" "$theirs" "${CLV_MIB}"; done
+import json, sys
+theirs, ours = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+fits = theirs["bgnbd"]["seconds"] + theirs["gamma_gamma"]["seconds"]
+print(f"CLV fit, BG/NBD + Gamma-Gamma|{ours['fit_seconds']}|{fits}")
+print(f"CLV, whole `analytics clv --from-summary` vs lifetimes' fits|{float(sys.argv[4]) - float(sys.argv[3])}|{fits}")
 PY
