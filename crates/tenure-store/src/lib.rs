@@ -450,6 +450,15 @@ impl Store {
         {
             return done;
         }
+        if self.backend == Backend::Postgres {
+            // On the import connection: analysing a freshly loaded database takes seconds by
+            // nature, not worth a slow-statement warning.
+            let mut slot = self.pg_loader().await?;
+            sqlx::query("ANALYZE")
+                .execute(load::postgres::conn(&mut slot)?)
+                .await?;
+            return Ok(());
+        }
         let mut conn = self.pool.acquire().await?;
         if self.backend == Backend::Sqlite {
             // Sample about a thousand rows per index instead of reading every one: the

@@ -49,9 +49,13 @@ fn secondary_indexes_sql(backend: Backend) -> &'static str {
     }
 }
 
-/// A PostgreSQL table's foreign keys, as `ALTER TABLE … ADD CONSTRAINT` would name them.
+/// A PostgreSQL table's foreign keys to its parents, as `ALTER TABLE … ADD CONSTRAINT`
+/// would name them. Keys that set a column to null when their row goes (references to staff,
+/// accounts, products) stay: a delete meanwhile must still clear them, and their column is
+/// mostly null in a load, which costs no check.
 const FOREIGN_KEYS: &str = "SELECT CAST(conname AS TEXT) AS name, pg_get_constraintdef(oid) AS definition \
-     FROM pg_constraint WHERE conrelid = CAST($1 AS regclass) AND contype = 'f' ORDER BY conname";
+     FROM pg_constraint WHERE conrelid = CAST($1 AS regclass) AND contype = 'f' \
+     AND confdeltype IN ('a', 'r', 'c') ORDER BY conname";
 
 /// How a recorded foreign key's statement begins (an index's is `CREATE INDEX`).
 const ADD_KEY_PREFIX: &str = "ALTER TABLE ";
