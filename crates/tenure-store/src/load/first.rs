@@ -231,12 +231,15 @@ impl Store {
         let conn = super::postgres::conn(&mut slot)?;
         // The staged search terms first, so that the term table's own index is then built
         // over all of them.
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::query(MOVE_TERMS).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM first_load_terms")
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        if let Err(e) = bulk_move_terms(conn).await {
+            tracing::warn!(error = %e, "moving the search terms in bulk failed; moving them row by row");
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query(MOVE_TERMS).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM first_load_terms")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
         for row in &rows {
             let name: String = row.try_get("name")?;
             let definition: String = row.try_get("definition")?;
@@ -314,5 +317,42 @@ async fn add_key_back(
             "rows written during the first load break a foreign key; it holds for new rows"
         );
     }
+    Ok(())
+}
+
+/// Moves the staged search terms into their table on PostgreSQL without inserting them one
+/// by one into its primary key: the key is dropped, the terms appended, the key built again
+/// in one sorted pass, in one transaction (which holds the table against searches and
+/// writes meanwhile: seconds, once, at the end of a first load). Terms already in the table
+/// (a customer written through the API during the load) are not added twice; should the key
+/// still not build, the transaction is undone and the caller moves the terms row by row.
+async fn bulk_move_terms(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let staged: i64 = sqlx::query_scalar(TERMS_STAGED).fetch_one(&mut *tx).await?;
+    if staged > 0 {
+        sqlx::query("LOCK TABLE customer_search_terms IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("ALTER TABLE customer_search_terms DROP CONSTRAINT customer_search_terms_pkey")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO customer_search_terms (term, customer_id) SELECT s.term, s.customer_id \
+             FROM first_load_terms s WHERE NOT EXISTS (SELECT 1 FROM customer_search_terms c \
+             WHERE c.term = s.term AND c.customer_id = s.customer_id)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "ALTER TABLE customer_search_terms ADD CONSTRAINT customer_search_terms_pkey \
+             PRIMARY KEY (term, customer_id)",
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("TRUNCATE first_load_terms")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
