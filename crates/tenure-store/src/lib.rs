@@ -497,11 +497,6 @@ impl Store {
         if own { &self.pool } else { self.reader() }
     }
 
-    /// Whether reads for lists and reports go to a replica.
-    pub fn has_replica(&self) -> bool {
-        self.replica.is_some()
-    }
-
     /// Starts a write transaction. On SQLite it waits for this process's writer slot and
     /// then takes the database's write lock at once (`BEGIN IMMEDIATE`), so a transaction
     /// never fails half-way for want of the lock.

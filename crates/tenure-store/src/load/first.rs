@@ -69,6 +69,26 @@ pub(crate) fn index_exists_sql(backend: Backend) -> &'static str {
     }
 }
 
+/// Records in the marker what a first load dropped from `table` and how to build it again.
+async fn record(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    name: &str,
+    table: &str,
+    definition: String,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO first_loads (name, table_name, definition, started_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(name.to_owned())
+    .bind(table.to_owned())
+    .bind(definition)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// An index name from the database's own catalogue, quoted as an identifier.
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -118,16 +138,7 @@ impl Store {
             for row in &indexes {
                 let name: String = row.try_get("name")?;
                 let definition: String = row.try_get("definition")?;
-                sqlx::query(
-                    "INSERT INTO first_loads (name, table_name, definition, started_at) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(name.clone())
-                .bind(table)
-                .bind(definition)
-                .bind(now)
-                .execute(&mut *w.tx)
-                .await?;
+                record(&mut w.tx, &name, table, definition, now).await?;
                 sqlx::query(AssertSqlSafe(format!("DROP INDEX {}", quoted(&name))))
                     .execute(&mut *w.tx)
                     .await?;
@@ -144,19 +155,11 @@ impl Store {
                 for row in &keys {
                     let name: String = row.try_get("name")?;
                     let definition: String = row.try_get("definition")?;
-                    sqlx::query(
-                        "INSERT INTO first_loads (name, table_name, definition, started_at) \
-                         VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(name.clone())
-                    .bind(table)
-                    .bind(format!(
+                    let add = format!(
                         "{ADD_KEY_PREFIX}{table} ADD CONSTRAINT {} {definition} NOT VALID",
                         quoted(&name)
-                    ))
-                    .bind(now)
-                    .execute(&mut *w.tx)
-                    .await?;
+                    );
+                    record(&mut w.tx, &name, table, add, now).await?;
                     sqlx::query(AssertSqlSafe(format!(
                         "ALTER TABLE {table} DROP CONSTRAINT {}",
                         quoted(&name)

@@ -32,6 +32,19 @@ async fn get(client: &reqwest::Client, token: &str, url: String) -> Value {
     res.json().await.unwrap()
 }
 
+/// Creates a customer through the server at `base`; its id.
+async fn create_customer(client: &reqwest::Client, token: &str, base: &str, body: Value) -> i64 {
+    let res = client
+        .post(format!("{base}/api/v1/customers"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    res.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+}
+
 /// Every item of a paged list.
 async fn all_items(client: &reqwest::Client, token: &str, url: &str) -> Vec<Value> {
     let mut items = Vec::new();
@@ -148,19 +161,12 @@ async fn two_servers_and_two_workers_on_one_postgresql_act_as_one() {
             (base_b.clone(), base_a.clone())
         };
         buys.push(tokio::spawn(async move {
-            let res = client
-                .post(format!("{here}/api/v1/customers"))
-                .bearer_auth(&token)
-                .json(&json!({
-                    "name": format!("Buyer {i}"),
-                    "email": format!("buyer{i}@example.com"),
-                    "consents": [{"channel": "email", "status": "granted", "source": "counter"}],
-                }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 201);
-            let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+            let body = json!({
+                "name": format!("Buyer {i}"),
+                "email": format!("buyer{i}@example.com"),
+                "consents": [{"channel": "email", "status": "granted", "source": "counter"}],
+            });
+            let id = create_customer(&client, &token, &here, body).await;
             let res = client
                 .post(format!("{there}/api/v1/orders"))
                 .bearer_auth(&token)
@@ -212,25 +218,17 @@ async fn two_servers_and_two_workers_on_one_postgresql_act_as_one() {
 
     // Each welcome reaches the SMTP server once, whichever worker took it.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let count = |text: &str| {
-        text.lines()
-            .filter(|l| l.starts_with("Message-ID: "))
-            .count()
-    };
-    while count(&smtp.received()) < buyers && Instant::now() < deadline {
+    while Smtp::message_ids(&smtp.received()).0 < buyers && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // A moment longer, for a second delivery of any of them to show.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let got = smtp.received();
-    let mut ids: Vec<&str> = got
-        .lines()
-        .filter_map(|l| l.strip_prefix("Message-ID: "))
-        .collect();
-    let received = ids.len();
-    ids.sort_unstable();
-    ids.dedup();
-    assert_eq!((received, ids.len()), (buyers, buyers), "each welcome once");
+    assert_eq!(
+        Smtp::message_ids(&got),
+        (buyers, buyers),
+        "each welcome once"
+    );
     for i in 0..buyers {
         assert_eq!(
             got.matches(&format!("To: buyer{i}@example.com")).count(),
@@ -341,11 +339,7 @@ async fn lists_and_reports_read_from_a_streaming_replica_while_writes_stay_on_th
     .unwrap()
     .to_owned();
     let standby = Cluster::standby_of(&primary);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::faults::free_port();
     let server = Command::new(env!("CARGO_BIN_EXE_tenure"))
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", primary.url())
@@ -361,14 +355,8 @@ async fn lists_and_reports_read_from_a_streaming_replica_while_writes_stay_on_th
     crate::document::first_answer(|| client.get(format!("{base}/readyz"))).await;
 
     // Replication runs: what is written reaches the list and the segment.
-    let res = client
-        .post(format!("{base}/api/v1/customers"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "Bea Early", "tags": ["vip"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    let body = json!({"name": "Bea Early", "tags": ["vip"]});
+    create_customer(&client, &token, &base, body).await;
     let res = client
         .post(format!("{base}/api/v1/segments"))
         .bearer_auth(&token)
@@ -414,15 +402,8 @@ async fn lists_and_reports_read_from_a_streaming_replica_while_writes_stay_on_th
     // read-only standby would refuse), the record just written reads back at once, and the
     // list and the segment's members and count read from the replica.
     on_server(&standby.url(), "SELECT pg_wal_replay_pause()").await;
-    let res = client
-        .post(format!("{base}/api/v1/customers"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "Cai Lagging", "tags": ["vip"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let body = json!({"name": "Cai Lagging", "tags": ["vip"]});
+    let id = create_customer(&client, &token, &base, body).await;
     let res = client
         .post(format!("{base}/api/v1/orders"))
         .bearer_auth(&token)

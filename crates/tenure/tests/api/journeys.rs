@@ -80,6 +80,18 @@ impl Smtp {
         s
     }
 
+    /// How many messages `received` holds, and how many distinct `Message-ID`s among them.
+    pub(crate) fn message_ids(received: &str) -> (usize, usize) {
+        let mut ids: Vec<&str> = received
+            .lines()
+            .filter_map(|l| l.strip_prefix("Message-ID: "))
+            .collect();
+        let all = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        (all, ids.len())
+    }
+
     /// Waits until the server has printed `needle`.
     async fn wait_for(&self, needle: &str) -> String {
         for _ in 0..100 {
@@ -1095,14 +1107,7 @@ async fn two_workers_on_one_database_deliver_each_message_once() {
         assert!(sa > 0 && sb > 0, "both workers delivered: {sa} and {sb}");
 
         let got = smtp.wait_for(&format!("guest{}@example.com", n - 1)).await;
-        let mut ids: Vec<&str> = got
-            .lines()
-            .filter_map(|l| l.strip_prefix("Message-ID: "))
-            .collect();
-        let received = ids.len();
-        ids.sort_unstable();
-        ids.dedup();
-        assert_eq!((received, ids.len()), (60, 60), "each message once");
+        assert_eq!(Smtp::message_ids(&got), (60, 60), "each message once");
         let filter = MessageFilter {
             status: Some(MessageStatus::Sent),
             ..MessageFilter::default()
