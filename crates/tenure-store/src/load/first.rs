@@ -50,12 +50,9 @@ fn secondary_indexes_sql(backend: Backend) -> &'static str {
 }
 
 /// A PostgreSQL table's foreign keys to its parents, as `ALTER TABLE … ADD CONSTRAINT`
-/// would name them. Keys that set a column to null when their row goes (references to staff,
-/// accounts, products) stay: a delete meanwhile must still clear them, and their column is
-/// mostly null in a load, which costs no check.
+/// would name them.
 const FOREIGN_KEYS: &str = "SELECT CAST(conname AS TEXT) AS name, pg_get_constraintdef(oid) AS definition \
-     FROM pg_constraint WHERE conrelid = CAST($1 AS regclass) AND contype = 'f' \
-     AND confdeltype IN ('a', 'r', 'c') ORDER BY conname";
+     FROM pg_constraint WHERE conrelid = CAST($1 AS regclass) AND contype = 'f' ORDER BY conname";
 
 /// How a recorded foreign key's statement begins (an index's is `CREATE INDEX`).
 const ADD_KEY_PREFIX: &str = "ALTER TABLE ";
@@ -283,10 +280,32 @@ impl Store {
     }
 }
 
+/// The column, parent table and parent column of a single-column key that clears its
+/// column when the parent goes, from its definition as PostgreSQL prints it
+/// (`FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE SET NULL`).
+fn set_null_key(definition: &str) -> Option<(&str, &str, &str)> {
+    let rest = definition.split("FOREIGN KEY (").nth(1)?;
+    if !rest.contains("ON DELETE SET NULL") {
+        return None;
+    }
+    let (column, rest) = rest.split_once(") REFERENCES ")?;
+    let (parent, rest) = rest.split_once('(')?;
+    let (parent_column, _) = rest.split_once(')')?;
+    let plain =
+        |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    (plain(column) && plain(parent) && plain(parent_column)).then_some((
+        column,
+        parent,
+        parent_column,
+    ))
+}
+
 /// Adds a foreign key a first load dropped back, unless it is there, and checks the rows
-/// against it in one pass (`VALIDATE`, which lets other writers go on). A row that fails the
-/// check (a write raced a delete while the key was off) leaves the key enforced for every new
-/// row but not yet validated, with a warning, rather than keeping the load from finishing.
+/// against it in one pass (`VALIDATE`, which lets other writers go on). A row left pointing
+/// at a parent deleted while the key was off is cleared, as the key would have done, when
+/// the key clears its column (`ON DELETE SET NULL`); otherwise such a row leaves the key
+/// enforced for every new row but not yet validated, with a warning, rather than keeping
+/// the load from finishing.
 async fn add_key_back(
     conn: &mut sqlx::PgConnection,
     table: &str,
@@ -306,12 +325,30 @@ async fn add_key_back(
             .execute(&mut *conn)
             .await?;
     }
-    let validated = sqlx::query(AssertSqlSafe(format!(
-        "ALTER TABLE {table} VALIDATE CONSTRAINT {}",
-        quoted(name)
-    )))
-    .execute(&mut *conn)
-    .await;
+    let validate = format!("ALTER TABLE {table} VALIDATE CONSTRAINT {}", quoted(name));
+    let mut validated = sqlx::query(AssertSqlSafe(validate.clone()))
+        .execute(&mut *conn)
+        .await;
+    if let (Err(_), Some((column, parent, parent_column))) = (&validated, set_null_key(definition))
+    {
+        // The names were read from the database's own catalogue.
+        let cleared = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {table} SET {column} = NULL WHERE {column} IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM {parent} p WHERE p.{parent_column} = {table}.{column})"
+        )))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        tracing::info!(
+            table,
+            column,
+            cleared,
+            "cleared references to rows deleted during the first load"
+        );
+        validated = sqlx::query(AssertSqlSafe(validate))
+            .execute(&mut *conn)
+            .await;
+    }
     if let Err(e) = validated {
         tracing::warn!(
             table,

@@ -253,17 +253,64 @@ async fn resolve_customers<'k>(
     Ok((ids, created.len() as u64))
 }
 
+/// Whether a first load is under way, read inside the batch's transaction.
+async fn first_load(conn: &mut PgConnection) -> StoreResult<bool> {
+    let n: i64 = sqlx::query_scalar(super::first::PENDING)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Moves a batch's staged rows into their table: `insert` is an `INSERT … SELECT` ending
+/// before its `ON CONFLICT`, `rest` what follows it (`RETURNING customer_id`), `$1` (if
+/// any) the time.
+///
+/// `ON CONFLICT DO NOTHING` inserts each row speculatively, which costs PostgreSQL twice a
+/// plain insert. In a first load the rows are new, so the batch tries the plain `INSERT`
+/// under a savepoint first; a row already there (a re-run of an interrupted load, a
+/// duplicate in the file, a concurrent writer) undoes it, and the batch goes the careful way.
+async fn move_staged(
+    conn: &mut PgConnection,
+    first_load: bool,
+    (insert, on_conflict, rest): (&str, &str, &str),
+    now: Option<i64>,
+) -> StoreResult<Vec<i64>> {
+    async fn run(conn: &mut PgConnection, sql: String, now: Option<i64>) -> sqlx::Result<Vec<i64>> {
+        let q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        match now {
+            Some(now) => q.bind(now).fetch_all(conn).await,
+            None => q.fetch_all(conn).await,
+        }
+    }
+    if first_load {
+        let mut sp = conn.begin().await?;
+        match run(&mut sp, format!("{insert} {rest}"), now).await {
+            Ok(touched) => {
+                sp.commit().await?;
+                return Ok(touched);
+            }
+            Err(e) if is_unique_violation(&e) => sp.rollback().await?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(run(conn, format!("{insert} {on_conflict} {rest}"), now).await?)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "23505")
+}
+
 /// Recomputes the aggregates of the touched customers, unless a first load is under way
 /// (it rebuilds everyone's once at its end).
 async fn rebuild_stats(
     conn: &mut PgConnection,
+    first_load: bool,
     currency: &str,
     touched: Vec<i64>,
 ) -> StoreResult<()> {
-    let first_load: i64 = sqlx::query_scalar(super::first::PENDING)
-        .fetch_one(&mut *conn)
-        .await?;
-    if first_load > 0 {
+    if first_load {
         return Ok(());
     }
     for (chunk, delete, insert) in rebuild_chunks(touched) {
@@ -330,8 +377,10 @@ struct Staging {
     create: &'static str,
     /// The temporary table's name.
     stage: &'static str,
-    /// Moves the rows; binds the time as `$1` and returns the customer of every row written.
+    /// Moves the rows; binds the time as `$1`. Ends before its `ON CONFLICT`.
     insert: String,
+    /// The key a row already stored conflicts on.
+    key: &'static str,
 }
 
 /// A batch of rows that belong to customers named by external id (orders, interactions):
@@ -351,6 +400,7 @@ async fn import_for_customers<R>(
         create,
         stage,
         insert,
+        key,
     } = staging;
     analyze_if_grown(conn, table).await?;
     let mut tx = conn.begin().await?;
@@ -364,12 +414,17 @@ async fn import_for_customers<R>(
         }
     }
     copy(&mut tx, &format!("COPY {stage} FROM STDIN"), rows).await?;
-    let touched: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(insert))
-        .bind(now_micros())
-        .fetch_all(&mut *tx)
-        .await?;
+    let first_load = first_load(&mut tx).await?;
+    let on_conflict = format!("ON CONFLICT ({key}) DO NOTHING");
+    let touched = move_staged(
+        &mut tx,
+        first_load,
+        (&insert, &on_conflict, "RETURNING customer_id"),
+        Some(now_micros()),
+    )
+    .await?;
     let inserted = touched.len() as u64;
-    rebuild_stats(&mut tx, currency, touched).await?;
+    rebuild_stats(&mut tx, first_load, currency, touched).await?;
     let outcome = BatchOutcome::of(batch.len(), inserted, created);
     append_change(&mut tx, by, &batch_change(entity, &outcome)).await?;
     tx.commit().await?;
@@ -396,9 +451,9 @@ pub(crate) async fn import_purchases(
             stage: "load_orders",
             insert: format!(
                 "INSERT INTO orders ({ORDER_COLUMNS}, created_at, updated_at) \
-                 SELECT {ORDER_COLUMNS}, $1, $1 FROM load_orders \
-                 ON CONFLICT (external_id) DO NOTHING RETURNING customer_id"
+                 SELECT {ORDER_COLUMNS}, $1, $1 FROM load_orders"
             ),
+            key: "external_id",
         },
         |rows, p, customer| {
             rows.text(Some(&p.order_external_id));
@@ -434,9 +489,9 @@ pub(crate) async fn import_interactions(
             stage: "load_interactions",
             insert: format!(
                 "INSERT INTO interactions ({INTERACTION_COLUMNS}, created_at) \
-                 SELECT {INTERACTION_COLUMNS}, $1 FROM load_interactions \
-                 ON CONFLICT (external_id) DO NOTHING RETURNING customer_id"
+                 SELECT {INTERACTION_COLUMNS}, $1 FROM load_interactions"
             ),
+            key: "external_id",
         },
         |rows, i, customer| {
             let d = &i.data;
@@ -513,16 +568,23 @@ pub(crate) async fn import_order_lines(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let inserted = sqlx::query(
-        "INSERT INTO order_lines (order_id, customer_id, line_no, product_id, description, quantity, \
-         unit_price_minor, total_minor) \
-         SELECT s.order_id, s.customer_id, s.line_no, p.id, s.description, s.quantity, s.unit_price_minor, \
-         s.total_minor FROM load_lines s LEFT JOIN products p ON p.external_id = s.product_external_id \
-         WHERE s.order_id IS NOT NULL ORDER BY s.pos ON CONFLICT (order_id, line_no) DO NOTHING",
+    let first_load = first_load(&mut tx).await?;
+    let inserted = move_staged(
+        &mut tx,
+        first_load,
+        (
+            "INSERT INTO order_lines (order_id, customer_id, line_no, product_id, description, quantity, \
+             unit_price_minor, total_minor) \
+             SELECT s.order_id, s.customer_id, s.line_no, p.id, s.description, s.quantity, s.unit_price_minor, \
+             s.total_minor FROM load_lines s LEFT JOIN products p ON p.external_id = s.product_external_id \
+             WHERE s.order_id IS NOT NULL ORDER BY s.pos",
+            "ON CONFLICT (order_id, line_no) DO NOTHING",
+            "RETURNING customer_id",
+        ),
+        None,
     )
-    .execute(&mut *tx)
     .await?
-    .rows_affected();
+    .len() as u64;
     let unknown_orders: Vec<usize> = unknown.into_iter().map(|p| p as usize).collect();
     let outcome = BatchOutcome {
         inserted,

@@ -665,3 +665,104 @@ async fn a_first_load_builds_indexes_and_aggregates_once_and_an_interrupted_one_
         assert_eq!(orders_count(&store).await, 3_001);
     }
 }
+
+#[tokio::test]
+async fn a_first_load_without_foreign_key_checks_still_ends_with_every_key_whole() {
+    use tenure_store::load::{OrderLineRow, PurchaseRow};
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = db.store().await;
+    let by = tenure_testkit::operator();
+    let purchases: Vec<PurchaseRow> = (0..40)
+        .map(|i| PurchaseRow {
+            customer_external_id: format!("K{}", i % 4),
+            order_external_id: format!("O{i}"),
+            occurred_at: "2025-03-01T00:00:00Z".parse().unwrap(),
+            total_minor: 1_000,
+            currency: "USD".into(),
+            channel: tenure_domain::catalog::SalesChannel::Store,
+            status: tenure_domain::catalog::OrderStatus::Completed,
+        })
+        .collect();
+    store.import_purchases(&purchases, &by).await.unwrap();
+    let tables = ["order_lines"];
+    assert!(store.begin_first_load(&tables).await.unwrap());
+    let line = |order: usize, product: &str| OrderLineRow {
+        order_external_id: format!("O{order}"),
+        line_no: 1,
+        product_external_id: Some(product.into()),
+        description: String::new(),
+        quantity: 1,
+        unit_price_minor: 1_000,
+        total_minor: 1_000,
+    };
+    let lines: Vec<OrderLineRow> = (0..40)
+        .map(|i| line(i, if i % 2 == 0 { "P-kept" } else { "P-gone" }))
+        .collect();
+    store.import_order_lines(&lines[..20], &by).await.unwrap();
+    // The key to products is off during the load: a product deleted meanwhile leaves its
+    // lines pointing nowhere until the load ends.
+    let pool = db.raw_pool().await;
+    sqlx::query("DELETE FROM products WHERE external_id = 'P-gone'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    store.import_order_lines(&lines[20..], &by).await.unwrap();
+    // A line already stored comes again in a batch of new ones (the first-load fast path
+    // is undone and the batch is stored the careful way).
+    let again: Vec<OrderLineRow> = [line(0, "P-kept")]
+        .into_iter()
+        .chain((0..40).map(|i| OrderLineRow {
+            line_no: 2,
+            ..line(i, "P-kept")
+        }))
+        .collect();
+    let outcome = store.import_order_lines(&again, &by).await.unwrap();
+    assert_eq!((outcome.inserted, outcome.skipped), (40, 1));
+    store.finish_first_load().await.unwrap();
+
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM order_lines").await, 80);
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM order_lines l WHERE l.product_id IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM products p WHERE p.id = l.product_id)"
+        )
+        .await,
+        0,
+        "no line points at the deleted product"
+    );
+    // The lines of the product created again after its deletion (the second half of the
+    // file named it again) keep it; the first half's were cleared, as the key would have.
+    assert_eq!(
+        count("SELECT COUNT(*) FROM order_lines WHERE product_id IS NULL").await,
+        10
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM pg_constraint WHERE conrelid = CAST('order_lines' AS regclass) \
+             AND contype = 'f' AND NOT convalidated"
+        )
+        .await,
+        0,
+        "every key of the lines is back and checked"
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM pg_constraint WHERE conrelid = CAST('order_lines' AS regclass) \
+             AND contype = 'f'"
+        )
+        .await,
+        3
+    );
+    pool.close().await;
+}
