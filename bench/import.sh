@@ -81,35 +81,59 @@ if [ "$WHICH" != sqlite ]; then
   run_all postgres "$PG/tenure_bench"
 fi
 
+# The floor of a file on each database: its own bulk load of the file into a table of the
+# file's columns, typed (times, amounts and counts parsed as the database's own types), plus
+# the indexes the file's Tenure table keeps unique or looks rows up by.
+# Customers' floor has no search terms: Tenure also builds some 17 per customer.
+#   floor FILE "COLUMN TYPE, ..." "INDEX COLUMNS; ..."   → sets FLOOR_sqlite, FLOOR_postgres
+floor() {
+  local file=$DATA/$1 columns=$2 indexes=$3 i=0 sqls=() pgs=()
+  local names
+  names=$(sed -E 's/ [A-Z]+(,|$)/\1/g' <<<"$columns")
+  IFS=';' read -ra list <<<"$indexes"
+  for ix in "${list[@]}"; do
+    i=$((i + 1))
+    sqls+=("CREATE $ix;")
+    pgs+=(-c "CREATE $ix")
+  done
+  rm -f "$WORK/floor.db"
+  read -r s1 _ < <(measure sqlite3 "$WORK/floor.db" "CREATE TABLE t ($columns);" ".mode csv" ".import --skip 1 $file t")
+  read -r s2 _ < <(measure sqlite3 "$WORK/floor.db" "${sqls[@]}")
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS tenure_floor" -c "CREATE DATABASE tenure_floor" >/dev/null
+  psql "$PG/tenure_floor" -qc "CREATE TABLE t ($columns)"
+  read -r p1 _ < <(measure psql "$PG/tenure_floor" -qc "\\copy t ($names) FROM '$file' CSV HEADER")
+  read -r p2 _ < <(measure psql "$PG/tenure_floor" -q "${pgs[@]}")
+  FLOOR_sqlite=$(awk -v a="$s1" -v b="$s2" 'BEGIN { print a + b }')
+  FLOOR_postgres=$(awk -v a="$p1" -v b="$p2" 'BEGIN { print a + b }')
+  echo "| $1 | $(rows "$file") | sqlite3 .import $s1 s + indexes $s2 s | COPY $p1 s + indexes $p2 s |"
+}
+
 echo
-echo "Floors for orders.csv ($(rows "$DATA/orders.csv") rows) on this machine:"
-rm -f "$WORK/floor.db"
-read -r s1 _ < <(measure sqlite3 "$WORK/floor.db" \
-  "CREATE TABLE orders (external_id TEXT, customer_external_id TEXT, occurred_at TEXT, currency TEXT, total TEXT, channel TEXT, status TEXT);" \
-  ".mode csv" ".import --skip 1 $DATA/orders.csv orders")
-read -r s2 _ < <(measure sqlite3 "$WORK/floor.db" \
-  "CREATE UNIQUE INDEX o_ext ON orders (external_id);" "CREATE INDEX o_cust ON orders (customer_external_id, occurred_at);")
-echo "sqlite3 .import: $s1 s + $s2 s for two indexes"
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS tenure_floor" -c "CREATE DATABASE tenure_floor" >/dev/null
-psql "$PG/tenure_floor" -qc "CREATE TABLE orders (external_id TEXT, customer_external_id TEXT, occurred_at TIMESTAMPTZ, currency TEXT, total NUMERIC, channel TEXT, status TEXT)"
-read -r p1 _ < <(measure psql "$PG/tenure_floor" -qc "\\copy orders FROM '$DATA/orders.csv' CSV HEADER")
-read -r p2 _ < <(measure psql "$PG/tenure_floor" -qc "CREATE UNIQUE INDEX o_ext ON orders (external_id)" -c "CREATE INDEX o_cust ON orders (customer_external_id, occurred_at)")
-echo "PostgreSQL COPY: $p1 s + $p2 s for two indexes"
-floor_sqlite=$(awk -v a="$s1" -v b="$s2" 'BEGIN { print a + b }')
-floor_pg=$(awk -v a="$p1" -v b="$p2" 'BEGIN { print a + b }')
-for db in sqlite postgres; do
-  v=IMPORT_${db}_orders
-  [ -n "${!v:-}" ] || continue
-  read -r s m <<<"${!v}"
-  if [ "$db" = sqlite ]; then peer="sqlite3 .import + 2 indexes"; f=$floor_sqlite; else peer="COPY + 2 indexes"; f=$floor_pg; fi
-  result "import: orders.csv ($(rows "$DATA/orders.csv") rows) into $db" "$s" s "$peer" "$f" "$m"
-done
-for db in sqlite postgres; do
-  for kind in customers order_lines interactions; do
+echo "Floors on this machine (the database's own bulk load plus the same indexes):"
+echo
+echo "| file | rows | SQLite | PostgreSQL |"
+echo "|---|---:|---:|---:|"
+report() { # kind file
+  local kind=$1 v
+  for db in sqlite postgres; do
     v=IMPORT_${db}_${kind}
     [ -n "${!v:-}" ] || continue
     read -r s m <<<"${!v}"
-    result "import: ${kind}.csv into $db" "$s" s "" "" "$m"
+    f=FLOOR_$db
+    if [ "$db" = sqlite ]; then peer="sqlite3 .import + the same indexes"; else peer="COPY + the same indexes"; fi
+    result "import: $2 ($(rows "$DATA/$2") rows) into $db" "$s" s "$peer" "${!f}" "$m"
   done
-done
+}
+floor customers.csv "external_id TEXT, kind TEXT, name TEXT, email TEXT, phone TEXT, birthday DATE, locale TEXT, region TEXT, acquisition_source TEXT, acquisition_channel TEXT, tags TEXT, created_at TIMESTAMPTZ" \
+  "UNIQUE INDEX c_ext ON t (external_id)"
+report customers customers.csv
+floor orders.csv "external_id TEXT, customer_external_id TEXT, occurred_at TIMESTAMPTZ, currency TEXT, total NUMERIC, channel TEXT, status TEXT" \
+  "UNIQUE INDEX o_ext ON t (external_id); INDEX o_cust ON t (customer_external_id, occurred_at)"
+report orders orders.csv
+floor order_lines.csv "order_external_id TEXT, line_no BIGINT, product_external_id TEXT, description TEXT, quantity BIGINT, unit_price NUMERIC, total NUMERIC" \
+  "UNIQUE INDEX l_key ON t (order_external_id, line_no); INDEX l_product ON t (product_external_id)"
+report order_lines order_lines.csv
+floor interactions.csv "external_id TEXT, customer_external_id TEXT, occurred_at TIMESTAMPTZ, channel TEXT, direction TEXT, kind TEXT, subject TEXT, buying_signal BOOLEAN" \
+  "UNIQUE INDEX i_ext ON t (external_id); INDEX i_cust ON t (customer_external_id, occurred_at)"
+report interactions interactions.csv
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS tenure_floor" >/dev/null

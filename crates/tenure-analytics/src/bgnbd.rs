@@ -165,8 +165,13 @@ impl BgNbd {
         let BgNbd { r, alpha, a, b } = *self;
         let (x, t) = (c.x, c.t);
         let rx = r + x;
-        let zs: Vec<f64> = horizons.iter().map(|h| h / (alpha + t + h)).collect();
-        hyp2f1_many(rx, b + x, a + b + x - 1.0, &zs, out);
+        let zs: smallvec::SmallVec<[f64; 32]> =
+            horizons.iter().map(|h| h / (alpha + t + h)).collect();
+        // ₂F₁(r+x, b+x; a+b+x−1; z) by Euler's transformation,
+        // (1−z)^(a−1−r−x) ₂F₁(a+b−1−r, a−1; a+b+x−1; z): its first two parameters are small
+        // whatever x, so its series is short where the original's grows like n^(r+x−a)
+        // first, and (1−z)^(r+x) times its prefactor is (1−z)^(a−1).
+        hyp2f1_many(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, &zs, out);
         let denominator = if x > 0.0 {
             1.0 + (a / (b + x - 1.0)) * ((alpha + t) / (alpha + c.t_x)).powf(rx)
         } else {
@@ -175,7 +180,7 @@ impl BgNbd {
         let scale = (a + b + x - 1.0) / (a - 1.0) / denominator;
         for (o, z) in out.iter_mut().zip(&zs) {
             // (α+T)/(α+T+t) = 1 − z.
-            *o = scale * (1.0 - (1.0 - z).powf(rx) * *o);
+            *o = scale * (1.0 - (1.0 - z).powf(a - 1.0) * *o);
         }
     }
 

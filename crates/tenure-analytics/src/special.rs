@@ -56,7 +56,7 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
 /// ₂F₁(a, b; c; z) at several z at once (each 0 ≤ z < 1), into `out`: the series'
 /// coefficients do not depend on z, so they are computed once for all of them.
 pub fn hyp2f1_many(a: f64, b: f64, c: f64, zs: &[f64], out: &mut [f64]) {
-    let mut powers: Vec<f64> = vec![1.0; zs.len()];
+    let mut powers: smallvec::SmallVec<[f64; 32]> = smallvec::smallvec![1.0; zs.len()];
     out.iter_mut().for_each(|o| *o = 1.0);
     let mut coefficient = 1.0;
     let mut n = 0.0;

@@ -367,7 +367,7 @@ pub fn fit_summaries(
     // horizon is the end of the last CLV period, so one pass gives both.
     let horizons = terms.horizons();
     let predict = |c: &Summary| {
-        let mut expected = vec![0.0; horizons.len()];
+        let mut expected: smallvec::SmallVec<[f64; 32]> = smallvec::smallvec![0.0; horizons.len()];
         m.expected_purchases_many(c, &horizons, &mut expected);
         let purchases = expected.last().copied().unwrap_or(0.0);
         let (value, clv) = if spend_usable {

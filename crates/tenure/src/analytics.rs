@@ -2,12 +2,11 @@
 //! predictions file written for `clv --from-summary`, and the reports printed as text or
 //! JSON.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
-use tenure_analytics::Summary;
 use tenure_app::analytics::{self as uc, ClvOptions, Model, RecommendationOptions, TimeUnit};
 use tenure_domain::changes::Actor;
 
@@ -299,10 +298,10 @@ async fn clv(args: ClvArgs, me: &Actor) -> Result<()> {
     };
     let report = match &args.from_summary {
         Some(file) => {
-            let (keys, customers) = read_summary(file)?;
+            let (keys, customers) = crate::summary_file::read(file)?;
             let report = uc::fit_summaries(keys, &customers, &options).context("fitting")?;
             if let Some(out) = &args.out {
-                write_scores(out, &report)?;
+                crate::summary_file::write(out, &report)?;
             }
             report
         }
@@ -331,77 +330,4 @@ async fn clv(args: ClvArgs, me: &Actor) -> Result<()> {
     });
     print(&json, &report, &args.format);
     Ok(())
-}
-
-fn write_scores(out: &Path, report: &uc::ClvReport) -> Result<()> {
-    let mut w =
-        csv::Writer::from_path(out).with_context(|| format!("writing {}", out.display()))?;
-    w.write_record([
-        "customer_id",
-        "p_alive",
-        "churn_risk",
-        "expected_purchases",
-        "expected_value",
-        "clv",
-    ])?;
-    for (k, s) in &report.scores {
-        w.write_record([
-            k.clone(),
-            s.p_alive.to_string(),
-            (1.0 - s.p_alive).to_string(),
-            s.expected_purchases.to_string(),
-            s.expected_value.to_string(),
-            s.clv.to_string(),
-        ])?;
-    }
-    w.flush()?;
-    Ok(())
-}
-
-/// Reads a summary CSV in the `lifetimes` format (also accepting `x,t_x,T,zbar`).
-fn read_summary(file: &Path) -> Result<(Vec<String>, Vec<Summary>)> {
-    let mut r =
-        csv::Reader::from_path(file).with_context(|| format!("opening {}", file.display()))?;
-    let headers: Vec<String> = r
-        .headers()?
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
-    let find = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
-    let id = find(&["customer_id", "id"]).unwrap_or(0);
-    let (Some(x), Some(t_x), Some(t)) = (
-        find(&["frequency", "x"]),
-        find(&["recency", "t_x"]),
-        find(&["t"]),
-    ) else {
-        bail!(
-            "{} needs the columns customer_id,frequency,recency,T[,monetary_value] (its header is: {})",
-            file.display(),
-            headers.join(",")
-        );
-    };
-    let monetary = find(&["monetary_value", "zbar"]);
-    let (mut keys, mut out) = (Vec::new(), Vec::new());
-    for (n, rec) in r.records().enumerate() {
-        let rec = rec.with_context(|| format!("reading line {}", n + 2))?;
-        let num = |i: usize| -> Result<f64> {
-            let v = rec.get(i).unwrap_or("").trim();
-            v.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .with_context(|| format!("line {}: {v:?} is not a number of at least 0", n + 2))
-        };
-        let s = Summary {
-            x: num(x)?,
-            t_x: num(t_x)?,
-            t: num(t)?,
-            monetary: monetary.map(num).transpose()?.unwrap_or(0.0),
-        };
-        if s.t_x > s.t {
-            bail!("line {}: recency is after T", n + 2);
-        }
-        keys.push(rec.get(id).unwrap_or("").to_owned());
-        out.push(s);
-    }
-    Ok((keys, out))
 }

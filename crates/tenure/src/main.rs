@@ -13,6 +13,7 @@ mod loyalty;
 mod reports;
 mod seed;
 mod service;
+mod summary_file;
 
 use std::io::BufRead;
 

@@ -33,6 +33,15 @@ pub(crate) const MOVE_TERMS: &str = "INSERT INTO customer_search_terms (term, cu
      SELECT term, customer_id FROM first_load_terms WHERE 1 = 1 ORDER BY term, customer_id \
      ON CONFLICT DO NOTHING";
 
+/// Drops the staged search terms of customers that also have terms in the term table: a
+/// customer of the file edited (or one created) through the API during the load has its
+/// current terms there, written after the file's, which are stale. Runs only when the term
+/// table holds any term.
+pub(crate) const HAS_TERMS: &str =
+    "SELECT COUNT(*) FROM (SELECT 1 FROM customer_search_terms LIMIT 1) s";
+pub(crate) const DROP_SUPERSEDED_TERMS: &str = "DELETE FROM first_load_terms \
+     WHERE customer_id IN (SELECT DISTINCT customer_id FROM customer_search_terms)";
+
 /// A table's secondary indexes that a first load may drop: not unique, not a key.
 fn secondary_indexes_sql(backend: Backend) -> &'static str {
     match backend {
@@ -231,14 +240,23 @@ impl Store {
         let conn = super::postgres::conn(&mut slot)?;
         // The staged search terms first, so that the term table's own index is then built
         // over all of them.
-        if let Err(e) = bulk_move_terms(conn).await {
-            tracing::warn!(error = %e, "moving the search terms in bulk failed; moving them row by row");
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            sqlx::query(MOVE_TERMS).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM first_load_terms")
-                .execute(&mut *tx)
+        let has_terms: i64 = sqlx::query_scalar(HAS_TERMS).fetch_one(&mut *conn).await?;
+        if has_terms > 0 {
+            sqlx::query(DROP_SUPERSEDED_TERMS)
+                .execute(&mut *conn)
                 .await?;
-            tx.commit().await?;
+        }
+        if let Err(e) = swap_in_terms(conn).await {
+            tracing::warn!(error = %e, "the staged search terms overlap the term table's; merging them");
+            if let Err(e) = bulk_move_terms(conn).await {
+                tracing::warn!(error = %e, "moving the search terms in bulk failed; moving them row by row");
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                sqlx::query(MOVE_TERMS).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM first_load_terms")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
         }
         for row in &rows {
             let name: String = row.try_get("name")?;
@@ -357,6 +375,36 @@ async fn add_key_back(
             "rows written during the first load break a foreign key; it holds for new rows"
         );
     }
+    Ok(())
+}
+
+/// Makes the staged search terms the term table on PostgreSQL: the few terms already in
+/// the table (customers written through the API during the load, or there before it) are
+/// added to the staged ones, the staging table takes the term table's place and its key is
+/// built in one sorted pass, and an empty staging table is made for the next load — in one
+/// transaction, which holds the table against searches and writes meanwhile (seconds, once,
+/// at the end of a first load). The staged terms that an edit during the load superseded
+/// are gone by then ([`DROP_SUPERSEDED_TERMS`]); should the key still not build, the
+/// transaction is undone and the caller merges the two instead. The term table's second
+/// index is among those the load recorded, built next.
+async fn swap_in_terms(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let staged: i64 = sqlx::query_scalar(TERMS_STAGED).fetch_one(&mut *tx).await?;
+    if staged == 0 {
+        return Ok(());
+    }
+    for sql in [
+        "LOCK TABLE customer_search_terms IN ACCESS EXCLUSIVE MODE",
+        "INSERT INTO first_load_terms (term, customer_id) SELECT term, customer_id FROM customer_search_terms",
+        "DROP TABLE customer_search_terms",
+        "ALTER TABLE first_load_terms RENAME TO customer_search_terms",
+        "ALTER TABLE customer_search_terms ADD CONSTRAINT customer_search_terms_pkey \
+         PRIMARY KEY (term, customer_id)",
+        "CREATE TABLE first_load_terms (term TEXT COLLATE \"C\" NOT NULL, customer_id BIGINT NOT NULL)",
+    ] {
+        sqlx::query(sql).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -544,6 +544,10 @@ pub(crate) fn replace_predictions(
 /// Moves a first load's staged search terms into their table.
 pub(crate) fn move_staged_terms(conn: &mut Connection) -> StoreResult<()> {
     let tx = begin(conn)?;
+    let has_terms: i64 = tx.query_row(super::first::HAS_TERMS, [], |r| r.get(0))?;
+    if has_terms > 0 {
+        tx.execute(super::first::DROP_SUPERSEDED_TERMS, [])?;
+    }
     tx.execute(super::first::MOVE_TERMS, [])?;
     tx.execute("DELETE FROM first_load_terms", [])?;
     tx.commit()?;

@@ -766,3 +766,61 @@ async fn a_first_load_without_foreign_key_checks_still_ends_with_every_key_whole
     );
     pool.close().await;
 }
+
+#[tokio::test]
+async fn customers_written_through_the_api_during_a_first_load_are_found_by_what_they_are_now() {
+    use reqwest::Method;
+    use serde_json::json;
+    for db in TestDb::all().await {
+        let app = tenure_testkit::spawn_app(db).await;
+        let store = &app.store;
+        let by = tenure_testkit::operator();
+        let tables = ["customers", "customer_tags", "customer_search_terms"];
+        assert!(store.begin_first_load(&tables).await.unwrap());
+        let batch: Vec<tenure_domain::customer::CustomerData> = (0..50)
+            .map(|i| tenure_domain::customer::CustomerData {
+                external_id: Some(format!("K{i}")),
+                ..tenure_domain::customer::CustomerData::named(format!("Oldname{i} Person"))
+            })
+            .collect();
+        store.import_customers(&batch[..25], &by).await.unwrap();
+        // Meanwhile one customer of the file is renamed and another is created.
+        let renamed = customer(store, "K7").await;
+        let status = app
+            .admin(
+                Method::PATCH,
+                &format!("/api/v1/customers/{}", renamed.id.0),
+            )
+            .json(&json!({"name": "Newname Person"}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+        let (status, created) = app
+            .post_json("/api/v1/customers", json!({"name": "Meanwhile Customer"}))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        store.import_customers(&batch[25..], &by).await.unwrap();
+        store.finish_first_load().await.unwrap();
+
+        let found = |q: &'static str| {
+            let app = &app;
+            async move {
+                let (status, page) = app.get_json(&format!("/api/v1/customers?q={q}")).await;
+                assert_eq!(status, 200, "{page}");
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["name"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(found("Newname").await, ["Newname Person"]);
+        assert!(found("Oldname7").await.is_empty(), "the old name is gone");
+        assert_eq!(found("Oldname8").await, ["Oldname8 Person"]);
+        assert_eq!(found("Oldname40").await, ["Oldname40 Person"]);
+        assert_eq!(found("Meanwhile").await, ["Meanwhile Customer"]);
+    }
+}
