@@ -79,5 +79,15 @@ mod tests {
         };
         let back: AtRiskPosition = crate::cursor::decode(&crate::cursor::encode(&pos)).unwrap();
         assert_eq!(back, pos, "an f64 position survives the cursor exactly");
+        // A value whose shortest form a fast, inexact float parser reads one unit in the last
+        // place off (a page boundary of the at-risk list repeated its customer).
+        for v in [13.5940592064675, 2.0f64.powi(-1074), f64::MAX, 1.0 / 3.0] {
+            let pos = AtRiskPosition {
+                value_at_risk: v,
+                customer: CustomerId(7),
+            };
+            let back: AtRiskPosition = crate::cursor::decode(&crate::cursor::encode(&pos)).unwrap();
+            assert_eq!(back.value_at_risk.to_bits(), v.to_bits(), "{v:e}");
+        }
     }
 }

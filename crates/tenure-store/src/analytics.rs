@@ -232,8 +232,15 @@ impl Store {
             "SELECT customer_id, p_alive, expected_purchases, expected_value, clv, horizon_days, \
              computed_at, value_at_risk FROM customer_predictions",
         );
+        // The position is the last customer's row as stored, read again here: a value that
+        // came back from the cursor one unit in the last place off would repeat or skip a
+        // customer at the page boundary. The cursor's own value serves when that customer's
+        // prediction has gone since.
         s.filter3(
-            "(value_at_risk < {1} OR (value_at_risk = {2} AND customer_id < {3}))",
+            "(value_at_risk < COALESCE((SELECT l.value_at_risk FROM customer_predictions l \
+             WHERE l.customer_id = {3}), {1}) OR (value_at_risk = COALESCE((SELECT \
+             l.value_at_risk FROM customer_predictions l WHERE l.customer_id = {3}), {2}) \
+             AND customer_id < {3}))",
             value,
             value,
             id,
