@@ -167,11 +167,22 @@ impl BgNbd {
         let rx = r + x;
         let zs: smallvec::SmallVec<[f64; 32]> =
             horizons.iter().map(|h| h / (alpha + t + h)).collect();
-        // ₂F₁(r+x, b+x; a+b+x−1; z) by Euler's transformation,
-        // (1−z)^(a−1−r−x) ₂F₁(a+b−1−r, a−1; a+b+x−1; z): its first two parameters are small
-        // whatever x, so its series is short where the original's grows like n^(r+x−a)
-        // first, and (1−z)^(r+x) times its prefactor is (1−z)^(a−1).
-        hyp2f1_many(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, &zs, out);
+        // ₂F₁(r+x, b+x; a+b+x−1; z), or the same by Euler's transformation,
+        // (1−z)^(a−1−r−x) ₂F₁(a+b−1−r, a−1; a+b+x−1; z), whichever has the smaller leading
+        // parameters and so the shorter series: with a fitted near CDNOW's the second, whose
+        // parameters stay small whatever x (the first's terms grow like n^(r+x−a) first);
+        // with a large a (a fit to a handful of customers) the first, where the second's
+        // terms would grow like (az)ⁿ/n! and overflow. Times (1−z)^(r+x), the second's
+        // prefactor leaves (1−z)^(a−1).
+        let (p, q, s) = (rx, b + x, a + b + x - 1.0);
+        let euler = ((s - p) * (s - q)).abs() < p * q;
+        let power = if euler {
+            hyp2f1_many(s - p, s - q, s, &zs, out);
+            a - 1.0
+        } else {
+            hyp2f1_many(p, q, s, &zs, out);
+            rx
+        };
         let denominator = if x > 0.0 {
             1.0 + (a / (b + x - 1.0)) * ((alpha + t) / (alpha + c.t_x)).powf(rx)
         } else {
@@ -180,7 +191,7 @@ impl BgNbd {
         let scale = (a + b + x - 1.0) / (a - 1.0) / denominator;
         for (o, z) in out.iter_mut().zip(&zs) {
             // (α+T)/(α+T+t) = 1 − z.
-            *o = scale * (1.0 - (1.0 - z).powf(a - 1.0) * *o);
+            *o = scale * (1.0 - (1.0 - z).powf(power) * *o);
         }
     }
 
@@ -189,5 +200,62 @@ impl BgNbd {
         let BgNbd { r, alpha, a, b } = *self;
         let f = hyp2f1(r, b, a + b - 1.0, t / (alpha + t));
         (a + b - 1.0) / (a - 1.0) * (1.0 - (alpha / (alpha + t)).powf(r) * f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The conditional expectation straight from its formula, with the untransformed series.
+    fn by_the_formula(m: &BgNbd, c: &Summary, horizon: f64) -> f64 {
+        let BgNbd { r, alpha, a, b } = *m;
+        let (x, rx) = (c.x, r + c.x);
+        let z = horizon / (alpha + c.t + horizon);
+        let f = hyp2f1(rx, b + x, a + b + x - 1.0, z);
+        let denominator = if x > 0.0 {
+            1.0 + (a / (b + x - 1.0)) * ((alpha + c.t) / (alpha + c.t_x)).powf(rx)
+        } else {
+            1.0
+        };
+        (a + b + x - 1.0) / (a - 1.0) * (1.0 - (1.0 - z).powf(rx) * f) / denominator
+    }
+
+    #[test]
+    fn expected_purchases_agree_with_the_formula_near_cdnow_and_far_from_it() {
+        let near_cdnow = BgNbd {
+            r: 0.243,
+            alpha: 4.414,
+            a: 0.793,
+            b: 2.426,
+        };
+        // A fit to a handful of customers: dropping out all but never.
+        let degenerate = BgNbd {
+            r: 0.5,
+            alpha: 10.0,
+            a: 5_000.0,
+            b: 20_000.0,
+        };
+        for m in [near_cdnow, degenerate] {
+            for (x, t_x, t) in [(0.0, 0.0, 30.0), (2.0, 30.43, 38.86), (25.0, 70.0, 78.0)] {
+                let c = Summary {
+                    x,
+                    t_x,
+                    t,
+                    monetary: 0.0,
+                };
+                let horizons = [4.0, 26.0, 52.0];
+                let mut many = [0.0; 3];
+                m.expected_purchases_many(&c, &horizons, &mut many);
+                for (h, got) in horizons.iter().zip(many) {
+                    let want = by_the_formula(&m, &c, *h);
+                    assert!(got.is_finite() && got >= 0.0, "{m:?} {c:?} {h}: {got}");
+                    assert!(
+                        (got - want).abs() <= 1e-9 * want.abs().max(1e-12),
+                        "{m:?} {c:?} {h}: {got} vs {want}"
+                    );
+                }
+            }
+        }
     }
 }
