@@ -261,9 +261,9 @@ async fn first_load(conn: &mut PgConnection) -> StoreResult<bool> {
     Ok(n > 0)
 }
 
-/// Moves a batch's staged rows into their table: `insert` is an `INSERT … SELECT` ending
-/// before its `ON CONFLICT`, `rest` what follows it (`RETURNING customer_id`), `$1` (if
-/// any) the time.
+/// Moves a batch's staged rows into their table and returns the customer of each row
+/// written: `insert` is an `INSERT … SELECT` ending before its `ON CONFLICT`, `$1` (if any)
+/// the time.
 ///
 /// `ON CONFLICT DO NOTHING` inserts each row speculatively, which costs PostgreSQL twice a
 /// plain insert. In a first load the rows are new, so the batch tries the plain `INSERT`
@@ -272,7 +272,7 @@ async fn first_load(conn: &mut PgConnection) -> StoreResult<bool> {
 async fn move_staged(
     conn: &mut PgConnection,
     first_load: bool,
-    (insert, on_conflict, rest): (&str, &str, &str),
+    (insert, on_conflict): (&str, &str),
     now: Option<i64>,
 ) -> StoreResult<Vec<i64>> {
     async fn run(conn: &mut PgConnection, sql: String, now: Option<i64>) -> sqlx::Result<Vec<i64>> {
@@ -284,7 +284,7 @@ async fn move_staged(
     }
     if first_load {
         let mut sp = conn.begin().await?;
-        match run(&mut sp, format!("{insert} {rest}"), now).await {
+        match run(&mut sp, format!("{insert} RETURNING customer_id"), now).await {
             Ok(touched) => {
                 sp.commit().await?;
                 return Ok(touched);
@@ -293,7 +293,12 @@ async fn move_staged(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(run(conn, format!("{insert} {on_conflict} {rest}"), now).await?)
+    Ok(run(
+        conn,
+        format!("{insert} {on_conflict} RETURNING customer_id"),
+        now,
+    )
+    .await?)
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -419,7 +424,7 @@ async fn import_for_customers<R>(
     let touched = move_staged(
         &mut tx,
         first_load,
-        (&insert, &on_conflict, "RETURNING customer_id"),
+        (&insert, &on_conflict),
         Some(now_micros()),
     )
     .await?;
@@ -579,7 +584,6 @@ pub(crate) async fn import_order_lines(
              s.total_minor FROM load_lines s LEFT JOIN products p ON p.external_id = s.product_external_id \
              WHERE s.order_id IS NOT NULL ORDER BY s.pos",
             "ON CONFLICT (order_id, line_no) DO NOTHING",
-            "RETURNING customer_id",
         ),
         None,
     )
