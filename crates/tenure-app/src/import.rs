@@ -224,6 +224,20 @@ impl Kind {
             Kind::Products | Kind::Tickets | Kind::SurveyResponses => &[],
         }
     }
+
+    /// Whether batches of this kind may be written several at once (see
+    /// [`tenure_store::Store::import_writers`]): those the store loads by bulk copy, whose
+    /// rows carry a key.
+    fn writes_in_parallel(self) -> bool {
+        matches!(
+            self,
+            Kind::Customers
+                | Kind::Purchases
+                | Kind::Orders
+                | Kind::Interactions
+                | Kind::OrderLines
+        )
+    }
 }
 
 /// One rejected field of a row.
@@ -303,11 +317,19 @@ impl App {
         }
         // A load into nearly empty tables builds their indexes and the aggregates once, at
         // the end; one interrupted earlier is carried on and finished here.
-        self.store().begin_first_load(kind.bulk_tables()).await?;
+        let first_load = self.store().begin_first_load(kind.bulk_tables()).await?;
+        // Batches of a first load are written several at once where the database can take
+        // them (each batch in its own transaction; aggregates wait for the end of the load).
+        let writers = if first_load && kind.writes_in_parallel() {
+            self.store().import_writers()
+        } else {
+            1
+        };
         let mut summary = if kind == Kind::Vcard {
             self.import_vcard(&actor, input, encoding, batch).await?
         } else {
-            self.import_csv(&actor, kind, input, format.clone(), batch, &mut progress)
+            let reading = (input, format.clone(), batch);
+            self.import_csv(&actor, kind, reading, writers, &mut progress)
                 .await?
         };
         self.store().finish_first_load().await?;
@@ -323,15 +345,21 @@ impl App {
         Ok(summary)
     }
 
+    /// Reads `input` (written as `format`, `batch` rows at a time) and stores its batches,
+    /// up to `writers` of them at once. Results are taken in file order, so the summary and
+    /// the progress reported are those of a load done one batch after another; a batch that
+    /// shares a row's key with the one before it waits for it, so of two rows with the same
+    /// key the first in the file is the one kept.
     async fn import_csv<R: Read + Send + 'static>(
         &self,
         actor: &Actor,
         kind: Kind,
-        input: R,
-        format: Format,
-        batch: usize,
+        (input, format, batch): (R, Format, usize),
+        writers: usize,
         progress: &mut (impl FnMut(u64) + Send),
     ) -> AppResult<Summary> {
+        use futures_util::StreamExt as _;
+
         let currency = self.reporting_currency().to_owned();
         // Reading and checking rows runs on its own thread, a batch ahead of the database
         // writes, so the two overlap.
@@ -353,16 +381,58 @@ impl App {
                 },
             )
         });
+        let store = |mut pending: Pending, position: u64| async move {
+            let mut part = Summary::default();
+            let stored = pending.flush(self, actor, &mut part).await;
+            (stored.map(|()| part), position)
+        };
         let mut summary = Summary::default();
-        let mut stored: AppResult<()> = Ok(());
-        while let Some((mut pending, position)) = received.recv().await {
-            if let Err(e) = pending.flush(self, actor, &mut summary).await {
-                stored = Err(e);
-                break;
+        let mut writing = futures_util::stream::FuturesOrdered::new();
+        let mut previous_keys = KeySet::default();
+        let mut reading = true;
+        let stored: AppResult<()> = loop {
+            let done = if reading && writing.len() < writers {
+                tokio::select! {
+                    next = received.recv() => {
+                        let Some((pending, position)) = next else {
+                            reading = false;
+                            continue;
+                        };
+                        if writers > 1 {
+                            let keys = pending.keys();
+                            if !keys.is_disjoint(&previous_keys) {
+                                // Drain what is being written first.
+                                let mut drained = Ok(());
+                                while let Some(done) = writing.next().await {
+                                    drained = settle(done, &mut summary, progress);
+                                    if drained.is_err() {
+                                        break;
+                                    }
+                                }
+                                if drained.is_err() {
+                                    break drained;
+                                }
+                            }
+                            previous_keys = keys;
+                        }
+                        writing.push_back(store(pending, position));
+                        continue;
+                    }
+                    Some(done) = writing.next(), if !writing.is_empty() => done,
+                }
+            } else {
+                match writing.next().await {
+                    Some(done) => done,
+                    None => break Ok(()),
+                }
+            };
+            if let Err(e) = settle(done, &mut summary, progress) {
+                break Err(e);
             }
-            progress(position);
-        }
-        // Dropping the receiver stops the reader at its next batch when storing failed.
+        };
+        // Dropping the receiver stops the reader at its next batch when storing failed
+        // (and a batch still being written is undone with its transaction).
+        drop(writing);
         drop(received);
         let parsed = parser
             .await
@@ -580,7 +650,13 @@ fn parse_rows(
                 }));
         }
         if pending.len() >= batch {
-            send(std::mem::take(&mut pending), reader.position().byte())?;
+            // The rows of the last customer (or order) go with the next batch, so that
+            // batches of a sorted file name distinct ones and can be written at once.
+            let next = pending.split_off_last_group();
+            send(
+                std::mem::replace(&mut pending, next),
+                reader.position().byte(),
+            )?;
         }
     }
     send(pending, reader.position().byte())?;
@@ -778,6 +854,26 @@ fn stable_hash(parts: &[&str]) -> u64 {
     h
 }
 
+/// Takes a stored batch's part of the summary, in file order, and reports the progress.
+fn settle(
+    (part, position): (AppResult<Summary>, u64),
+    summary: &mut Summary,
+    progress: &mut (impl FnMut(u64) + Send),
+) -> AppResult<()> {
+    let part = part?;
+    summary.imported += part.imported;
+    summary.skipped += part.skipped;
+    summary.created += part.created;
+    summary.rejected += part.rejected;
+    summary.rejections.extend(part.rejections);
+    progress(position);
+    Ok(())
+}
+
+/// Hashes of the keys of a batch's rows: two batches whose sets meet may name the same row.
+/// (A hash collision only makes a batch wait for the one before it.)
+type KeySet = std::collections::HashSet<u64>;
+
 /// Valid rows waiting for the next batch.
 #[derive(Default)]
 struct Pending {
@@ -793,6 +889,58 @@ struct Pending {
 }
 
 impl Pending {
+    /// The keys that name this batch's rows (see [`KeySet`]).
+    fn keys(&self) -> KeySet {
+        let mut keys = KeySet::with_capacity(self.len());
+        let customers = self
+            .customers
+            .iter()
+            .filter_map(|c| c.external_id.as_deref());
+        keys.extend(customers.map(|k| stable_hash(&["customer", k])));
+        let orders = self.purchases.iter().map(|p| p.order_external_id.as_str());
+        keys.extend(orders.map(|k| stable_hash(&["order", k])));
+        let interactions = self.interactions.iter().map(|i| i.external_id.as_str());
+        keys.extend(interactions.map(|k| stable_hash(&["interaction", k])));
+        // Two batches naming one customer might both create it.
+        let named = self
+            .purchases
+            .iter()
+            .map(|p| p.customer_external_id.as_str());
+        let named = named.chain(
+            self.interactions
+                .iter()
+                .map(|i| i.customer_external_id.as_str()),
+        );
+        keys.extend(named.map(|k| stable_hash(&["customer", k])));
+        for l in &self.lines {
+            let line_no = l.line_no.to_string();
+            keys.insert(stable_hash(&["line", &l.order_external_id, &line_no]));
+        }
+        keys
+    }
+
+    /// Splits off the rows at the end that belong to the same customer (orders,
+    /// interactions) or order (order lines) as the last row, unless every row does.
+    fn split_off_last_group(&mut self) -> Pending {
+        fn trailing<T, K: PartialEq>(rows: &[T], key: impl Fn(&T) -> K) -> Option<usize> {
+            let last = key(rows.last()?);
+            let start = rows.iter().rposition(|r| key(r) != last)? + 1;
+            Some(start)
+        }
+        let mut next = Pending::default();
+        if let Some(at) = trailing(&self.purchases, |p| p.customer_external_id.clone()) {
+            next.purchases = self.purchases.split_off(at);
+        }
+        if let Some(at) = trailing(&self.interactions, |i| i.customer_external_id.clone()) {
+            next.interactions = self.interactions.split_off(at);
+        }
+        if let Some(at) = trailing(&self.lines, |l| l.order_external_id.clone()) {
+            next.lines = self.lines.split_off(at);
+            next.line_numbers = self.line_numbers.split_off(at);
+        }
+        next
+    }
+
     fn len(&self) -> usize {
         self.tickets.len()
             + self.responses.len()
@@ -1430,6 +1578,92 @@ mod tests {
 
     fn row<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> {
         move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    }
+
+    /// The batches `parse_rows` hands on for `text`, `batch` rows at a time.
+    fn batches_of(kind: Kind, text: &str, batch: usize) -> Vec<Pending> {
+        let mut out = Vec::new();
+        parse_rows(kind, text.as_bytes(), batch, &ctx(), |p, _| {
+            out.push(p);
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn neighbouring_batches_of_a_sorted_file_name_distinct_rows_and_customers() {
+        let mut text = String::from("customer_external_id,occurred_at,amount,order_external_id\n");
+        for c in 0..40 {
+            for k in 0..c % 5 + 1 {
+                text.push_str(&format!("C{c},2025-03-0{},1.00,O{c}-{k}\n", k + 1));
+            }
+        }
+        let batches = batches_of(Kind::Purchases, &text, 7);
+        assert!(batches.len() > 10, "{}", batches.len());
+        let rows: usize = batches.iter().map(|b| b.purchases.len()).sum();
+        assert_eq!(
+            rows,
+            (0..40).map(|c| c % 5 + 1).sum::<usize>(),
+            "every row once"
+        );
+        for pair in batches.windows(2) {
+            let (last, first) = (pair[0].purchases.last(), pair[1].purchases.first());
+            if let (Some(last), Some(first)) = (last, first) {
+                assert_ne!(
+                    last.customer_external_id, first.customer_external_id,
+                    "a customer's rows stay in one batch"
+                );
+            }
+            assert!(
+                pair[0].keys().is_disjoint(&pair[1].keys()),
+                "can be written at once"
+            );
+        }
+
+        // An order id again in the next batch, or a customer named in both: they meet.
+        let text = "customer_external_id,occurred_at,amount,order_external_id\n\
+                    A,2025-03-01,1.00,O1\nA,2025-03-01,1.00,O2\n\
+                    B,2025-03-01,1.00,O1\nB,2025-03-01,1.00,O3\n\
+                    C,2025-03-01,1.00,O4\nC,2025-03-01,1.00,O5\n\
+                    A,2025-03-01,1.00,O6\n";
+        let batches = batches_of(Kind::Purchases, text, 2);
+        assert_eq!(batches.len(), 4);
+        assert!(
+            !batches[0].keys().is_disjoint(&batches[1].keys()),
+            "O1 twice"
+        );
+        assert!(batches[1].keys().is_disjoint(&batches[2].keys()));
+        assert!(batches[2].keys().is_disjoint(&batches[3].keys()));
+        assert!(
+            !batches[0].keys().is_disjoint(&batches[3].keys()),
+            "A in both"
+        );
+
+        // Order lines: an order's lines stay together, and their line numbers with them.
+        let text = "order_external_id,line_no,product_external_id,description,quantity,unit_price,total\n\
+                    O1,1,P1,Tea,1,1.00,1.00\nO1,2,P1,Tea,1,1.00,1.00\nO2,1,P1,Tea,1,1.00,1.00\n\
+                    O2,2,P1,Tea,1,1.00,1.00\nO2,3,P1,Tea,1,1.00,1.00\nO3,1,P1,Tea,1,1.00,1.00\n";
+        let batches = batches_of(Kind::OrderLines, text, 3);
+        let shape: Vec<Vec<(String, u64)>> = batches
+            .iter()
+            .map(|b| {
+                b.lines
+                    .iter()
+                    .zip(&b.line_numbers)
+                    .map(|(l, &n)| (l.order_external_id.clone(), n))
+                    .collect()
+            })
+            .collect();
+        let o = |id: &str, n: u64| (id.to_owned(), n);
+        assert_eq!(
+            shape,
+            [
+                vec![o("O1", 2), o("O1", 3)],
+                vec![o("O2", 4), o("O2", 5), o("O2", 6)],
+                vec![o("O3", 7)]
+            ]
+        );
     }
 
     #[test]

@@ -187,10 +187,13 @@ impl Replica {
     }
 }
 
-/// The connection of [`pg_load`], opened on first use.
-struct PgLoader {
+/// The import connections to PostgreSQL, opened on first use: up to
+/// [`load::PG_LOADERS`] batches are written at once (PostgreSQL runs each connection's
+/// statements on one core).
+pub(crate) struct PgLoader {
     url: String,
-    conn: Mutex<Option<sqlx::PgConnection>>,
+    pub(crate) idle: std::sync::Mutex<Vec<sqlx::PgConnection>>,
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// The connection of [`sqlite_load`], opened on first use.
@@ -341,27 +344,50 @@ impl Store {
             pg_loader: (backend == Backend::Postgres).then(|| {
                 Arc::new(PgLoader {
                     url: url.clone(),
-                    conn: Mutex::new(None),
+                    idle: std::sync::Mutex::new(Vec::new()),
+                    permits: Arc::new(tokio::sync::Semaphore::new(load::PG_LOADERS)),
                 })
             }),
         })
     }
 
-    /// The import connection to PostgreSQL, opened on first use (imports into SQLite go
-    /// through `Store::load_sqlite`; an in-memory SQLite database has neither).
-    pub(crate) async fn pg_loader(
-        &self,
-    ) -> StoreResult<tokio::sync::MutexGuard<'_, Option<sqlx::PgConnection>>> {
+    /// An import connection to PostgreSQL, waiting while all are in use (imports into
+    /// SQLite go through `Store::load_sqlite`; an in-memory SQLite database has neither).
+    pub(crate) async fn pg_loader(&self) -> StoreResult<load::postgres::LoaderConn> {
         let Some(loader) = &self.pg_loader else {
             return Err(StoreError::Config(
                 "imports need a SQLite file or PostgreSQL".into(),
             ));
         };
-        let mut slot = loader.conn.lock().await;
-        if slot.is_none() {
-            *slot = Some(load::postgres::connect(&loader.url).await?);
+        let permit = loader
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Config("the import connections are closed".into()))?;
+        let idle = loader
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => load::postgres::connect(&loader.url).await?,
+        };
+        Ok(load::postgres::LoaderConn::new(
+            conn,
+            loader.clone(),
+            permit,
+        ))
+    }
+
+    /// How many import batches may be written at once: several on PostgreSQL, one into a
+    /// SQLite file (one writer at a time).
+    pub fn import_writers(&self) -> usize {
+        match self.backend {
+            Backend::Postgres => load::PG_LOADERS,
+            Backend::Sqlite => 1,
         }
-        Ok(slot)
     }
 
     /// Runs `f` on the import connection to a SQLite file, holding the writer slot; `None`
@@ -453,10 +479,8 @@ impl Store {
         if self.backend == Backend::Postgres {
             // On the import connection: analysing a freshly loaded database takes seconds by
             // nature, not worth a slow-statement warning.
-            let mut slot = self.pg_loader().await?;
-            sqlx::query("ANALYZE")
-                .execute(load::postgres::conn(&mut slot)?)
-                .await?;
+            let mut conn = self.pg_loader().await?;
+            sqlx::query("ANALYZE").execute(conn.get()?).await?;
             return Ok(());
         }
         let mut conn = self.pool.acquire().await?;

@@ -236,8 +236,8 @@ impl Store {
         }
         // PostgreSQL finishes on the import connection too: its statements take seconds by
         // nature, not worth a slow-statement warning.
-        let mut slot = self.pg_loader().await?;
-        let conn = super::postgres::conn(&mut slot)?;
+        let mut conn = self.pg_loader().await?;
+        let conn = conn.get()?;
         // The staged search terms first, so that the term table's own index is then built
         // over all of them.
         let has_terms: i64 = sqlx::query_scalar(HAS_TERMS).fetch_one(&mut *conn).await?;

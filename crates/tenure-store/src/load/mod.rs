@@ -26,7 +26,51 @@ use tenure_domain::interaction::InteractionData;
 
 use crate::sql::Bulk;
 use crate::time::now_micros;
-use crate::{Store, StoreResult};
+use crate::{Store, StoreError, StoreResult};
+
+/// How many import batches are written into PostgreSQL at once, each on its own connection
+/// (PostgreSQL runs a connection's statements on one core).
+pub const PG_LOADERS: usize = 2;
+
+/// How often a PostgreSQL import batch is tried before its error is reported.
+const PG_ATTEMPTS: u32 = 4;
+
+/// Whether a failed import batch may succeed when run again from the start: batches
+/// written at once can meet on a row both create (a customer both name first: the second
+/// waits for the first, then breaks the unique key) or deadlock on rows both write, and
+/// the database can be briefly unreachable. The batch's transaction was undone, so a
+/// retry writes exactly what the first try would have.
+fn worth_retrying(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict { .. } | StoreError::Unavailable(_))
+}
+
+/// Runs one import batch on a PostgreSQL import connection, again on a fresh connection
+/// when [`worth_retrying`] says so.
+macro_rules! pg_batch {
+    ($store:expr, |$conn:ident| $call:expr) => {{
+        let mut attempt = 1;
+        loop {
+            let mut lent = $store.pg_loader().await?;
+            let $conn = lent.get()?;
+            match $call.await {
+                Err(e) if attempt < PG_ATTEMPTS && worth_retrying(&e) => {
+                    lent.discard();
+                    tracing::debug!(error = %e, attempt, "retrying an import batch");
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        50 * u64::from(attempt),
+                    ))
+                    .await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    lent.discard();
+                    break Err(e);
+                }
+                done => break done,
+            }
+        }
+    }};
+}
 
 /// The columns a loaded customer row fills, in the order both loaders write them: the id,
 /// the 16 writable columns of `customers::fields`, the consents and the two times.
@@ -226,8 +270,7 @@ impl Store {
         {
             return done;
         }
-        let mut slot = self.pg_loader().await?;
-        postgres::import_customers(postgres::conn(&mut slot)?, batch, by).await
+        pg_batch!(self, |conn| postgres::import_customers(conn, batch, by))
     }
 
     /// Imports purchases as orders, creating unknown customers; orders whose external id is
@@ -245,8 +288,9 @@ impl Store {
         {
             return done;
         }
-        let mut slot = self.pg_loader().await?;
-        postgres::import_purchases(postgres::conn(&mut slot)?, currency, batch, by).await
+        pg_batch!(self, |conn| postgres::import_purchases(
+            conn, currency, batch, by
+        ))
     }
 
     /// Imports interactions, creating unknown customers; interactions whose external id is
@@ -263,8 +307,9 @@ impl Store {
         {
             return done;
         }
-        let mut slot = self.pg_loader().await?;
-        postgres::import_interactions(postgres::conn(&mut slot)?, currency, batch, by).await
+        pg_batch!(self, |conn| postgres::import_interactions(
+            conn, currency, batch, by
+        ))
     }
 
     /// Imports products, creating categories named for the first time; products whose
@@ -346,7 +391,8 @@ impl Store {
         {
             return done;
         }
-        let mut slot = self.pg_loader().await?;
-        postgres::import_order_lines(postgres::conn(&mut slot)?, currency, batch, by).await
+        pg_batch!(self, |conn| postgres::import_order_lines(
+            conn, currency, batch, by
+        ))
     }
 }

@@ -1,9 +1,11 @@
-//! Bulk imports into PostgreSQL with `COPY`: each batch is streamed into a temporary table
-//! and moved with one `INSERT ... SELECT ... ON CONFLICT DO NOTHING`, in one transaction.
-//! The same rows under the same rules as [`super::sqlite`], at the speed of `COPY` instead
-//! of one bound value at a time.
+//! Bulk imports into PostgreSQL with `COPY`. During a first load a batch is copied
+//! straight into its table; otherwise (or when a row of it is stored already) it is
+//! streamed into a temporary table and moved with one `INSERT ... SELECT ... ON CONFLICT
+//! DO NOTHING` — in one transaction either way. The same rows under the same rules as
+//! [`super::sqlite`], at the speed of `COPY` instead of one bound value at a time.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use sqlx::{Connection as _, PgConnection, Row};
 use tenure_domain::catalog::{OrderStatus, purchase_day};
@@ -95,7 +97,7 @@ impl CopyRows {
     }
 }
 
-async fn copy(conn: &mut PgConnection, statement: &str, rows: CopyRows) -> StoreResult<u64> {
+async fn copy(conn: &mut PgConnection, statement: &str, rows: &CopyRows) -> StoreResult<u64> {
     if rows.buf.is_empty() {
         return Ok(0);
     }
@@ -106,10 +108,50 @@ async fn copy(conn: &mut PgConnection, statement: &str, rows: CopyRows) -> Store
     Ok(c.finish().await?)
 }
 
-/// The connection in a slot that [`crate::Store::pg_loader`] filled.
-pub(crate) fn conn(slot: &mut Option<PgConnection>) -> StoreResult<&mut PgConnection> {
-    slot.as_mut()
-        .ok_or_else(|| crate::StoreError::Config("the import connection is not open".into()))
+/// An import connection lent by [`crate::Store::pg_loader`]; it goes back to the idle ones
+/// when dropped, unless [`LoaderConn::discard`]ed.
+pub(crate) struct LoaderConn {
+    conn: Option<PgConnection>,
+    home: Arc<crate::PgLoader>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl LoaderConn {
+    pub(crate) fn new(
+        conn: PgConnection,
+        home: Arc<crate::PgLoader>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Self {
+        LoaderConn {
+            conn: Some(conn),
+            home,
+            _permit: permit,
+        }
+    }
+
+    pub(crate) fn get(&mut self) -> StoreResult<&mut PgConnection> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| crate::StoreError::Config("the import connection is closed".into()))
+    }
+
+    /// Closes the connection instead of keeping it: after a failed batch its state is not
+    /// worth trusting.
+    pub(crate) fn discard(mut self) {
+        self.conn = None;
+    }
+}
+
+impl Drop for LoaderConn {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.home
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(conn);
+        }
+    }
 }
 
 pub(crate) async fn connect(url: &str) -> StoreResult<PgConnection> {
@@ -195,13 +237,13 @@ async fn insert_customers(
     copy(
         conn,
         &format!("COPY customers ({CUSTOMER_COLUMNS}) FROM STDIN"),
-        customers,
+        &customers,
     )
     .await?;
     copy(
         conn,
         "COPY customer_stats (customer_id) FROM STDIN",
-        stats_rows,
+        &stats_rows,
     )
     .await?;
     tags.sort_unstable();
@@ -214,7 +256,7 @@ async fn insert_customers(
     copy(
         conn,
         "COPY customer_tags (tag, customer_id) FROM STDIN",
-        rows,
+        &rows,
     )
     .await?;
     let staged: i64 = sqlx::query_scalar(super::first::TERMS_STAGED)
@@ -234,7 +276,7 @@ async fn insert_customers(
         } else {
             "COPY customer_search_terms (term, customer_id) FROM STDIN"
         },
-        rows,
+        &rows,
     )
     .await?;
     Ok(ids)
@@ -261,51 +303,31 @@ async fn first_load(conn: &mut PgConnection) -> StoreResult<bool> {
     Ok(n > 0)
 }
 
-/// Moves a batch's staged rows into their table and returns the customer of each row
-/// written: `insert` is an `INSERT … SELECT` ending before its `ON CONFLICT`, `$1` (if any)
-/// the time.
-///
-/// `ON CONFLICT DO NOTHING` inserts each row speculatively, which costs PostgreSQL twice a
-/// plain insert. In a first load the rows are new, so the batch tries the plain `INSERT`
-/// under a savepoint first; a row already there (a re-run of an interrupted load, a
-/// duplicate in the file, a concurrent writer) undoes it, and the batch goes the careful way.
-async fn move_staged(
+/// In a first load, copies a batch's rows straight into their table, under a savepoint:
+/// `None` when one of them is already stored (a re-run of an interrupted load, a duplicate
+/// in the file, another writer), which undoes the copy and leaves the batch to the careful
+/// way.
+async fn copy_new(
     conn: &mut PgConnection,
-    first_load: bool,
-    (insert, on_conflict): (&str, &str),
-    now: Option<i64>,
-) -> StoreResult<Vec<i64>> {
-    async fn run(conn: &mut PgConnection, sql: String, now: Option<i64>) -> sqlx::Result<Vec<i64>> {
-        let q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
-        match now {
-            Some(now) => q.bind(now).fetch_all(conn).await,
-            None => q.fetch_all(conn).await,
+    statement: &str,
+    rows: &CopyRows,
+) -> StoreResult<Option<u64>> {
+    let mut sp = conn.begin().await?;
+    match copy(&mut sp, statement, rows).await {
+        Ok(n) => {
+            sp.commit().await?;
+            Ok(Some(n))
         }
-    }
-    if first_load {
-        let mut sp = conn.begin().await?;
-        match run(&mut sp, format!("{insert} RETURNING customer_id"), now).await {
-            Ok(touched) => {
-                sp.commit().await?;
-                return Ok(touched);
-            }
-            Err(e) if is_unique_violation(&e) => sp.rollback().await?,
-            Err(e) => return Err(e.into()),
+        Err(crate::StoreError::Conflict { .. }) => {
+            sp.rollback().await?;
+            Ok(None)
         }
+        Err(e) => Err(e),
     }
-    Ok(run(
-        conn,
-        format!("{insert} {on_conflict} RETURNING customer_id"),
-        now,
-    )
-    .await?)
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| c == "23505")
-}
+/// The advisory lock import batches hold while they recompute aggregates.
+const AGGREGATES_LOCK: i64 = 0x7465_6e75_7265_0001;
 
 /// Recomputes the aggregates of the touched customers, unless a first load is under way
 /// (it rebuilds everyone's once at its end).
@@ -318,6 +340,12 @@ async fn rebuild_stats(
     if first_load {
         return Ok(());
     }
+    // Batches written at once that touch the same customer take turns here, until commit:
+    // each one's rebuild then reads the other's committed rows, not a state without them.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(AGGREGATES_LOCK)
+        .execute(&mut *conn)
+        .await?;
     for (chunk, delete, insert) in rebuild_chunks(touched) {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(delete));
         for id in &chunk {
@@ -356,7 +384,11 @@ pub(crate) async fn import_customers(
 /// Refreshes the planner's statistics of `table` once it has changed by half since they
 /// were taken. A table loaded from empty otherwise keeps the statistics of its first rows,
 /// and the per-batch aggregate query turns into a scan of the whole table.
+/// (A first load skips it: its batches read no statistics of the tables they fill.)
 async fn analyze_if_grown(conn: &mut PgConnection, table: &str) -> StoreResult<()> {
+    if first_load(conn).await? {
+        return Ok(());
+    }
     let row = sqlx::query(
         "SELECT COALESCE(s.n_mod_since_analyze, 0) AS changed, GREATEST(c.reltuples, 0)::float8 AS rows \
          FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = $1::regclass",
@@ -374,23 +406,27 @@ async fn analyze_if_grown(conn: &mut PgConnection, table: &str) -> StoreResult<(
     Ok(())
 }
 
-/// How rows of one kind reach their table: copied into a temporary table, then moved.
+/// How rows of one kind reach their table. In a first load they are copied straight in
+/// ([`copy_new`]); otherwise, or when one is already stored, they are copied into a
+/// temporary table and moved with `INSERT … SELECT … ON CONFLICT DO NOTHING`.
 struct Staging {
     /// The table the rows end in.
     table: &'static str,
-    /// Creates the temporary table (if missing).
+    /// The columns the rows fill, in the order they are written; the table's time columns
+    /// (`stamps` of them) follow.
+    columns: &'static str,
+    stamps: &'static str,
+    /// Creates the temporary table (if missing), with `columns` in that order.
     create: &'static str,
     /// The temporary table's name.
     stage: &'static str,
-    /// Moves the rows; binds the time as `$1`. Ends before its `ON CONFLICT`.
-    insert: String,
     /// The key a row already stored conflicts on.
     key: &'static str,
 }
 
 /// A batch of rows that belong to customers named by external id (orders, interactions):
-/// unknown customers are created, the rows are staged and moved (see [`Staging`]), and the
-/// touched customers' aggregates are recomputed, all in one transaction.
+/// unknown customers are created, the rows are written (see [`Staging`]), and the touched
+/// customers' aggregates are recomputed, all in one transaction.
 async fn import_for_customers<R>(
     conn: &mut PgConnection,
     currency: &str,
@@ -398,37 +434,62 @@ async fn import_for_customers<R>(
     (entity, by): (Entity, &Actor),
     customer: impl Fn(&R) -> &str,
     staging: Staging,
-    mut write: impl FnMut(&mut CopyRows, &R, i64),
+    write: impl Fn(&mut CopyRows, &R, i64),
 ) -> StoreResult<BatchOutcome> {
     let Staging {
         table,
+        columns,
+        stamps,
         create,
         stage,
-        insert,
         key,
     } = staging;
     analyze_if_grown(conn, table).await?;
     let mut tx = conn.begin().await?;
     let (ids, created) = resolve_customers(&mut tx, batch.iter().map(&customer)).await?;
-    sqlx::query(create).execute(&mut *tx).await?;
-    let mut rows = CopyRows::new();
-    for r in batch {
-        if let Some(&id) = ids.get(customer(r)) {
-            write(&mut rows, r, id);
-            rows.end();
+    let now = now_micros();
+    let rows = |stamped: bool| {
+        let mut rows = CopyRows::new();
+        for r in batch {
+            if let Some(&id) = ids.get(customer(r)) {
+                write(&mut rows, r, id);
+                if stamped {
+                    for _ in stamps.split(',') {
+                        rows.int(Some(now));
+                    }
+                }
+                rows.end();
+            }
         }
-    }
-    copy(&mut tx, &format!("COPY {stage} FROM STDIN"), rows).await?;
+        rows
+    };
     let first_load = first_load(&mut tx).await?;
-    let on_conflict = format!("ON CONFLICT ({key}) DO NOTHING");
-    let touched = move_staged(
-        &mut tx,
-        first_load,
-        (&insert, &on_conflict),
-        Some(now_micros()),
-    )
-    .await?;
-    let inserted = touched.len() as u64;
+    let copied = if first_load {
+        let statement = format!("COPY {table} ({columns}, {stamps}) FROM STDIN");
+        copy_new(&mut tx, &statement, &rows(true)).await?
+    } else {
+        None
+    };
+    let (inserted, touched) = match copied {
+        Some(n) => (n, Vec::new()),
+        None => {
+            sqlx::query(create).execute(&mut *tx).await?;
+            copy(&mut tx, &format!("COPY {stage} FROM STDIN"), &rows(false)).await?;
+            let stamp_values = stamps
+                .split(',')
+                .map(|_| "$1")
+                .collect::<Vec<_>>()
+                .join(", ");
+            let touched: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO {table} ({columns}, {stamps}) SELECT {columns}, {stamp_values} FROM {stage} \
+                 ON CONFLICT ({key}) DO NOTHING RETURNING customer_id"
+            )))
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            (touched.len() as u64, touched)
+        }
+    };
     rebuild_stats(&mut tx, first_load, currency, touched).await?;
     let outcome = BatchOutcome::of(batch.len(), inserted, created);
     append_change(&mut tx, by, &batch_change(entity, &outcome)).await?;
@@ -450,14 +511,12 @@ pub(crate) async fn import_purchases(
         |p| p.customer_external_id.as_str(),
         Staging {
             table: "orders",
+            columns: ORDER_COLUMNS,
+            stamps: "created_at, updated_at",
             create: "CREATE TEMP TABLE IF NOT EXISTS load_orders (external_id TEXT, customer_id BIGINT, \
          occurred_at BIGINT, purchase_day BIGINT, currency TEXT, total_minor BIGINT, channel TEXT, \
          status TEXT) ON COMMIT DELETE ROWS",
             stage: "load_orders",
-            insert: format!(
-                "INSERT INTO orders ({ORDER_COLUMNS}, created_at, updated_at) \
-                 SELECT {ORDER_COLUMNS}, $1, $1 FROM load_orders"
-            ),
             key: "external_id",
         },
         |rows, p, customer| {
@@ -488,14 +547,12 @@ pub(crate) async fn import_interactions(
         |i| i.customer_external_id.as_str(),
         Staging {
             table: "interactions",
+            columns: INTERACTION_COLUMNS,
+            stamps: "created_at",
             create: "CREATE TEMP TABLE IF NOT EXISTS load_interactions (external_id TEXT, customer_id BIGINT, \
          channel TEXT, direction TEXT, kind TEXT, subject TEXT, body TEXT, staff_user_id BIGINT, \
          buying_signal BIGINT, occurred_at BIGINT) ON COMMIT DELETE ROWS",
             stage: "load_interactions",
-            insert: format!(
-                "INSERT INTO interactions ({INTERACTION_COLUMNS}, created_at) \
-                 SELECT {INTERACTION_COLUMNS}, $1 FROM load_interactions"
-            ),
             key: "external_id",
         },
         |rows, i, customer| {
@@ -515,6 +572,69 @@ pub(crate) async fn import_interactions(
     .await
 }
 
+/// The columns of a stored order line, in the order a batch writes them.
+const LINE_COLUMNS: &str = "order_id, customer_id, line_no, product_id, description, quantity, unit_price_minor, total_minor";
+
+/// External id → (order id, customer id) of the stored orders among `keys`.
+async fn order_ids(
+    conn: &mut PgConnection,
+    keys: &[&str],
+) -> StoreResult<HashMap<String, (i64, i64)>> {
+    let rows =
+        sqlx::query("SELECT external_id, id, customer_id FROM orders WHERE external_id = ANY($1)")
+            .bind(keys)
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                r.try_get("external_id")?,
+                (r.try_get("id")?, r.try_get("customer_id")?),
+            ))
+        })
+        .collect()
+}
+
+/// External id → product id for `keys`, creating the products named for the first time
+/// (with a placeholder name); returns how many were created.
+async fn product_ids(
+    conn: &mut PgConnection,
+    currency: &str,
+    keys: &[&str],
+) -> StoreResult<(HashMap<String, i64>, u64)> {
+    async fn known(conn: &mut PgConnection, keys: &[&str]) -> StoreResult<HashMap<String, i64>> {
+        let rows = sqlx::query("SELECT external_id, id FROM products WHERE external_id = ANY($1)")
+            .bind(keys)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get("external_id")?, r.try_get("id")?)))
+            .collect()
+    }
+    let mut ids = known(conn, keys).await?;
+    let missing: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !ids.contains_key(*k))
+        .collect();
+    if missing.is_empty() {
+        return Ok((ids, 0));
+    }
+    let created = sqlx::query(
+        "INSERT INTO products (external_id, name, currency, active, created_at, updated_at) \
+         SELECT k, 'Product ' || k, $2, 1, $3, $3 FROM UNNEST($1::text[]) AS k \
+         ON CONFLICT (external_id) DO NOTHING",
+    )
+    .bind(&missing)
+    .bind(currency)
+    .bind(now_micros())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    ids.extend(known(conn, &missing).await?);
+    Ok((ids, created))
+}
+
 pub(crate) async fn import_order_lines(
     conn: &mut PgConnection,
     currency: &str,
@@ -523,73 +643,74 @@ pub(crate) async fn import_order_lines(
 ) -> StoreResult<BatchOutcome> {
     analyze_if_grown(conn, "order_lines").await?;
     let mut tx = conn.begin().await?;
-    sqlx::query(
-        "CREATE TEMP TABLE IF NOT EXISTS load_lines (pos BIGINT, order_external_id TEXT, line_no BIGINT, \
-         product_external_id TEXT, description TEXT, quantity BIGINT, unit_price_minor BIGINT, \
-         total_minor BIGINT, order_id BIGINT, customer_id BIGINT) ON COMMIT DELETE ROWS",
+    // Each distinct order and product is looked up once; lines naming no stored order are
+    // reported, not written.
+    let orders = order_ids(
+        &mut tx,
+        &distinct(batch.iter().map(|l| l.order_external_id.as_str())),
     )
-    .execute(&mut *tx)
     .await?;
+    let unknown_orders: Vec<usize> = (0..batch.len())
+        .filter(|&i| !orders.contains_key(&batch[i].order_external_id))
+        .collect();
+    let products = distinct(
+        batch
+            .iter()
+            .filter(|l| orders.contains_key(&l.order_external_id))
+            .filter_map(|l| l.product_external_id.as_deref()),
+    );
+    let (products, created) = product_ids(&mut tx, currency, &products).await?;
     let mut rows = CopyRows::new();
-    for (pos, l) in batch.iter().enumerate() {
-        rows.int(Some(pos as i64));
-        rows.text(Some(&l.order_external_id));
+    for l in batch {
+        let Some(&(order, customer)) = orders.get(&l.order_external_id) else {
+            continue;
+        };
+        rows.int(Some(order));
+        rows.int(Some(customer));
         rows.int(Some(l.line_no));
-        rows.text(l.product_external_id.as_deref());
+        rows.int(
+            l.product_external_id
+                .as_ref()
+                .and_then(|p| products.get(p))
+                .copied(),
+        );
         rows.text(Some(&l.description));
         rows.int(Some(l.quantity));
         rows.int(Some(l.unit_price_minor));
         rows.int(Some(l.total_minor));
         rows.end();
     }
-    copy(
-        &mut tx,
-        "COPY load_lines (pos, order_external_id, line_no, product_external_id, description, quantity, \
-         unit_price_minor, total_minor) FROM STDIN",
-        rows,
-    )
-    .await?;
-    // Each line's order is looked up once; the statements below read what was found.
-    sqlx::query(
-        "UPDATE load_lines s SET order_id = o.id, customer_id = o.customer_id \
-         FROM orders o WHERE o.external_id = s.order_external_id",
-    )
-    .execute(&mut *tx)
-    .await?;
-    let unknown: Vec<i64> =
-        sqlx::query_scalar("SELECT pos FROM load_lines WHERE order_id IS NULL ORDER BY pos")
-            .fetch_all(&mut *tx)
+    let copied = if first_load(&mut tx).await? {
+        let statement = format!("COPY order_lines ({LINE_COLUMNS}) FROM STDIN");
+        copy_new(&mut tx, &statement, &rows).await?
+    } else {
+        None
+    };
+    let inserted = match copied {
+        Some(n) => n,
+        None => {
+            sqlx::query(
+                "CREATE TEMP TABLE IF NOT EXISTS staged_lines (pos BIGSERIAL, order_id BIGINT, \
+                 customer_id BIGINT, line_no BIGINT, product_id BIGINT, description TEXT, \
+                 quantity BIGINT, unit_price_minor BIGINT, total_minor BIGINT) ON COMMIT DELETE ROWS",
+            )
+            .execute(&mut *tx)
             .await?;
-    let now = now_micros();
-    let created = sqlx::query(
-        "INSERT INTO products (external_id, name, currency, active, created_at, updated_at) \
-         SELECT DISTINCT s.product_external_id, 'Product ' || s.product_external_id, $1, 1, $2, $2 \
-         FROM load_lines s WHERE s.order_id IS NOT NULL AND s.product_external_id IS NOT NULL \
-         AND NOT EXISTS (SELECT 1 FROM products p WHERE p.external_id = s.product_external_id) \
-         ON CONFLICT (external_id) DO NOTHING",
-    )
-    .bind(currency)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    let first_load = first_load(&mut tx).await?;
-    let inserted = move_staged(
-        &mut tx,
-        first_load,
-        (
-            "INSERT INTO order_lines (order_id, customer_id, line_no, product_id, description, quantity, \
-             unit_price_minor, total_minor) \
-             SELECT s.order_id, s.customer_id, s.line_no, p.id, s.description, s.quantity, s.unit_price_minor, \
-             s.total_minor FROM load_lines s LEFT JOIN products p ON p.external_id = s.product_external_id \
-             WHERE s.order_id IS NOT NULL ORDER BY s.pos",
-            "ON CONFLICT (order_id, line_no) DO NOTHING",
-        ),
-        None,
-    )
-    .await?
-    .len() as u64;
-    let unknown_orders: Vec<usize> = unknown.into_iter().map(|p| p as usize).collect();
+            copy(
+                &mut tx,
+                &format!("COPY staged_lines ({LINE_COLUMNS}) FROM STDIN"),
+                &rows,
+            )
+            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO order_lines ({LINE_COLUMNS}) SELECT {LINE_COLUMNS} FROM staged_lines \
+                 ORDER BY pos ON CONFLICT (order_id, line_no) DO NOTHING"
+            )))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        }
+    };
     let outcome = BatchOutcome {
         inserted,
         skipped: (batch.len() - unknown_orders.len()) as u64 - inserted,

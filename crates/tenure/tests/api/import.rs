@@ -666,6 +666,180 @@ async fn a_first_load_builds_indexes_and_aggregates_once_and_an_interrupted_one_
     }
 }
 
+/// The total of the stored order `external_id`, read from the table.
+async fn order_total(db: &TestDb, external_id: &str) -> i64 {
+    let pool = db.raw_pool().await;
+    let total: i64 = sqlx::query_scalar("SELECT total_minor FROM orders WHERE external_id = $1")
+        .bind(external_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    total
+}
+
+/// On PostgreSQL a first load writes several batches at once. What it stores is what a load
+/// one batch after another stores: of two rows with one key the first in the file is kept
+/// (in the next batch or far from it), a customer named across batches is created once,
+/// order lines are found by their order whichever batch it came in, and the lines naming
+/// no order are reported by their line in the file.
+#[tokio::test]
+async fn a_first_load_written_batches_at_once_stores_what_one_batch_at_a_time_would() {
+    for db in TestDb::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows = Vec::new();
+        let mut walk_ins = 0;
+        for c in 0..200 {
+            for k in 0..c % 4 + 1 {
+                rows.push(format!(
+                    "O{c}-{k},C{c:03},2025-03-{:02}T10:00:00Z,USD,{}.00,store,completed",
+                    k + 1,
+                    c % 9 + 1
+                ));
+                // A customer every few rows names: the batches naming it take turns.
+                if rows.len() % 37 == 0 {
+                    walk_ins += 1;
+                    rows.push(format!(
+                        "W{walk_ins},WALK-IN,2025-04-01T10:00:00Z,USD,3.00,online,completed"
+                    ));
+                }
+            }
+        }
+        let dup = |id: &str, total: u32| {
+            format!("{id},C900,2025-05-01T10:00:00Z,USD,{total}.00,app,completed")
+        };
+        // With 20 rows a batch, rows 30 and 55 are in neighbouring batches.
+        rows.insert(55, dup("DUP-NEAR", 2));
+        rows.insert(30, dup("DUP-NEAR", 1));
+        rows.push(dup("DUP-FAR", 6));
+        rows.insert(0, dup("DUP-FAR", 5));
+        let orders = dir.path().join("orders.csv");
+        std::fs::write(
+            &orders,
+            format!(
+                "external_id,customer_external_id,occurred_at,currency,total,channel,status\n{}\n",
+                rows.join("\n")
+            ),
+        )
+        .unwrap();
+        let out = tenure(
+            &db,
+            &[
+                "import",
+                "orders",
+                orders.to_str().unwrap(),
+                "--batch",
+                "20",
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let n = rows.len();
+        assert!(
+            stdout.contains(&format!(
+                "{n} rows, {} imported, 2 already present, 0 rejected, 202 customers created",
+                n - 2
+            )),
+            "{stdout}"
+        );
+        assert_eq!(
+            order_total(&db, "DUP-NEAR").await,
+            100,
+            "the first row is kept"
+        );
+        assert_eq!(
+            order_total(&db, "DUP-FAR").await,
+            500,
+            "the first row is kept"
+        );
+        let store = db.store().await;
+        assert_eq!(stored_orders(&db).await, n - 2);
+        assert_eq!(
+            customer(&store, "WALK-IN").await.stats.orders_count,
+            walk_ins as i64
+        );
+        let loaded = store.all_customer_stats().await.unwrap();
+        assert_eq!(loaded.len(), 202);
+        tenure_testkit::rebuild_stats(&store).await;
+        assert_eq!(
+            store.all_customer_stats().await.unwrap(),
+            loaded,
+            "aggregates equal a rebuild"
+        );
+
+        // Two lines an order, and lines of an order the file of orders did not have: at the
+        // start, at the end and between orders, reported by line.
+        let mut lines = vec![
+            "order_external_id,line_no,product_external_id,description,quantity,unit_price,total"
+                .to_owned(),
+        ];
+        let mut unknown = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            let order = row.split(',').next().unwrap();
+            if order.starts_with("DUP") {
+                continue;
+            }
+            if i % 50 == 0 {
+                unknown.push(lines.len() + 1);
+                lines.push(format!("NOPE-{i},1,P1,Tea,1,1.00,1.00"));
+            }
+            for l in 1..=2 {
+                lines.push(format!("{order},{l},P{l},Tea,1,2.00,2.00"));
+            }
+        }
+        unknown.push(lines.len() + 1);
+        lines.push("NOPE-END,1,P1,Tea,1,1.00,1.00".into());
+        let file = dir.path().join("order_lines.csv");
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        let out = tenure(
+            &db,
+            &[
+                "import",
+                "order-lines",
+                file.to_str().unwrap(),
+                "--batch",
+                "15",
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let rows_in = lines.len() - 1;
+        let stored = rows_in - unknown.len();
+        assert!(
+            stdout.contains(&format!(
+                "{rows_in} rows, {stored} imported, 0 already present, {} rejected",
+                unknown.len()
+            )),
+            "{stdout}"
+        );
+        let errors =
+            std::fs::read_to_string(dir.path().join("order_lines.csv.errors.csv")).unwrap();
+        let reported: Vec<usize> = errors
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(reported, unknown);
+        let pool = db.raw_pool().await;
+        let per_order: Vec<i64> = sqlx::query_scalar(
+            "SELECT COUNT(l.id) FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id \
+             WHERE o.external_id NOT LIKE 'DUP%' GROUP BY o.id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        assert_eq!(per_order.len(), n - 4);
+        assert!(
+            per_order.iter().all(|&k| k == 2),
+            "every order has its two lines"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_first_load_without_foreign_key_checks_still_ends_with_every_key_whole() {
     use tenure_store::load::{OrderLineRow, PurchaseRow};
