@@ -381,10 +381,22 @@ impl App {
                 },
             )
         });
-        let store = |mut pending: Pending, position: u64| async move {
-            let mut part = Summary::default();
-            let stored = pending.flush(self, actor, &mut part).await;
-            (stored.map(|()| part), position)
+        // Each batch is written by a task of its own, so that the work of building one
+        // batch's rows runs on another thread than the other's.
+        let store = |mut pending: Pending, position: u64| {
+            let (app, actor) = (self.clone(), actor.clone());
+            let task = AbortOnDrop(tokio::spawn(async move {
+                let mut part = Summary::default();
+                pending.flush(&app, &actor, &mut part).await.map(|()| part)
+            }));
+            async move {
+                let mut task = task;
+                let stored = match (&mut task.0).await {
+                    Ok(stored) => stored,
+                    Err(e) => Err(AppError::Internal(format!("an import batch stopped: {e}"))),
+                };
+                (stored, position)
+            }
         };
         let mut summary = Summary::default();
         let mut writing = futures_util::stream::FuturesOrdered::new();
@@ -852,6 +864,16 @@ fn stable_hash(parts: &[&str]) -> u64 {
         }
     }
     h
+}
+
+/// A task that is stopped when its handle is dropped (a batch still being written when the
+/// import fails is undone with its transaction).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Takes a stored batch's part of the summary, in file order, and reports the progress.
