@@ -52,11 +52,11 @@ impl DbArgs {
     }
 }
 
-/// Logs to stderr at `level` unless `RUST_LOG` says otherwise; `TENURE_LOG_FORMAT=json`
-/// gives one JSON object a line.
-pub fn init_logging(level: &str) {
+/// Logs to stderr as `directives` say (`RUST_LOG`, when set, instead);
+/// `TENURE_LOG_FORMAT=json` gives one JSON object a line.
+pub fn init_logging(directives: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},sqlx=warn")));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directives));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -278,11 +278,12 @@ pub(crate) async fn open(db: &DbArgs) -> Result<App> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // The server and the worker log what they do; a command prints its result and logs
-    // only what goes wrong.
+    // The server and the worker log what they do, and a statement slower than a second
+    // (sqlx's warning); a command prints its result and logs only what goes wrong — its
+    // statements read or write whole tables, and take seconds by nature.
     config::init_logging(match cli.command {
-        Command::Serve { .. } | Command::Worker { .. } => "info",
-        _ => "warn",
+        Command::Serve { .. } | Command::Worker { .. } => "info,sqlx=warn",
+        _ => "warn,sqlx::query=error",
     });
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
