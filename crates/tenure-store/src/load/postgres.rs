@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use sqlx::postgres::PgRow;
 use sqlx::{Connection as _, PgConnection, Row};
 use tenure_domain::catalog::{OrderStatus, purchase_day};
 use tenure_domain::customer::{CustomerData, search_terms};
@@ -176,28 +177,43 @@ async fn customer_ids(
     conn: &mut PgConnection,
     keys: &[String],
 ) -> StoreResult<HashMap<String, i64>> {
-    let mut out = HashMap::with_capacity(keys.len());
-    for sql in [
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let id = |r: &PgRow| r.try_get("id");
+    let mut out = by_external_id(
+        conn,
         "SELECT id, external_id FROM customers WHERE external_id = ANY($1)",
-        "SELECT customer_id AS id, external_id FROM customer_aliases WHERE external_id = ANY($1)",
-    ] {
-        let missing: Vec<String> = keys
-            .iter()
-            .filter(|k| !out.contains_key(*k))
-            .cloned()
-            .collect();
-        if missing.is_empty() {
-            break;
-        }
-        let rows = sqlx::query(sql)
-            .bind(&missing)
-            .fetch_all(&mut *conn)
-            .await?;
-        for r in rows {
-            out.insert(r.try_get("external_id")?, r.try_get("id")?);
-        }
+        &keys,
+        id,
+    )
+    .await?;
+    let missing = not_in(&keys, &out);
+    if !missing.is_empty() {
+        let aliases = "SELECT customer_id AS id, external_id FROM customer_aliases WHERE external_id = ANY($1)";
+        out.extend(by_external_id(conn, aliases, &missing, id).await?);
     }
     Ok(out)
+}
+
+/// External id → what `value` reads from its row, for those of `keys` that `sql` (selecting
+/// `external_id` and more, `WHERE external_id = ANY($1)`) finds.
+async fn by_external_id<T>(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    keys: &[&str],
+    value: impl Fn(&PgRow) -> sqlx::Result<T>,
+) -> StoreResult<HashMap<String, T>> {
+    let rows = sqlx::query(sql).bind(keys).fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("external_id")?, value(r)?)))
+        .collect()
+}
+
+/// Those of `keys` that `found` lacks.
+fn not_in<'k, T>(keys: &[&'k str], found: &HashMap<String, T>) -> Vec<&'k str> {
+    keys.iter()
+        .copied()
+        .filter(|k| !found.contains_key(*k))
+        .collect()
 }
 
 async fn insert_customers(
@@ -448,13 +464,14 @@ async fn import_for_customers<R>(
     let mut tx = conn.begin().await?;
     let (ids, created) = resolve_customers(&mut tx, batch.iter().map(&customer)).await?;
     let now = now_micros();
+    let stamp_count = stamps.split(',').count();
     let rows = |stamped: bool| {
         let mut rows = CopyRows::new();
         for r in batch {
             if let Some(&id) = ids.get(customer(r)) {
                 write(&mut rows, r, id);
                 if stamped {
-                    for _ in stamps.split(',') {
+                    for _ in 0..stamp_count {
                         rows.int(Some(now));
                     }
                 }
@@ -475,11 +492,7 @@ async fn import_for_customers<R>(
         None => {
             sqlx::query(create).execute(&mut *tx).await?;
             copy(&mut tx, &format!("COPY {stage} FROM STDIN"), &rows(false)).await?;
-            let stamp_values = stamps
-                .split(',')
-                .map(|_| "$1")
-                .collect::<Vec<_>>()
-                .join(", ");
+            let stamp_values = vec!["$1"; stamp_count].join(", ");
             let touched: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO {table} ({columns}, {stamps}) SELECT {columns}, {stamp_values} FROM {stage} \
                  ON CONFLICT ({key}) DO NOTHING RETURNING customer_id"
@@ -580,19 +593,11 @@ async fn order_ids(
     conn: &mut PgConnection,
     keys: &[&str],
 ) -> StoreResult<HashMap<String, (i64, i64)>> {
-    let rows =
-        sqlx::query("SELECT external_id, id, customer_id FROM orders WHERE external_id = ANY($1)")
-            .bind(keys)
-            .fetch_all(&mut *conn)
-            .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok((
-                r.try_get("external_id")?,
-                (r.try_get("id")?, r.try_get("customer_id")?),
-            ))
-        })
-        .collect()
+    let sql = "SELECT external_id, id, customer_id FROM orders WHERE external_id = ANY($1)";
+    by_external_id(conn, sql, keys, |r| {
+        Ok((r.try_get("id")?, r.try_get("customer_id")?))
+    })
+    .await
 }
 
 /// External id → product id for `keys`, creating the products named for the first time
@@ -602,21 +607,10 @@ async fn product_ids(
     currency: &str,
     keys: &[&str],
 ) -> StoreResult<(HashMap<String, i64>, u64)> {
-    async fn known(conn: &mut PgConnection, keys: &[&str]) -> StoreResult<HashMap<String, i64>> {
-        let rows = sqlx::query("SELECT external_id, id FROM products WHERE external_id = ANY($1)")
-            .bind(keys)
-            .fetch_all(&mut *conn)
-            .await?;
-        rows.into_iter()
-            .map(|r| Ok((r.try_get("external_id")?, r.try_get("id")?)))
-            .collect()
-    }
-    let mut ids = known(conn, keys).await?;
-    let missing: Vec<&str> = keys
-        .iter()
-        .copied()
-        .filter(|k| !ids.contains_key(*k))
-        .collect();
+    const KNOWN: &str = "SELECT external_id, id FROM products WHERE external_id = ANY($1)";
+    let id = |r: &PgRow| r.try_get("id");
+    let mut ids = by_external_id(conn, KNOWN, keys, id).await?;
+    let missing = not_in(keys, &ids);
     if missing.is_empty() {
         return Ok((ids, 0));
     }
@@ -631,7 +625,7 @@ async fn product_ids(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    ids.extend(known(conn, &missing).await?);
+    ids.extend(by_external_id(conn, KNOWN, &missing, id).await?);
     Ok((ids, created))
 }
 

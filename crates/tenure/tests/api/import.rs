@@ -678,6 +678,26 @@ async fn order_total(db: &TestDb, external_id: &str) -> i64 {
     total
 }
 
+/// Runs `tenure import KIND FILE --batch BATCH`: whether it succeeded, and what it printed
+/// (its standard error too, when it failed).
+fn import_in_batches(
+    db: &TestDb,
+    kind: &str,
+    file: &std::path::Path,
+    batch: usize,
+) -> (bool, String) {
+    let batch = batch.to_string();
+    let out = tenure(
+        db,
+        &["import", kind, file.to_str().unwrap(), "--batch", &batch],
+    );
+    let mut printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        printed.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    (out.status.success(), printed)
+}
+
 /// On PostgreSQL a first load writes several batches at once. What it stores is what a load
 /// one batch after another stores: of two rows with one key the first in the file is kept
 /// (in the next batch or far from it), a customer named across batches is created once,
@@ -722,22 +742,8 @@ async fn a_first_load_written_batches_at_once_stores_what_one_batch_at_a_time_wo
             ),
         )
         .unwrap();
-        let out = tenure(
-            &db,
-            &[
-                "import",
-                "orders",
-                orders.to_str().unwrap(),
-                "--batch",
-                "20",
-            ],
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (imported, stdout) = import_in_batches(&db, "orders", &orders, 20);
+        assert!(imported, "{stdout}");
         let n = rows.len();
         assert!(
             stdout.contains(&format!(
@@ -795,17 +801,7 @@ async fn a_first_load_written_batches_at_once_stores_what_one_batch_at_a_time_wo
         lines.push("NOPE-END,1,P1,Tea,1,1.00,1.00".into());
         let file = dir.path().join("order_lines.csv");
         std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-        let out = tenure(
-            &db,
-            &[
-                "import",
-                "order-lines",
-                file.to_str().unwrap(),
-                "--batch",
-                "15",
-            ],
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let (_, stdout) = import_in_batches(&db, "order-lines", &file, 15);
         let rows_in = lines.len() - 1;
         let stored = rows_in - unknown.len();
         assert!(
